@@ -1,0 +1,91 @@
+"""What every ``/api`` handler shares: app keys, the envelope, request parsing and the caller's identity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from oneapi.api.session import COOKIE_NAME, SessionCodec
+from oneapi.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
+from oneapi.services import Services
+from oneapi.services.accounts import ROLE_ADMIN, ROLE_COMMON, ROLE_ROOT
+from oneapi.services.inputs import MAX_SAFE_INT, check_int, parse_query_int
+from oneapi.store.queries.users import STATUS_ENABLED
+
+SERVICES = web.AppKey("services", Services)
+SESSIONS = web.AppKey("sessions", SessionCodec)
+CALLER = "oneapi.caller"
+"""Request key under which a door may preset the caller (the admin socket acts as root)."""
+
+__all__ = ["ROLE_ADMIN", "ROLE_COMMON", "ROLE_ROOT", "caller", "ok", "page_of", "path_id", "read_json",
+           "services"]
+
+
+def ok(data: Any = None, message: str = "") -> web.Response:
+    return web.json_response({"success": True, "message": message, "data": data},
+                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+async def read_json(request: web.Request) -> Any:
+    """The decoded JSON body; a missing or malformed body is an InvalidInputError, never a 500."""
+    raw = await request.read()  # aiohttp enforces client_max_size (413) before we get here
+    if not raw.strip():
+        raise InvalidInputError("request body is empty; expected JSON")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError("request body is not valid JSON") from None
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info.get(name, "")
+    if not raw.lstrip("-").isdigit():
+        raise InvalidInputError(f"{name} must be an integer")
+    return check_int(name, int(raw), 1, MAX_SAFE_INT)
+
+
+def page_of(request: web.Request) -> int:
+    return parse_query_int("p", request.query.get("p"), default=0, low=0, high=1_000_000)
+
+
+async def caller(request: web.Request, min_role: int = ROLE_COMMON) -> dict[str, Any]:
+    """The authenticated user behind this request, with at least ``min_role``.
+
+    Order as One API: the session cookie, else ``Authorization: <access token>``. The user row is re-read
+    from the database, so a disabled user or a changed role counts at once.
+    """
+    user: dict[str, Any] | None = request.get(CALLER)
+    if user is None:
+        user = await _authenticate(request)
+        request[CALLER] = user
+    if user["status"] != STATUS_ENABLED:
+        raise AuthenticationError("用户已被封禁 (user banned)", status=200)
+    if user["role"] < min_role:
+        raise PermissionDeniedError("无权进行此操作，权限不足 (permission denied)")
+    return user
+
+
+async def _authenticate(request: web.Request) -> dict[str, Any]:
+    svc = services(request)
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        data = request.app[SESSIONS].decode(cookie)
+        if data is not None and isinstance(data.get("id"), int):
+            user = await svc.accounts.get(data["id"])
+            if user is not None:
+                return user
+    header = request.headers.get("Authorization", "").strip()
+    if header.startswith("Bearer "):
+        header = header[len("Bearer "):].strip()
+    if not header:
+        raise AuthenticationError("无权进行此操作，未登录且未提供 access token (not logged in and no access token)")
+    user = await svc.accounts.by_access_token(header)
+    if user is None:
+        raise AuthenticationError("无权进行此操作，access token 无效 (invalid access token)", status=200)
+    return user

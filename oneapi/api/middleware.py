@@ -1,0 +1,129 @@
+"""Middlewares of the HTTP door: request ids, per-IP rate limits, and errors mapped to One API's shapes.
+
+``/api`` failures answer with the envelope ``{success: false, message}``; like One API, almost all of them
+are HTTP 200. The exceptions: not logged in (401), rate limited (429), body too large (413), unknown route
+(404 with the OpenAI-style "Invalid URL" body).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from oneapi.api.client_ip import Network, client_ip
+from oneapi.api.ratelimit import RateLimiter
+from oneapi.errors import AuthenticationError, OneAPIError, RateLimitedError
+
+log = logging.getLogger("oneapi.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
+REQUEST_ID = "oneapi.request_id"
+CLIENT_IP = "oneapi.client_ip"
+WINDOW = 180.0  # One API's global limits count requests per 3 minutes
+CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minutes per IP
+CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register"})
+
+
+def new_request_id() -> str:
+    """One API's format: yyyyMMddHHmmss + (nanoseconds mod 1e9) + 8 random digits."""
+    now = time.time_ns()
+    stamp = datetime.fromtimestamp(now / 1e9, UTC).strftime("%Y%m%d%H%M%S")
+    return f"{stamp}{now % 1_000_000_000}{secrets.randbelow(10**8):08d}"
+
+
+def envelope_error(message: str, status: int = 200) -> web.Response:
+    return web.json_response({"success": False, "message": message},
+                             status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def invalid_url(request: web.Request, status: int = 404) -> web.Response:
+    body = {"error": {"message": f"Invalid URL ({request.method} {request.path})",
+                      "type": "invalid_request_error", "param": "", "code": ""}}
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = new_request_id()
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def make_client_ip_middleware(proxies: tuple[Network, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def client_ip_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[CLIENT_IP] = client_ip(request.remote, request.headers.get("X-Forwarded-For"), proxies)
+        return await handler(request)
+
+    return client_ip_middleware
+
+
+def make_rate_limit_middleware(api_limit: int, web_limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+    api = RateLimiter(api_limit, WINDOW)
+    pages = RateLimiter(web_limit, WINDOW)
+    critical = RateLimiter(CRITICAL_LIMIT, CRITICAL_WINDOW)
+
+    @web.middleware
+    async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/v1") or path.startswith("/dashboard/") or request.method == "OPTIONS":
+            return await handler(request)  # the relay is not rate limited (SPEC 1.1)
+        ip = request.get(CLIENT_IP) or request.remote or ""
+        if path.startswith("/api"):
+            allowed = api.allow(ip) and (path.rstrip("/") not in CRITICAL_PATHS or critical.allow(ip))
+        else:
+            allowed = pages.allow(ip)
+        if not allowed:
+            raise RateLimitedError("too many requests; slow down and retry later")
+        return await handler(request)
+
+    return rate_limit_middleware
+
+
+@web.middleware
+async def api_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure under /api becomes the envelope; nothing escapes as a traceback."""
+    if not request.path.startswith("/api"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except RateLimitedError:
+        return web.Response(status=429, text="Too Many Requests")
+    except AuthenticationError as exc:
+        return envelope_error(exc.message, 401 if exc.http_status == 401 else 200)
+    except OneAPIError as exc:
+        return envelope_error(exc.message)
+    except web.HTTPRequestEntityTooLarge:
+        return envelope_error("request body is too large", 413)
+    except web.HTTPNotFound:
+        return invalid_url(request)
+    except web.HTTPMethodNotAllowed:
+        return invalid_url(request, 405)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return envelope_error("internal server error; the administrator can find details in the server log", 500)
+
+
+@web.middleware
+async def page_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Rate limits and unknown paths outside /api."""
+    try:
+        return await handler(request)
+    except RateLimitedError:
+        return web.Response(status=429, text="Too Many Requests")

@@ -1,0 +1,63 @@
+"""``/api/channel`` (admins): upstream channels. Keys go in, never come out."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from oneapi.api.common import ROLE_ADMIN, caller, ok, page_of, path_id, read_json, services
+from oneapi.api.routes import add
+from oneapi.services import catalog
+from oneapi.services.channels import public
+
+
+async def list_channels(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(await services(request).channels.list_page(page_of(request)))
+
+
+async def search_channels(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(await services(request).channels.search(request.query.get("keyword", "")))
+
+
+async def all_models(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok({"object": "list", "data": catalog.model_objects()})
+
+
+async def get_channel(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(public(await services(request).channels.get(path_id(request))))
+
+
+async def create_channel(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    ids = await services(request).channels.create(await read_json(request))
+    return ok(ids)
+
+
+async def update_channel(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(await services(request).channels.update(await read_json(request)))
+
+
+async def delete_disabled(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(await services(request).channels.delete_disabled())
+
+
+async def delete_channel(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    await services(request).channels.delete(path_id(request))
+    return ok()
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    add(router, "GET", "/api/channel/search", search_channels)
+    add(router, "GET", "/api/channel/models", all_models)
+    add(router, "GET", "/api/channel/", list_channels)
+    add(router, "POST", "/api/channel/", create_channel)
+    add(router, "PUT", "/api/channel/", update_channel)
+    add(router, "DELETE", "/api/channel/disabled", delete_disabled)
+    add(router, "GET", "/api/channel/{id}", get_channel)
+    add(router, "DELETE", "/api/channel/{id}", delete_channel)

@@ -1,0 +1,136 @@
+"""``/api/user``: registration, login and the session, self-service, and user administration."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from oneapi.api.common import ROLE_ADMIN, SESSIONS, caller, ok, page_of, path_id, read_json, services
+from oneapi.api.routes import add
+from oneapi.api.session import COOKIE_NAME, MAX_AGE
+from oneapi.services.accounts import public
+from oneapi.services.inputs import Fields
+
+
+async def register(request: web.Request) -> web.Response:
+    await services(request).accounts.register(await read_json(request))
+    return ok()
+
+
+async def login(request: web.Request) -> web.Response:
+    f = Fields(await read_json(request))
+    user = await services(request).accounts.login(f.str("username", max_len=64), f.str("password", max_len=128,
+                                                                                       strip=False))
+    data = {"id": user["id"], "username": user["username"], "display_name": user["display_name"],
+            "role": user["role"], "status": user["status"]}
+    response = ok(data)
+    response.set_cookie(COOKIE_NAME, request.app[SESSIONS].encode(data), max_age=MAX_AGE, path="/",
+                        httponly=True, samesite="Strict", secure=request.secure)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = ok()
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+async def get_self(request: web.Request) -> web.Response:
+    return ok(public(await caller(request)))
+
+
+async def update_self(request: web.Request) -> web.Response:
+    user = await caller(request)
+    await services(request).accounts.update_self(user, await read_json(request))
+    return ok()
+
+
+async def delete_self(request: web.Request) -> web.Response:
+    user = await caller(request)
+    await services(request).accounts.delete_self(user)
+    response = ok()
+    response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    user = await caller(request)
+    return ok(await services(request).logs.dashboard(user["id"]))
+
+
+async def access_token(request: web.Request) -> web.Response:
+    user = await caller(request)
+    return ok(await services(request).accounts.regenerate_access_token(user["id"]))
+
+
+async def aff_code(request: web.Request) -> web.Response:
+    user = await caller(request)
+    return ok(await services(request).accounts.aff_code(user))
+
+
+async def redeem(request: web.Request) -> web.Response:
+    user = await caller(request)
+    return ok(await services(request).vouchers.redeem(user, await read_json(request)))
+
+
+async def available_models(request: web.Request) -> web.Response:
+    user = await caller(request)
+    return ok(await services(request).accounts.available_models(user))
+
+
+async def list_users(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(await services(request).accounts.list_page(page_of(request), request.query.get("order", "")))
+
+
+async def search_users(request: web.Request) -> web.Response:
+    await caller(request, ROLE_ADMIN)
+    return ok(await services(request).accounts.search(request.query.get("keyword", "")))
+
+
+async def get_user(request: web.Request) -> web.Response:
+    actor = await caller(request, ROLE_ADMIN)
+    return ok(await services(request).accounts.get_for(actor, path_id(request)))
+
+
+async def create_user(request: web.Request) -> web.Response:
+    actor = await caller(request, ROLE_ADMIN)
+    await services(request).accounts.create(actor, await read_json(request))
+    return ok()
+
+
+async def manage_user(request: web.Request) -> web.Response:
+    actor = await caller(request, ROLE_ADMIN)
+    return ok(await services(request).accounts.manage(actor, await read_json(request)))
+
+
+async def update_user(request: web.Request) -> web.Response:
+    actor = await caller(request, ROLE_ADMIN)
+    await services(request).accounts.update(actor, await read_json(request))
+    return ok()
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    actor = await caller(request, ROLE_ADMIN)
+    await services(request).accounts.delete(actor, path_id(request))
+    return ok()
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    add(router, "POST", "/api/user/register", register)
+    add(router, "POST", "/api/user/login", login)
+    add(router, "GET", "/api/user/logout", logout)
+    add(router, "GET", "/api/user/self", get_self)
+    add(router, "PUT", "/api/user/self", update_self)
+    add(router, "DELETE", "/api/user/self", delete_self)
+    add(router, "GET", "/api/user/dashboard", dashboard)
+    add(router, "GET", "/api/user/token", access_token)
+    add(router, "GET", "/api/user/aff", aff_code)
+    add(router, "POST", "/api/user/topup", redeem)
+    add(router, "GET", "/api/user/available_models", available_models)
+    add(router, "GET", "/api/user/search", search_users)
+    add(router, "POST", "/api/user/manage", manage_user)
+    add(router, "GET", "/api/user/", list_users)
+    add(router, "POST", "/api/user/", create_user)
+    add(router, "PUT", "/api/user/", update_user)
+    add(router, "GET", "/api/user/{id}", get_user)
+    add(router, "DELETE", "/api/user/{id}", delete_user)

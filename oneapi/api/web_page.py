@@ -1,0 +1,24 @@
+"""The minimal web page: one static HTML file (shipped in the package) that talks to ``/api``."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from aiohttp import web
+
+
+@cache
+def _index() -> bytes:
+    return resources.files("oneapi").joinpath("web/index.html").read_bytes()
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(body=_index(), content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                                            "script-src 'self' 'unsafe-inline'"})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/", index)

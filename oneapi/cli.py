@@ -1,0 +1,87 @@
+"""The ``oneapi`` command (Typer): ``serve``, ``version``; later the TUI and admin subcommands.
+
+Heavy modules are imported inside commands, so ``oneapi --help`` stays fast and each command loads only what
+it needs. Errors become one line on stderr and an exit code: 2 for bad configuration or usage, 1 when the
+server cannot start.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oneapi import __version__
+
+app = typer.Typer(
+    name="oneapi",
+    help="One OpenAI-compatible endpoint in front of every large-model provider.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"oneapi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """oneapi: keys, quotas, vouchers, users and logs in front of every LLM provider."""
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"oneapi: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option("--port", help="TCP port (overrides PORT; default 3000).")] = None,
+    log_dir: Annotated[str | None, typer.Option("--log-dir", help="Write rotating log files (oneapi.log) here.")]
+    = None,
+    config_file: Annotated[str | None, typer.Option("--config", help="YAML settings file "
+                                                    "(default ./config.yaml when present).")] = None,
+) -> None:
+    """Start the server: relay, /api and web page, with SQLite unless SQL_DSN is set."""
+    import asyncio
+    import logging
+
+    from oneapi.config import ConfigError, load_process
+    from oneapi.logsetup import setup_logging
+    from oneapi.server import StartupError, run
+    from oneapi.store.migrations import SchemaNotReadyError
+
+    try:
+        config = load_process(config_file, {"port": port, "log_dir": log_dir})
+        setup_logging(config.log_dir, config.debug, config.debug_sql)
+        asyncio.run(run(config))
+    except ConfigError as exc:
+        raise fail(f"configuration error: {exc}", 2) from None
+    except (StartupError, SchemaNotReadyError) as exc:
+        raise fail(str(exc), 1) from None
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # a database that cannot be reached, a disk that is full, ...
+        logging.getLogger("oneapi").debug("startup failed", exc_info=True)
+        raise fail(f"cannot start: {type(exc).__name__}: {exc}", 1) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"oneapi {__version__}")
+
+
+def main() -> None:
+    app(prog_name="oneapi")
+
+
+if __name__ == "__main__":
+    main()

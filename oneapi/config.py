@@ -1,0 +1,377 @@
+"""The one settings object.
+
+Precedence, lowest first: the defaults declared below < the YAML file (``--config``, else
+``./config.yaml`` when present) < environment variables with One API's names < CLI flags.
+
+Every setting is declared once, as a field of :class:`Config` whose metadata carries its env var,
+its one-line documentation and its check. The README table and ``config.example.yaml`` are checked
+against these declarations by a test, so adding a field without documenting it fails CI.
+
+``load()`` is pure: it takes the YAML text, an environment mapping and the CLI flags, and either
+returns a frozen :class:`Config` or raises :class:`ConfigError` naming the setting and the problem.
+Nothing here reads the process environment at import time.
+
+A YAML value may be ``{"$env": NAME}`` to keep a secret out of the file: the value is read from that
+environment variable (an unset variable is an error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+Check = Callable[[Any], str | None]
+"""A check returns None when the value is acceptable, else a short description of the problem."""
+
+
+class ConfigError(ValueError):
+    """A setting has a value oneapi cannot use. ``str()`` is the one line shown to the operator."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+def _between(low: float, high: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"must be between {low:g} and {high:g}, got {value!r}"
+
+    return check
+
+
+def _at_least(low: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"must be at least {low:g}, got {value!r}"
+
+    return check
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}; got {value!r}"
+
+    return check
+
+
+def _url(*schemes: str) -> Check:
+    def check(value: Any) -> str | None:
+        if value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+            return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {value!r}"
+        return None
+
+    return check
+
+
+def _session_secret(value: Any) -> str | None:
+    # One API refuses to start with the placeholder from its docs; so do we.
+    if value == "random_string":
+        return "is still the documentation's placeholder 'random_string'; set a real random string"
+    return None
+
+
+def _root_token(value: Any) -> str | None:
+    if value == "":
+        return None
+    if "-" in value or " " in value or len(value) > 48:
+        return "must be at most 48 characters with no '-' or spaces (the relay splits keys on '-')"
+    return None
+
+
+def _access_token(value: Any) -> str | None:
+    if value == "":
+        return None
+    if " " in value or len(value) > 32:
+        return "must be at most 32 characters with no spaces"
+    return None
+
+
+def _cidr_list(value: Any) -> str | None:
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            return f"{part!r} is not a CIDR such as 10.0.0.0/8"
+    return None
+
+
+def setting(default: Any, env: str | None, doc: str, check: Check | None = None) -> Any:
+    """Declare one setting: its default, its One API env var (None: YAML and flags only), its doc."""
+    return field(default=default, metadata={"env": env, "doc": doc, "check": check})
+
+
+# -- the settings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting oneapi reads. Field names are the YAML keys."""
+
+    # Server
+    port: int = setting(3000, "PORT", "TCP port of the HTTP server (relay, /api, web page)",
+                        _between(1, 65535))
+    data_dir: str = setting(".", "ONEAPI_HOME",
+                            "data directory: default home of the SQLite file and the admin socket")
+    log_dir: str = setting("", "ONEAPI_LOG_DIR",
+                           "directory for rotating log files (oneapi.log); empty logs to stderr only")
+    debug: bool = setting(False, "DEBUG", "log at debug level")
+    debug_sql: bool = setting(False, "DEBUG_SQL", "log every SQL statement (very verbose)")
+    session_secret: str = setting("", "SESSION_SECRET",
+                                  "key signing web session cookies; random per boot when empty; "
+                                  "must be equal on all nodes", _session_secret)
+    frontend_base_url: str = setting("", "FRONTEND_BASE_URL",
+                                     "slave nodes redirect web page requests here",
+                                     _url("http", "https"))
+    theme: str = setting("default", "THEME", "web theme name", _one_of("default", "berry", "air"))
+
+    # Storage
+    sql_dsn: str = setting("", "SQL_DSN",
+                           "MySQL/MariaDB (user:pass@tcp(host:port)/db or mysql://) or PostgreSQL "
+                           "(postgres://) DSN; empty uses SQLite")
+    log_sql_dsn: str = setting("", "LOG_SQL_DSN", "separate database for the logs table; empty uses the main one")
+    sqlite_path: str = setting("one-api.db", "SQLITE_PATH",
+                               "SQLite file, relative to the data directory unless absolute")
+    sqlite_busy_timeout: int = setting(3000, "SQLITE_BUSY_TIMEOUT",
+                                       "milliseconds SQLite waits for a lock before failing", _at_least(0))
+    store_read_threads: int = setting(4, "STORE_READ_THREADS",
+                                      "threads (and connections) serving database reads; writes use one more",
+                                      _between(1, 64))
+
+    # Multi-node and caching
+    node_type: str = setting("master", "NODE_TYPE",
+                             "master migrates the database and runs background jobs; slave does neither",
+                             _one_of("master", "slave"))
+    redis_conn_string: str = setting("", "REDIS_CONN_STRING",
+                                     "Redis URL (redis://, rediss://, unix://) shared by all nodes; empty: no Redis",
+                                     _url("redis", "rediss", "unix"))
+    sync_frequency: int = setting(600, "SYNC_FREQUENCY",
+                                  "seconds between reloads of channels and options from the database; "
+                                  "also the TTL of Redis cache keys", _at_least(1))
+    memory_cache_enabled: bool = setting(False, "MEMORY_CACHE_ENABLED",
+                                         "One API's switch for in-process caches; oneapi always keeps its "
+                                         "routing table in memory, and forces this on with Redis")
+    batch_update_enabled: bool = setting(False, "BATCH_UPDATE_ENABLED",
+                                         "aggregate quota and usage counters in memory and flush them "
+                                         "every BATCH_UPDATE_INTERVAL")
+    batch_update_interval: int = setting(5, "BATCH_UPDATE_INTERVAL", "seconds between batch flushes",
+                                         _at_least(1))
+
+    # Background jobs
+    channel_update_frequency: int = setting(0, "CHANNEL_UPDATE_FREQUENCY",
+                                            "minutes between automatic channel balance updates; 0 = off",
+                                            _at_least(0))
+    channel_test_frequency: int = setting(0, "CHANNEL_TEST_FREQUENCY",
+                                          "minutes between automatic tests of all channels; 0 = off",
+                                          _at_least(0))
+    polling_interval: int = setting(0, "POLLING_INTERVAL",
+                                    "seconds to pause between channels in batch tests and balance updates",
+                                    _at_least(0))
+
+    # Rate limits
+    global_api_rate_limit: int = setting(480, "GLOBAL_API_RATE_LIMIT",
+                                         "requests per IP per 3 minutes on /api; 0 = unlimited", _at_least(0))
+    global_web_rate_limit: int = setting(240, "GLOBAL_WEB_RATE_LIMIT",
+                                         "requests per IP per 3 minutes on web pages; 0 = unlimited",
+                                         _at_least(0))
+    trusted_proxies: str = setting("127.0.0.1/32,::1/128", "TRUSTED_PROXIES",
+                                   "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed "
+                                   "when finding the client IP", _cidr_list)
+
+    # Relay
+    relay_timeout: int = setting(0, "RELAY_TIMEOUT", "seconds before an upstream request is abandoned; 0 = none",
+                                 _at_least(0))
+    relay_proxy: str = setting("", "RELAY_PROXY", "HTTP proxy for upstream requests",
+                               _url("http", "https", "socks5"))
+    user_content_request_timeout: int = setting(30, "USER_CONTENT_REQUEST_TIMEOUT",
+                                                "seconds allowed to fetch an image URL sent by a user",
+                                                _at_least(1))
+    user_content_request_proxy: str = setting("", "USER_CONTENT_REQUEST_PROXY",
+                                              "HTTP proxy for fetching user-supplied URLs",
+                                              _url("http", "https", "socks5"))
+    enforce_include_usage: bool = setting(False, "ENFORCE_INCLUDE_USAGE",
+                                          "always re-serialise OpenAI requests to force stream usage reports")
+    tiktoken_cache_dir: str = setting("", "TIKTOKEN_CACHE_DIR",
+                                      "directory with tiktoken encoding files to use instead of the bundled ones")
+    data_gym_cache_dir: str = setting("", "DATA_GYM_CACHE_DIR", "older name for TIKTOKEN_CACHE_DIR")
+    gemini_safety_setting: str = setting("BLOCK_NONE", "GEMINI_SAFETY_SETTING",
+                                         "threshold sent in Gemini safety_settings",
+                                         _one_of("BLOCK_NONE", "BLOCK_ONLY_HIGH", "BLOCK_MEDIUM_AND_ABOVE",
+                                                 "BLOCK_LOW_AND_ABOVE", "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+                                                 "OFF"))
+    gemini_version: str = setting("v1", "GEMINI_VERSION",
+                                  "Gemini API version for models that do not need v1beta",
+                                  _one_of("v1", "v1beta"))
+
+    # Metrics-based auto-disable
+    enable_metric: bool = setting(False, "ENABLE_METRIC",
+                                  "disable a channel whose recent success rate falls below the threshold")
+    metric_queue_size: int = setting(10, "METRIC_QUEUE_SIZE", "outcomes kept per channel for the success rate",
+                                     _between(1, 10000))
+    metric_success_rate_threshold: float = setting(0.8, "METRIC_SUCCESS_RATE_THRESHOLD",
+                                                   "success rate under which a channel is disabled",
+                                                   _between(0, 1))
+
+    # First boot
+    initial_root_token: str = setting("", "INITIAL_ROOT_TOKEN",
+                                      "relay token key created for root at first boot", _root_token)
+    initial_root_access_token: str = setting("", "INITIAL_ROOT_ACCESS_TOKEN",
+                                             "root's system access token at first boot", _access_token)
+
+    # -- derived values --------------------------------------------------------------------------
+
+    @property
+    def is_master(self) -> bool:
+        return self.node_type != "slave"
+
+    @property
+    def redis_enabled(self) -> bool:
+        return bool(self.redis_conn_string)
+
+    def data_path(self, name: str) -> Path:
+        """A path inside the data directory, unless ``name`` is absolute."""
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else Path(self.data_dir).expanduser() / path
+
+
+FLAG_KEYS = ("port", "log_dir")
+"""Settings that CLI flags may set (``--port``, ``--log-dir``); flags win over everything."""
+
+
+def settings() -> list[dataclasses.Field[Any]]:
+    """The declared settings, in declaration order."""
+    return list(dataclasses.fields(Config))
+
+
+def _types() -> dict[str, type]:
+    return typing.get_type_hints(Config)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+_TRUE = {"1", "t", "true", "yes", "on"}
+_FALSE = {"0", "f", "false", "no", "off", ""}
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    """Turn a YAML or env value into the setting's type, or raise ConfigError."""
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(name, f"{raw!r} is not a boolean (use true or false)")
+    if kind is int:
+        if isinstance(raw, bool):
+            raise ConfigError(name, f"{raw!r} is not an integer")
+        if isinstance(raw, int):
+            return raw
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not an integer") from None
+    if kind is float:
+        if isinstance(raw, bool):
+            raise ConfigError(name, f"{raw!r} is not a number")
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            raise ConfigError(name, f"{raw!r} is not a number") from None
+    if isinstance(raw, (dict, list)):
+        raise ConfigError(name, "must be a plain string")
+    return "" if raw is None else str(raw)
+
+
+def _parse_yaml(text: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError("config file", f"is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("config file", "must be a mapping of setting names to values")
+    known = {f.name for f in settings()}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(str(key), "unknown setting in config file (see config.example.yaml)")
+        if isinstance(value, dict) and set(value) == {"$env"}:
+            env_name = str(value["$env"])
+            if env_name not in environ:
+                raise ConfigError(key, f"refers to environment variable {env_name}, which is not set")
+            value = environ[env_name]
+        values[key] = value
+    return values
+
+
+def load(text: str | None = None, environ: Mapping[str, str] | None = None,
+         flags: Mapping[str, Any] | None = None) -> Config:
+    """Build the Config from YAML text, an environment and CLI flags (each optional)."""
+    environ = environ if environ is not None else {}
+    types = _types()
+    raw: dict[str, tuple[str, Any]] = {}  # name -> (label for errors, raw value)
+    if text is not None:
+        for key, value in _parse_yaml(text, environ).items():
+            raw[key] = (key, value)
+    for f in settings():
+        env_name = f.metadata["env"]
+        if env_name and env_name in environ:
+            raw[f.name] = (env_name, environ[env_name])
+    for key, value in (flags or {}).items():
+        if key not in FLAG_KEYS:
+            raise ConfigError(key, "is not a command-line flag")
+        if value is not None:
+            raw[key] = ("--" + key.replace("_", "-"), value)
+
+    values: dict[str, Any] = {}
+    for f in settings():
+        if f.name not in raw:
+            continue
+        label, value = raw[f.name]
+        coerced = _coerce(label, types[f.name], value)
+        check = f.metadata["check"]
+        problem = check(coerced) if check else None
+        if problem:
+            raise ConfigError(label, problem)
+        values[f.name] = coerced
+    return Config(**values)
+
+
+def load_from(config_path: str | None, environ: Mapping[str, str],
+              flags: Mapping[str, Any] | None = None) -> Config:
+    """Read the YAML file (``config_path``, else ./config.yaml if present) and call :func:`load`."""
+    path = Path(config_path) if config_path else Path("config.yaml")
+    text: str | None = None
+    if config_path or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("--config", f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError("--config", f"{str(path)!r} is not UTF-8 text") from None
+    return load(text, environ, flags)
+
+
+def load_process(config_path: str | None = None, flags: Mapping[str, Any] | None = None) -> Config:
+    """Load with the real process environment (the CLI's entry point)."""
+    return load_from(config_path, os.environ, flags)

@@ -1,0 +1,120 @@
+"""Builds the applications and runs them.
+
+``make_app(services, config)`` is the one constructor of the HTTP application (tests call it too);
+``serve(config)`` opens the store, migrates (master only), creates root on first boot, and runs the site until
+SIGTERM/SIGINT, then stops accepting, drains in-flight requests and flushes pending writes before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import secrets
+import signal
+
+from aiohttp import web
+
+from oneapi import __version__
+from oneapi.api import add_api
+from oneapi.api.client_ip import parse_networks
+from oneapi.api.middleware import (
+    api_error_middleware,
+    make_client_ip_middleware,
+    make_rate_limit_middleware,
+    page_error_middleware,
+    request_id_middleware,
+)
+from oneapi.config import Config
+from oneapi.services import Services, start_services
+from oneapi.store.database import Database, open_database
+from oneapi.store.facade import Store
+from oneapi.store.migrations import check_schema, migrate_database
+
+log = logging.getLogger("oneapi.server")
+
+MAX_BODY = 32 * 1024 * 1024  # request bodies (image and audio uploads included)
+SHUTDOWN_GRACE = 30.0  # seconds in-flight requests get to finish after SIGTERM
+
+
+class StartupError(RuntimeError):
+    """The server cannot start; the message says why and what to do."""
+
+
+def session_secret(config: Config) -> str:
+    if config.session_secret:
+        return config.session_secret
+    log.warning("SESSION_SECRET is not set: using a random one, so web sessions end when the server restarts "
+                "and cannot be shared between nodes")
+    return secrets.token_urlsafe(32)
+
+
+def make_app(services: Services, config: Config, secret: str | None = None) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[request_id_middleware, page_error_middleware,
+                     make_client_ip_middleware(parse_networks(config.trusted_proxies)), api_error_middleware,
+                     make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit)],
+    )
+    add_api(app, services, secret or session_secret(config))
+    return app
+
+
+def prepare_database(config: Config) -> Database:
+    """Open the database and bring its schema up to date (master) or check it is (slave). Sync: runs
+    before the event loop serves anything."""
+    db = open_database(config)
+    log.info("database: %s%s", db.spec.describe(),
+             f", logs in {db.log_spec.describe()}" if db.logs is not db.main else "")
+    try:
+        if config.is_master:
+            migrate_database(db)
+        else:
+            check_schema(db)
+    finally:
+        db.close_connections()  # this thread serves no queries; the store's threads open their own
+    return db
+
+
+async def start(config: Config) -> tuple[Services, Store]:
+    db = prepare_database(config)
+    store = Store(db, read_threads=config.store_read_threads)
+    try:
+        services = await start_services(config, store)
+        if config.is_master:
+            await services.accounts.ensure_root()
+    except BaseException:
+        await store.close()
+        raise
+    return services, store
+
+
+async def run(config: Config) -> None:
+    """Serve until SIGTERM/SIGINT."""
+    services, store = await start(config)
+    app = make_app(services, config)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, port=config.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(f"port {config.port} is already in use; stop the other process or set PORT") \
+                    from None
+            raise StartupError(f"cannot listen on port {config.port}: {exc.strerror or exc}") from None
+        log.info("oneapi %s listening on http://0.0.0.0:%d (node type %s)", __version__, config.port,
+                 config.node_type)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down: no new connections; waiting up to %.0f s for requests in flight", SHUTDOWN_GRACE)
+    finally:
+        await runner.cleanup()  # stops the listener, then waits for handlers in flight
+        await store.close()  # finishes every queued database write
+        log.info("stopped")

@@ -1,0 +1,41 @@
+"""Domain logic shared by every door (HTTP /api, the relay, the admin socket, the CLI and the TUI).
+
+Services take plain values, check them, and call the store; they raise ``oneapi.errors`` exceptions and never
+know which door called them. :func:`start_services` is the one constructor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oneapi.config import Config
+from oneapi.services.accounts import Accounts
+from oneapi.services.channels import Channels
+from oneapi.services.logs import Logs
+from oneapi.services.options import Options
+from oneapi.services.tokens import Tokens
+from oneapi.services.vouchers import Vouchers
+from oneapi.store.facade import Store
+
+
+@dataclass
+class Services:
+    config: Config
+    store: Store
+    options: Options
+    logs: Logs
+    accounts: Accounts
+    tokens: Tokens
+    channels: Channels
+    vouchers: Vouchers
+
+
+async def start_services(config: Config, store: Store) -> Services:
+    """Load options and build every service over one store. Does not migrate or create root."""
+    options = await Options.load(store)
+    logs = Logs(store)
+    return Services(
+        config=config, store=store, options=options, logs=logs,
+        accounts=Accounts(store, options, logs, config), tokens=Tokens(store),
+        channels=Channels(store), vouchers=Vouchers(store, options, logs),
+    )

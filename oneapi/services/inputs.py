@@ -1,0 +1,101 @@
+"""Reading caller-supplied JSON safely: every door hands services plain values checked here.
+
+A :class:`Fields` wraps one decoded JSON object; its readers return typed values or raise
+``InvalidInputError`` naming the field and the problem ("quota must be an integer >= 0").
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+from oneapi.errors import InvalidInputError
+
+MAX_SAFE_INT = (1 << 53) - 1  # beyond this, JavaScript clients (the web UI) silently lose precision
+
+
+class Fields:
+    def __init__(self, data: Any, what: str = "request body") -> None:
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"{what} must be a JSON object")
+        self.data: dict[str, Any] = data
+
+    def has(self, name: builtins.str) -> builtins.bool:
+        return name in self.data and self.data[name] is not None
+
+    def str(self, name: builtins.str, *, max_len: builtins.int = 255, required: builtins.bool = False,
+            default: builtins.str = "", min_len: builtins.int = 0, strip: builtins.bool = True) -> builtins.str:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise InvalidInputError(f"{name} is required")
+            return default
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{name} must be a string")
+        if strip:
+            value = value.strip()
+        if required and not value:
+            raise InvalidInputError(f"{name} is required")
+        if len(value) > max_len:
+            raise InvalidInputError(f"{name} must be at most {max_len} characters")
+        if value and len(value) < min_len:
+            raise InvalidInputError(f"{name} must be at least {min_len} characters")
+        return value
+
+    def int(self, name: builtins.str, *, required: builtins.bool = False, default: builtins.int = 0,
+            low: builtins.int = -MAX_SAFE_INT, high: builtins.int = MAX_SAFE_INT) -> builtins.int:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise InvalidInputError(f"{name} is required")
+            return default
+        return check_int(name, value, low, high)
+
+    def bool(self, name: builtins.str, *, default: builtins.bool = False) -> builtins.bool:
+        value = self.data.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"{name} must be true or false")
+        return value
+
+    def float(self, name: builtins.str, *, default: builtins.float = 0.0, low: builtins.float = -math.inf,
+              high: builtins.float = math.inf) -> builtins.float:
+        value = self.data.get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidInputError(f"{name} must be a number")
+        if not low <= value <= high:
+            raise InvalidInputError(f"{name} must be between {low:g} and {high:g}")
+        return float(value)
+
+
+def check_int(name: str, value: Any, low: int = -MAX_SAFE_INT, high: int = MAX_SAFE_INT) -> int:
+    """An integer (a JSON number with no fraction; never a bool) within [low, high]."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidInputError(f"{name} must be an integer")
+        value = int(value)
+    if not isinstance(value, int):
+        raise InvalidInputError(f"{name} must be an integer")
+    if value < low:
+        raise InvalidInputError(f"{name} must be an integer >= {low}")
+    if value > high:
+        raise InvalidInputError(f"{name} must be an integer <= {high}")
+    return value
+
+
+def parse_query_int(name: str, raw: str | None, default: int = 0, low: int = 0,
+                    high: int = MAX_SAFE_INT) -> int:
+    """An integer from a query string (``?p=2``)."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be an integer") from None
+    return check_int(name, value, low, high)

@@ -1,0 +1,121 @@
+"""Ordered, recorded schema migrations.
+
+Each migration is a named function applied once and recorded in ``oneapi_migrations``. The first one adopts a
+database One API already created (its tables, columns and GORM-named indexes are left as they are; what older
+One API versions lacked is added), or creates the schema in an empty database. Append new migrations to
+``MIGRATIONS``; never rename or reorder applied ones.
+
+Only the master node migrates (NODE_TYPE != slave). A slave that finds the schema missing or behind stops with
+a clear message instead of guessing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
+
+from oneapi.store.database import Database
+from oneapi.store.models import INDEXES
+
+log = logging.getLogger("oneapi.store")
+
+
+class SchemaNotReadyError(RuntimeError):
+    """The database's schema is missing or older than this build, and this node may not migrate it."""
+
+
+def _create_tables(db: Database) -> None:
+    t = db.tables
+    db.main.create_tables([*t.main(), t.migration], safe=True)
+    db.logs.create_tables([t.log], safe=True)
+
+
+def _add_missing_columns(db: Database) -> None:
+    """Columns that newer One API versions (and oneapi) have but an older One API database lacks."""
+    for model in [*db.tables.main(), db.tables.log]:
+        database = model._meta.database
+        table = model._meta.table_name
+        present = {c.name for c in database.get_columns(table)}
+        missing = [f for f in model._meta.sorted_fields if f.column_name not in present]
+        if not missing:
+            continue
+        migrator = SchemaMigrator.from_database(database)
+        for f in missing:
+            if not f.null and f.default is None:
+                raise RuntimeError(f"{table}.{f.column_name} is missing and has no default to fill it with")
+            log.info("adding column %s.%s", table, f.column_name)
+            migrate(migrator.add_column(table, f.column_name, f))
+
+
+def _ensure_indexes(db: Database) -> None:
+    """Create the GORM-named indexes unless an index on the same columns already exists."""
+    by_table = {m._meta.table_name: m._meta.database for m in [*db.tables.main(), db.tables.log]}
+    for table, name, columns, unique in INDEXES:
+        database = by_table[table]
+        existing = database.get_indexes(table)
+        if any(ix.name == name or (tuple(ix.columns) == columns and ix.unique == unique) for ix in existing):
+            continue
+        cols = ", ".join(_quoted(database, c) for c in columns)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        target = f"{_quoted(database, name)} ON {_quoted(database, table)}"
+        database.execute_sql(f"CREATE {kind} {target} ({cols})")
+
+
+def _quoted(database: pw.Database, name: str) -> str:
+    """``name`` as an identifier (``Database.quote`` is peewee's pair of quote characters, not a method)."""
+    return name.join(database.quote)
+
+
+def _schema_v1(db: Database) -> None:
+    _create_tables(db)
+    _add_missing_columns(db)
+    _ensure_indexes(db)
+
+
+Migration = tuple[str, Callable[[Database], None]]
+
+MIGRATIONS: list[Migration] = [
+    ("0001_one_api_schema", _schema_v1),
+]
+
+
+def applied(db: Database) -> set[str]:
+    if not db.main.table_exists(db.tables.migration._meta.table_name):
+        return set()
+    return {row.name for row in db.tables.migration.select()}
+
+
+def pending(db: Database) -> list[str]:
+    done = applied(db)
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def migrate_database(db: Database) -> list[str]:
+    """Apply every pending migration in order; returns the names applied."""
+    done = applied(db)
+    ran: list[str] = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        log.info("applying migration %s", name)
+        step(db)
+        db.tables.migration.insert(name=name, applied_at=int(time.time())).on_conflict_ignore().execute()
+        ran.append(name)
+    return ran
+
+
+def check_schema(db: Database) -> None:
+    """For slave nodes: refuse to run against a schema the master has not brought up to date."""
+    missing = pending(db)
+    if missing:
+        raise SchemaNotReadyError(
+            f"database schema is not ready (pending migrations: {', '.join(missing)}); "
+            "start the master node first: slave nodes (NODE_TYPE=slave) never migrate")
+
+
+def is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, pw.PeeweeException)

@@ -1,0 +1,37 @@
+"""Helpers shared by the query modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee as pw
+
+PAGE_SIZE = 10
+
+
+def like_prefix(value: str) -> str:
+    """A LIKE pattern matching ``value`` as a literal prefix (wildcards in user input are escaped).
+
+    '!' is the escape character because backslash means different things in MySQL and standard SQL.
+    """
+    escaped = value.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return escaped + "%"
+
+
+def prefix_match(field: pw.Field, value: str) -> pw.Node:
+    # Spelled out rather than peewee's LIKE operator, which SQLite maps to GLOB (no ESCAPE clause).
+    return pw.NodeList((field, pw.SQL("LIKE"), like_prefix(value), pw.SQL("ESCAPE '!'")))
+
+
+def either(*conditions: pw.Node) -> pw.Node:
+    """``(a OR b OR ...)`` for nodes peewee cannot combine with ``|``."""
+    return pw.NodeList(conditions, " OR ", parens=True)
+
+
+def dicts(query: pw.Query) -> list[dict[str, Any]]:
+    return list(query.dicts())
+
+
+def first(query: pw.Query) -> dict[str, Any] | None:
+    rows = list(query.limit(1).dicts())
+    return rows[0] if rows else None

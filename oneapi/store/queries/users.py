@@ -1,0 +1,147 @@
+"""Users: lookups, listing, creation with the default token, and atomic quota moves."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import peewee as pw
+
+from oneapi.errors import ConflictError
+from oneapi.store.database import Database
+from oneapi.store.queries.common import dicts, either, first, prefix_match
+
+STATUS_ENABLED, STATUS_DISABLED, STATUS_DELETED = 1, 2, 3
+
+UserOrder = Literal["id", "quota", "used_quota", "request_count"]
+
+
+def count(db: Database) -> int:
+    return int(db.tables.user.select().count())
+
+
+def get(db: Database, user_id: int) -> dict[str, Any] | None:
+    t = db.tables.user
+    return first(t.select().where(t.id == user_id))
+
+
+def find_by_username(db: Database, username: str) -> dict[str, Any] | None:
+    t = db.tables.user
+    return first(t.select().where(t.username == username))
+
+
+def find_for_login(db: Database, name: str) -> dict[str, Any] | None:
+    """The live user whose username, or else e-mail, is ``name`` (One API lets either log in)."""
+    t = db.tables.user
+    live = t.status != STATUS_DELETED
+    return first(t.select().where(live, t.username == name)) or (
+        first(t.select().where(live, t.email == name, t.email != "")) if "@" in name else None)
+
+
+def find_by_access_token(db: Database, token: str) -> dict[str, Any] | None:
+    t = db.tables.user
+    return first(t.select().where(t.access_token == token))
+
+
+def find_by_aff_code(db: Database, code: str) -> dict[str, Any] | None:
+    t = db.tables.user
+    return first(t.select().where(t.aff_code == code, t.status == STATUS_ENABLED))
+
+
+def list_page(db: Database, offset: int, limit: int, order: UserOrder = "id") -> list[dict[str, Any]]:
+    t = db.tables.user
+    sort = {"id": t.id.desc(), "quota": t.quota.desc(), "used_quota": t.used_quota.desc(),
+            "request_count": t.request_count.desc()}[order]
+    query = t.select().where(t.status != STATUS_DELETED).order_by(sort, t.id.desc())
+    return dicts(query.offset(offset).limit(limit))
+
+
+def search(db: Database, keyword: str, limit: int) -> list[dict[str, Any]]:
+    t = db.tables.user
+    conds = [prefix_match(t.username, keyword), prefix_match(t.email, keyword), prefix_match(t.display_name, keyword)]
+    if keyword.isdigit():
+        conds.append(t.id == int(keyword))
+    cond = either(*conds)
+    return dicts(t.select().where(t.status != STATUS_DELETED, cond).order_by(t.id.desc()).limit(limit))
+
+
+def username_taken(db: Database, username: str, except_id: int = 0) -> bool:
+    t = db.tables.user
+    return t.select().where(t.username == username, t.id != except_id).exists()
+
+
+def insert(db: Database, user: dict[str, Any], tokens: list[dict[str, Any]],
+           inviter: tuple[int, int] | None = None) -> int:
+    """Create a user and its tokens in one transaction; credit ``inviter`` = (user id, quota) if given.
+
+    Raises ConflictError when the username (or a generated unique value) is already taken.
+    """
+    t = db.tables
+    try:
+        with db.main.atomic():
+            if t.user.select().where(t.user.username == user["username"]).exists():
+                raise ConflictError(f"username {user['username']!r} is already taken")
+            user_id = int(t.user.insert(**user).execute())
+            for token in tokens:
+                t.token.insert(user_id=user_id, **token).execute()
+            if inviter and inviter[1]:
+                t.user.update(quota=t.user.quota + inviter[1]).where(t.user.id == inviter[0]).execute()
+    except pw.IntegrityError:
+        raise ConflictError(f"username {user['username']!r} is already taken") from None
+    return user_id
+
+
+def update(db: Database, user_id: int, fields: dict[str, Any]) -> int:
+    """Set plain fields (never quota deltas: use add_quota). Returns rows changed."""
+    if not fields:
+        return 0
+    t = db.tables.user
+    try:
+        return int(t.update(**fields).where(t.id == user_id).execute())
+    except pw.IntegrityError:
+        raise ConflictError("that username is already taken") from None
+
+
+def add_quota(db: Database, user_id: int, delta: int) -> int:
+    """Atomically add ``delta`` (may be negative) to the user's quota. Returns rows changed."""
+    t = db.tables.user
+    return int(t.update(quota=t.quota + delta).where(t.id == user_id).execute())
+
+
+def set_quota(db: Database, user_id: int, quota: int) -> tuple[int, int] | None:
+    """Set an absolute quota (admin edit); returns (old, new) or None if no such user."""
+    t = db.tables.user
+    with db.main.atomic():
+        row = first(t.select(t.quota).where(t.id == user_id).for_update()
+                    if db.kind != "sqlite" else t.select(t.quota).where(t.id == user_id))
+        if row is None:
+            return None
+        t.update(quota=quota).where(t.id == user_id).execute()
+    return int(row["quota"]), quota
+
+
+def soft_delete(db: Database, user_id: int, new_username: str) -> int:
+    """One API's delete: status 3 and the username freed by renaming. Rows stay (logs refer to them); the
+    user's tokens stop working because the relay checks the owner's status, and the access token is cleared."""
+    t = db.tables.user
+    return int(t.update(status=STATUS_DELETED, username=new_username, access_token=None)
+               .where(t.id == user_id).execute())
+
+
+def aff_code_taken(db: Database, code: str) -> bool:
+    t = db.tables.user
+    return t.select().where(t.aff_code == code).exists()
+
+
+def set_unique(db: Database, user_id: int, field: Literal["access_token", "aff_code"], value: str) -> bool:
+    """Set a unique column; False if another user has that value already."""
+    t = db.tables.user
+    try:
+        return bool(t.update({getattr(t, field): value}).where(t.id == user_id).execute())
+    except pw.IntegrityError:
+        return False
+
+
+def group_of(db: Database, user_id: int) -> str | None:
+    t = db.tables.user
+    row = first(t.select(t.group).where(t.id == user_id))
+    return None if row is None else str(row["group"])
