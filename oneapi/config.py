@@ -163,8 +163,8 @@ class Config:
                                   "seconds between reloads of channels and options from the database; "
                                   "also the TTL of Redis cache keys", _at_least(1))
     memory_cache_enabled: bool = setting(False, "MEMORY_CACHE_ENABLED",
-                                         "One API's switch for in-process caches; oneapi always keeps its "
-                                         "routing table in memory, and forces this on with Redis")
+                                         "One API's switch for in-process caches; accepted for compatibility: "
+                                         "oneapi always keeps its routing table in memory")
     batch_update_enabled: bool = setting(False, "BATCH_UPDATE_ENABLED",
                                          "aggregate quota and usage counters in memory and flush them "
                                          "every BATCH_UPDATE_INTERVAL")
@@ -196,13 +196,13 @@ class Config:
     relay_timeout: int = setting(0, "RELAY_TIMEOUT", "seconds before an upstream request is abandoned; 0 = none",
                                  _at_least(0))
     relay_proxy: str = setting("", "RELAY_PROXY", "HTTP proxy for upstream requests",
-                               _url("http", "https", "socks5"))
+                               _url("http", "https"))
     user_content_request_timeout: int = setting(30, "USER_CONTENT_REQUEST_TIMEOUT",
                                                 "seconds allowed to fetch an image URL sent by a user",
                                                 _at_least(1))
     user_content_request_proxy: str = setting("", "USER_CONTENT_REQUEST_PROXY",
                                               "HTTP proxy for fetching user-supplied URLs",
-                                              _url("http", "https", "socks5"))
+                                              _url("http", "https"))
     enforce_include_usage: bool = setting(False, "ENFORCE_INCLUDE_USAGE",
                                           "always re-serialise OpenAI requests to force stream usage reports")
     tiktoken_cache_dir: str = setting("", "TIKTOKEN_CACHE_DIR",
@@ -294,18 +294,19 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
             return float(str(raw).strip())
         except ValueError:
             raise ConfigError(name, f"{raw!r} is not a number") from None
-    if isinstance(raw, (dict, list)):
-        raise ConfigError(name, "must be a plain string")
-    return "" if raw is None else str(raw)
+    if not isinstance(raw, str):
+        # YAML turns unquoted 0123 into 83 and no into False: refuse rather than guess what was meant.
+        raise ConfigError(name, f"must be a string; quote the value in YAML (got {raw!r})")
+    return raw
 
 
-def _parse_yaml(text: str, environ: Mapping[str, str]) -> dict[str, Any]:
+def _parse_yaml(text: str, environ: Mapping[str, str], source: str = "config file") -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError("config file", f"is not valid YAML{where}") from None
+        raise ConfigError(source, f"is not valid YAML{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -315,6 +316,8 @@ def _parse_yaml(text: str, environ: Mapping[str, str]) -> dict[str, Any]:
     for key, value in data.items():
         if key not in known:
             raise ConfigError(str(key), "unknown setting in config file (see config.example.yaml)")
+        if value is None:  # "key:" with no value means "use the default"
+            continue
         if isinstance(value, dict) and set(value) == {"$env"}:
             env_name = str(value["$env"])
             if env_name not in environ:
@@ -325,17 +328,18 @@ def _parse_yaml(text: str, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load(text: str | None = None, environ: Mapping[str, str] | None = None,
-         flags: Mapping[str, Any] | None = None) -> Config:
+         flags: Mapping[str, Any] | None = None, source: str = "config file") -> Config:
     """Build the Config from YAML text, an environment and CLI flags (each optional)."""
     environ = environ if environ is not None else {}
     types = _types()
     raw: dict[str, tuple[str, Any]] = {}  # name -> (label for errors, raw value)
     if text is not None:
-        for key, value in _parse_yaml(text, environ).items():
+        for key, value in _parse_yaml(text, environ, source).items():
             raw[key] = (key, value)
     for f in settings():
         env_name = f.metadata["env"]
-        if env_name and env_name in environ:
+        # An empty variable counts as unset, as in One API (compose files often carry blank entries).
+        if env_name and environ.get(env_name, "") != "":
             raw[f.name] = (env_name, environ[env_name])
     for key, value in (flags or {}).items():
         if key not in FLAG_KEYS:
@@ -369,7 +373,7 @@ def load_from(config_path: str | None, environ: Mapping[str, str],
             raise ConfigError("--config", f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise ConfigError("--config", f"{str(path)!r} is not UTF-8 text") from None
-    return load(text, environ, flags)
+    return load(text, environ, flags, source=f"config file {str(path)!r}")
 
 
 def load_process(config_path: str | None = None, flags: Mapping[str, Any] | None = None) -> Config:

@@ -1,0 +1,121 @@
+"""A real oneapi HTTP server on a loopback port over a fresh database, and helpers to call ``/api``.
+
+``api`` runs on SQLite; ``api_any`` runs on every configured backend (SQLite, MariaDB, PostgreSQL).
+Callers authenticate with access tokens (``Authorization: <token>``), as scripts do; the session-cookie
+path has tests of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from oneapi.config import Config, load
+from oneapi.server import make_app
+from oneapi.services import Services, start_services
+from oneapi.store.database import Database
+from oneapi.store.facade import Store
+from tests.conftest import open_backend
+
+
+@dataclass
+class Api:
+    """A running server plus the root user's access token."""
+
+    client: TestClient
+    services: Services
+    root_token: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    async def call(self, method: str, path: str, token: str | None = None, json: Any = None,
+                   data: bytes | str | None = None, headers: dict[str, str] | None = None,
+                   expect_status: int | None = 200) -> Any:
+        """Send a request; return the decoded JSON envelope. Checks the HTTP status unless None."""
+        hdrs = dict(headers or {})
+        if token is not None:
+            hdrs["Authorization"] = token
+        resp = await self.client.request(method, path, json=json, data=data, headers=hdrs)
+        if expect_status is not None:
+            assert resp.status == expect_status, (resp.status, await resp.text())
+        assert "X-Oneapi-Request-Id" in resp.headers
+        if resp.content_type == "application/json":
+            return await resp.json()
+        return await resp.text()
+
+    async def ok(self, method: str, path: str, token: str | None = None, json: Any = None) -> Any:
+        """Call and require success; return ``data``."""
+        body = await self.call(method, path, token if token is not None else self.root_token, json=json)
+        assert body["success"] is True, body
+        return body.get("data")
+
+    async def fail(self, method: str, path: str, token: str | None = None, json: Any = None,
+                   data: bytes | str | None = None, contains: str = "", status: int = 200) -> str:
+        """Call and require the failure envelope; return its message."""
+        body = await self.call(method, path, token if token is not None else self.root_token, json=json,
+                               data=data, expect_status=status)
+        assert body["success"] is False, body
+        assert contains.lower() in body["message"].lower(), body["message"]
+        return str(body["message"])
+
+    async def make_user(self, username: str, role: int = 1, password: str = "password123") -> tuple[int, str]:
+        """Create a user (as root), promote to ``role``, and return (id, access token)."""
+        await self.ok("POST", "/api/user/", json={"username": username, "password": password})
+        if role >= 10:
+            await self.ok("POST", "/api/user/manage", json={"username": username, "action": "promote"})
+        user = await self.services.store.read(_find_user, username)
+        token = await self.services.accounts.regenerate_access_token(user["id"])
+        self.tokens[username] = token
+        return int(user["id"]), token
+
+
+def _find_user(db: Database, username: str) -> dict[str, Any]:
+    from oneapi.store.queries import users
+
+    row = users.find_by_username(db, username)
+    assert row is not None
+    return row
+
+
+async def start_api(db: Database, config: Config, aiohttp_client: Any) -> AsyncIterator[Api]:
+    from oneapi.store.migrations import migrate_database
+
+    migrate_database(db)
+    db.close_connections()
+    store = Store(db, read_threads=2)
+    services = await start_services(config, store)
+    await services.accounts.ensure_root()
+    root = await services.store.read(_find_user, "root")
+    app = make_app(services, config, secret="test-secret")
+    client = await aiohttp_client(TestServer(app))
+    try:
+        yield Api(client, services, root["access_token"])
+    finally:
+        await client.close()
+        await store.close()
+
+
+def make_config(**env: str) -> Config:
+    base = {"INITIAL_ROOT_ACCESS_TOKEN": "root-access-token-0123456789abcd"}
+    return load(None, {**base, **env})
+
+
+@pytest.fixture
+async def api(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Api]:
+    async for a in start_api(open_backend("sqlite", tmp_path), make_config(), aiohttp_client):
+        yield a
+
+
+@pytest.fixture
+async def api_any(backend: str, tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Api]:
+    from tests.conftest import _wipe
+
+    db = open_backend(backend, tmp_path)
+    async for a in start_api(db, make_config(), aiohttp_client):
+        yield a
+    _wipe(db)
+    db.close_connections()
