@@ -8,11 +8,12 @@ OUT=${OUT:-dist/oneapi.pyz}
 mkdir -p "$(dirname "$OUT")"
 "$PYTHON" -m shiv --version >/dev/null 2>&1 || { echo "shiv is missing: run 'make zipapp' (installs dev deps)" >&2; exit 1; }
 # --reproducible: stable timestamps; --compressed: smaller file; site-packages are unpacked to ~/.shiv once.
-"$PYTHON" -m shiv . \
+# Everything after the options is handed to pip: install this project and its dependencies.
+"$PYTHON" -m shiv \
     --output-file "$OUT" \
     --console-script oneapi \
     --python '/usr/bin/env python3' \
     --compressed --reproducible \
-    --pip-args "--quiet --disable-pip-version-check"
+    . --quiet --disable-pip-version-check
 chmod +x "$OUT"
 echo "built $OUT ($(du -h "$OUT" | cut -f1))"
