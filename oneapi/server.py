@@ -27,6 +27,9 @@ from oneapi.api.middleware import (
     request_id_middleware,
 )
 from oneapi.config import Config
+from oneapi.proxy.routes import add_relay, relay_middleware
+from oneapi.proxy.state import Relay
+from oneapi.proxy.tokenizer import Tokenizer
 from oneapi.services import Services, start_services
 from oneapi.store.database import Database, open_database
 from oneapi.store.facade import Store
@@ -50,15 +53,37 @@ def session_secret(config: Config) -> str:
     return secrets.token_urlsafe(32)
 
 
-def make_app(services: Services, config: Config, secret: str | None = None) -> web.Application:
+def make_relay(config: Config, services: Services) -> Relay:
+    return Relay(config, services, Tokenizer(config.tiktoken_cache_dir or config.data_gym_cache_dir,
+                                             approximate=lambda: services.options.get_bool("ApproximateTokenEnabled")))
+
+
+def make_app(services: Services, config: Config, secret: str | None = None,
+             relay: Relay | None = None) -> web.Application:
+    """The HTTP application: the relay (when given), /api and the web page."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[request_id_middleware, page_error_middleware,
-                     make_client_ip_middleware(parse_networks(config.trusted_proxies)), api_error_middleware,
+                     make_client_ip_middleware(parse_networks(config.trusted_proxies)), relay_middleware,
+                     api_error_middleware,
                      make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit)],
     )
     add_api(app, services, secret or session_secret(config))
+    if relay is not None:
+        add_relay(app, relay)
     return app
+
+
+async def sync_loop(config: Config, services: Services, relay: Relay) -> None:
+    """Every SYNC_FREQUENCY seconds: reload options and the routing table, so changes made by other nodes
+    (or directly in the database) take effect here."""
+    while True:
+        await asyncio.sleep(config.sync_frequency)
+        try:
+            await services.options.reload()
+            await relay.reload_routes()
+        except Exception:
+            log.exception("periodic sync from the database failed; will retry")
 
 
 def prepare_database(config: Config) -> Database:
@@ -77,23 +102,34 @@ def prepare_database(config: Config) -> Database:
     return db
 
 
-async def start(config: Config) -> tuple[Services, Store]:
+async def start(config: Config) -> tuple[Services, Store, Relay]:
     db = prepare_database(config)
     store = Store(db, read_threads=config.store_read_threads)
     try:
         services = await start_services(config, store)
         if config.is_master:
             await services.accounts.ensure_root()
+        relay = make_relay(config, services)
+        await relay.reload_routes()
     except BaseException:
         await store.close()
         raise
-    return services, store
+    return services, store, relay
+
+
+def _report_tokenizer(future: asyncio.Future[None]) -> None:
+    if future.exception() is not None:
+        log.error("the tokenizer failed to load: %s", future.exception())
 
 
 async def run(config: Config) -> None:
     """Serve until SIGTERM/SIGINT."""
-    services, store = await start(config)
-    app = make_app(services, config)
+    services, store, relay = await start(config)
+    # Loading the encodings takes ~0.5 s: do it now, off the loop, instead of in the first request.
+    warm = asyncio.get_running_loop().run_in_executor(None, relay.tokenizer.warm)
+    warm.add_done_callback(_report_tokenizer)
+    sync = asyncio.get_running_loop().create_task(sync_loop(config, services, relay))
+    app = make_app(services, config, relay=relay)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"))
     await runner.setup()
     try:
@@ -115,6 +151,8 @@ async def run(config: Config) -> None:
         await stop.wait()
         log.info("shutting down: no new connections; waiting up to %.0f s for requests in flight", SHUTDOWN_GRACE)
     finally:
+        sync.cancel()
         await runner.cleanup()  # stops the listener, then waits for handlers in flight
+        await services.close()  # flushes pending accounting and consume logs
         await store.close()  # finishes every queued database write
         log.info("stopped")

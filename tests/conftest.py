@@ -30,7 +30,7 @@ def _wipe(db: Database) -> None:
     """Drop every table so each test starts from an empty database."""
     for database in db.databases():
         for table in database.get_tables():
-            database.execute_sql(f"DROP TABLE IF EXISTS {database.quote(table)}"
+            database.execute_sql(f"DROP TABLE IF EXISTS {table.join(database.quote)}"
                                  + (" CASCADE" if db.kind == "postgres" else ""))
 
 

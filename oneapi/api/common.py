@@ -16,8 +16,10 @@ from oneapi.store.queries.users import STATUS_ENABLED
 
 SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", SessionCodec)
-CALLER = "oneapi.caller"
+CALLER = web.RequestKey("caller", dict)
 """Request key under which a door may preset the caller (the admin socket acts as root)."""
+DROP_SESSION = web.RequestKey("drop_session", bool)
+"""Set when the request's session cookie must be cleared (banned user, or a cookie we do not accept)."""
 
 __all__ = ["ROLE_ADMIN", "ROLE_COMMON", "ROLE_ROOT", "caller", "ok", "page_of", "path_id", "read_json",
            "services"]
@@ -39,7 +41,7 @@ async def read_json(request: web.Request) -> Any:
         raise InvalidInputError("request body is empty; expected JSON")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise InvalidInputError("request body is not valid JSON") from None
 
 
@@ -65,6 +67,7 @@ async def caller(request: web.Request, min_role: int = ROLE_COMMON) -> dict[str,
         user = await _authenticate(request)
         request[CALLER] = user
     if user["status"] != STATUS_ENABLED:
+        request[DROP_SESSION] = COOKIE_NAME in request.cookies
         raise AuthenticationError("用户已被封禁 (user banned)", status=200)
     if user["role"] < min_role:
         raise PermissionDeniedError("无权进行此操作，权限不足 (permission denied)")
@@ -80,6 +83,7 @@ async def _authenticate(request: web.Request) -> dict[str, Any]:
             user = await svc.accounts.get(data["id"])
             if user is not None:
                 return user
+        request[DROP_SESSION] = True
     header = request.headers.get("Authorization", "").strip()
     if header.startswith("Bearer "):
         header = header[len("Bearer "):].strip()

@@ -17,15 +17,17 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from oneapi.api.client_ip import Network, client_ip
+from oneapi.api.common import DROP_SESSION
 from oneapi.api.ratelimit import RateLimiter
+from oneapi.api.session import COOKIE_NAME
 from oneapi.errors import AuthenticationError, OneAPIError, RateLimitedError
 
 log = logging.getLogger("oneapi.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
-REQUEST_ID = "oneapi.request_id"
-CLIENT_IP = "oneapi.client_ip"
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
 WINDOW = 180.0  # One API's global limits count requests per 3 minutes
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minutes per IP
 CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register"})
@@ -104,7 +106,10 @@ async def api_error_middleware(request: web.Request, handler: Handler) -> web.St
     except RateLimitedError:
         return web.Response(status=429, text="Too Many Requests")
     except AuthenticationError as exc:
-        return envelope_error(exc.message, 401 if exc.http_status == 401 else 200)
+        response = envelope_error(exc.message, 401 if exc.http_status == 401 else 200)
+        if request.get(DROP_SESSION):  # banned user, or a session cookie we do not accept (SPEC 2.1)
+            response.del_cookie(COOKIE_NAME, path="/")
+        return response
     except OneAPIError as exc:
         return envelope_error(exc.message)
     except web.HTTPRequestEntityTooLarge:

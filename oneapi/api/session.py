@@ -41,8 +41,8 @@ class SessionCodec:
     def decode(self, cookie: str, now: float | None = None) -> dict[str, Any] | None:
         """The session data, or None when the cookie is malformed, forged or expired."""
         payload, _, signature = cookie.partition(".")
-        if not payload or not signature or len(cookie) > 4096:
-            return None
+        if not payload or not signature or len(cookie) > 4096 or not cookie.isascii():
+            return None  # (compare_digest raises on non-ASCII text: a client could send it)
         if not hmac.compare_digest(signature, self._sign(payload)):
             return None
         try:

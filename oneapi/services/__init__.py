@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from oneapi.config import Config
 from oneapi.services.accounts import Accounts
 from oneapi.services.channels import Channels
+from oneapi.services.ledger import Ledger
 from oneapi.services.logs import Logs
 from oneapi.services.options import Options
 from oneapi.services.tokens import Tokens
@@ -24,18 +25,27 @@ class Services:
     store: Store
     options: Options
     logs: Logs
+    ledger: Ledger
     accounts: Accounts
     tokens: Tokens
     channels: Channels
     vouchers: Vouchers
 
+    async def close(self) -> None:
+        """Flush the ledger's pending accounting; the store itself is closed by its owner."""
+        await self.ledger.close()
+
 
 async def start_services(config: Config, store: Store) -> Services:
-    """Load options and build every service over one store. Does not migrate or create root."""
+    """Load options and build every service over one store; starts the ledger's flusher (stop it with
+    ``await services.close()``). Does not migrate or create root."""
     options = await Options.load(store)
     logs = Logs(store)
+    ledger = Ledger(store, flush_interval=config.batch_update_interval if config.batch_update_enabled else 0.0,
+                    stale_after=float(config.sync_frequency))
+    ledger.start()
     return Services(
-        config=config, store=store, options=options, logs=logs,
-        accounts=Accounts(store, options, logs, config), tokens=Tokens(store),
-        channels=Channels(store), vouchers=Vouchers(store, options, logs),
+        config=config, store=store, options=options, logs=logs, ledger=ledger,
+        accounts=Accounts(store, options, logs, config, ledger), tokens=Tokens(store, ledger),
+        channels=Channels(store), vouchers=Vouchers(store, options, logs, ledger),
     )

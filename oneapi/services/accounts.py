@@ -17,6 +17,7 @@ from oneapi.config import Config
 from oneapi.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from oneapi.services import keys, passwords
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
+from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_MANAGE, TYPE_SYSTEM, TYPE_TOPUP, Logs
 from oneapi.services.options import Options
 from oneapi.store.facade import Store
@@ -72,8 +73,9 @@ def _check_email(email: str) -> str:
 
 
 class Accounts:
-    def __init__(self, store: Store, options: Options, logs: Logs, config: Config) -> None:
+    def __init__(self, store: Store, options: Options, logs: Logs, config: Config, ledger: Ledger) -> None:
         self._store = store
+        self._ledger = ledger  # told about every change to a user's row, so the relay's cached view follows
         self._options = options
         self._logs = logs
         self._config = config
@@ -146,10 +148,11 @@ class Accounts:
         if aff:
             inviter = await self._store.read(q.find_by_aff_code, aff)
         return await self._create(username, password, display_name=username, email=email,
-                                  inviter_id=inviter["id"] if inviter else 0)
+                                  inviter_id=inviter["id"] if inviter else 0,
+                                  inviter_name=inviter["username"] if inviter else "")
 
     async def _create(self, username: str, password: str, *, display_name: str, email: str = "",
-                      role: int = ROLE_COMMON, inviter_id: int = 0) -> int:
+                      role: int = ROLE_COMMON, inviter_id: int = 0, inviter_name: str = "") -> int:
         opts = self._options
         gift = opts.get_int("QuotaForNewUser")
         invitee_gift = opts.get_int("QuotaForInvitee") if inviter_id else 0
@@ -165,7 +168,8 @@ class Accounts:
         if invitee_gift:
             await self._logs.record(user_id, TYPE_SYSTEM, f"使用邀请码赠送 {opts.display(invitee_gift)}", username)
         if inviter_gift:
-            await self._logs.record(inviter_id, TYPE_SYSTEM, f"邀请用户赠送 {opts.display(inviter_gift)}")
+            await self._logs.record(inviter_id, TYPE_SYSTEM, f"邀请用户赠送 {opts.display(inviter_gift)}",
+                                    inviter_name)
         return user_id
 
     # -- self service -----------------------------------------------------------------------------
@@ -183,11 +187,13 @@ class Accounts:
         if password and password != "$I_LOVE_U":  # One API's UI sends this placeholder for "unchanged"
             fields["password"] = await passwords.hash_password(_check_password(password))
         await self._store.write(q.update, user["id"], fields)
+        await self._ledger.user_changed(user["id"])
 
     async def delete_self(self, user: dict[str, Any]) -> None:
         if user["role"] == ROLE_ROOT:
             raise PermissionDeniedError("不能删除超级管理员账户 (the root account cannot be deleted)")
         await self._store.write(q.soft_delete, user["id"], f"deleted_{uuid.uuid4().hex}")
+        await self._ledger.user_changed(user["id"])
 
     async def regenerate_access_token(self, user_id: int) -> str:
         for _ in range(3):
@@ -270,6 +276,7 @@ class Accounts:
             status = q.STATUS_ENABLED
         elif action == "delete":
             await self._store.write(q.soft_delete, target["id"], f"deleted_{uuid.uuid4().hex}")
+            await self._ledger.user_changed(target["id"])
             return {"role": role, "status": q.STATUS_DELETED}
         elif action == "promote":
             if actor["role"] != ROLE_ROOT:
@@ -284,6 +291,7 @@ class Accounts:
                 raise ConflictError("该用户已经是普通用户 (the user is already a common user)")
             role = ROLE_COMMON
         await self._store.write(q.update, target["id"], {"role": role, "status": status})
+        await self._ledger.user_changed(target["id"])
         return {"role": role, "status": status}
 
     async def update(self, actor: dict[str, Any], body: Any) -> None:
@@ -314,8 +322,10 @@ class Accounts:
                 await self._store.read(q.username_taken, fields["username"], user_id):
             raise ConflictError(f"username {fields['username']!r} is already taken")
         await self._store.write(q.update, user_id, fields)
+        await self._ledger.user_changed(user_id)
         if new_quota is not None and new_quota != target["quota"]:
             change = await self._store.write(q.set_quota, user_id, new_quota)
+            await self._ledger.user_changed(user_id)
             if change:
                 opts = self._options
                 await self._logs.record(user_id, TYPE_MANAGE, f"管理员将用户额度从 {opts.display(change[0])}修改为 "
@@ -327,6 +337,7 @@ class Accounts:
             raise PermissionDeniedError("无权删除同权限等级或更高权限等级的用户 "
                                         "(cannot delete a user of equal or higher role)")
         await self._store.write(q.soft_delete, user_id, f"deleted_{uuid.uuid4().hex}")
+        await self._ledger.user_changed(user_id)
 
     async def topup(self, actor: dict[str, Any], body: Any) -> None:
         """POST /api/topup: an administrator credits quota to a user, with a top-up log."""
@@ -338,5 +349,6 @@ class Accounts:
         self._require_above(actor, target, "cannot top up a user of equal or higher role")
         if not await self._store.write(q.add_quota, user_id, quota):
             raise NotFoundError(f"user {user_id} does not exist")
+        await self._ledger.user_changed(user_id)
         content = remark or f"管理员充值 {self._options.display(quota)}"
         await self._logs.record(user_id, TYPE_TOPUP, content, target["username"], quota=quota)

@@ -62,7 +62,8 @@ class Logs:
             raise InvalidInputError("keyword must be at most 191 characters")
         if user_id:
             # One API's self search takes the keyword as a log type.
-            if not keyword.isdigit():
+            # isascii: '²'.isdigit() is True but int('²') fails; the length keeps int64 columns from overflowing.
+            if not (keyword.isascii() and keyword.isdigit()) or len(keyword) > 9:
                 raise InvalidInputError("keyword must be a log type number (1 top-up, 2 consume, 3 manage, 4 system)")
             rows = await self._store.read(q.list_page, LogFilter(log_type=int(keyword), user_id=user_id),
                                           0, SEARCH_LIMIT)

@@ -51,8 +51,9 @@ MAX_VALUE_LENGTH = 1 << 20  # 1 MiB: large enough for any ratio table or home pa
 
 
 def is_secret(key: str) -> bool:
-    """Secrets are never returned by the API (One API hides keys ending in Token or Secret)."""
-    return key.endswith(("Token", "Secret"))
+    """Secrets are never returned by the API. One API hides keys ending in Token or Secret, which lets
+    TurnstileSecretKey through (a quirk we fix: it is hidden too)."""
+    return key.endswith(("Token", "Secret", "SecretKey"))
 
 
 def _is_bool_key(key: str) -> bool:

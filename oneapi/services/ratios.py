@@ -1,14 +1,56 @@
 """Default billing ratios (SPEC 5.2) and the checks applied to the ModelRatio / CompletionRatio / GroupRatio
 options. ``ratio 1`` = $0.002 per 1K tokens, i.e. ``USD`` = 500 per $1 / 1K tokens.
 
-The full pricing logic (lookup order, completion-ratio rules) lives with billing; this module owns the
-tables an operator edits.
+The pricing logic (lookup order, completion-ratio rules, the formulas) lives in
+:mod:`oneapi.services.pricing`; this module owns the tables an operator edits.
+
+Exact values
+------------
+One API writes prices as Go constant expressions (``0.8 / 1000 * USD``, ``2.19 / 0.55``), which the Go compiler
+evaluates exactly and rounds once to float64. Python would round after every operation and can land one ulp
+away (``2.19 / 0.55`` is ``3.9818181818181815`` in Python, ``3.981818181818182`` in Go), and one ulp is enough to
+move a ``ceil`` by a whole quota unit. So every computed price below goes through :class:`fractions.Fraction`
+(``_usd``, ``_rmb``, ``_per``...) and is rounded once, exactly as Go does.
+
+Differences from One API's HEAD table (songquanpeng/one-api 8df4a26, 2025-02-21)
+-------------------------------------------------------------------------------
+Current list prices (mid 2025), where the provider changed them after HEAD's entry was written:
+
+* ``gpt-4o`` 2.5 → 1.25: the alias points at gpt-4o-2024-08-06 ($2.50 / $10 per 1M) since 2024-10.
+* ``o1-mini``, ``o3-mini`` (and their dated ids) 1.5 → 0.55: $1.10 / $4.40 per 1M. HEAD also had no
+  completion ratio for ``o3-mini`` (the o1 rule does not match it), so its output cost 1×; it is 4 here.
+* ``claude-3-5-haiku-*`` 0.5 → 0.4: $0.80 / $4 per 1M since 2024-12.
+* ``gemini-2.0-flash``/``-001`` 0.075 → 0.05 ($0.10 / $0.40 per 1M); the ``gemini-1.5-pro``/``-flash`` and
+  ``gemini-2.0-flash``/``-lite`` ids get completion 4 (their output costs 4× their input), not the 3 of the
+  ``gemini-`` rule.
+* ``deepseek-chat`` 0.07 → 0.135, completion 2 → 1.1/0.27 ($0.27 / $1.10 per 1M, cache miss, since the
+  2025-02 end of the launch discount).
+* ``mistral-large-latest`` 4 → 1 ($2 / $6 per 1M), ``mistral-small-latest`` 1 → 0.05 ($0.10 / $0.30 per 1M).
+
+Unit fixes (HEAD divides a per-1K price by 1000 again, making these models 1000× too cheap):
+
+* Groq (``llama3-70b-8192``, ``mixtral-8x7b-32768``...): HEAD writes ``0.59 / 1000000 * USD`` for $0.59 per 1M.
+* StepFun (``step-*``): HEAD writes ``0.005 / 1000 * RMB`` for ¥5 per 1M (= ¥0.005 per 1K).
+
+Models HEAD has no entry for (so they cost the unknown-model ratio 30, SPEC 5.2 note), priced here:
+``Spark-Lite`` 0 (free) and ``Spark-Pro``/``-128K``, ``Spark-Max``/``-32K``, ``Spark-4.0-Ultra`` at the 1.2858 of
+the ``SparkDesk-v3.1``/``v3.5``/``v4.0`` versions they rename; ``hunyuan-lite`` 0 (free) and ``hunyuan-pro``
+(¥0.03/1K); the Claude 3.7 / 4, GPT-4.1, o3, o4-mini, Gemini 2.0-flash-lite / 2.5 and grok-2 families; Vertex
+AI's ``claude-…@date`` ids and Gemini's ``-002`` / ``gemini-pro-vision`` ids at their family's price;
+``text-embedding-004`` 0 (free); ``qwen-long``; ``omni-moderation-latest``; and the legacy ids still routed by the
+adaptors (``ERNIE-Bot*``, ``ERNIE-4.0``, ``ERNIE-Speed``, ``chatglm_*``, ``PaLM-2``) at One API v0.6's prices or
+their successor's (SPEC 5.2).
+
+Left out: HEAD's ~230 OpenRouter ``vendor/model`` entries, whose numbers do not follow the ratio unit
+(``openai/gpt-4o`` is 5.0 there against 1.25 for the same model here); configure them in ModelRatio.
+Chinese vendors keep HEAD's prices and the completion ratio 1 of SPEC 5.1. ``RMB`` stays 71 as in One API.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
@@ -17,54 +59,228 @@ USD = 500.0
 # and existing ratio tables agree with One API's; the difference from 71.43 is 0.6%.
 RMB = 71.0
 
+_USD = Fraction(500)
+_RMB = Fraction(71)
+
+
+def _usd(price: str) -> float:
+    """$``price`` per 1K tokens (or per image / per unit), rounded once like a Go constant."""
+    return float(Fraction(price) * _USD)
+
+
+def _usd_1m(price: str) -> float:
+    """$``price`` per 1M tokens."""
+    return float(Fraction(price) / 1000 * _USD)
+
+
+def _rmb(price: str) -> float:
+    """¥``price`` per 1K tokens (at One API's 71)."""
+    return float(Fraction(price) * _RMB)
+
+
+def _rmb_1m(price: str) -> float:
+    """¥``price`` per 1M tokens."""
+    return float(Fraction(price) / 1000 * _RMB)
+
+
+def _per(numerator: str, denominator: str) -> float:
+    """An exact quotient such as an output/input price ratio."""
+    return float(Fraction(numerator) / Fraction(denominator))
+
+
+def _same(ratio: float, *models: str) -> dict[str, float]:
+    return dict.fromkeys(models, ratio)
+
+
 DEFAULT_MODEL_RATIO: MappingProxyType[str, float] = MappingProxyType({
-    "gpt-3.5-turbo": 0.25, "gpt-3.5-turbo-0125": 0.25, "gpt-3.5-turbo-1106": 0.5,
-    "gpt-3.5-turbo-16k": 1.5, "gpt-3.5-turbo-instruct": 0.75,
-    "gpt-4": 15, "gpt-4-0613": 15, "gpt-4-32k": 30, "gpt-4-turbo": 5, "gpt-4-turbo-2024-04-09": 5,
-    "gpt-4-1106-preview": 5, "gpt-4-0125-preview": 5,
-    "gpt-4o": 1.25, "gpt-4o-2024-05-13": 2.5, "gpt-4o-2024-08-06": 1.25, "gpt-4o-2024-11-20": 1.25,
-    "chatgpt-4o-latest": 2.5, "gpt-4o-mini": 0.075, "gpt-4o-mini-2024-07-18": 0.075,
-    "o1": 7.5, "o1-preview": 7.5, "o1-mini": 1.5, "o3-mini": 0.55,
-    "text-embedding-ada-002": 0.05, "text-embedding-3-small": 0.01, "text-embedding-3-large": 0.065,
-    "text-moderation-latest": 0.1, "text-moderation-stable": 0.1, "omni-moderation-latest": 0.1,
+    # -- OpenAI (https://openai.com/api/pricing) -----------------------------------------------------------
+    **_same(15, "gpt-4", "gpt-4-0314", "gpt-4-0613"),
+    **_same(30, "gpt-4-32k", "gpt-4-32k-0314", "gpt-4-32k-0613"),
+    **_same(5, "gpt-4-1106-preview", "gpt-4-0125-preview", "gpt-4-turbo-preview", "gpt-4-turbo",
+            "gpt-4-turbo-2024-04-09", "gpt-4-vision-preview"),
+    **_same(_usd_1m("2.5"), "gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"),
+    **_same(_usd_1m("5"), "chatgpt-4o-latest", "gpt-4o-2024-05-13"),
+    **_same(_usd_1m("0.15"), "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+    **_same(_usd_1m("2"), "gpt-4.1", "gpt-4.1-2025-04-14"),
+    **_same(_usd_1m("0.4"), "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),
+    **_same(_usd_1m("0.1"), "gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"),
+    "gpt-3.5-turbo": 0.25, "gpt-3.5-turbo-0301": 0.75, "gpt-3.5-turbo-0613": 0.75, "gpt-3.5-turbo-16k": 1.5,
+    "gpt-3.5-turbo-16k-0613": 1.5, "gpt-3.5-turbo-instruct": 0.75, "gpt-3.5-turbo-1106": 0.5,
+    "gpt-3.5-turbo-0125": 0.25,
+    **_same(_usd_1m("15"), "o1", "o1-2024-12-17", "o1-preview", "o1-preview-2024-09-12"),
+    **_same(_usd_1m("1.1"), "o1-mini", "o1-mini-2024-09-12", "o3-mini", "o3-mini-2025-01-31",
+            "o4-mini", "o4-mini-2025-04-16"),
+    **_same(_usd_1m("2"), "o3", "o3-2025-04-16"),
+    "davinci-002": 1, "babbage-002": 0.2, "text-ada-001": 0.2, "text-babbage-001": 0.25, "text-curie-001": 1,
+    **_same(10, "text-davinci-002", "text-davinci-003", "text-davinci-edit-001", "code-davinci-edit-001",
+            "davinci", "curie", "babbage", "ada", "text-search-ada-doc-001"),
+    # whisper: $0.006 / minute ≈ 200 tokens of transcript -> $0.03 / 1K tokens; tts: $15 / 1M characters
     "whisper-1": 15, "tts-1": 7.5, "tts-1-1106": 7.5, "tts-1-hd": 15, "tts-1-hd-1106": 15,
-    "dall-e-2": 10, "dall-e-3": 20,
-    "claude-instant-1.2": 0.8 / 1000 * USD, "claude-2.0": 8.0 / 1000 * USD, "claude-2.1": 8.0 / 1000 * USD,
-    "claude-3-haiku-20240307": 0.25 / 1000 * USD, "claude-3-5-haiku-20241022": 0.8 / 1000 * USD,
-    "claude-3-sonnet-20240229": 3.0 / 1000 * USD, "claude-3-5-sonnet-20240620": 3.0 / 1000 * USD,
-    "claude-3-5-sonnet-20241022": 3.0 / 1000 * USD, "claude-3-7-sonnet-20250219": 3.0 / 1000 * USD,
-    "claude-3-opus-20240229": 15.0 / 1000 * USD,
-    "gemini-pro": 0.25 / 1000 * USD, "gemini-1.5-pro": 1.25 / 1000 * USD, "gemini-1.5-flash": 0.075 / 1000 * USD,
-    "gemini-2.0-flash": 0.1 / 1000 * USD, "gemini-2.0-flash-lite": 0.075 / 1000 * USD,
-    "text-embedding-004": 0.0, "PaLM-2": 1,
-    "ERNIE-4.0-8K": 0.120 * RMB, "ERNIE-3.5-8K": 0.012 * RMB, "ERNIE-Speed-8K": 0.004 * RMB,
-    "ERNIE-Lite-8K": 0.003 * RMB, "ERNIE-Tiny-8K": 0.001 * RMB, "Embedding-V1": 0.002 * RMB,
-    "glm-4": 0.1 * RMB, "glm-4-plus": 0.05 * RMB, "glm-4-air": 0.001 * RMB, "glm-4-flash": 0,
-    "glm-3-turbo": 0.001 * RMB, "embedding-2": 0.0005 * RMB, "embedding-3": 0.0005 * RMB,
-    "chatglm_turbo": 0.3572, "chatglm_pro": 0.7143, "chatglm_std": 0.3572, "chatglm_lite": 0.1429,
-    "qwen-turbo": 0.0003 * RMB, "qwen-plus": 0.0008 * RMB, "qwen-max": 0.0024 * RMB,
-    "qwen-long": 0.0005 * RMB, "text-embedding-v1": 0.0007 * RMB, "text-embedding-v2": 0.0007 * RMB,
-    "text-embedding-v3": 0.0007 * RMB,
-    "SparkDesk": 1.2858, "SparkDesk-v1.1": 1.2858, "SparkDesk-v2.1": 1.2858, "SparkDesk-v3.1": 1.2858,
-    "SparkDesk-v3.5": 1.2858, "SparkDesk-v4.0": 1.2858, "Spark-Lite": 0, "Spark-Pro": 0.001 * RMB,
-    "Spark-Max": 0.002 * RMB, "Spark-4.0-Ultra": 0.007 * RMB,
-    "360GPT_S2_V9": 0.8572, "embedding-bert-512-v1": 0.0715, "embedding_s1_v1": 0.0715,
-    "semantic_similarity_s1_v1": 0.0715,
-    "hunyuan-turbo": 0.015 * RMB, "hunyuan-pro": 0.03 * RMB, "hunyuan-standard": 0.0008 * RMB,
-    "hunyuan-lite": 0, "hunyuan-embedding": 0.0007 * RMB,
-    "deepseek-chat": 0.27 / 1000 * USD, "deepseek-reasoner": 0.55 / 1000 * USD,
-    "moonshot-v1-8k": 0.012 * RMB, "moonshot-v1-32k": 0.024 * RMB, "moonshot-v1-128k": 0.06 * RMB,
+    "text-embedding-ada-002": 0.05, "text-embedding-3-small": 0.01, "text-embedding-3-large": 0.065,
+    "text-moderation-stable": 0.1, "text-moderation-latest": 0.1, "omni-moderation-latest": 0.1,
+    "dall-e-2": _usd("0.02"), "dall-e-3": _usd("0.04"),  # per image at the base size, see pricing.image_quota
+    # -- Anthropic (https://docs.anthropic.com/en/docs/about-claude/pricing) ------------------------------
+    "claude-instant-1.2": _usd_1m("0.8"), "claude-2.0": _usd_1m("8"), "claude-2.1": _usd_1m("8"),
+    **_same(_usd_1m("0.25"), "claude-3-haiku-20240307", "claude-3-haiku@20240307"),
+    **_same(_usd_1m("0.8"), "claude-3-5-haiku-20241022", "claude-3-5-haiku-latest", "claude-3-5-haiku@20241022"),
+    **_same(_usd_1m("3"), "claude-3-sonnet-20240229", "claude-3-5-sonnet-20240620", "claude-3-5-sonnet-20241022",
+            "claude-3-5-sonnet-latest", "claude-3-7-sonnet-20250219", "claude-3-7-sonnet-latest",
+            "claude-sonnet-4-20250514", "claude-3-sonnet@20240229", "claude-3-5-sonnet@20240620",
+            "claude-3-5-sonnet-v2@20241022"),
+    **_same(_usd_1m("15"), "claude-3-opus-20240229", "claude-opus-4-20250514", "claude-3-opus@20240229"),
+    # -- Baidu ERNIE (https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7) -----------------------------
+    **_same(_rmb("0.120"), "ERNIE-4.0-8K", "ERNIE-4.0", "ERNIE-Bot-4"),
+    "ERNIE-3.5-8K": _rmb("0.012"), "ERNIE-3.5-8K-0205": _rmb("0.024"), "ERNIE-3.5-8K-1222": _rmb("0.012"),
+    "ERNIE-Bot-8K": _rmb("0.024"), "ERNIE-3.5-4K-0205": _rmb("0.012"),
+    **_same(_rmb("0.004"), "ERNIE-Speed-8K", "ERNIE-Speed-128K", "ERNIE-Speed"),
+    "ERNIE-Lite-8K-0922": _rmb("0.008"), "ERNIE-Lite-8K-0308": _rmb("0.003"), "ERNIE-Lite-8K": _rmb("0.003"),
+    "ERNIE-Tiny-8K": _rmb("0.001"), "BLOOMZ-7B": _rmb("0.004"),
+    "ERNIE-Bot": 0.8572, "ERNIE-Bot-turbo": 0.5715,  # One API v0.6 prices of the retired names
+    **_same(_rmb("0.002"), "Embedding-V1", "bge-large-zh", "bge-large-en", "tao-8k"),
+    # -- Google (https://ai.google.dev/pricing) -------------------------------------------------------------
+    **_same(_usd_1m("0.25"), "gemini-pro", "gemini-pro-vision"),
+    "gemini-1.0-pro": _usd_1m("0.125"), "PaLM-2": 1, "aqa": 1, "text-embedding-004": 0,
+    **_same(_usd_1m("1.25"), "gemini-1.5-pro", "gemini-1.5-pro-001", "gemini-1.5-pro-002",
+            "gemini-1.5-pro-experimental", "gemini-2.0-pro-exp-02-05", "gemini-2.5-pro"),
+    **_same(_usd_1m("0.075"), "gemini-1.5-flash", "gemini-1.5-flash-001", "gemini-1.5-flash-002",
+            "gemini-2.0-flash-exp", "gemini-2.0-flash-lite", "gemini-2.0-flash-lite-preview-02-05",
+            "gemini-2.0-flash-thinking-exp-01-21"),
+    "gemini-1.5-flash-8b": _usd_1m("0.0375"),
+    **_same(_usd_1m("0.1"), "gemini-2.0-flash", "gemini-2.0-flash-001"),
+    "gemini-2.5-flash": _usd_1m("0.3"),
+    # -- Zhipu (https://open.bigmodel.cn/pricing) -----------------------------------------------------------
+    "glm-zero-preview": _rmb("0.01"), "glm-4-plus": _rmb("0.05"), "glm-4-0520": _rmb("0.1"),
+    "glm-4-airx": _rmb("0.01"), "glm-4-air": _rmb("0.0005"), "glm-4-long": _rmb("0.001"),
+    "glm-4-flashx": _rmb("0.0001"), "glm-4-flash": 0, "glm-4": _rmb("0.1"), "glm-3-turbo": _rmb("0.001"),
+    "glm-4v-plus": _rmb("0.004"), "glm-4v": _rmb("0.05"), "glm-4v-flash": 0,
+    "cogview-3-plus": _rmb("0.06"), "cogview-3": _rmb("0.1"), "cogview-3-flash": 0, "cogviewx": _rmb("0.5"),
+    "cogviewx-flash": 0, "charglm-4": _rmb("0.001"), "emohaa": _rmb("0.015"), "codegeex-4": _rmb("0.0001"),
+    "embedding-2": _rmb("0.0005"), "embedding-3": _rmb("0.0005"),
+    "chatglm_turbo": 0.3572, "chatglm_pro": 0.7143, "chatglm_std": 0.3572, "chatglm_lite": 0.1429,  # v0.6
+    # -- Alibaba DashScope (https://help.aliyun.com/zh/model-studio/billing-for-model-studio) ---------------
+    **_same(_rmb("0.0003"), "qwen-turbo", "qwen-turbo-latest"),
+    **_same(_rmb("0.0008"), "qwen-plus", "qwen-plus-latest"),
+    **_same(_rmb("0.0024"), "qwen-max", "qwen-max-latest"),
+    "qwen-max-longcontext": _rmb("0.0005"), "qwen-long": _rmb("0.0005"),
+    **_same(_rmb("0.003"), "qwen-vl-max", "qwen-vl-max-latest"),
+    **_same(_rmb("0.0015"), "qwen-vl-plus", "qwen-vl-plus-latest"),
+    **_same(_rmb("0.005"), "qwen-vl-ocr", "qwen-vl-ocr-latest"),
+    "qwen-audio-turbo": 1.4286,
+    **_same(_rmb("0.004"), "qwen-math-plus", "qwen-math-plus-latest"),
+    **_same(_rmb("0.002"), "qwen-math-turbo", "qwen-math-turbo-latest"),
+    **_same(_rmb("0.0035"), "qwen-coder-plus", "qwen-coder-plus-latest"),
+    **_same(_rmb("0.002"), "qwen-coder-turbo", "qwen-coder-turbo-latest"),
+    "qwen-mt-plus": _rmb("0.015"), "qwen-mt-turbo": _rmb("0.001"), "qwq-32b-preview": _rmb("0.002"),
+    "qwen2.5-72b-instruct": _rmb("0.004"), "qwen2.5-32b-instruct": _rmb("0.03"),
+    "qwen2.5-14b-instruct": _rmb("0.001"), "qwen2.5-7b-instruct": _rmb("0.0005"),
+    "qwen2.5-3b-instruct": _rmb("0.006"), "qwen2.5-1.5b-instruct": _rmb("0.0003"),
+    "qwen2.5-0.5b-instruct": _rmb("0.0003"), "qwen2-72b-instruct": _rmb("0.004"),
+    "qwen2-57b-a14b-instruct": _rmb("0.0035"),
+    **_same(_rmb("0.001"), "qwen2-7b-instruct", "qwen2-1.5b-instruct", "qwen2-0.5b-instruct",
+            "qwen1.5-7b-chat", "qwen1.5-1.8b-chat", "qwen1.5-0.5b-chat"),
+    "qwen1.5-110b-chat": _rmb("0.007"), "qwen1.5-72b-chat": _rmb("0.005"), "qwen1.5-32b-chat": _rmb("0.0035"),
+    "qwen1.5-14b-chat": _rmb("0.002"), "qwen-72b-chat": _rmb("0.02"), "qwen-14b-chat": _rmb("0.008"),
+    **_same(_rmb("0.006"), "qwen-7b-chat", "qwen-1.8b-chat", "qwen-1.8b-longcontext-chat"),
+    "qvq-72b-preview": _rmb("0.012"), "qwen2.5-vl-72b-instruct": _rmb("0.016"),
+    "qwen2.5-vl-7b-instruct": _rmb("0.002"), "qwen2.5-vl-3b-instruct": _rmb("0.0012"),
+    "qwen2-vl-7b-instruct": _rmb("0.016"), "qwen2-vl-2b-instruct": _rmb("0.002"),
+    **_same(_rmb("0.002"), "qwen-vl-v1", "qwen-vl-chat-v1", "qwen2-audio-instruct", "qwen-audio-chat"),
+    **_same(_rmb("0.004"), "qwen2.5-math-72b-instruct", "qwen2-math-72b-instruct"),
+    **_same(_rmb("0.001"), "qwen2.5-math-7b-instruct", "qwen2.5-math-1.5b-instruct", "qwen2-math-7b-instruct",
+            "qwen2-math-1.5b-instruct"),
+    **_same(_rmb("0.002"), "qwen2.5-coder-32b-instruct", "qwen2.5-coder-14b-instruct"),
+    **_same(_rmb("0.001"), "qwen2.5-coder-7b-instruct", "qwen2.5-coder-3b-instruct",
+            "qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"),
+    **_same(_rmb("0.0007"), "text-embedding-v1", "text-embedding-v2", "text-embedding-v3",
+            "text-embedding-async-v1", "text-embedding-async-v2"),
+    **_same(8, "ali-stable-diffusion-xl", "ali-stable-diffusion-v1.5", "wanx-v1"),
+    "deepseek-r1": _rmb("0.002"), "deepseek-v3": _rmb("0.001"),
+    "deepseek-r1-distill-qwen-1.5b": _rmb("0.001"), "deepseek-r1-distill-qwen-7b": _rmb("0.0005"),
+    "deepseek-r1-distill-qwen-14b": _rmb("0.001"), "deepseek-r1-distill-qwen-32b": _rmb("0.002"),
+    "deepseek-r1-distill-llama-8b": _rmb("0.0005"), "deepseek-r1-distill-llama-70b": _rmb("0.004"),
+    # -- iFlytek Spark (¥0.018 / 1K), 360, Tencent ----------------------------------------------------------
+    **_same(1.2858, "SparkDesk", "SparkDesk-v1.1", "SparkDesk-v2.1", "SparkDesk-v3.1", "SparkDesk-v3.1-128K",
+            "SparkDesk-v3.5", "SparkDesk-v3.5-32K", "SparkDesk-v4.0",
+            "Spark-Pro", "Spark-Pro-128K", "Spark-Max", "Spark-Max-32K", "Spark-4.0-Ultra"),
+    "Spark-Lite": 0,
+    "360GPT_S2_V9": 0.8572,
+    **_same(0.0715, "embedding-bert-512-v1", "embedding_s1_v1", "semantic_similarity_s1_v1"),
+    "hunyuan-turbo": _rmb("0.015"), "hunyuan-pro": _rmb("0.03"), "hunyuan-large": _rmb("0.004"),
+    "hunyuan-large-longcontext": _rmb("0.006"), "hunyuan-standard": _rmb("0.0008"),
+    "hunyuan-standard-256K": _rmb("0.0005"), "hunyuan-lite": 0, "hunyuan-translation-lite": _rmb("0.005"),
+    **_same(_rmb("0.004"), "hunyuan-role", "hunyuan-functioncall", "hunyuan-code"),
+    "hunyuan-turbo-vision": _rmb("0.08"), "hunyuan-vision": _rmb("0.018"), "hunyuan-embedding": _rmb("0.0007"),
+    # -- Moonshot, Baichuan, MiniMax, 01.AI, StepFun ----------------------------------------------------------
+    "moonshot-v1-8k": _rmb("0.012"), "moonshot-v1-32k": _rmb("0.024"), "moonshot-v1-128k": _rmb("0.06"),
+    "Baichuan2-Turbo": _rmb("0.008"), "Baichuan2-Turbo-192k": _rmb("0.016"), "Baichuan2-53B": _rmb("0.02"),
+    "abab6.5-chat": _rmb("0.03"), "abab6.5s-chat": _rmb("0.01"), "abab6-chat": _rmb("0.1"),
+    "abab5.5-chat": _rmb("0.015"), "abab5.5s-chat": _rmb("0.005"),
+    "yi-34b-chat-0205": _rmb_1m("2.5"), "yi-34b-chat-200k": _rmb_1m("12"), "yi-vl-plus": _rmb_1m("6"),
+    "step-1-8k": _rmb_1m("5"), "step-1-32k": _rmb_1m("15"), "step-1-128k": _rmb_1m("40"),
+    "step-1-256k": _rmb_1m("95"), "step-1-flash": _rmb_1m("1"), "step-2-16k": _rmb_1m("38"),
+    "step-1v-8k": _rmb_1m("5"), "step-1v-32k": _rmb_1m("15"),
+    # -- Mistral (https://mistral.ai/pricing), Groq (https://groq.com/pricing) --------------------------------
+    "open-mistral-7b": _usd_1m("0.25"), "open-mixtral-8x7b": _usd_1m("0.7"), "mistral-small-latest": _usd_1m("0.1"),
+    "mistral-medium-latest": _usd_1m("2.7"), "mistral-large-latest": _usd_1m("2"), "mistral-embed": _usd_1m("0.1"),
+    "gemma-7b-it": _usd_1m("0.07"), "gemma2-9b-it": _usd_1m("0.2"),
+    **_same(_usd_1m("0.59"), "llama-3.1-70b-versatile", "llama-3.2-90b-text-preview", "llama3-70b-8192"),
+    **_same(_usd_1m("0.05"), "llama-3.1-8b-instant", "llama-3.2-11b-text-preview", "llama-3.2-11b-vision-preview",
+            "llama-3.2-1b-preview", "llama-3.2-3b-preview", "llama-guard-3-8b", "llama3-8b-8192"),
+    "llama3-groq-70b-8192-tool-use-preview": _usd_1m("0.89"),
+    "llama3-groq-8b-8192-tool-use-preview": _usd_1m("0.19"), "mixtral-8x7b-32768": _usd_1m("0.24"),
+    # -- AWS Bedrock llama3 (type 33), Cohere, DeepSeek, DeepL, xAI ------------------------------------------
+    "llama3-8b-8192(33)": _per("0.0003", "0.002"), "llama3-70b-8192(33)": _per("0.00265", "0.002"),
+    **_same(0.5, "command", "command-nightly", "command-light", "command-light-nightly"),
+    "command-r": _usd_1m("0.5"), "command-r-plus": _usd_1m("3"),
+    "deepseek-chat": _usd_1m("0.27"), "deepseek-reasoner": _usd_1m("0.55"),
+    **_same(_usd_1m("25"), "deepl-zh", "deepl-en", "deepl-ja"),
+    "grok-beta": _usd_1m("5"), "grok-vision-beta": _usd_1m("5"),
+    **_same(_usd_1m("2"), "grok-2", "grok-2-1212", "grok-2-latest", "grok-2-vision", "grok-2-vision-1212",
+            "grok-2-vision-latest"),
+    # -- Replicate: images are priced per image, chat models per 1K tokens ------------------------------------
+    "black-forest-labs/flux-1.1-pro": _usd("0.04"), "black-forest-labs/flux-1.1-pro-ultra": _usd("0.06"),
+    "black-forest-labs/flux-canny-dev": _usd("0.025"), "black-forest-labs/flux-canny-pro": _usd("0.05"),
+    "black-forest-labs/flux-depth-dev": _usd("0.025"), "black-forest-labs/flux-depth-pro": _usd("0.05"),
+    "black-forest-labs/flux-dev": _usd("0.025"), "black-forest-labs/flux-dev-lora": _usd("0.032"),
+    "black-forest-labs/flux-fill-dev": _usd("0.04"), "black-forest-labs/flux-fill-pro": _usd("0.05"),
+    "black-forest-labs/flux-pro": _usd("0.055"), "black-forest-labs/flux-redux-dev": _usd("0.025"),
+    "black-forest-labs/flux-redux-schnell": _usd("0.003"), "black-forest-labs/flux-schnell": _usd("0.003"),
+    "black-forest-labs/flux-schnell-lora": _usd("0.02"), "ideogram-ai/ideogram-v2": _usd("0.08"),
+    "ideogram-ai/ideogram-v2-turbo": _usd("0.05"), "recraft-ai/recraft-v3": _usd("0.04"),
+    "recraft-ai/recraft-v3-svg": _usd("0.08"), "stability-ai/stable-diffusion-3": _usd("0.035"),
+    "stability-ai/stable-diffusion-3.5-large": _usd("0.065"),
+    "stability-ai/stable-diffusion-3.5-large-turbo": _usd("0.04"),
+    "stability-ai/stable-diffusion-3.5-medium": _usd("0.035"),
+    "ibm-granite/granite-20b-code-instruct-8k": _usd("0.1"), "ibm-granite/granite-3.0-2b-instruct": _usd("0.03"),
+    "ibm-granite/granite-3.0-8b-instruct": _usd("0.05"),
+    "ibm-granite/granite-8b-code-instruct-128k": _usd("0.05"),
+    **_same(_usd("0.1"), "meta/llama-2-13b", "meta/llama-2-13b-chat"),
+    **_same(_usd("0.65"), "meta/llama-2-70b", "meta/llama-2-70b-chat", "meta/meta-llama-3-70b",
+            "meta/meta-llama-3-70b-instruct"),
+    **_same(_usd("0.05"), "meta/llama-2-7b", "meta/llama-2-7b-chat", "meta/meta-llama-3-8b",
+            "meta/meta-llama-3-8b-instruct", "mistralai/mistral-7b-instruct-v0.2", "mistralai/mistral-7b-v0.1"),
+    "meta/meta-llama-3.1-405b-instruct": _usd("9.5"), "mistralai/mixtral-8x7b-instruct-v0.1": _usd("0.3"),
 })
-"""Model ratio by model id. Differences from One API's HEAD table are current list prices (2025):
-gpt-4o 2.5 → 1.25 ($2.50/1M input since 2024-08), o3-mini 1.5 → 0.55 ($1.10/1M), Spark and hunyuan models
-that had no entry (and so cost the unknown-model ratio of 30) now carry their list prices."""
+"""Model ratio by model id (``"<model>(<channel type>)"`` keys price one channel type only)."""
 
 DEFAULT_COMPLETION_RATIO: MappingProxyType[str, float] = MappingProxyType({
-    "gpt-4o": 4, "gpt-4o-mini": 4, "o1": 4, "o1-mini": 4, "o3-mini": 4,
-    "deepseek-chat": 1.1 / 0.27, "deepseek-reasoner": 2.19 / 0.55,
-    "claude-3-5-haiku-20241022": 5, "claude-3-7-sonnet-20250219": 5,
-    "gemini-2.0-flash": 4, "gemini-2.0-flash-lite": 4,
+    # HEAD's entries
+    "llama3-8b-8192(33)": _per("0.0006", "0.0003"), "llama3-70b-8192(33)": _per("0.0035", "0.00265"),
+    "whisper-1": 0,  # only the transcript is counted, as input
+    "deepseek-chat": _per("1.1", "0.27"), "deepseek-reasoner": _per("2.19", "0.55"),
+    # where the rules of pricing.completion_ratio give the wrong multiple
+    **_same(4, "o3-mini", "o3-mini-2025-01-31", "o3", "o3-2025-04-16", "o4-mini", "o4-mini-2025-04-16",
+            "gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano",
+            "gpt-4.1-nano-2025-04-14"),
+    "grok-vision-beta": 3,
+    **_same(5, "claude-sonnet-4-20250514", "claude-opus-4-20250514", "grok-2", "grok-2-1212", "grok-2-latest",
+            "grok-2-vision", "grok-2-vision-1212", "grok-2-vision-latest"),
+    **_same(4, "gemini-1.5-pro", "gemini-1.5-pro-001", "gemini-1.5-pro-002", "gemini-1.5-flash",
+            "gemini-1.5-flash-001", "gemini-1.5-flash-002", "gemini-1.5-flash-8b", "gemini-2.0-flash",
+            "gemini-2.0-flash-001", "gemini-2.0-flash-lite", "gemini-2.0-flash-lite-preview-02-05"),
+    "gemini-2.5-pro": 8, "gemini-2.5-flash": _per("2.5", "0.3"),
 })
+"""Completion (output) ratio by model id; names not here fall to the rules of ``pricing.completion_ratio``."""
 
 DEFAULT_GROUP_RATIO: MappingProxyType[str, float] = MappingProxyType({"default": 1, "vip": 1, "svip": 1})
 

@@ -12,6 +12,7 @@ from typing import Any
 from oneapi.errors import ConflictError, InvalidInputError, NotFoundError
 from oneapi.services import keys
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
+from oneapi.services.ledger import Ledger
 from oneapi.store.facade import Store
 from oneapi.store.queries import tokens as q
 from oneapi.store.queries.channels import split_list
@@ -62,8 +63,9 @@ def _usable_status(token: dict[str, Any], now: int) -> str | None:
 
 
 class Tokens:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, ledger: Ledger) -> None:
         self._store = store
+        self._ledger = ledger  # told about every change, so the relay's cached view of a token follows
 
     async def list_page(self, user_id: int, page: int, order: str) -> list[dict[str, Any]]:
         if order not in ("", "remain_quota", "used_quota"):
@@ -122,8 +124,11 @@ class Tokens:
                 status = q.STATUS_ENABLED
             changes["status"] = status
         await self._store.write(q.update, token_id, user_id, changes)
+        await self._ledger.token_changed(token["key"])
         return {**token, **changes}
 
     async def delete(self, user_id: int, token_id: int) -> None:
+        token = await self.get(user_id, token_id)
         if not await self._store.write(q.delete, token_id, user_id):
             raise NotFoundError(f"token {token_id} does not exist")
+        await self._ledger.token_changed(token["key"])

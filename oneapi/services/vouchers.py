@@ -8,6 +8,7 @@ from typing import Any
 from oneapi.errors import InvalidInputError, NotFoundError
 from oneapi.services import keys
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
+from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_TOPUP, Logs
 from oneapi.services.options import Options
 from oneapi.store.facade import Store
@@ -19,8 +20,9 @@ MAX_COUNT = 100
 
 
 class Vouchers:
-    def __init__(self, store: Store, options: Options, logs: Logs) -> None:
+    def __init__(self, store: Store, options: Options, logs: Logs, ledger: Ledger) -> None:
         self._store = store
+        self._ledger = ledger
         self._options = options
         self._logs = logs
 
@@ -74,6 +76,7 @@ class Vouchers:
         if len(key) != 32 or not key.isalnum():
             raise NotFoundError("invalid voucher code")
         quota = await self._store.write(q.redeem, key, user["id"], int(time.time()))
+        await self._ledger.user_changed(user["id"])
         await self._logs.record(user["id"], TYPE_TOPUP, f"通过兑换码充值 {self._options.display(quota)}",
                                 user["username"], quota=quota)
         return quota

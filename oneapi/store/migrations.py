@@ -48,7 +48,23 @@ def _add_missing_columns(db: Database) -> None:
             if not f.null and f.default is None:
                 raise RuntimeError(f"{table}.{f.column_name} is missing and has no default to fill it with")
             log.info("adding column %s.%s", table, f.column_name)
-            migrate(migrator.add_column(table, f.column_name, f))
+            if isinstance(database, pw.SqliteDatabase) and not f.null:
+                # SQLite adds a NOT NULL column with a constant default in place. peewee's general route
+                # (add nullable, fill, then rebuild the table to set NOT NULL) cannot parse the
+                # backtick-quoted CREATE TABLE that GORM writes, and would copy the whole table.
+                column = f.clone()
+                column.constraints = [pw.SQL(f"DEFAULT {_sql_literal(f.default)}")]
+                migrate(migrator.add_column(table, f.column_name, column, allow_not_null=True))
+            else:
+                migrate(migrator.add_column(table, f.column_name, f))
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _ensure_indexes(db: Database) -> None:

@@ -95,10 +95,14 @@ def delete_before(db: Database, timestamp: int) -> int:
 def daily_usage(db: Database, user_id: int, since: int) -> list[dict[str, Any]]:
     """Consume logs of one user grouped by UTC day and model (the dashboard)."""
     t = db.tables.log
-    day = (t.created_at - (t.created_at % 86400))
+    # integer division, not `created_at % 86400`: peewee's `%` on a field means LIKE
+    div = pw.SQL("DIV" if db.log_spec.kind == "mysql" else "/")
+    day = pw.NodeList((t.created_at, div, 86400), parens=True) * 86400
     query = (t.select(day.alias("day"), t.model_name, pw.fn.COUNT(t.id).alias("request_count"),
                       pw.fn.SUM(t.quota).alias("quota"), pw.fn.SUM(t.prompt_tokens).alias("prompt_tokens"),
                       pw.fn.SUM(t.completion_tokens).alias("completion_tokens"))
              .where(t.user_id == user_id, t.type == TYPE_CONSUME, t.created_at >= since)
              .group_by(day, t.model_name).order_by(day, t.model_name))
-    return dicts(query)
+    # SUM() is DECIMAL on MySQL and PostgreSQL; callers (and JSON) get ints on every backend
+    sums = ("quota", "prompt_tokens", "completion_tokens")
+    return [{**row, **{k: int(row[k] or 0) for k in sums}} for row in dicts(query)]

@@ -1,0 +1,1 @@
+"""The relay: /v1 handlers, upstream client, tokenizer and provider adaptors."""

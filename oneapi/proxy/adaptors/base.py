@@ -1,0 +1,51 @@
+"""What every adaptor receives and returns. Adaptors are pure translators: data in, data out, no I/O.
+
+The relay hands an adaptor a :class:`RelayRequest` (the client's request, parsed once) and a channel; the
+adaptor returns the :class:`UpstreamCall` to make. OpenAI-protocol adaptors mark themselves ``passthrough``:
+the relay then forwards the upstream's bytes as they arrive and only reads usage from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from oneapi.services.routing import RouteChannel
+
+Mode = Literal["chat", "completions", "embeddings", "moderations", "edits", "images", "speech",
+               "transcriptions", "translations"]
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    mode: Mode
+    path: str                      # the client's path, e.g. /v1/chat/completions
+    query: str                     # the client's query string, without '?'
+    body: bytes                    # the client's body, exactly as received (after gzip decoding)
+    json: dict[str, Any] | None    # the parsed body (None for multipart audio)
+    model: str                     # the model the client asked for
+    upstream_model: str            # after the channel's model_mapping
+    stream: bool
+    content_type: str
+    accept: str
+    include_usage: bool = False    # the client asked for stream usage (stream_options.include_usage)
+    system_prompt: str = ""        # the channel's system prompt to enforce, if any
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    stream_usage_requested: bool = False  # we asked the upstream for a usage chunk the client did not ask for
+    drop_empty_chunks: bool = False       # Azure: drop content-filter chunks with no choices and no usage
+
+
+class Adaptor(Protocol):
+    name: str
+    passthrough: bool
+
+    def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
+        """The upstream request for this client request on this channel."""
+        ...

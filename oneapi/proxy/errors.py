@@ -1,0 +1,86 @@
+"""Relay errors and their two JSON shapes (SPEC 1.3).
+
+* The short shape, for middleware refusals (token checks, no channel):
+  ``{"error": {"message": "<msg> (request id: <rid>)", "type": "one_api_error"}}``.
+* The full shape, for everything the relay itself reports, upstream errors included:
+  ``{"error": {"message", "type", "param", "code"}}``; an upstream's own error object is passed on as is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from oneapi.errors import OneAPIError
+
+
+class TokenRefusedError(OneAPIError):
+    """A refusal before any upstream is involved; answered in the short shape."""
+
+    error_type = "one_api_error"
+    default_code = ""
+
+
+class RelayError(OneAPIError):
+    """An error of the relay itself, in the full shape (type one_api_error, a string code)."""
+
+    error_type = "one_api_error"
+
+
+class UpstreamError(RelayError):
+    """The upstream answered with an error. ``error`` is the object passed to the client."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        message = str(error.get("message") or f"bad response status code {status}")
+        super().__init__(message, status=status, code=str(error.get("code") or ""),
+                         error_type=str(error.get("type") or "upstream_error"), param=str(error.get("param") or ""))
+        self.error = error
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"error": self.error}
+
+
+_MESSAGE_KEYS = ("message", "msg", "err", "error_msg")
+
+
+def upstream_error(status: int, body: bytes) -> UpstreamError:
+    """SPEC 1.3: a JSON body with ``error.message`` replaces the default error entirely; otherwise the first
+    message found in the usual places, else ``bad response status code <n>``."""
+    default = {"message": f"bad response status code {status}", "type": "upstream_error",
+               "param": str(status), "code": "bad_response_status_code"}
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return UpstreamError(status, err)
+        for candidate in (data, err if isinstance(err, dict) else None, data.get("header"),
+                          (data.get("response") or {}).get("error") if isinstance(data.get("response"), dict)
+                          else None):
+            if isinstance(candidate, dict):
+                for key in _MESSAGE_KEYS:
+                    if isinstance(candidate.get(key), str) and candidate[key]:
+                        return UpstreamError(status, {**default, "message": candidate[key]})
+        if isinstance(err, str) and err:
+            return UpstreamError(status, {**default, "message": err})
+    return UpstreamError(status, default)
+
+
+def _with_request_id(message: str, request_id: str) -> str:
+    return f"{message} (request id: {request_id})" if request_id else message
+
+
+def error_response(exc: OneAPIError, request_id: str) -> web.Response:
+    if isinstance(exc, TokenRefusedError):
+        body: dict[str, Any] = {"error": {"message": _with_request_id(exc.message, request_id),
+                                          "type": "one_api_error"}}
+    else:
+        body = exc.to_openai()
+        inner = dict(body["error"])
+        inner["message"] = _with_request_id(str(inner.get("message") or ""), request_id)
+        body = {"error": inner}
+    return web.json_response(body, status=exc.http_status, dumps=lambda v: json.dumps(v, ensure_ascii=False))

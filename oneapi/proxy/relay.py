@@ -1,0 +1,484 @@
+"""The text relay: chat, completions, edits, embeddings and moderations (SPEC 1.4), for OpenAI-protocol
+channels.
+
+One request: authenticate (``auth.py``) → parse and check the body once → for each attempt: pick a channel,
+price it, reserve quota, send → forward the answer (bytes as they arrive for streams) → settle from the
+upstream's usage (tokens counted only when it gives none) and queue the consume log. Every exit — success,
+upstream error, network error, timeout, client gone, exception, cancellation — settles or refunds the
+reservation exactly once (One API skipped refunds on some paths; SPEC 5.3's quirk is fixed here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
+from oneapi.errors import OneAPIError
+from oneapi.proxy import media
+from oneapi.proxy.adaptors import adaptor_for
+from oneapi.proxy.adaptors.base import Mode, RelayRequest, UpstreamCall
+from oneapi.proxy.auth import Caller, authenticate, check_model
+from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
+from oneapi.proxy.health import is_retryable
+from oneapi.proxy.sse import DONE, DONE_EVENT, LineSplitter, data_payload, event, parse_json
+from oneapi.proxy.state import Relay
+from oneapi.proxy.upstream import read_limited, send
+from oneapi.services import pricing
+from oneapi.services.ledger import Reservation
+from oneapi.services.logs import TYPE_CONSUME
+from oneapi.services.routing import RouteChannel
+
+log = logging.getLogger("oneapi.relay")
+
+RELAY = web.AppKey("relay", Relay)
+MAX_TOKENS_LIMIT = 1 << 30
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
+               "X-Accel-Buffering": "no"}
+SATURATED = "当前分组上游负载已饱和，请稍后再试 (upstream saturated, retry later)"
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def invalid(message: str) -> RelayError:
+    return RelayError(message, status=400, code="invalid_text_request")
+
+
+@dataclass
+class Job:
+    """One client request travelling through the relay."""
+
+    relay: Relay
+    request: web.Request
+    caller: Caller
+    mode: Mode
+    body: bytes
+    data: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int
+    started: float
+    request_id: str
+    form: list[media.FormPart] | None = None  # audio uploads: the multipart parts
+    prompt_counts: dict[str, int] = field(default_factory=dict)
+
+    def prompt_tokens(self, model: str) -> int:
+        """Prompt tokens as counted locally (pre-charge, and the fallback when the upstream gives no usage)."""
+        if model not in self.prompt_counts:
+            tok, data = self.relay.tokenizer, self.data
+            if self.mode == "chat":
+                count = tok.count_messages(data.get("messages"), model)
+            elif self.mode == "completions":
+                count = tok.count_prompt(data.get("prompt"), model)
+            elif self.mode in ("embeddings", "moderations"):
+                count = tok.count_input(data.get("input"), model)
+            elif self.mode == "edits":
+                count = tok.count_text(str(data.get("instruction") or ""), model)
+            else:
+                count = 0
+            self.prompt_counts[model] = count
+        return self.prompt_counts[model]
+
+
+@dataclass
+class Attempt:
+    channel: RouteChannel
+    upstream_model: str
+    price: pricing.Price
+    reservation: Reservation
+    call: UpstreamCall
+    system_prompt_reset: bool
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def _int_field(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"field {name} must be an integer")
+    if not 0 <= value <= MAX_TOKENS_LIMIT:
+        raise invalid(f"field {name} must be between 0 and {MAX_TOKENS_LIMIT}")
+    return value
+
+
+def parse_text_body(body: bytes, mode: Mode, path_model: str = "") -> dict[str, Any]:
+    """The request as a dict, checked as One API's validators do; errors are 400 invalid_text_request."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise invalid("request body must be a JSON object")
+    model = data.get("model", path_model or None)
+    if mode == "moderations" and model is None:
+        model = data["model"] = "text-moderation-latest"
+    if not isinstance(model, str) or not model.strip():
+        raise invalid("field model is required")
+    if "model" not in data:
+        data["model"] = model
+    stream = data.get("stream", False)
+    if not isinstance(stream, bool):
+        raise invalid("field stream must be true or false")
+    if stream and mode not in ("chat", "completions"):
+        raise invalid(f"stream is not supported for {mode}")
+    required = {"chat": "messages", "completions": "prompt", "moderations": "input", "edits": "instruction",
+                "embeddings": "input"}[mode]
+    if data.get(required) in (None, "", []):
+        raise invalid(f"field {required} is required")
+    if mode == "chat":
+        messages = data["messages"]
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise invalid("field messages must be a list of message objects")
+        if not all(isinstance(m.get("role"), str) for m in messages):
+            raise invalid("every message needs a role")
+    _int_field(data, "max_tokens")
+    _int_field(data, "max_completion_tokens")
+    n = data.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128):
+        raise invalid("field n must be an integer between 1 and 128")
+    return data
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body (aiohttp has already decoded ``Content-Encoding: gzip`` and enforced the size cap)."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RelayError("request body is too large", status=413, code="request_body_too_large") from None
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+
+async def handle_text(request: web.Request, mode: Mode) -> web.StreamResponse:
+    relay = request.app[RELAY]
+    started = time.monotonic()
+    caller = await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
+    body = await read_body(request)
+    data = parse_text_body(body, mode, request.match_info.get("model", ""))
+    model = str(data["model"])
+    check_model(caller, model)
+    stream = bool(data.get("stream"))
+    options = data.get("stream_options")
+    job = Job(relay=relay, request=request, caller=caller, mode=mode, body=body, data=data, model=model,
+              stream=stream, include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+              max_tokens=_int_field(data, "max_tokens") or _int_field(data, "max_completion_tokens"),
+              started=started, request_id=request[REQUEST_ID])
+    return await run(job)
+
+
+async def handle_media(request: web.Request, mode: Mode) -> web.StreamResponse:
+    """images/generations, audio/speech, audio/transcriptions, audio/translations."""
+    relay = request.app[RELAY]
+    started = time.monotonic()
+    caller = await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
+    body = await read_body(request)
+    form = None
+    if mode == "images":
+        data = media.parse_image_body(body)
+    elif mode == "speech":
+        data = media.parse_speech_body(body)
+    else:
+        form = media.parse_form(body, request.headers.get("Content-Type", ""))
+        if not any(p.filename is not None for p in form):
+            raise media.bad("field file is required", "invalid_request")
+        data = {"model": media.form_value(form, "model", "whisper-1"),
+                "response_format": media.form_value(form, "response_format", "json")}
+    model = str(data["model"])
+    check_model(caller, model)
+    job = Job(relay=relay, request=request, caller=caller, mode=mode, body=body, data=data, model=model,
+              stream=False, include_usage=False, max_tokens=0, started=started, request_id=request[REQUEST_ID],
+              form=form)
+    return await run(job)
+
+
+def choose(relay: Relay, job: Job, failed: list[int]) -> RouteChannel | None:
+    if job.caller.pinned_channel is not None:
+        return relay.routes.channel(job.caller.pinned_channel)
+    group = job.caller.user.group
+    # Never the channel that just failed while another exists; a lone channel may be tried again.
+    return (relay.routes.pick(group, job.model, exclude=failed)
+            or (relay.routes.pick(group, job.model, exclude=failed[-1:]) if failed else None)
+            or (relay.routes.pick(group, job.model) if failed else None))
+
+
+async def run(job: Job) -> web.StreamResponse:
+    relay = job.relay
+    retries = 0 if job.caller.pinned_channel is not None else max(0, relay.options.get_int("RetryTimes"))
+    failed: list[int] = []
+    last_error: OneAPIError | None = None
+    for _ in range(retries + 1):
+        channel = choose(relay, job, failed)
+        if channel is None:
+            if last_error is not None:
+                break
+            group = job.caller.user.group
+            raise TokenRefusedError(f"当前分组 {group} 下对于模型 {job.model} 无可用渠道 "
+                                    f"(no available channel for model {job.model} in group {group})", status=503)
+        try:
+            return await attempt(job, channel)
+        except UpstreamError as exc:
+            last_error = exc
+            failed.append(channel.id)
+            await relay.channel_failed(channel.id, exc.http_status, exc)
+            if not is_retryable(exc.http_status):
+                raise
+        except RelayError as exc:
+            if exc.code not in ("do_request_failed", "channel_type_not_supported"):
+                raise
+            last_error = exc
+            failed.append(channel.id)
+            if exc.code == "do_request_failed":
+                await relay.channel_failed(channel.id, 500, exc)
+    assert last_error is not None
+    if last_error.http_status == 429:
+        raise RelayError(SATURATED, status=429, code=last_error.code or "upstream_saturated")
+    raise last_error
+
+
+async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
+    """One try on one channel. Raises UpstreamError / RelayError(do_request_failed) for the retry loop, with
+    the reservation already refunded."""
+    relay = job.relay
+    adaptor = adaptor_for(channel.type)
+    if adaptor is None:
+        raise RelayError(f"channel #{channel.id} has type {channel.type}, whose protocol this server does not "
+                         "speak yet", status=501, code="channel_type_not_supported")
+    upstream_model = channel.upstream_model(job.model)
+    price = pricing.price_for(relay.prices(), upstream_model, channel.type, job.caller.user.group)
+    if not price.known:
+        log.info("model %s has no ratio: charging the unknown-model ratio %s", upstream_model, price.model_ratio)
+    reservation = relay.ledger.reserve(job.caller.user, job.caller.token, reserve_amount(job, price, upstream_model))
+    try:
+        system_prompt = channel.system_prompt if job.mode == "chat" else ""
+        body, content_type = job.body, job.request.headers.get("Content-Type", "application/json")
+        if job.form is not None and upstream_model != job.model:
+            body, content_type = media.encode_form(media.with_model(job.form, upstream_model))
+        call = adaptor.build(channel, RelayRequest(
+            mode=job.mode, path=job.request.path, query=job.request.query_string, body=body,
+            json=None if job.form is not None else job.data, model=job.model, upstream_model=upstream_model,
+            stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
+            include_usage=job.include_usage, system_prompt=system_prompt))
+        state = Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt))
+        try:
+            response = await send(relay, call, stream=job.stream)
+        except NETWORK_ERRORS as exc:
+            raise RelayError(f"upstream request failed: {type(exc).__name__}: {exc}".rstrip(": "), status=500,
+                             code="do_request_failed") from None
+        try:
+            content_type = response.headers.get("Content-Type", "")
+            if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
+                raise upstream_error(response.status, await read_limited(response))
+            if job.stream:
+                return await deliver_stream(job, state, response)
+            if job.mode in ("speech", "transcriptions", "translations"):
+                return await deliver_audio(job, state, response)
+            return await deliver_json(job, state, response)
+        finally:
+            response.release()
+    finally:
+        relay.ledger.refund(reservation)  # no-op when settled
+
+
+def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> int:
+    """What to hold before calling the upstream: the estimate for text, the exact price for images and
+    speech (known up front), PreConsumedQuota × ratio for transcriptions."""
+    data, options = job.data, job.relay.options
+    if job.mode == "images":
+        return pricing.image_quota(price, upstream_model, str(data.get("size", "1024x1024")),
+                                   str(data.get("quality", "standard")), int(data.get("n", 1)))
+    if job.mode == "speech":
+        return pricing.tts_quota(price, str(data["input"]))
+    if job.mode in ("transcriptions", "translations"):
+        return int(options.get_int("PreConsumedQuota") * price.ratio)
+    prompt = job.prompt_tokens(upstream_model)
+    return pricing.pre_consume_quota(price, options.get_int("PreConsumedQuota"), prompt, job.max_tokens)
+
+
+# -- answers ---------------------------------------------------------------------------------------
+
+
+def _usage_numbers(usage: Any, counted_prompt: int) -> tuple[int, int] | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
+    completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
+    total = usage.get("total_tokens") or 0
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (prompt, completion, total)):
+        return None
+    if total and not prompt:  # SPEC 5.4: a total without a prompt count
+        prompt = counted_prompt
+        completion = max(0, total - prompt)
+    if not prompt and not completion and not total:
+        return None
+    return int(prompt), int(completion)
+
+
+def _choice_text(choices: Any, key: str) -> str:
+    parts: list[str] = []
+    if isinstance(choices, list):
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            if isinstance(choice.get("text"), str):
+                parts.append(choice["text"])
+            inner = choice.get(key)
+            if isinstance(inner, dict):
+                if isinstance(inner.get("content"), str):
+                    parts.append(inner["content"])
+                for call in inner.get("tool_calls") or []:
+                    if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                        fn = call["function"]
+                        parts.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
+    return "".join(parts)
+
+
+def settle(job: Job, state: Attempt, prompt: int, completion: int, quota: int | None = None) -> int:
+    """Charge the final amount (the text formula unless ``quota`` is given), bump counters and queue the
+    consume log; returns the quota charged."""
+    relay = job.relay
+    if quota is None:
+        quota = pricing.text_quota(state.price, prompt, completion)
+    log_row = None
+    if relay.options.get_bool("LogConsumeEnabled"):
+        user, token = job.caller.user, job.caller.token
+        log_row = {"user_id": user.id, "username": user.username, "created_at": int(time.time()),
+                   "type": TYPE_CONSUME, "content": pricing.consume_log_content(state.price),
+                   "token_name": token.name, "model_name": state.upstream_model, "quota": quota,
+                   "prompt_tokens": prompt, "completion_tokens": completion, "channel_id": state.channel.id,
+                   "request_id": job.request_id, "elapsed_time": int((time.monotonic() - job.started) * 1000),
+                   "is_stream": job.stream, "system_prompt_reset": state.system_prompt_reset}
+    relay.ledger.settle(state.reservation, quota, state.channel.id, log_row)
+    relay.channel_succeeded(state.channel.id)
+    return quota
+
+
+async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.Response:
+    try:
+        body = await response.read()
+    except NETWORK_ERRORS as exc:
+        raise RelayError(f"reading the upstream response failed: {exc}", status=500,
+                         code="do_request_failed") from None
+    data = parse_json(body)
+    if not isinstance(data, dict):
+        raise RelayError("upstream answered with a body that is not JSON", status=500,
+                         code="unmarshal_response_body_failed")
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("type"):
+        raise UpstreamError(500, error)
+    if job.mode == "images":  # priced per image, known before the call
+        settle(job, state, 0, 0, quota=state.reservation.amount)
+        return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8")
+    prompt = job.prompt_tokens(state.upstream_model)
+    numbers = _usage_numbers(data.get("usage"), prompt)
+    if numbers is None:
+        completion = job.relay.tokenizer.count_text(_choice_text(data.get("choices"), "message"),
+                                                    state.upstream_model)
+        numbers = (prompt, completion)
+    settle(job, state, *numbers)
+    return web.Response(body=body, status=response.status,
+                        content_type="application/json", charset="utf-8")
+
+
+async def deliver_audio(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
+    content_type = response.headers.get("Content-Type", "application/octet-stream")
+    if job.mode == "speech":  # audio bytes, forwarded as they arrive; the price was fixed by the input length
+        settle(job, state, 0, 0, quota=state.reservation.amount)
+        out = web.StreamResponse(status=response.status, headers={"Content-Type": content_type})
+        await out.prepare(job.request)
+        try:
+            async for chunk in response.content.iter_any():
+                await out.write(chunk)
+            await out.write_eof()
+        except (ConnectionError, RuntimeError, *NETWORK_ERRORS):
+            response.close()
+        return out
+    try:
+        body = await response.read()
+    except NETWORK_ERRORS as exc:
+        raise RelayError(f"reading the upstream response failed: {exc}", status=500,
+                         code="do_request_failed") from None
+    text = media.transcript_text(str(job.data.get("response_format") or "json"), body)
+    tokens = job.relay.tokenizer.count_text(text, state.upstream_model)
+    settle(job, state, tokens, 0, quota=pricing.whisper_quota(state.price, tokens))
+    return web.Response(body=body, status=response.status, headers={"Content-Type": content_type})
+
+
+def _chunk_text(obj: dict[str, Any]) -> str:
+    return _choice_text(obj.get("choices"), "delta")
+
+
+async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Forward the upstream's events as they arrive; settle from its usage chunk or from what was delivered."""
+    out = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    out.enable_chunked_encoding()
+    await out.prepare(job.request)
+    call = state.call
+    filtering = call.stream_usage_requested or call.drop_empty_chunks
+    splitter = LineSplitter()
+    usage: Any = None
+    delivered: list[str] = []
+    saw_done = False
+    failure: str | None = None
+    client_gone = False
+    try:
+        async for chunk in response.content.iter_any():
+            lines = splitter.feed(chunk)
+            kept: list[bytes] = []
+            for line in lines:
+                payload = data_payload(line)
+                if payload is None:
+                    kept.append(line)
+                    continue
+                if payload.strip() == DONE:
+                    saw_done = True
+                    kept.append(line)
+                    continue
+                obj = parse_json(payload)
+                if isinstance(obj, dict):
+                    if obj.get("usage"):
+                        usage = obj["usage"]
+                    choices = obj.get("choices")
+                    if filtering and not choices and (
+                            (call.stream_usage_requested and obj.get("usage")) or
+                            (call.drop_empty_chunks and not obj.get("usage"))):
+                        continue
+                    delivered.append(_chunk_text(obj))
+                kept.append(line)
+            data = chunk if not filtering else (b"\n".join(kept) + b"\n" if kept else b"")
+            if data:
+                try:
+                    await out.write(data)
+                except (ConnectionError, RuntimeError):
+                    client_gone = True
+                    response.close()  # stop the upstream generating (and billing) an answer nobody reads
+                    break
+    except NETWORK_ERRORS as exc:
+        failure = f"upstream stream broke: {type(exc).__name__}"
+        log.warning("stream from channel #%d broke: %r", state.channel.id, exc)
+    prompt = job.prompt_tokens(state.upstream_model)
+    numbers = None if client_gone else _usage_numbers(usage, prompt)
+    if numbers is None:  # no usage from upstream (or the client left early): bill what was delivered
+        numbers = (prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+    settle(job, state, *numbers)
+    if not client_gone:
+        try:
+            if failure is not None:
+                await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
+                                                 "code": "stream_interrupted"}}))
+            if not saw_done:
+                await out.write(DONE_EVENT)
+            await out.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass
+    return out

@@ -1,0 +1,154 @@
+"""``/v1`` and the OpenAI billing-compat routes (SPEC 1.1), CORS, and errors in OpenAI's shapes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from aiohttp import web
+
+from oneapi.api.middleware import CLIENT_IP, REQUEST_ID, invalid_url
+from oneapi.errors import OneAPIError
+from oneapi.proxy.adaptors.base import Mode
+from oneapi.proxy.auth import Caller, authenticate
+from oneapi.proxy.errors import error_response
+from oneapi.proxy.relay import RELAY, handle_media, handle_text
+from oneapi.proxy.state import Relay
+from oneapi.proxy.upstream import session_ctx
+from oneapi.services import catalog
+
+log = logging.getLogger("oneapi.relay")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+NOT_IMPLEMENTED = {"error": {"message": "API not implemented", "type": "one_api_error", "param": "",
+                             "code": "api_not_implemented"}}
+
+
+def is_relay_path(path: str) -> bool:
+    return path.startswith("/v1") or path.startswith("/dashboard/")
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.headers.get("Origin")
+    if not origin or response.prepared:
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin  # "all origins, credentials allowed"
+    response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers["Vary"] = "Origin"
+
+
+@web.middleware
+async def relay_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS on every relay route and OpenAI-shaped errors; nothing escapes as a traceback."""
+    if not is_relay_path(request.path):
+        return await handler(request)
+    if request.method == "OPTIONS":
+        response: web.StreamResponse = web.Response(status=204, headers={
+            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+            "Access-Control-Max-Age": "86400"})
+        _cors(request, response)
+        return response
+    try:
+        response = await handler(request)
+    except OneAPIError as exc:
+        response = error_response(exc, request.get(REQUEST_ID, ""))
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(OneAPIError("request body is too large", status=413,
+                                              code="request_body_too_large"), request.get(REQUEST_ID, ""))
+    except web.HTTPNotFound:
+        response = invalid_url(request)
+    except web.HTTPMethodNotAllowed:
+        response = invalid_url(request, 405)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        response = error_response(OneAPIError("internal error; see the server log"), request.get(REQUEST_ID, ""))
+    _cors(request, response)
+    return response
+
+
+async def not_implemented(request: web.Request) -> web.Response:
+    return web.json_response(NOT_IMPLEMENTED, status=501)
+
+
+async def _caller(request: web.Request) -> tuple[Relay, Caller]:
+    relay = request.app[RELAY]
+    return relay, await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
+
+
+async def list_models(request: web.Request) -> web.Response:
+    """The models this token may use: its own list, else what enabled channels serve its user's group."""
+    relay, caller = await _caller(request)
+    names = sorted(caller.token.models) if caller.token.models is not None \
+        else relay.routes.models_for_group(caller.user.group)
+    data = [catalog.find_model(name) or _custom_model(name) for name in names]
+    return web.json_response({"object": "list", "data": data})
+
+
+def _custom_model(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": catalog.MODEL_CREATED, "owned_by": catalog.CUSTOM_OWNER,
+            "permission": [], "root": name, "parent": None}
+
+
+async def get_model(request: web.Request) -> web.Response:
+    await _caller(request)
+    name = request.match_info["model"]
+    found = catalog.find_model(name)
+    if found is None:  # One API answers 200 with an error object here (SPEC 1.6)
+        return web.json_response({"error": {"message": f"The model '{name}' does not exist",
+                                            "type": "invalid_request_error", "param": "model",
+                                            "code": "model_not_found"}})
+    return web.json_response(found)
+
+
+async def billing_subscription(request: web.Request) -> web.Response:
+    relay, caller = await _caller(request)
+    opts = relay.options
+    token, user = caller.token, caller.user
+    if opts.get_bool("DisplayTokenStatEnabled"):
+        amount = 1e8 if token.unlimited else float(token.remain_quota + token.used_quota)
+        expires = token.expired_time if token.expired_time != -1 else 0
+    else:
+        amount, expires = float(user.quota + user.used_quota), 0
+    if opts.get_bool("DisplayInCurrencyEnabled") and amount != 1e8:
+        amount /= opts.get_float("QuotaPerUnit")
+    return web.json_response({"object": "billing_subscription", "has_payment_method": True,
+                              "soft_limit_usd": amount, "hard_limit_usd": amount, "system_hard_limit_usd": amount,
+                              "access_until": expires})
+
+
+async def billing_usage(request: web.Request) -> web.Response:
+    relay, caller = await _caller(request)
+    used = caller.token.used_quota if relay.options.get_bool("DisplayTokenStatEnabled") else caller.user.used_quota
+    return web.json_response({"object": "list", "total_usage": used / relay.options.get_float("QuotaPerUnit") * 100})
+
+
+def add_relay(app: web.Application, relay: Relay) -> None:
+    app[RELAY] = relay
+    app.cleanup_ctx.append(session_ctx(relay))
+    r = app.router
+    r.add_get("/v1/models", list_models)
+    r.add_get("/v1/models/{model}", get_model)
+    r.add_delete("/v1/models/{model}", not_implemented)
+    text: tuple[tuple[str, Mode], ...] = (
+        ("/v1/chat/completions", "chat"), ("/v1/completions", "completions"), ("/v1/edits", "edits"),
+        ("/v1/embeddings", "embeddings"), ("/v1/engines/{model}/embeddings", "embeddings"),
+        ("/v1/moderations", "moderations"))
+    for path, mode in text:
+        r.add_post(path, partial(handle_text, mode=mode))
+    media: tuple[tuple[str, Mode], ...] = (
+        ("/v1/images/generations", "images"), ("/v1/audio/speech", "speech"),
+        ("/v1/audio/transcriptions", "transcriptions"), ("/v1/audio/translations", "translations"))
+    for path, mode in media:
+        r.add_post(path, partial(handle_media, mode=mode))
+    for prefix in ("", "/v1"):
+        r.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
+        r.add_get(prefix + "/dashboard/billing/usage", billing_usage)
+    for path in ("/v1/images/edits", "/v1/images/variations", "/v1/files", "/v1/files/{id}",
+                 "/v1/files/{id}/content", "/v1/fine_tuning/jobs", "/v1/fine_tuning/jobs/{id}",
+                 "/v1/fine_tuning/jobs/{id}/cancel", "/v1/fine_tuning/jobs/{id}/events",
+                 "/v1/assistants", "/v1/assistants/{tail:.*}", "/v1/threads", "/v1/threads/{tail:.*}"):
+        r.add_route("*", path, not_implemented)

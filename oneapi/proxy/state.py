@@ -1,0 +1,91 @@
+"""The relay's shared state: routing table, ledger, tokenizer, upstream session and channel health.
+
+One :class:`Relay` per server, created in ``server.py`` and stored on the application. The routing table is
+replaced (never mutated) when channels change, so a request in flight keeps a consistent view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from oneapi.config import Config
+from oneapi.errors import OneAPIError
+from oneapi.proxy.health import SuccessWindow, should_disable
+from oneapi.proxy.tokenizer import Tokenizer
+from oneapi.services import Services
+from oneapi.services.logs import TYPE_SYSTEM
+from oneapi.services.pricing import PriceTables
+from oneapi.services.routing import RoutingTable
+from oneapi.store.queries import channels as channel_q
+
+log = logging.getLogger("oneapi.relay")
+
+
+class Relay:
+    def __init__(self, config: Config, services: Services, tokenizer: Tokenizer) -> None:
+        self.config = config
+        self.services = services
+        self.options = services.options
+        self.ledger = services.ledger
+        self.tokenizer = tokenizer
+        self.routes = RoutingTable([])
+        self.session: aiohttp.ClientSession | None = None
+        self.metrics = SuccessWindow(config.metric_queue_size, config.metric_success_rate_threshold)
+        self._prices: tuple[tuple[str, str, str], PriceTables] | None = None
+        self._reload_lock = asyncio.Lock()
+        services.channels.on_change(self.reload_routes)
+
+    async def reload_routes(self) -> None:
+        async with self._reload_lock:
+            rows = await self.services.store.read(channel_q.list_all)
+            self.routes = RoutingTable(rows)
+
+    def prices(self) -> PriceTables:
+        """Price tables from the ratio options, rebuilt only when an option changed."""
+        opts = self.options
+        key = (opts.get("ModelRatio"), opts.get("CompletionRatio"), opts.get("GroupRatio"))
+        if self._prices is None or self._prices[0] != key:
+            self._prices = (key, PriceTables.from_options(opts))
+        return self._prices[1]
+
+    def upstream(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            raise RuntimeError("the upstream session is not open")
+        return self.session
+
+    async def channel_failed(self, channel_id: int, status: int, error: OneAPIError) -> None:
+        """Record a failure; disable the channel when SPEC 4.3's rules or the success window say so."""
+        reason = None
+        if self.options.get_bool("AutomaticDisableChannelEnabled"):
+            reason = should_disable(status, error)
+        if reason is None and self.config.enable_metric:
+            rate = self.metrics.record(channel_id, False)
+            if rate is not None:
+                reason = f"success rate {rate:.0%} fell below {self.config.metric_success_rate_threshold:.0%}"
+        if reason is not None:
+            await self.disable_channel(channel_id, reason)
+
+    def channel_succeeded(self, channel_id: int) -> None:
+        if self.config.enable_metric:
+            self.metrics.record(channel_id, True)
+
+    async def disable_channel(self, channel_id: int, reason: str) -> None:
+        channel = self.routes.channel(channel_id)
+        if channel is None or channel.status != channel_q.STATUS_ENABLED:
+            return
+        log.warning("channel #%d %r automatically disabled: %s", channel_id, channel.name, reason)
+        self.metrics.forget(channel_id)
+        try:
+            await self.services.channels.set_status(channel_id, channel_q.STATUS_AUTO_DISABLED)
+            await self.services.logs.record(0, TYPE_SYSTEM,
+                                            f"渠道「{channel.name}」（#{channel_id}）已被禁用 (channel automatically "
+                                            f"disabled): {reason}")
+        except OneAPIError:
+            log.exception("could not disable channel #%d", channel_id)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"channels": len(self.routes.channels())}
