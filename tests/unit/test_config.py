@@ -397,7 +397,7 @@ def test_yaml_key_without_value_keeps_the_default() -> None:
 def test_yaml_error_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "oneapi.yaml"
     bad.write_text("a: [", encoding="utf-8")
-    with pytest.raises(ConfigError, match="oneapi.yaml"):
+    with pytest.raises(ConfigError, match=r"oneapi\.yaml"):
         load_from(str(bad), {})
 
 
