@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -33,11 +34,16 @@ CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minu
 CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register"})
 
 
+_stamp_cache: list[Any] = [0, ""]  # (second, formatted) — formatting a date per request costs more than the rest
+
+
 def new_request_id() -> str:
-    """One API's format: yyyyMMddHHmmss + (nanoseconds mod 1e9) + 8 random digits."""
+    """One API's format: yyyyMMddHHmmss + (nanoseconds mod 1e9) + 8 random digits (unique, not secret)."""
     now = time.time_ns()
-    stamp = datetime.fromtimestamp(now / 1e9, UTC).strftime("%Y%m%d%H%M%S")
-    return f"{stamp}{now % 1_000_000_000}{secrets.randbelow(10**8):08d}"
+    second = now // 1_000_000_000
+    if _stamp_cache[0] != second:
+        _stamp_cache[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y%m%d%H%M%S")]
+    return f"{_stamp_cache[1]}{now % 1_000_000_000}{random.randrange(10**8):08d}"
 
 
 def envelope_error(message: str, status: int = 200) -> web.Response:

@@ -70,7 +70,8 @@ async def authenticate(request: web.Request, relay: Relay, client_ip: str) -> Ca
     if channel_part is not None:
         if user.role < ROLE_ADMIN:
             raise _refuse("普通用户不支持指定渠道 (common users cannot pick a channel)", 403)
-        if not channel_part.isdigit() or relay.routes.channel(int(channel_part)) is None:
+        if not (channel_part.isascii() and channel_part.isdigit() and len(channel_part) <= 18) \
+                or relay.routes.channel(int(channel_part)) is None:
             raise _refuse("无效的渠道 Id (invalid channel id)", 400)
         pinned = int(channel_part)
         channel = relay.routes.channel(pinned)

@@ -33,12 +33,13 @@ from typing import Any
 
 from oneapi.errors import InsufficientQuotaError
 from oneapi.store.facade import Store
-from oneapi.store.queries.accounting import Batch, apply_batch, load_token, load_user
+from oneapi.store.queries.accounting import Batch, LogsNotWrittenError, apply_batch, load_token, load_user
 from oneapi.store.queries.channels import split_list
 
 log = logging.getLogger("oneapi.ledger")
 
 MAX_ACCOUNTS = 100_000
+COALESCE_SECONDS = 0.2  # even "unbatched", gather a fifth of a second of changes per database transaction
 MAX_PENDING_LOGS = 50_000
 NEGATIVE_TTL = 10.0  # seconds an unknown token key is remembered as unknown
 
@@ -106,8 +107,8 @@ class Reservation:
 
 class Ledger:
     def __init__(self, store: Store, *, flush_interval: float = 0.0, stale_after: float = 600.0) -> None:
-        """``flush_interval`` 0 flushes as soon as anything is pending (BATCH_UPDATE_ENABLED off); otherwise
-        deltas accumulate for that many seconds (BATCH_UPDATE_INTERVAL)."""
+        """``flush_interval`` 0 (BATCH_UPDATE_ENABLED off) flushes within COALESCE_SECONDS of a change;
+        otherwise deltas accumulate for that many seconds (BATCH_UPDATE_INTERVAL)."""
         self._store = store
         self._flush_interval = flush_interval
         self._stale_after = stale_after
@@ -143,9 +144,9 @@ class Ledger:
             await self._wake.wait()
             if self._closing:
                 return
-            if self._flush_interval:  # BATCH_UPDATE_ENABLED: let deltas accumulate, unless shutting down
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self._flush_interval)
+            # Let changes accumulate (BATCH_UPDATE_INTERVAL, or a short coalescing window), unless stopping.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._flush_interval or COALESCE_SECONDS)
             self._wake.clear()
             try:
                 await self.flush()
@@ -162,6 +163,11 @@ class Ledger:
         self._inflight[generation] = batch
         try:
             await self._store.write(apply_batch, batch)
+        except LogsNotWrittenError:  # the deltas are in: retry only the log rows, or they would count twice
+            log.exception("could not write %d log rows; will retry", len(batch.logs))
+            self._pending.logs[:0] = batch.logs
+            self._wake.set()
+            raise
         except Exception:
             log.exception("could not write %d accounting changes; will retry", len(batch.users) + len(batch.tokens))
             self._merge_back(batch)

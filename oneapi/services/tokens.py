@@ -41,11 +41,14 @@ def _fields(f: Fields) -> dict[str, Any]:
     if expired_time != -1 and expired_time <= 0:
         raise InvalidInputError("expired_time must be -1 (never) or a Unix timestamp in seconds")
     models = f.str("models", max_len=MODELS_MAX)
+    unlimited = f.bool("unlimited_quota")
     return {
         "name": f.str("name", max_len=NAME_MAX),
         "expired_time": expired_time,
-        "remain_quota": f.int("remain_quota", low=0, high=MAX_SAFE_INT),
-        "unlimited_quota": f.bool("unlimited_quota"),
+        # -1 is what an unlimited token holds (every user's "default" token), and the web UI sends it back
+        # when that token is edited; a limited token needs a real amount.
+        "remain_quota": f.int("remain_quota", low=-1 if unlimited else 0, high=MAX_SAFE_INT),
+        "unlimited_quota": unlimited,
         "models": ",".join(split_list(models)),
         "subnet": check_subnets(f.str("subnet", max_len=SUBNET_MAX)),
     }

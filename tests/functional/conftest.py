@@ -119,3 +119,12 @@ async def api_any(backend: str, tmp_path: Path, aiohttp_client: Any) -> AsyncIte
         yield a
     _wipe(db)
     db.close_connections()
+
+
+@pytest.fixture
+async def relay_env(tmp_path: Path) -> AsyncIterator[Any]:
+    """oneapi with the relay on SQLite; add fakes and channels with ``relay_env.fake()`` / ``add_channel``."""
+    from tests.functional.relay_env import relay_config, sqlite_db, start_relay_env
+
+    async for env in start_relay_env(sqlite_db(tmp_path), relay_config()):
+        yield env

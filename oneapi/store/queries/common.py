@@ -28,6 +28,13 @@ def either(*conditions: pw.Node) -> pw.Node:
     return pw.NodeList(conditions, " OR ", parens=True)
 
 
+def as_id(text: str) -> int | None:
+    """``text`` as a row id when it is plain ASCII digits that fit a BIGINT, else None.
+
+    ``str.isdigit`` alone accepts '²' (which int() refuses) and numbers too long for the column."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def dicts(query: pw.Query) -> list[dict[str, Any]]:
     return list(query.dicts())
 

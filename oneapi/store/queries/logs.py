@@ -8,7 +8,7 @@ from typing import Any
 import peewee as pw
 
 from oneapi.store.database import Database
-from oneapi.store.queries.common import dicts, either, prefix_match
+from oneapi.store.queries.common import as_id, dicts, either, prefix_match
 
 TYPE_UNKNOWN, TYPE_TOPUP, TYPE_CONSUME, TYPE_MANAGE, TYPE_SYSTEM, TYPE_TEST = 0, 1, 2, 3, 4, 5
 
@@ -79,8 +79,9 @@ def consumed_quota(db: Database, f: LogFilter) -> int:
 def search(db: Database, keyword: str, limit: int, user_id: int = 0) -> list[dict[str, Any]]:
     """One API's search: a number matches the log type, anything matches a content prefix (admins)."""
     t = db.tables.log
-    cond = either(t.type == int(keyword), prefix_match(t.content, keyword)) if keyword.isdigit() \
-        else prefix_match(t.content, keyword)
+    log_type = as_id(keyword)
+    cond = prefix_match(t.content, keyword) if log_type is None \
+        else either(t.type == log_type, prefix_match(t.content, keyword))
     conds: list[Any] = [cond]
     if user_id:
         conds.append(t.user_id == user_id)

@@ -9,7 +9,7 @@ import peewee as pw
 
 from oneapi.errors import ConflictError, NotFoundError
 from oneapi.store.database import Database
-from oneapi.store.queries.common import dicts, either, first, prefix_match
+from oneapi.store.queries.common import as_id, dicts, either, first, prefix_match
 
 STATUS_ENABLED, STATUS_DISABLED, STATUS_USED = 1, 2, 3
 
@@ -21,8 +21,8 @@ def list_page(db: Database, offset: int, limit: int) -> list[dict[str, Any]]:
 
 def search(db: Database, keyword: str, limit: int) -> list[dict[str, Any]]:
     t = db.tables.redemption
-    cond = either(prefix_match(t.name, keyword), t.id == int(keyword)) if keyword.isdigit() \
-        else prefix_match(t.name, keyword)
+    ident = as_id(keyword)
+    cond = prefix_match(t.name, keyword) if ident is None else either(prefix_match(t.name, keyword), t.id == ident)
     return dicts(t.select().where(cond).order_by(t.id.desc()).limit(limit))
 
 

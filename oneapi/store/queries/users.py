@@ -8,7 +8,7 @@ import peewee as pw
 
 from oneapi.errors import ConflictError
 from oneapi.store.database import Database
-from oneapi.store.queries.common import dicts, either, first, prefix_match
+from oneapi.store.queries.common import as_id, dicts, either, first, prefix_match
 
 STATUS_ENABLED, STATUS_DISABLED, STATUS_DELETED = 1, 2, 3
 
@@ -58,8 +58,8 @@ def list_page(db: Database, offset: int, limit: int, order: UserOrder = "id") ->
 def search(db: Database, keyword: str, limit: int) -> list[dict[str, Any]]:
     t = db.tables.user
     conds = [prefix_match(t.username, keyword), prefix_match(t.email, keyword), prefix_match(t.display_name, keyword)]
-    if keyword.isdigit():
-        conds.append(t.id == int(keyword))
+    if (ident := as_id(keyword)) is not None:
+        conds.append(t.id == ident)
     cond = either(*conds)
     return dicts(t.select().where(t.status != STATUS_DELETED, cond).order_by(t.id.desc()).limit(limit))
 

@@ -1,0 +1,132 @@
+"""``make bench`` / ``python -m bench``: oneapi against a bare aiohttp pass-through and the upstream itself.
+
+Three processes serve: the fake upstream, the pass-through, and oneapi (SQLite, billing and consume logging
+on). The load comes from wrk when installed, else from the bundled asyncio client — the same one for every
+target. Printed:
+
+1. non-stream requests/s at 32 connections: upstream direct, pass-through, oneapi (and oneapi / pass-through);
+2. p50 / p99 latency at concurrency 1, and oneapi's added p50 over calling the upstream directly;
+3. a 20-chunk stream: time to first byte and total time (medians).
+
+Targets (issue #3, on a 2-core machine): oneapi >= 50% of the pass-through's throughput; <= 1 ms added p50.
+Environment knobs: BENCH_SECONDS (default 8), BENCH_CONNECTIONS (32), BENCH_LOAD=asyncio|wrk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from bench.load import Result, run_asyncio, run_wrk, stream_test, wrk_available
+
+KEY = "benchkey0000000000000000000000000000000000000000"[:48]
+ACCESS = "bench-access-token-000000000000"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: nothing listening on port {port} after {timeout} s")
+
+
+def start(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def api(port: int, method: str, path: str, body: object) -> object:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
+                                 headers={"Authorization": ACCESS, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        answer = json.loads(resp.read())
+    if not answer.get("success"):
+        raise SystemExit(f"bench: {path} failed: {answer}")
+    return answer.get("data")
+
+
+def load(url: str, connections: int, seconds: float) -> Result:
+    if os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio") == "wrk":
+        return run_wrk(url, KEY, connections, seconds)
+    return asyncio.run(run_asyncio(url, KEY, connections, seconds))
+
+
+def latency(url: str, seconds: float) -> Result:
+    # Concurrency 1, always with the asyncio client so every request's latency is known.
+    return asyncio.run(run_asyncio(url, KEY, 1, seconds))
+
+
+def main() -> None:
+    seconds = float(os.environ.get("BENCH_SECONDS", "8"))
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+    ports = {"upstream": free_port(), "passthrough": free_port(), "oneapi": free_port()}
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as home:
+        try:
+            procs.append(start(["-m", "bench.servers", "upstream", str(ports["upstream"])]))
+            upstream = f"http://127.0.0.1:{ports['upstream']}"
+            procs.append(start(["-m", "bench.servers", "passthrough", str(ports["passthrough"]), upstream]))
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("SQL_", "REDIS_", "LOG_SQL_"))}
+            env.update(ONEAPI_HOME=home, INITIAL_ROOT_TOKEN=KEY, INITIAL_ROOT_ACCESS_TOKEN=ACCESS,
+                       GLOBAL_API_RATE_LIMIT="0")
+            procs.append(start(["-m", "oneapi", "serve", "--port", str(ports["oneapi"])], env=env, cwd=home))
+            for port in ports.values():
+                wait_port(port)
+            api(ports["oneapi"], "POST", "/api/channel/", {"type": 1, "name": "bench", "key": "k",
+                                                           "base_url": upstream, "models": "gpt-4o-mini"})
+            urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
+            for url in urls.values():  # warm up connections, caches and the tokenizer
+                asyncio.run(run_asyncio(url, KEY, 4, 1.0))
+            loader = os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio")
+            print(f"oneapi benchmark — {os.cpu_count()} CPUs, load generator: {loader}, {seconds:g} s per run\n")
+            print(f"1. non-stream throughput, {connections} connections")
+            rps = {}
+            for name, url in urls.items():
+                result = load(url, connections, seconds)
+                rps[name] = result.rps
+                print(f"   {name:12} {result.rps:9.0f} req/s   p50 {result.percentile(50):6.2f} ms   "
+                      f"p99 {result.percentile(99):6.2f} ms   errors {result.errors}")
+            ratio = rps["oneapi"] / rps["passthrough"] if rps["passthrough"] else 0.0
+            print(f"   oneapi / pass-through = {ratio:.0%}  (target >= 50%)\n")
+            print("2. latency at concurrency 1")
+            p50 = {}
+            for name, url in urls.items():
+                result = latency(url, seconds / 2)
+                p50[name] = result.percentile(50)
+                print(f"   {name:12} p50 {result.percentile(50):6.3f} ms   p99 {result.percentile(99):6.3f} ms   "
+                      f"({result.requests} requests)")
+            print(f"   added by oneapi over the upstream: p50 {p50['oneapi'] - p50['upstream']:+.3f} ms "
+                  f"(target <= 1 ms); over the pass-through: {p50['oneapi'] - p50['passthrough']:+.3f} ms\n")
+            print("3. 20-chunk stream (medians of 50)")
+            for name, url in urls.items():
+                first, total, events = asyncio.run(stream_test(url, KEY, 50))
+                print(f"   {name:12} first byte {first:6.3f} ms   total {total:6.3f} ms   events {events}")
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    main()
