@@ -204,7 +204,10 @@ class Config:
                                               "HTTP proxy for fetching user-supplied URLs",
                                               _url("http", "https"))
     enforce_include_usage: bool = setting(False, "ENFORCE_INCLUDE_USAGE",
-                                          "always re-serialise OpenAI requests to force stream usage reports")
+                                          "accepted for One API compatibility: oneapi always asks streaming "
+                                          "upstreams for usage")
+    test_prompt: str = setting("Output only your specific model name with no additional text.", "TEST_PROMPT",
+                               "the user message sent when testing a channel")
     tiktoken_cache_dir: str = setting("", "TIKTOKEN_CACHE_DIR",
                                       "directory with tiktoken encoding files to use instead of the bundled ones")
     data_gym_cache_dir: str = setting("", "DATA_GYM_CACHE_DIR", "older name for TIKTOKEN_CACHE_DIR")

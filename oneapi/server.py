@@ -13,6 +13,7 @@ import errno
 import logging
 import secrets
 import signal
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -27,6 +28,7 @@ from oneapi.api.middleware import (
     request_id_middleware,
 )
 from oneapi.config import Config
+from oneapi.proxy.probe import RelayProber
 from oneapi.proxy.routes import add_relay, relay_middleware
 from oneapi.proxy.state import Relay
 from oneapi.proxy.tokenizer import Tokenizer
@@ -54,8 +56,11 @@ def session_secret(config: Config) -> str:
 
 
 def make_relay(config: Config, services: Services) -> Relay:
-    return Relay(config, services, Tokenizer(config.tiktoken_cache_dir or config.data_gym_cache_dir,
-                                             approximate=lambda: services.options.get_bool("ApproximateTokenEnabled")))
+    relay = Relay(config, services, Tokenizer(config.tiktoken_cache_dir or config.data_gym_cache_dir,
+                                              approximate=lambda: services.options.get_bool("ApproximateTokenEnabled")))
+    services.channels.set_prober(RelayProber(relay))
+    services.channels.set_polling_interval(config.polling_interval)
+    return relay
 
 
 def make_app(services: Services, config: Config, secret: str | None = None,
@@ -72,6 +77,28 @@ def make_app(services: Services, config: Config, secret: str | None = None,
     if relay is not None:
         add_relay(app, relay)
     return app
+
+
+async def every(minutes: int, job: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run ``job`` every ``minutes`` (master-only background work); a failure is logged, never fatal."""
+    while True:
+        await asyncio.sleep(minutes * 60)
+        try:
+            await job()
+        except Exception:
+            log.exception("background job %s failed; next run in %d minutes", name, minutes)
+
+
+def start_jobs(config: Config, services: Services, relay: Relay) -> list[asyncio.Task[None]]:
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(sync_loop(config, services, relay))]
+    if config.is_master and config.channel_test_frequency:
+        tasks.append(loop.create_task(every(config.channel_test_frequency,
+                                            lambda: services.channels.test_all("all"), "channel tests")))
+    if config.is_master and config.channel_update_frequency:
+        tasks.append(loop.create_task(every(config.channel_update_frequency, services.channels.update_all_balances,
+                                            "balance updates")))
+    return tasks
 
 
 async def sync_loop(config: Config, services: Services, relay: Relay) -> None:
@@ -128,7 +155,7 @@ async def run(config: Config) -> None:
     # Loading the encodings takes ~0.5 s: do it now, off the loop, instead of in the first request.
     warm = asyncio.get_running_loop().run_in_executor(None, relay.tokenizer.warm)
     warm.add_done_callback(_report_tokenizer)
-    sync = asyncio.get_running_loop().create_task(sync_loop(config, services, relay))
+    jobs = start_jobs(config, services, relay)
     app = make_app(services, config, relay=relay)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"))
     await runner.setup()
@@ -151,7 +178,8 @@ async def run(config: Config) -> None:
         await stop.wait()
         log.info("shutting down: no new connections; waiting up to %.0f s for requests in flight", SHUTDOWN_GRACE)
     finally:
-        sync.cancel()
+        for job in jobs:
+            job.cancel()
         await runner.cleanup()  # stops the listener, then waits for handlers in flight
         await services.close()  # flushes pending accounting and consume logs
         await store.close()  # finishes every queued database write

@@ -47,5 +47,5 @@ async def start_services(config: Config, store: Store) -> Services:
     return Services(
         config=config, store=store, options=options, logs=logs, ledger=ledger,
         accounts=Accounts(store, options, logs, config, ledger), tokens=Tokens(store, ledger),
-        channels=Channels(store), vouchers=Vouchers(store, options, logs, ledger),
+        channels=Channels(store, logs, options), vouchers=Vouchers(store, options, logs, ledger),
     )

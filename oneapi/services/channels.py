@@ -8,15 +8,19 @@ every change so routing tables can follow without polling.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from oneapi.errors import InvalidInputError, NotFoundError
+from oneapi.errors import ConflictError, InvalidInputError, NotFoundError, OneAPIError
 from oneapi.services import catalog
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
+from oneapi.services.logs import TYPE_SYSTEM, TYPE_TEST, Logs
+from oneapi.services.options import Options
 from oneapi.store.facade import Store
 from oneapi.store.queries import channels as q
 from oneapi.store.queries.channels import split_list
@@ -28,6 +32,26 @@ NEEDS_BASE_URL = {3: "Azure OpenAI", 8: "Custom", 50: "OpenAI-Compatible"}
 STATUSES = (q.STATUS_ENABLED, q.STATUS_MANUALLY_DISABLED, q.STATUS_AUTO_DISABLED)
 
 Listener = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    ok: bool
+    message: str        # the answer's text, or the error
+    seconds: float
+    model: str          # the model tested
+    fatal: bool = False  # the error means the channel cannot work (SPEC 4.3's auto-disable rules)
+
+
+class Prober(Protocol):
+    """Talks to a channel's upstream (provided by the relay, which owns the adaptors and the HTTP client)."""
+
+    async def test(self, channel: dict[str, Any], model: str) -> TestOutcome:
+        ...
+
+    async def balance(self, channel: dict[str, Any]) -> float:
+        """The upstream account's balance in USD; raises InvalidInputError when the type has no balance API."""
+        ...
 
 
 def public(channel: dict[str, Any]) -> dict[str, Any]:
@@ -111,9 +135,23 @@ def _fields(f: Fields, *, partial: bool) -> dict[str, Any]:
 
 
 class Channels:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, logs: Logs, options: Options) -> None:
         self._store = store
+        self._logs = logs
+        self._options = options
         self._listeners: list[Listener] = []
+        self._prober: Prober | None = None
+        self._batch_test: asyncio.Task[None] | None = None
+        self._pause = 0.0  # POLLING_INTERVAL between channels in batch operations
+        self.batch_progress: dict[str, Any] = {"running": False, "done": 0, "total": 0}
+
+    def set_prober(self, prober: Prober) -> None:
+        self._prober = prober
+
+    def _probe(self) -> Prober:
+        if self._prober is None:
+            raise InvalidInputError("channel tests need the relay, which is not running in this process")
+        return self._prober
 
     def on_change(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -181,6 +219,97 @@ class Channels:
         if not await self._store.write(q.delete, channel_id):
             raise NotFoundError(f"channel {channel_id} does not exist")
         await self._changed()
+
+    # -- tests and balances (SPEC 4.4, 4.5) --------------------------------------------------------
+
+    async def test(self, channel_id: int, model: str = "") -> dict[str, Any]:
+        """Send one test request; record response time, test time and a type-5 log."""
+        if len(model) > 191:
+            raise InvalidInputError("model must be at most 191 characters")
+        channel = await self.get(channel_id)
+        outcome = await self._probe().test(channel, model)
+        now = int(time.time())
+        await self._store.write(q.record_test, channel_id, now, int(outcome.seconds * 1000) if outcome.ok else 0)
+        verdict = f"测试成功，响应：{outcome.message}" if outcome.ok else f"测试失败，错误：{outcome.message}"
+        await self._logs.record(0, TYPE_TEST, f"渠道 {channel['name']} {verdict} (channel test)"[:2000])
+        return {"success": outcome.ok, "message": outcome.message, "time": round(outcome.seconds, 3),
+                "modelName": outcome.model, "fatal": outcome.fatal}
+
+    async def test_all(self, scope: str = "all") -> None:
+        """Start testing every channel (``disabled``: only disabled ones) one after another in the background.
+
+        Auto-disable rules apply to failures and to answers slower than ChannelDisableThreshold; with
+        AutomaticEnableChannelEnabled a passing channel that was auto-disabled comes back. One batch at a time.
+        """
+        if scope not in ("all", "disabled"):
+            raise InvalidInputError("scope must be all or disabled")
+        if self._batch_test is not None and not self._batch_test.done():
+            raise ConflictError("a test of all channels is already running")
+        self._probe()
+        self._batch_test = asyncio.get_running_loop().create_task(self._run_batch(scope))
+
+    async def wait_batch(self) -> None:
+        if self._batch_test is not None:
+            await asyncio.shield(self._batch_test)
+
+    async def _run_batch(self, scope: str) -> None:
+        rows = await self._store.read(q.list_all)
+        if scope == "disabled":
+            rows = [r for r in rows if r["status"] != q.STATUS_ENABLED]
+        self.batch_progress = {"running": True, "done": 0, "total": len(rows)}
+        threshold = self._options.get_float("ChannelDisableThreshold")
+        try:
+            for index, row in enumerate(rows):
+                if index and self._pause:
+                    await asyncio.sleep(self._pause)
+                try:
+                    result = await self.test(row["id"])
+                except NotFoundError:
+                    continue
+                await self._after_batch_test(row, result, threshold)
+                self.batch_progress["done"] = index + 1
+        finally:
+            self.batch_progress["running"] = False
+
+    def set_polling_interval(self, seconds: float) -> None:
+        self._pause = seconds
+
+    async def _after_batch_test(self, row: dict[str, Any], result: dict[str, Any], threshold: float) -> None:
+        ok = result["success"]
+        slow = ok and threshold > 0 and result["time"] > threshold
+        if row["status"] == q.STATUS_ENABLED and (result["fatal"] or slow):
+            if self._options.get_bool("AutomaticDisableChannelEnabled"):
+                why = f"took {result['time']:.1f} s (limit {threshold:g} s)" if slow else result["message"]
+                await self.set_status(row["id"], q.STATUS_AUTO_DISABLED)
+                await self._logs.record(0, TYPE_SYSTEM, f"渠道「{row['name']}」（#{row['id']}）已被禁用 "
+                                                        f"(channel disabled by a test): {why}"[:2000])
+        elif ok and not slow and row["status"] == q.STATUS_AUTO_DISABLED \
+                and self._options.get_bool("AutomaticEnableChannelEnabled"):
+            # One API also re-enables manually disabled channels (a quirk): we only undo automatic disabling.
+            await self.set_status(row["id"], q.STATUS_ENABLED)
+            await self._logs.record(0, TYPE_SYSTEM, f"渠道「{row['name']}」（#{row['id']}）已被启用 "
+                                                    "(channel re-enabled by a passing test)")
+
+    async def update_balance(self, channel_id: int) -> float:
+        channel = await self.get(channel_id)
+        balance = await self._probe().balance(channel)
+        await self._store.write(q.record_balance, channel_id, balance, int(time.time()))
+        return balance
+
+    async def update_all_balances(self) -> int:
+        """Refresh every enabled channel's balance where its type supports it; returns how many updated."""
+        updated = 0
+        for row in await self._store.read(q.list_all):
+            if row["status"] != q.STATUS_ENABLED:
+                continue
+            try:
+                await self.update_balance(row["id"])
+                updated += 1
+            except OneAPIError:
+                continue
+            if self._pause:
+                await asyncio.sleep(self._pause)
+        return updated
 
     async def delete_disabled(self) -> int:
         count = await self._store.write(q.delete_disabled)

@@ -91,6 +91,16 @@ def set_status(db: Database, channel_id: int, status: int) -> int:
     return changed
 
 
+def record_test(db: Database, channel_id: int, test_time: int, response_ms: int) -> int:
+    t = db.tables.channel
+    return int(t.update(test_time=test_time, response_time=response_ms).where(t.id == channel_id).execute())
+
+
+def record_balance(db: Database, channel_id: int, balance: float, updated: int) -> int:
+    t = db.tables.channel
+    return int(t.update(balance=balance, balance_updated_time=updated).where(t.id == channel_id).execute())
+
+
 def delete(db: Database, channel_id: int) -> int:
     t = db.tables
     with db.main.atomic():
