@@ -15,22 +15,23 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
 
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import OneAPIError
-from oneapi.proxy import media
+from oneapi.proxy import media, translate
 from oneapi.proxy.adaptors import adaptor_for
-from oneapi.proxy.adaptors.base import Mode, RelayRequest, UpstreamCall
+from oneapi.proxy.adaptors.base import InlineImage, Mode, RelayRequest, TranslatingAdaptor, UpstreamCall
 from oneapi.proxy.auth import Caller, authenticate, check_model
 from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
 from oneapi.proxy.health import is_retryable
 from oneapi.proxy.sse import DONE, DONE_EVENT, LineSplitter, data_payload, event, parse_json
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import read_limited, send
+from oneapi.proxy.user_content import inline_images
 from oneapi.services import pricing
 from oneapi.services.ledger import Reservation
 from oneapi.services.logs import TYPE_CONSUME
@@ -67,6 +68,7 @@ class Job:
     started: float
     request_id: str
     form: list[media.FormPart] | None = None  # audio uploads: the multipart parts
+    images: dict[str, InlineImage] | None = None  # fetched once, for adaptors that need image bytes
     prompt_counts: dict[str, int] = field(default_factory=dict)
 
     def prompt_tokens(self, model: str) -> int:
@@ -95,6 +97,7 @@ class Attempt:
     reservation: Reservation
     call: UpstreamCall
     system_prompt_reset: bool
+    request: RelayRequest
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -258,18 +261,26 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     price = pricing.price_for(relay.prices(), upstream_model, channel.type, job.caller.user.group)
     if not price.known:
         log.info("model %s has no ratio: charging the unknown-model ratio %s", upstream_model, price.model_ratio)
+    translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
+    if translating is not None and translating.inline_images and job.mode == "chat" and job.images is None:
+        job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
     reservation = relay.ledger.reserve(job.caller.user, job.caller.token, reserve_amount(job, price, upstream_model))
     try:
         system_prompt = channel.system_prompt if job.mode == "chat" else ""
         body, content_type = job.body, job.request.headers.get("Content-Type", "application/json")
         if job.form is not None and upstream_model != job.model:
             body, content_type = media.encode_form(media.with_model(job.form, upstream_model))
-        call = adaptor.build(channel, RelayRequest(
+        request = RelayRequest(
             mode=job.mode, path=job.request.path, query=job.request.query_string, body=body,
             json=None if job.form is not None else job.data, model=job.model, upstream_model=upstream_model,
             stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
-            include_usage=job.include_usage, system_prompt=system_prompt))
-        state = Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt))
+            include_usage=job.include_usage, system_prompt=system_prompt, images=job.images or {})
+        try:
+            call = adaptor.build(channel, request)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RelayError(f"could not convert the request for this channel: {exc}", status=500,
+                             code="convert_request_failed") from None
+        state = Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt), request)
         try:
             response = await send(relay, call, stream=job.stream)
         except NETWORK_ERRORS as exc:
@@ -277,6 +288,12 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
                              code="do_request_failed") from None
         try:
             content_type = response.headers.get("Content-Type", "")
+            if translating is not None:
+                if response.status not in (200, 201):
+                    raise translating.error(response.status, await read_limited(response))
+                if job.stream:
+                    return await translate.deliver_stream(job, state, response, translating)
+                return await translate.deliver_json(job, state, response, translating)
             if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
                 raise upstream_error(response.status, await read_limited(response))
             if job.stream:
@@ -324,7 +341,7 @@ def _usage_numbers(usage: Any, counted_prompt: int) -> tuple[int, int] | None:
     return int(prompt), int(completion)
 
 
-def _choice_text(choices: Any, key: str) -> str:
+def choice_text(choices: Any, key: str) -> str:
     parts: list[str] = []
     if isinstance(choices, list):
         for choice in choices:
@@ -382,7 +399,7 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
     prompt = job.prompt_tokens(state.upstream_model)
     numbers = _usage_numbers(data.get("usage"), prompt)
     if numbers is None:
-        completion = job.relay.tokenizer.count_text(_choice_text(data.get("choices"), "message"),
+        completion = job.relay.tokenizer.count_text(choice_text(data.get("choices"), "message"),
                                                     state.upstream_model)
         numbers = (prompt, completion)
     settle(job, state, *numbers)
@@ -415,7 +432,7 @@ async def deliver_audio(job: Job, state: Attempt, response: aiohttp.ClientRespon
 
 
 def _chunk_text(obj: dict[str, Any]) -> str:
-    return _choice_text(obj.get("choices"), "delta")
+    return choice_text(obj.get("choices"), "delta")
 
 
 async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:

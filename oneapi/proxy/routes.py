@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
-from oneapi.api.middleware import CLIENT_IP, REQUEST_ID, invalid_url
+from oneapi.api.middleware import CLIENT_IP, REQUEST_ID, REQUEST_ID_HEADER, invalid_url
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.auth import Caller, authenticate
@@ -30,12 +31,28 @@ def is_relay_path(path: str) -> bool:
 
 
 def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    if not response.prepared:
+        _add_cors(request, response)
+
+
+def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
     origin = request.headers.get("Origin")
-    if not origin or response.prepared:
+    if not origin:
         return
     response.headers["Access-Control-Allow-Origin"] = origin  # "all origins, credentials allowed"
     response.headers["Access-Control-Allow-Credentials"] = "true"
     response.headers["Vary"] = "Origin"
+
+
+async def _stamp_prepared(request: web.Request, response: web.StreamResponse) -> None:
+    """Request id and CORS on answers a handler sends itself (SSE, audio): the middlewares only see them
+    after their headers are gone. (Headers are still writable here although ``response.prepared`` is true.)"""
+    if not is_relay_path(request.path):
+        return
+    request_id = request.get(REQUEST_ID)
+    if request_id:
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+    _add_cors(request, response)
 
 
 @web.middleware
@@ -57,6 +74,9 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         response = error_response(OneAPIError("request body is too large", status=413,
                                               code="request_body_too_large"), request.get(REQUEST_ID, ""))
+    except RequestPayloadError as exc:  # e.g. a Content-Encoding: gzip body that is not gzip: the client's fault
+        response = error_response(OneAPIError(f"request body could not be read: {exc}", status=400,
+                                              code="invalid_request"), request.get(REQUEST_ID, ""))
     except web.HTTPNotFound:
         response = invalid_url(request)
     except web.HTTPMethodNotAllowed:
@@ -122,13 +142,17 @@ async def billing_subscription(request: web.Request) -> web.Response:
 
 async def billing_usage(request: web.Request) -> web.Response:
     relay, caller = await _caller(request)
-    used = caller.token.used_quota if relay.options.get_bool("DisplayTokenStatEnabled") else caller.user.used_quota
-    return web.json_response({"object": "list", "total_usage": used / relay.options.get_float("QuotaPerUnit") * 100})
+    opts = relay.options
+    amount = float(caller.token.used_quota if opts.get_bool("DisplayTokenStatEnabled") else caller.user.used_quota)
+    if opts.get_bool("DisplayInCurrencyEnabled"):  # as One API: raw quota × 100 when not shown in currency
+        amount /= opts.get_float("QuotaPerUnit")
+    return web.json_response({"object": "list", "total_usage": amount * 100})
 
 
 def add_relay(app: web.Application, relay: Relay) -> None:
     app[RELAY] = relay
     app.cleanup_ctx.append(session_ctx(relay))
+    app.on_response_prepare.append(_stamp_prepared)
     r = app.router
     r.add_get("/v1/models", list_models)
     r.add_get("/v1/models/{model}", get_model)

@@ -142,16 +142,18 @@ class Ledger:
     async def _flush_loop(self) -> None:
         while True:
             await self._wake.wait()
-            if self._closing:
-                return
-            # Let changes accumulate (BATCH_UPDATE_INTERVAL, or a short coalescing window), unless stopping.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._flush_interval or COALESCE_SECONDS)
+            if not self._closing:
+                # Let changes accumulate (BATCH_UPDATE_INTERVAL, or a short coalescing window), unless stopping.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self._flush_interval or COALESCE_SECONDS)
             self._wake.clear()
             try:
                 await self.flush()
             except Exception:  # logged in flush; the deltas are back in pending and retried
-                await asyncio.sleep(1.0)
+                if not self._closing:
+                    await asyncio.sleep(1.0)
+            if self._closing:
+                return  # close() flushes whatever arrives after this
 
     async def flush(self) -> None:
         """Write every pending delta and log in one batch. On failure the batch returns to pending."""

@@ -1,21 +1,48 @@
 """Provider adaptors: one module per provider protocol; :func:`adaptor_for` picks one by channel type.
 
-Channel types whose protocol is not implemented in this build have no adaptor; the relay reports that
-clearly instead of sending them OpenAI requests they would reject.
+Each translating adaptor module exposes ``ADAPTOR`` (a ``TranslatingAdaptor``). Channel types whose protocol
+is not implemented in this build have no adaptor; the relay reports that clearly instead of sending them
+OpenAI requests they would reject.
 """
 
 from __future__ import annotations
 
-from oneapi.proxy.adaptors.base import Adaptor
+import importlib
+from functools import cache
+
+from oneapi.proxy.adaptors.base import Adaptor, TranslatingAdaptor
 from oneapi.proxy.adaptors.openai import AZURE, AZURE_OPENAI, OPENAI
 
-# Types with a protocol of their own (SPEC 6.0): served by dedicated adaptors, not the OpenAI one.
-NATIVE_PROTOCOL_TYPES = frozenset({11, 14, 15, 16, 17, 18, 23, 24, 33, 34, 35, 37, 38, 42, 43, 46})
+# Channel type → the module of its translating adaptor (SPEC 6.0).
+TRANSLATING = {
+    11: "oneapi.proxy.adaptors.palm",
+    14: "oneapi.proxy.adaptors.anthropic",
+    15: "oneapi.proxy.adaptors.baidu",
+    16: "oneapi.proxy.adaptors.zhipu",
+    17: "oneapi.proxy.adaptors.ali",
+    18: "oneapi.proxy.adaptors.xunfei",
+    23: "oneapi.proxy.adaptors.tencent",
+    24: "oneapi.proxy.adaptors.gemini",
+}
+# Types with a protocol of their own that this build does not translate yet.
+UNSUPPORTED_TYPES = frozenset({33, 34, 35, 37, 38, 42, 43, 46})
 
 
-def adaptor_for(channel_type: int) -> Adaptor | None:
+@cache
+def _translating(module: str) -> TranslatingAdaptor | None:
+    try:
+        return importlib.import_module(module).ADAPTOR  # type: ignore[no-any-return]
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+def adaptor_for(channel_type: int) -> Adaptor | TranslatingAdaptor | None:
     if channel_type == AZURE:
         return AZURE_OPENAI
-    if channel_type in NATIVE_PROTOCOL_TYPES or channel_type <= 0:
+    if channel_type in TRANSLATING:
+        return _translating(TRANSLATING[channel_type])
+    if channel_type in UNSUPPORTED_TYPES or channel_type <= 0:
         return None
     return OPENAI

@@ -7,6 +7,7 @@ the relay then forwards the upstream's bytes as they arrive and only reads usage
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -14,6 +15,14 @@ from oneapi.services.routing import RouteChannel
 
 Mode = Literal["chat", "completions", "embeddings", "moderations", "edits", "images", "speech",
                "transcriptions", "translations"]
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image the relay fetched (or decoded from a data URL) for providers that want bytes, not URLs."""
+
+    mime_type: str
+    data_base64: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class RelayRequest:
     accept: str
     include_usage: bool = False    # the client asked for stream usage (stream_options.include_usage)
     system_prompt: str = ""        # the channel's system prompt to enforce, if any
+    images: Mapping[str, InlineImage] = field(default_factory=dict)  # image URL → bytes, for inline_images adaptors
 
 
 @dataclass(frozen=True)
@@ -48,4 +58,46 @@ class Adaptor(Protocol):
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         """The upstream request for this client request on this channel."""
+        ...
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class StreamTranslator(Protocol):
+    """Provider stream bytes in, OpenAI ``chat.completion.chunk`` dicts out (SPEC 1.5). Pure and incremental."""
+
+    usage: Usage | None  # what the provider reported, once known
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        ...
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Chunks still owed at the end of the stream (e.g. a final finish_reason)."""
+        ...
+
+
+class TranslatingAdaptor(Protocol):
+    """A provider with its own protocol: requests and answers are translated both ways."""
+
+    name: str
+    passthrough: bool          # False
+    inline_images: bool        # True: the relay fetches http(s) image URLs into RelayRequest.images first
+
+    def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
+        ...
+
+    def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
+        """A 200 answer → the OpenAI response object and the provider's usage (None: count tokens).
+        Raises UpstreamError when the body carries a provider error."""
+        ...
+
+    def stream_translator(self, request: RelayRequest) -> StreamTranslator:
+        ...
+
+    def error(self, status: int, body: bytes) -> Exception:
+        """A non-200 answer → an UpstreamError in OpenAI's shape, keeping the provider's status and code."""
         ...

@@ -1,0 +1,108 @@
+"""Answers from providers with their own protocol: the adaptor translates, this module delivers and bills.
+
+Streams: provider bytes → the adaptor's StreamTranslator → OpenAI chunks, written as SSE as soon as they are
+produced; the usage chunk is added only when the client asked for it; ``data: [DONE]`` always ends the stream.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+
+from oneapi.proxy.adaptors.base import TranslatingAdaptor, Usage
+from oneapi.proxy.adaptors.common import usage_chunk
+from oneapi.proxy.errors import RelayError, UpstreamError
+from oneapi.proxy.sse import DONE_EVENT, event
+
+if TYPE_CHECKING:
+    from oneapi.proxy.relay import Attempt, Job
+
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+def _text_of(obj: dict[str, Any], key: str) -> str:
+    from oneapi.proxy.relay import choice_text
+
+    return choice_text(obj.get("choices"), key)
+
+
+async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientResponse,
+                       adaptor: TranslatingAdaptor) -> web.Response:
+    from oneapi.proxy.relay import settle
+
+    try:
+        body = await response.read()
+    except NETWORK_ERRORS as exc:
+        raise RelayError(f"reading the upstream response failed: {exc}", status=500,
+                         code="do_request_failed") from None
+    try:
+        answer, usage = adaptor.parse_response(state.request, body)
+    except UpstreamError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RelayError(f"could not read the provider's answer: {exc}", status=500,
+                         code="unmarshal_response_body_failed") from None
+    prompt = job.prompt_tokens(state.upstream_model)
+    if usage is None:
+        completion = job.relay.tokenizer.count_text(_text_of(answer, "message"), state.upstream_model)
+        usage = Usage(prompt, completion)
+    settle(job, state, usage.prompt_tokens, usage.completion_tokens)
+    return web.json_response(answer)
+
+
+async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse,
+                         adaptor: TranslatingAdaptor) -> web.StreamResponse:
+    from oneapi.proxy.relay import SSE_HEADERS, settle
+
+    translator = adaptor.stream_translator(state.request)
+    out = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    out.enable_chunked_encoding()
+    await out.prepare(job.request)
+    delivered: list[str] = []
+    failure: str | None = None
+    client_gone = False
+    last: dict[str, Any] | None = None
+
+    async def send(chunks: list[dict[str, Any]]) -> bool:
+        nonlocal last
+        for chunk in chunks:
+            delivered.append(_text_of(chunk, "delta"))
+            last = chunk
+            try:
+                await out.write(event(chunk))
+            except (ConnectionError, RuntimeError):
+                return False
+        return True
+
+    try:
+        async for data in response.content.iter_any():
+            if not await send(translator.feed(data)):
+                client_gone = True
+                response.close()
+                break
+        if not client_gone and not await send(translator.finish()):
+            client_gone = True
+    except NETWORK_ERRORS as exc:
+        failure = f"upstream stream broke: {type(exc).__name__}"
+    except UpstreamError as exc:  # the provider reported an error inside the stream
+        failure = exc.message
+    prompt = job.prompt_tokens(state.upstream_model)
+    usage = None if client_gone else translator.usage
+    if usage is None:
+        usage = Usage(prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+    settle(job, state, usage.prompt_tokens, usage.completion_tokens)
+    if client_gone:
+        return out
+    try:
+        if failure is not None:
+            await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
+                                             "code": "stream_interrupted"}}))
+        elif job.include_usage and last is not None:
+            await out.write(event(usage_chunk(str(last.get("id", "")), str(last.get("model", "")), usage)))
+        await out.write(DONE_EVENT)
+        await out.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass
+    return out
