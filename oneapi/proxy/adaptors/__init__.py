@@ -31,7 +31,8 @@ UNSUPPORTED_TYPES = frozenset({33, 34, 35, 37, 38, 42, 43, 46})
 @cache
 def _translating(module: str) -> TranslatingAdaptor | None:
     try:
-        return importlib.import_module(module).ADAPTOR  # type: ignore[no-any-return]
+        adaptor: TranslatingAdaptor = importlib.import_module(module).ADAPTOR
+        return adaptor
     except ModuleNotFoundError as exc:
         if exc.name != module:
             raise
