@@ -24,7 +24,15 @@ from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import OneAPIError
 from oneapi.proxy import media, translate
 from oneapi.proxy.adaptors import adaptor_for
-from oneapi.proxy.adaptors.base import InlineImage, Mode, RelayRequest, TranslatingAdaptor, UpstreamCall
+from oneapi.proxy.adaptors.base import (
+    Adaptor,
+    CredentialExchange,
+    InlineImage,
+    Mode,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+)
 from oneapi.proxy.auth import Caller, authenticate, check_model
 from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
 from oneapi.proxy.health import is_retryable
@@ -264,47 +272,69 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
     if translating is not None and translating.inline_images and job.mode == "chat" and job.images is None:
         job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
+    exchange = cast(CredentialExchange, adaptor) if hasattr(adaptor, "credential_request") else None
     reservation = relay.ledger.reserve(job.caller.user, job.caller.token, reserve_amount(job, price, upstream_model))
     try:
-        system_prompt = channel.system_prompt if job.mode == "chat" else ""
-        body, content_type = job.body, job.request.headers.get("Content-Type", "application/json")
-        if job.form is not None and upstream_model != job.model:
-            body, content_type = media.encode_form(media.with_model(job.form, upstream_model))
-        request = RelayRequest(
-            mode=job.mode, path=job.request.path, query=job.request.query_string, body=body,
-            json=None if job.form is not None else job.data, model=job.model, upstream_model=upstream_model,
-            stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
-            include_usage=job.include_usage, system_prompt=system_prompt, images=job.images or {})
-        try:
-            call = adaptor.build(channel, request)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise RelayError(f"could not convert the request for this channel: {exc}", status=500,
-                             code="convert_request_failed") from None
-        state = Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt), request)
-        try:
-            response = await send(relay, call, stream=job.stream)
-        except NETWORK_ERRORS as exc:
-            raise RelayError(f"upstream request failed: {type(exc).__name__}: {exc}".rstrip(": "), status=500,
-                             code="do_request_failed") from None
-        try:
-            content_type = response.headers.get("Content-Type", "")
-            if translating is not None:
-                if response.status not in (200, 201):
-                    raise translating.error(response.status, await read_limited(response))
-                if job.stream:
-                    return await translate.deliver_stream(job, state, response, translating)
-                return await translate.deliver_json(job, state, response, translating)
-            if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
-                raise upstream_error(response.status, await read_limited(response))
-            if job.stream:
-                return await deliver_stream(job, state, response)
-            if job.mode in ("speech", "transcriptions", "translations"):
-                return await deliver_audio(job, state, response)
-            return await deliver_json(job, state, response)
-        finally:
-            response.release()
+        for fresh_credential in (False, True):
+            credential = await relay.credentials.get(exchange, channel) if exchange is not None else ""
+            state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
+            try:
+                return await exchange_once(job, state, translating)
+            except UpstreamError as exc:
+                # An expired or revoked credential (Baidu's access token): exchange again once and resend.
+                if exchange is None or fresh_credential or not exchange.credential_rejected(exc):
+                    raise
+                relay.credentials.forget(channel)
+        raise AssertionError("unreachable")
     finally:
         relay.ledger.refund(reservation)  # no-op when settled
+
+
+def prepare(job: Job, channel: RouteChannel, adaptor: Adaptor | TranslatingAdaptor, upstream_model: str,
+            price: pricing.Price, reservation: Reservation, credential: str) -> Attempt:
+    """The adaptor's upstream call for this job on this channel."""
+    system_prompt = channel.system_prompt if job.mode == "chat" else ""
+    body, content_type = job.body, job.request.headers.get("Content-Type", "application/json")
+    if job.form is not None and upstream_model != job.model:
+        body, content_type = media.encode_form(media.with_model(job.form, upstream_model))
+    request = RelayRequest(
+        mode=job.mode, path=job.request.path, query=job.request.query_string, body=body,
+        json=None if job.form is not None else job.data, model=job.model, upstream_model=upstream_model,
+        stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
+        include_usage=job.include_usage, system_prompt=system_prompt, images=job.images or {},
+        credential=credential)
+    try:
+        call = adaptor.build(channel, request)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RelayError(f"could not convert the request for this channel: {exc}", status=500,
+                         code="convert_request_failed") from None
+    return Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt), request)
+
+
+async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdaptor | None) -> web.StreamResponse:
+    """Send the call and deliver the answer (or raise the upstream's error)."""
+    try:
+        response = await send(job.relay, state.call, stream=job.stream)
+    except NETWORK_ERRORS as exc:
+        raise RelayError(f"upstream request failed: {type(exc).__name__}: {exc}".rstrip(": "), status=500,
+                         code="do_request_failed") from None
+    try:
+        content_type = response.headers.get("Content-Type", "")
+        if translating is not None:
+            if response.status not in (200, 201):
+                raise translating.error(response.status, await read_limited(response))
+            if job.stream:
+                return await translate.deliver_stream(job, state, response, translating)
+            return await translate.deliver_json(job, state, response, translating)
+        if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
+            raise upstream_error(response.status, await read_limited(response))
+        if job.stream:
+            return await deliver_stream(job, state, response)
+        if job.mode in ("speech", "transcriptions", "translations"):
+            return await deliver_audio(job, state, response)
+        return await deliver_json(job, state, response)
+    finally:
+        response.release()
 
 
 def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> int:

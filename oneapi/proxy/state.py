@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -22,7 +22,16 @@ from oneapi.services.pricing import PriceTables
 from oneapi.services.routing import RoutingTable
 from oneapi.store.queries import channels as channel_q
 
+if TYPE_CHECKING:
+    from oneapi.proxy.credentials import Credentials
+
 log = logging.getLogger("oneapi.relay")
+
+
+def _make_credentials(relay: Relay) -> Credentials:
+    from oneapi.proxy.credentials import Credentials  # credentials.py needs this module: import late
+
+    return Credentials(relay)
 
 
 class Relay:
@@ -37,6 +46,7 @@ class Relay:
         self.metrics = SuccessWindow(config.metric_queue_size, config.metric_success_rate_threshold)
         self._prices: tuple[tuple[str, str, str], PriceTables] | None = None
         self._reload_lock = asyncio.Lock()
+        self.credentials: Credentials = _make_credentials(self)
         services.channels.on_change(self.reload_routes)
 
     async def reload_routes(self) -> None:

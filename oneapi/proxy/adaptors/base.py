@@ -7,6 +7,7 @@ the relay then forwards the upstream's bytes as they arrive and only reads usage
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -40,10 +41,15 @@ class RelayRequest:
     include_usage: bool = False    # the client asked for stream usage (stream_options.include_usage)
     system_prompt: str = ""        # the channel's system prompt to enforce, if any
     images: Mapping[str, InlineImage] = field(default_factory=dict)  # image URL → bytes, for inline_images adaptors
+    credential: str = ""           # from the adaptor's credential exchange (e.g. Baidu's access token), if any
+    now: float = field(default_factory=time.time)  # the clock for signatures and JWTs, so adaptors stay pure
 
 
 @dataclass(frozen=True)
 class UpstreamCall:
+    """One upstream request. ``method`` "WS" opens a websocket to ``url`` (ws:// or wss://), sends ``body`` as
+    the first text frame, and hands every received frame to the adaptor as one line (frame + ``\n``)."""
+
     method: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
@@ -100,4 +106,23 @@ class TranslatingAdaptor(Protocol):
 
     def error(self, status: int, body: bytes) -> Exception:
         """A non-200 answer → an UpstreamError in OpenAI's shape, keeping the provider's status and code."""
+        ...
+
+
+class CredentialExchange(Protocol):
+    """An adaptor whose key must first be exchanged for a short-lived credential (Baidu's access token).
+
+    The relay runs the exchange (I/O), caches the credential per channel key until shortly before it expires,
+    shares one exchange among simultaneous requests, and passes it in ``RelayRequest.credential``.
+    """
+
+    def credential_request(self, channel: RouteChannel) -> UpstreamCall:
+        ...
+
+    def parse_credential(self, status: int, body: bytes) -> tuple[str, float]:
+        """(credential, lifetime in seconds); raises UpstreamError when the exchange was refused."""
+        ...
+
+    def credential_rejected(self, error: Exception) -> bool:
+        """The upstream refused the credential as invalid or expired: exchange again (once) and retry."""
         ...

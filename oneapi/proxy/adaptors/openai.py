@@ -23,6 +23,15 @@ AZURE_DEFAULT_API_VERSION = "2024-03-01-preview"
 _AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
 CLOUDFLARE_GATEWAY = "https://gateway.ai.cloudflare.com"
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_ENGINES_EMBEDDINGS = re.compile(r"^/v1/engines/[^/]+/embeddings$")
+
+
+def upstream_path(request: RelayRequest) -> str:
+    """The client's path, except that the legacy ``/v1/engines/{model}/embeddings`` form (which OpenAI no
+    longer serves) is sent as ``/v1/embeddings`` with the model in the body."""
+    if request.mode == "embeddings" and _ENGINES_EMBEDDINGS.match(request.path):
+        return "/v1/embeddings"
+    return request.path
 
 
 def base_url(channel: RouteChannel) -> str:
@@ -38,10 +47,11 @@ def _rewrite(request: RelayRequest, *, stream_options: bool) -> tuple[bytes, boo
     body = request.json
     mapped = request.upstream_model != request.model
     wants_usage = request.stream and stream_options and not request.include_usage
-    if body is None or not (mapped or request.system_prompt or wants_usage):
+    engines = upstream_path(request) != request.path  # the body may lack the model the path carried
+    if body is None or not (mapped or request.system_prompt or wants_usage or engines):
         return request.body, False
     out: dict[str, Any] = dict(body)
-    if mapped:
+    if mapped or engines:
         out["model"] = request.upstream_model
     if request.system_prompt and request.mode == "chat" and isinstance(out.get("messages"), list):
         messages = list(out["messages"])
@@ -69,7 +79,7 @@ class OpenAIAdaptor:
 
     def url(self, channel: RouteChannel, request: RelayRequest) -> str:
         base = base_url(channel)
-        path = request.path
+        path = upstream_path(request)
         if channel.type == COMPATIBLE or base.startswith(CLOUDFLARE_GATEWAY):
             path = path.removeprefix("/v1")  # the base URL already carries the version path
         return base + path + (f"?{request.query}" if request.query else "")
@@ -101,7 +111,7 @@ class AzureAdaptor:
         found = _DATE.search(version)
         stream_options = bool(found and found.group(1) >= _AZURE_STREAM_OPTIONS_SINCE)
         body, added_usage = _rewrite(request, stream_options=stream_options and request.mode == "chat")
-        task = request.path.removeprefix("/v1/")
+        task = upstream_path(request).removeprefix("/v1/")
         base = base_url(channel)
         prefix = "" if base.startswith(CLOUDFLARE_GATEWAY) else "/openai/deployments"
         url = f"{base}{prefix}/{azure_deployment(request.upstream_model)}/{task}?api-version={version}"
