@@ -7,6 +7,8 @@ from importlib import resources
 
 from aiohttp import web
 
+from oneapi.api.common import SERVICES
+
 
 @cache
 def _index() -> bytes:
@@ -14,6 +16,10 @@ def _index() -> bytes:
 
 
 async def index(request: web.Request) -> web.Response:
+    config = request.app[SERVICES].config
+    if not config.is_master and config.frontend_base_url:
+        # One API: slave nodes send people to the master's web front end (FRONTEND_BASE_URL).
+        raise web.HTTPFound(config.frontend_base_url.rstrip("/") + "/")
     return web.Response(body=_index(), content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
                                  "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "

@@ -39,7 +39,7 @@ class Services:
 async def start_services(config: Config, store: Store) -> Services:
     """Load options and build every service over one store; starts the ledger's flusher (stop it with
     ``await services.close()``). Does not migrate or create root."""
-    options = await Options.load(store)
+    options = await Options.load(store, {"Theme": config.theme})
     logs = Logs(store)
     ledger = Ledger(store, flush_interval=config.batch_update_interval if config.batch_update_enabled else 0.0,
                     stale_after=float(config.sync_frequency))

@@ -94,18 +94,20 @@ _VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
 class Options:
     """This node's copy of the options, with typed getters. Create with :meth:`load`."""
 
-    def __init__(self, store: Store, values: dict[str, str]) -> None:
+    def __init__(self, store: Store, values: dict[str, str], defaults: Mapping[str, str] | None = None) -> None:
         self._store = store
         self._values = values
+        self._defaults = {**DEFAULTS, **(defaults or {})}
 
     @classmethod
-    async def load(cls, store: Store) -> Options:
-        options = cls(store, {})
+    async def load(cls, store: Store, defaults: Mapping[str, str] | None = None) -> Options:
+        """``defaults`` override One API's for this process (the THEME env var sets Theme's default)."""
+        options = cls(store, {}, defaults)
         await options.reload()
         return options
 
     async def reload(self) -> None:
-        values = dict(DEFAULTS)
+        values = dict(self._defaults)
         values.update(await self._store.read(q.load_all))
         self._values = values
 

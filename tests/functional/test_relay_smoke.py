@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.functional.relay_env import RelayEnv
 
 
@@ -36,3 +38,30 @@ async def test_chat_non_stream_and_stream_are_billed(relay_env: RelayEnv) -> Non
     assert before["quota"] - after["quota"] == charged
     assert after["used_quota"] - before["used_quota"] == charged
     assert after["request_count"] - before["request_count"] == 2
+
+
+async def test_theme_env_sets_the_theme_default_and_slaves_redirect_the_page(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from oneapi.config import load
+    from oneapi.server import make_app
+    from oneapi.services import start_services
+    from oneapi.store.facade import Store
+    from oneapi.store.migrations import migrate_database
+    from tests.conftest import open_backend
+
+    db = open_backend("sqlite", tmp_path)
+    migrate_database(db)
+    store = Store(db)
+    config = load(None, {"THEME": "air", "NODE_TYPE": "slave", "FRONTEND_BASE_URL": "https://front.example.com"})
+    services = await start_services(config, store)
+    client = TestClient(TestServer(make_app(services, config, secret="s")))
+    await client.start_server()
+    try:
+        assert services.options.get("Theme") == "air"
+        page = await client.get("/", allow_redirects=False)
+        assert page.status == 302 and page.headers["Location"] == "https://front.example.com/"
+    finally:
+        await client.close()
+        await services.close()
+        await store.close()
