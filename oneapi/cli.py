@@ -48,8 +48,10 @@ def serve(
     = None,
     config_file: Annotated[str | None, typer.Option("--config", help="YAML settings file "
                                                     "(default ./config.yaml when present).")] = None,
+    admin_socket: Annotated[str | None, typer.Option("--admin-socket", help="Unix socket for the TUI and CLI "
+                                                     "(default oneapi.sock in the data directory).")] = None,
 ) -> None:
-    """Start the server: relay, /api and web page, with SQLite unless SQL_DSN is set."""
+    """Start the server: relay, /api, web page and the local admin socket; SQLite unless SQL_DSN is set."""
     import asyncio
     import logging
 
@@ -59,7 +61,7 @@ def serve(
     from oneapi.store.migrations import SchemaNotReadyError
 
     try:
-        config = load_process(config_file, {"port": port, "log_dir": log_dir})
+        config = load_process(config_file, {"port": port, "log_dir": log_dir, "admin_socket": admin_socket})
         setup_logging(config.log_dir, config.debug, config.debug_sql)
         asyncio.run(run(config))
     except ConfigError as exc:
@@ -71,6 +73,20 @@ def serve(
     except Exception as exc:  # a database that cannot be reached, a disk that is full, ...
         logging.getLogger("oneapi").debug("startup failed", exc_info=True)
         raise fail(f"cannot start: {type(exc).__name__}: {exc}", 1) from None
+
+
+def _add_admin_commands() -> None:
+    from oneapi.commands import channel, log, option, token, user, voucher
+
+    app.add_typer(channel.app, name="channel")
+    app.add_typer(token.app, name="token")
+    app.add_typer(voucher.app, name="voucher")
+    app.add_typer(user.app, name="user")
+    app.add_typer(option.app, name="option")
+    app.add_typer(log.app, name="log")
+
+
+_add_admin_commands()
 
 
 @app.command()

@@ -127,6 +127,9 @@ class Config:
                         _between(1, 65535))
     data_dir: str = setting(".", "ONEAPI_HOME",
                             "data directory: default home of the SQLite file and the admin socket")
+    admin_socket: str = setting("oneapi.sock", "ONEAPI_ADMIN_SOCKET",
+                                "Unix socket of the admin API for the TUI and CLI, relative to the data directory "
+                                "unless absolute")
     log_dir: str = setting("", "ONEAPI_LOG_DIR",
                            "directory for rotating log files (oneapi.log); empty logs to stderr only")
     debug: bool = setting(False, "DEBUG", "log at debug level")
@@ -251,8 +254,8 @@ class Config:
         return path if path.is_absolute() else Path(self.data_dir).expanduser() / path
 
 
-FLAG_KEYS = ("port", "log_dir")
-"""Settings that CLI flags may set (``--port``, ``--log-dir``); flags win over everything."""
+FLAG_KEYS = ("port", "log_dir", "admin_socket")
+"""Settings that CLI flags may set (``--port``, ``--log-dir``, ``--admin-socket``); flags win over everything."""
 
 
 def settings() -> list[dataclasses.Field[Any]]:

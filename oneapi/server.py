@@ -11,14 +11,19 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import secrets
 import signal
+import socket
+import stat
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from oneapi import __version__
 from oneapi.api import add_api
+from oneapi.api.admin import make_admin_app
 from oneapi.api.client_ip import parse_networks
 from oneapi.api.middleware import (
     api_error_middleware,
@@ -144,6 +149,48 @@ async def start(config: Config) -> tuple[Services, Store, Relay]:
     return services, store, relay
 
 
+MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; leave room for the terminating NUL
+
+
+def claim_socket_path(path: Path) -> None:
+    """Make ``path`` free for our admin socket: refuse when a live server answers there, remove a stale one."""
+    if len(str(path).encode()) > MAX_SOCKET_PATH:
+        raise StartupError(f"admin socket path {str(path)!r} is too long for a Unix socket "
+                           f"(at most {MAX_SOCKET_PATH} bytes); set --admin-socket to a shorter path")
+    if not path.exists() and not path.is_symlink():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise StartupError(f"{path} exists and is not a socket; remove it or set --admin-socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()  # left behind by a server that crashed
+        log.info("removed a stale admin socket at %s", path)
+        return
+    finally:
+        probe.close()
+    raise StartupError(f"another oneapi server is already running with the admin socket {path}; "
+                       "stop it first, or give this one another --admin-socket")
+
+
+async def start_admin_socket(services: Services, config: Config, secret: str) -> tuple[web.AppRunner, Path]:
+    path = config.data_path(config.admin_socket)
+    claim_socket_path(path)  # again: the world may have changed since run() first checked
+    runner = web.AppRunner(make_admin_app(services, secret), access_log=None)
+    await runner.setup()
+    old = os.umask(0o177)  # the socket is born 0600: no window in which others could connect
+    try:
+        await web.UnixSite(runner, str(path)).start()
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    log.info("admin socket at %s", path)
+    return runner, path
+
+
 def _report_tokenizer(future: asyncio.Future[None]) -> None:
     if future.exception() is not None:
         log.error("the tokenizer failed to load: %s", future.exception())
@@ -151,15 +198,19 @@ def _report_tokenizer(future: asyncio.Future[None]) -> None:
 
 async def run(config: Config) -> None:
     """Serve until SIGTERM/SIGINT."""
+    claim_socket_path(config.data_path(config.admin_socket))  # refuse early when another server is running
     services, store, relay = await start(config)
     # Loading the encodings takes ~0.5 s: do it now, off the loop, instead of in the first request.
     warm = asyncio.get_running_loop().run_in_executor(None, relay.tokenizer.warm)
     warm.add_done_callback(_report_tokenizer)
     jobs = start_jobs(config, services, relay)
-    app = make_app(services, config, relay=relay)
+    secret = session_secret(config)
+    app = make_app(services, config, secret, relay=relay)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"))
     await runner.setup()
+    admin: tuple[web.AppRunner, Path] | None = None
     try:
+        admin = await start_admin_socket(services, config, secret)
         site = web.TCPSite(runner, port=config.port, reuse_address=True)
         try:
             await site.start()
@@ -180,6 +231,9 @@ async def run(config: Config) -> None:
     finally:
         for job in jobs:
             job.cancel()
+        if admin is not None:
+            await admin[0].cleanup()
+            admin[1].unlink(missing_ok=True)
         await runner.cleanup()  # stops the listener, then waits for handlers in flight
         await services.close()  # flushes pending accounting and consume logs
         await store.close()  # finishes every queued database write

@@ -70,6 +70,7 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except OneAPIError as exc:
+        _count_error(request, exc.http_status)
         response = error_response(exc, request.get(REQUEST_ID, ""))
     except web.HTTPRequestEntityTooLarge:
         response = error_response(OneAPIError("request body is too large", status=413,
@@ -85,9 +86,19 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
+        _count_error(request, 500)
         response = error_response(OneAPIError("internal error; see the server log"), request.get(REQUEST_ID, ""))
     _cors(request, response)
     return response
+
+
+def _count_error(request: web.Request, status: int) -> None:
+    """Failed relay calls feed the dashboard's error rate and the live event stream."""
+    relay = request.app.get(RELAY)
+    if relay is not None and request.method == "POST":
+        relay.services.stats.record_error()
+        relay.services.events.publish("relay_error", {"path": request.path, "status": status,
+                                                      "request_id": request.get(REQUEST_ID, "")})
 
 
 async def not_implemented(request: web.Request) -> web.Response:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from oneapi.config import Config
 from oneapi.services.accounts import Accounts
 from oneapi.services.channels import Channels
+from oneapi.services.events import EventHub, LiveStats
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import Logs
+from oneapi.services.logs import public as public_log
 from oneapi.services.options import Options
 from oneapi.services.tokens import Tokens
 from oneapi.services.vouchers import Vouchers
@@ -30,6 +32,8 @@ class Services:
     tokens: Tokens
     channels: Channels
     vouchers: Vouchers
+    events: EventHub
+    stats: LiveStats
 
     async def close(self) -> None:
         """Flush the ledger's pending accounting; the store itself is closed by its owner."""
@@ -40,12 +44,19 @@ async def start_services(config: Config, store: Store) -> Services:
     """Load options and build every service over one store; starts the ledger's flusher (stop it with
     ``await services.close()``). Does not migrate or create root."""
     options = await Options.load(store, {"Theme": config.theme})
-    logs = Logs(store)
+    events = EventHub()
+    stats = LiveStats()
+    logs = Logs(store, events)
     ledger = Ledger(store, flush_interval=config.batch_update_interval if config.batch_update_enabled else 0.0,
                     stale_after=float(config.sync_frequency))
+    ledger.on_log.append(lambda row: events.publish("log", {"log": public_log(row)}))
+    ledger.on_log.append(lambda row: stats.record_request(row["model_name"], row["channel_id"],
+                                                          row["prompt_tokens"] + row["completion_tokens"],
+                                                          row["quota"]))
     ledger.start()
     return Services(
         config=config, store=store, options=options, logs=logs, ledger=ledger,
         accounts=Accounts(store, options, logs, config, ledger), tokens=Tokens(store, ledger),
         channels=Channels(store, logs, options), vouchers=Vouchers(store, options, logs, ledger),
+        events=events, stats=stats,
     )

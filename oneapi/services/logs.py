@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oneapi.errors import InvalidInputError
+from oneapi.services.events import EventHub
 from oneapi.services.inputs import parse_query_int
 from oneapi.store.facade import Store
 from oneapi.store.queries import logs as q
@@ -39,13 +40,17 @@ def filter_from_query(query: Any, *, admin: bool, user_id: int = 0) -> LogFilter
 
 
 class Logs:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: EventHub | None = None) -> None:
         self._store = store
+        self._events = events
 
     async def record(self, user_id: int, log_type: int, content: str, username: str = "",
                      quota: int = 0) -> None:
-        await self._store.write(q.insert, {"user_id": user_id, "username": username, "type": log_type,
-                                           "content": content, "created_at": int(time.time()), "quota": quota})
+        row = {"user_id": user_id, "username": username, "type": log_type, "content": content,
+               "created_at": int(time.time()), "quota": quota}
+        row["id"] = await self._store.write(q.insert, row)
+        if self._events is not None:
+            self._events.publish("log", {"log": public(row)})
 
     async def page(self, f: LogFilter, page: int) -> list[dict[str, Any]]:
         return await self._store.read(q.list_page, f, page * PAGE_SIZE, PAGE_SIZE)

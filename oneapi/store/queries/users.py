@@ -145,3 +145,9 @@ def group_of(db: Database, user_id: int) -> str | None:
     t = db.tables.user
     row = first(t.select(t.group).where(t.id == user_id))
     return None if row is None else str(row["group"])
+
+
+def find_root(db: Database) -> dict[str, Any] | None:
+    """The first enabled root user: the identity the local admin socket acts as."""
+    t = db.tables.user
+    return first(t.select().where(t.role == 100, t.status == STATUS_ENABLED).order_by(t.id))

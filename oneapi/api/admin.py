@@ -1,0 +1,97 @@
+"""The admin door: the same ``/api`` over a Unix socket, acting as root, plus live events and dashboard figures.
+
+Only the socket's owner may connect: the file is created 0600 and every request's peer uid is checked with
+SO_PEERCRED (Linux), so a local user who somehow opens the socket still gets nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import struct
+from typing import Any
+
+from aiohttp import web
+
+from oneapi import __version__
+from oneapi.api import add_api
+from oneapi.api.common import CALLER, SERVICES, ok
+from oneapi.api.middleware import Handler, api_error_middleware, envelope_error, request_id_middleware
+from oneapi.services import Services
+from oneapi.store.queries import users as user_q
+
+HEARTBEAT_SECONDS = 15.0
+
+
+def peer_uid(request: web.Request) -> int | None:
+    """The uid of the process at the other end of the Unix socket (None when the platform cannot tell)."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", raw)[1])
+
+
+def make_owner_middleware(owner_uid: int) -> Any:
+    @web.middleware
+    async def owner_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        uid = peer_uid(request)
+        if uid is not None and uid != owner_uid:
+            return envelope_error(f"the admin socket belongs to uid {owner_uid}; uid {uid} is refused", 403)
+        root = await request.app[SERVICES].store.read(user_q.find_root)
+        if root is None:
+            return envelope_error("no enabled root user exists; the admin socket acts as root", 503)
+        request[CALLER] = root
+        return await handler(request)
+
+    return owner_only
+
+
+async def ping(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return ok({"version": __version__, "pid": os.getpid(), "node_type": services.config.node_type})
+
+
+async def stats(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    snapshot = services.stats.snapshot()
+    snapshot["display_in_currency"] = services.options.get_bool("DisplayInCurrencyEnabled")
+    snapshot["quota_per_unit"] = services.options.get_float("QuotaPerUnit")
+    return ok(snapshot)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: request logs, system logs and relay errors as they happen."""
+    services = request.app[SERVICES]
+    try:
+        subscription = services.events.subscribe()
+    except RuntimeError as exc:
+        return envelope_error(str(exc), 503)
+    out = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await out.prepare(request)
+    try:
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.next(), HEARTBEAT_SECONDS)
+                payload = b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
+            except TimeoutError:
+                payload = b": keep-alive\n\n"
+            await out.write(payload)
+    except (ConnectionError, RuntimeError):
+        pass
+    finally:
+        subscription.close()
+    return out
+
+
+def make_admin_app(services: Services, secret: str) -> web.Application:
+    app = web.Application(client_max_size=32 * 1024 * 1024,
+                          middlewares=[request_id_middleware, make_owner_middleware(os.getuid()),
+                                       api_error_middleware])
+    add_api(app, services, secret)
+    app.router.add_get("/admin/ping", ping)
+    app.router.add_get("/admin/stats", stats)
+    app.router.add_get("/admin/events", events)
+    return app

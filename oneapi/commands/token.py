@@ -1,0 +1,125 @@
+"""``oneapi token ...`` — the relay tokens of the root user (the identity the admin socket acts as)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from oneapi.client import AdminClient
+from oneapi.commands.common import (
+    JsonOption,
+    SocketOption,
+    emit,
+    money,
+    parse_expiry,
+    parse_quota,
+    print_json,
+    run,
+    usage,
+    when,
+)
+
+app = typer.Typer(help="Manage relay tokens (API keys) of the root user.", no_args_is_help=True)
+
+COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("remaining", "Remaining"),
+           ("used", "Used"), ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet")]
+STATUS = {1: "enabled", 2: "disabled", 3: "expired", 4: "exhausted"}
+
+Name = Annotated[str | None, typer.Option("--name", help="Token name (at most 30 characters).")]
+Quota = Annotated[str | None, typer.Option("--quota", help="Quota cap in units (500000) or dollars ($1).")]
+Unlimited = Annotated[bool | None, typer.Option("--unlimited/--limited", help="No quota cap.")]
+Expires = Annotated[str | None, typer.Option("--expires", help="never, a date (2026-12-31), a duration (30d).")]
+Models = Annotated[str | None, typer.Option("--models", help="Comma-separated models it may use (empty: all).")]
+Subnet = Annotated[str | None, typer.Option("--subnet", help="Comma-separated CIDRs it may be used from.")]
+
+
+async def _status(c: AdminClient) -> dict[str, Any]:
+    data: dict[str, Any] = await c.get("/api/status")
+    return data
+
+
+def _rows(tokens: list[dict[str, Any]], status: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**t, "status_text": STATUS.get(t["status"], str(t["status"])),
+             "remaining": "unlimited" if t.get("unlimited_quota") else money(t.get("remain_quota"), status),
+             "used": money(t.get("used_quota"), status), "expires": when(t.get("expired_time"))} for t in tokens]
+
+
+def _body(name: str | None, quota: str | None, unlimited: bool | None, expires: str | None, models: str | None,
+          subnet: str | None, status: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if name is not None:
+        body["name"] = name
+    if quota is not None:
+        body["remain_quota"] = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
+    if unlimited is not None:
+        body["unlimited_quota"] = unlimited
+    if expires is not None:
+        body["expired_time"] = parse_expiry(expires)
+    if models is not None:
+        body["models"] = models
+    if subnet is not None:
+        body["subnet"] = subnet
+    return body
+
+
+@app.command("list")
+def list_tokens(search: Annotated[str | None, typer.Option("--search", help="Name prefix.")] = None,
+                page: Annotated[int, typer.Option("--page", min=0)] = 0,
+                as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """List tokens."""
+    async def action(c: AdminClient) -> Any:
+        rows = await (c.get("/api/token/search", keyword=search) if search else c.get("/api/token/", p=page))
+        return rows, await _status(c)
+
+    rows, status = run(socket, action)
+    emit(rows if as_json else _rows(rows, status), as_json, COLUMNS)
+
+
+@app.command()
+def create(name: Name = None, quota: Quota = None, unlimited: Unlimited = None, expires: Expires = None,
+           models: Models = None, subnet: Subnet = None, as_json: JsonOption = False,
+           socket: SocketOption = None) -> None:
+    """Create a token and print its key (shown in full only here)."""
+    if quota is None and not unlimited:
+        usage("give --quota or --unlimited")
+
+    async def action(c: AdminClient) -> Any:
+        body = _body(name or "cli", quota, unlimited, expires, models, subnet, await _status(c))
+        return await c.post("/api/token/", body)
+
+    token = run(socket, action)
+    if as_json:
+        print_json(token)
+    else:
+        typer.echo(f"created token {token['id']} ({token['name']}): sk-{token['key']}")
+
+
+@app.command()
+def update(token_id: int, name: Name = None, quota: Quota = None, unlimited: Unlimited = None,
+           expires: Expires = None, models: Models = None, subnet: Subnet = None,
+           enable: Annotated[bool | None, typer.Option("--enable/--disable", help="Switch the token on or off.")]
+           = None, as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """Change a token's fields (only those given), or enable/disable it."""
+    async def action(c: AdminClient) -> Any:
+        status = await _status(c)
+        changes = _body(name, quota, unlimited, expires, models, subnet, status)
+        if not changes and enable is None:
+            usage("nothing to change: give at least one option")
+        current = await c.get(f"/api/token/{token_id}")
+        result = current
+        if changes:
+            result = await c.put("/api/token/", {**current, **changes})
+        if enable is not None:
+            result = await c.put("/api/token/", {"id": token_id, "status": 1 if enable else 2}, status_only=1)
+        return result, status
+
+    token, status = run(socket, action)
+    emit(token if as_json else _rows([token], status), as_json, COLUMNS)
+
+
+@app.command()
+def delete(token_id: int, socket: SocketOption = None) -> None:
+    """Delete a token."""
+    run(socket, lambda c: c.delete(f"/api/token/{token_id}"))
+    typer.echo(f"deleted token {token_id}")

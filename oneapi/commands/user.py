@@ -1,0 +1,130 @@
+"""``oneapi user ...``"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from oneapi.client import AdminClient
+from oneapi.commands.common import JsonOption, SocketOption, emit, money, parse_quota, run, usage
+
+app = typer.Typer(help="Manage users.", no_args_is_help=True)
+
+COLUMNS = [("id", "ID"), ("username", "Username"), ("display_name", "Name"), ("role_text", "Role"),
+           ("status_text", "Status"), ("group", "Group"), ("balance", "Quota"), ("used", "Used"),
+           ("request_count", "Requests")]
+ROLES = {1: "common", 10: "admin", 100: "root"}
+STATUS = {1: "enabled", 2: "disabled", 3: "deleted"}
+
+
+def _rows(users: list[dict[str, Any]], status: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**u, "role_text": ROLES.get(u["role"], str(u["role"])), "status_text": STATUS.get(u["status"], ""),
+             "balance": money(u.get("quota"), status), "used": money(u.get("used_quota"), status)} for u in users]
+
+
+async def _username(c: AdminClient, who: str) -> str:
+    """USER may be an id or a username."""
+    if who.isascii() and who.isdigit():
+        user: dict[str, Any] = await c.get(f"/api/user/{who}")
+        return str(user["username"])
+    return who
+
+
+@app.command("list")
+def list_users(search: Annotated[str | None, typer.Option("--search", help="Username, e-mail or name prefix.")]
+               = None, page: Annotated[int, typer.Option("--page", min=0)] = 0,
+               order: Annotated[str, typer.Option("--order", help="quota, used_quota or request_count")] = "",
+               as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """List users."""
+    async def action(c: AdminClient) -> Any:
+        rows = await (c.get("/api/user/search", keyword=search) if search
+                      else c.get("/api/user/", p=page, order=order))
+        return rows, await c.get("/api/status")
+
+    rows, status = run(socket, action)
+    emit(rows if as_json else _rows(rows, status), as_json, COLUMNS)
+
+
+@app.command()
+def create(username: Annotated[str, typer.Option("--username", help="At most 12 characters.")] = "",
+           password: Annotated[str, typer.Option("--password", help="8 to 20 characters.")] = "",
+           display_name: Annotated[str | None, typer.Option("--display-name")] = None,
+           admin: Annotated[bool, typer.Option("--admin", help="Create an admin (role 10).")] = False,
+           socket: SocketOption = None) -> None:
+    """Create a user."""
+    if not username or not password:
+        usage("--username and --password are required")
+    body: dict[str, Any] = {"username": username, "password": password, "role": 10 if admin else 1}
+    if display_name is not None:
+        body["display_name"] = display_name
+    run(socket, lambda c: c.post("/api/user/", body))
+    typer.echo(f"created user {username}")
+
+
+@app.command()
+def update(user_id: int,
+           username: Annotated[str | None, typer.Option("--username")] = None,
+           display_name: Annotated[str | None, typer.Option("--display-name")] = None,
+           group: Annotated[str | None, typer.Option("--group")] = None,
+           quota: Annotated[str | None, typer.Option("--quota", help="New balance: units or $dollars.")] = None,
+           password: Annotated[str | None, typer.Option("--password")] = None,
+           promote: Annotated[bool | None, typer.Option("--promote/--demote", help="Make admin / common.")] = None,
+           as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """Change a user's fields (only those given)."""
+    async def action(c: AdminClient) -> Any:
+        status = await c.get("/api/status")
+        current = await c.get(f"/api/user/{user_id}")
+        changes: dict[str, Any] = {k: v for k, v in {"username": username, "display_name": display_name,
+                                                      "group": group, "password": password}.items()
+                                   if v is not None}
+        if quota is not None:
+            changes["quota"] = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
+        if not changes and promote is None:
+            usage("nothing to change: give at least one option")
+        if changes:
+            await c.put("/api/user/", {"id": user_id, **changes})
+        if promote is not None:
+            await c.post("/api/user/manage", {"username": changes.get("username", current["username"]),
+                                              "action": "promote" if promote else "demote"})
+        return await c.get(f"/api/user/{user_id}"), status
+
+    user, status = run(socket, action)
+    emit(user if as_json else _rows([user], status), as_json, COLUMNS)
+
+
+@app.command()
+def topup(user_id: int, quota: Annotated[str, typer.Option("--quota", help="Units or $dollars to add.")] = "",
+          remark: Annotated[str, typer.Option("--remark")] = "", socket: SocketOption = None) -> None:
+    """Add quota to a user (writes a top-up log)."""
+    if not quota:
+        usage("--quota is required")
+
+    async def action(c: AdminClient) -> Any:
+        status = await c.get("/api/status")
+        amount = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
+        await c.post("/api/topup", {"user_id": user_id, "quota": amount, "remark": remark})
+        return amount
+
+    amount = run(socket, action)
+    typer.echo(f"added {amount} quota to user {user_id}")
+
+
+def _manage(who: str, action_name: str, socket: str | None) -> None:
+    async def action(c: AdminClient) -> Any:
+        return await c.post("/api/user/manage", {"username": await _username(c, who), "action": action_name})
+
+    run(socket, action)
+    typer.echo(f"user {who}: {action_name}d")
+
+
+@app.command()
+def enable(user: str, socket: SocketOption = None) -> None:
+    """Enable a user (id or username)."""
+    _manage(user, "enable", socket)
+
+
+@app.command()
+def disable(user: str, socket: SocketOption = None) -> None:
+    """Disable a user (id or username)."""
+    _manage(user, "disable", socket)

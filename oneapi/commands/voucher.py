@@ -1,0 +1,99 @@
+"""``oneapi voucher ...`` — redemption codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from oneapi.client import AdminClient
+from oneapi.commands.common import JsonOption, SocketOption, emit, money, parse_quota, print_json, run, usage, when
+
+app = typer.Typer(help="Manage vouchers (redemption codes).", no_args_is_help=True)
+
+COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("amount", "Quota"), ("created", "Created"),
+           ("redeemed", "Redeemed"), ("key", "Key")]
+STATUS = {1: "unused", 2: "disabled", 3: "used"}
+BATCH = 100  # the API creates at most 100 per call
+
+
+def write_export(path: Path, vouchers: list[dict[str, Any]]) -> None:
+    """``.csv``: key,name,quota; anything else: one key per line."""
+    if path.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["key", "name", "quota"])
+        for v in vouchers:
+            writer.writerow([v["key"], v["name"], v["quota"]])
+        path.write_text(buffer.getvalue(), encoding="utf-8")
+    else:
+        path.write_text("".join(v["key"] + "\n" for v in vouchers), encoding="utf-8")
+
+
+@app.command()
+def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help="How many vouchers.")] = 1,
+           quota: Annotated[str, typer.Option("--quota", help="Quota each: units (500000) or dollars ($1).")] = "",
+           name: Annotated[str, typer.Option("--name", help="Name of the batch (at most 20 characters).")] = "cli",
+           out: Annotated[Path | None, typer.Option("--out", help="Write the keys to a .txt or .csv file.")] = None,
+           as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """Generate vouchers (in batches of 100) and print or export their keys."""
+    if not quota:
+        usage("--quota is required")
+    if out is not None and out.exists() and out.is_dir():
+        usage(f"--out: {out} is a directory")
+
+    async def action(c: AdminClient) -> Any:
+        status = await c.get("/api/status")
+        amount = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
+        keys: list[str] = []
+        left = count
+        while left:
+            batch = min(BATCH, left)
+            keys += await c.post("/api/redemption/", {"name": name, "quota": amount, "count": batch})
+            left -= batch
+        return [{"key": k, "name": name, "quota": amount} for k in keys]
+
+    vouchers = run(socket, action)
+    if out is not None:
+        write_export(out, vouchers)
+        typer.echo(f"wrote {len(vouchers)} vouchers to {out}")
+    elif as_json:
+        print_json(vouchers)
+    else:
+        for voucher in vouchers:
+            typer.echo(voucher["key"])
+
+
+@app.command("list")
+def list_vouchers(search: Annotated[str | None, typer.Option("--search", help="Id or name prefix.")] = None,
+                  page: Annotated[int, typer.Option("--page", min=0)] = 0,
+                  as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """List vouchers."""
+    async def action(c: AdminClient) -> Any:
+        rows = await (c.get("/api/redemption/search", keyword=search) if search
+                      else c.get("/api/redemption/", p=page))
+        return rows, await c.get("/api/status")
+
+    rows, status = run(socket, action)
+    if not as_json:
+        rows = [{**r, "status_text": STATUS.get(r["status"], str(r["status"])), "amount": money(r["quota"], status),
+                 "created": when(r.get("created_time")), "redeemed": when(r.get("redeemed_time")) or ""}
+                for r in rows]
+    emit(rows, as_json, COLUMNS)
+
+
+@app.command()
+def disable(voucher_id: int, socket: SocketOption = None) -> None:
+    """Disable an unused voucher."""
+    run(socket, lambda c: c.put("/api/redemption/", {"id": voucher_id, "status": 2}, status_only=1))
+    typer.echo(f"voucher {voucher_id} disabled")
+
+
+@app.command()
+def delete(voucher_id: int, socket: SocketOption = None) -> None:
+    """Delete a voucher."""
+    run(socket, lambda c: c.delete(f"/api/redemption/{voucher_id}"))
+    typer.echo(f"deleted voucher {voucher_id}")
