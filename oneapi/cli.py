@@ -90,6 +90,32 @@ _add_admin_commands()
 
 
 @app.command()
+def tui(
+    admin_socket: Annotated[str | None, typer.Option("--admin-socket", envvar="ONEAPI_ADMIN_SOCKET",
+                                                     help="Admin socket of the server (default: oneapi.sock in "
+                                                          "ONEAPI_HOME or the working directory).")] = None,
+) -> None:
+    """Open the terminal UI on the local server's admin socket (exit code 3 when no server answers)."""
+    import asyncio
+
+    from oneapi.client import AdminClient, AdminError, socket_path
+
+    path = socket_path(admin_socket)
+
+    async def ping() -> None:
+        async with AdminClient(path, timeout=5) as client:
+            await client.ping()
+
+    try:
+        asyncio.run(ping())
+    except AdminError as exc:
+        raise fail(str(exc), 3) from None
+    from oneapi.tui import make_app
+
+    make_app(path).run()
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(f"oneapi {__version__}")

@@ -19,7 +19,7 @@ from oneapi import __version__
 from oneapi.api import add_api
 from oneapi.api.common import CALLER, SERVICES, ok
 from oneapi.api.middleware import Handler, api_error_middleware, envelope_error, request_id_middleware
-from oneapi.services import Services
+from oneapi.services import Services, catalog
 from oneapi.store.queries import users as user_q
 
 HEARTBEAT_SECONDS = 15.0
@@ -86,6 +86,17 @@ async def events(request: web.Request) -> web.StreamResponse:
     return out
 
 
+async def channel_types(request: web.Request) -> web.Response:
+    """The channel editor's type picker: each type's name, key format and default base URL."""
+    return ok([{"id": t.id, "name": t.name, "key_hint": t.key_hint, "default_base_url": t.default_base_url,
+                "models": list(t.models)} for t in catalog.CHANNEL_TYPES.values() if t.id > 0])
+
+
+async def channel_tests(request: web.Request) -> web.Response:
+    """Progress of the running "test all channels" batch: {running, done, total}."""
+    return ok(dict(request.app[SERVICES].channels.batch_progress))
+
+
 def make_admin_app(services: Services, secret: str) -> web.Application:
     app = web.Application(client_max_size=32 * 1024 * 1024,
                           middlewares=[request_id_middleware, make_owner_middleware(os.getuid()),
@@ -94,4 +105,6 @@ def make_admin_app(services: Services, secret: str) -> web.Application:
     app.router.add_get("/admin/ping", ping)
     app.router.add_get("/admin/stats", stats)
     app.router.add_get("/admin/events", events)
+    app.router.add_get("/admin/channel_types", channel_types)
+    app.router.add_get("/admin/channel_tests", channel_tests)
     return app

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from oneapi import humanize
 from oneapi.client import AdminClient, AdminRefused, AdminUnavailable, socket_path
 
 SocketOption = Annotated[str | None, typer.Option("--admin-socket", envvar="ONEAPI_ADMIN_SOCKET",
@@ -80,53 +78,26 @@ def emit(data: Any, as_json: bool, columns: Sequence[tuple[str, str]] | None = N
         print_table(data if isinstance(data, list) else [data], columns, title)
 
 
-def when(timestamp: Any) -> str:
-    if not isinstance(timestamp, int) or timestamp <= 0:
-        return "never" if timestamp == -1 else ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_expiry(text: str, now: float | None = None) -> int:
-    """``never``, a Unix timestamp, a date (2026-12-31 or 2026-12-31T18:00), or a duration (30d, 12h)."""
-    text = text.strip()
-    now = time.time() if now is None else now
-    if text in ("never", "-1"):
-        return -1
-    if text.isdigit():
-        return int(text)
-    if match := _DURATION.match(text):
-        return int(now) + int(match.group(1)) * _UNITS[match.group(2)]
+def parse_expiry(text: str) -> int:
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        usage(f"--expires: {text!r} is not 'never', a timestamp, a date like 2026-12-31 or a duration like 30d")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())
+        return humanize.parse_expiry(text)
+    except ValueError as exc:
+        usage(f"--expires: {exc}")
 
 
 def parse_quota(text: str, quota_per_unit: float = 500_000) -> int:
-    """A quota in units (``500000``) or dollars (``$1.5``), never negative."""
-    text = text.strip()
     try:
-        value = float(text[1:]) * quota_per_unit if text.startswith("$") else float(text)
-    except ValueError:
-        usage(f"quota {text!r} is not a number (use 500000 or $1)")
-    if value < 0 or value != value or value > 2**53:
-        usage(f"quota {text!r} must be between 0 and 2^53")
-    return round(value)
+        return humanize.parse_quota(text, quota_per_unit)
+    except ValueError as exc:
+        usage(str(exc))
 
 
 def money(quota: Any, status: dict[str, Any]) -> str:
-    if not isinstance(quota, int):
-        return str(quota)
-    if status.get("display_in_currency"):
-        return f"${quota / float(status.get('quota_per_unit') or 500_000):.4f}"
-    return str(quota)
+    return humanize.money(quota, bool(status.get("display_in_currency")),
+                          float(status.get("quota_per_unit") or 500_000))
+
+
+when = humanize.when
 
 
 def parse_json_option(name: str, text: str | None) -> str | None:

@@ -1,0 +1,59 @@
+"""How people type and read quotas and times, shared by the CLI and the TUI. Pure; errors are ValueError."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_expiry(text: str, now: float | None = None) -> int:
+    """``never``, a Unix timestamp, a date (2026-12-31 or 2026-12-31T18:00, UTC), or a duration (30d, 12h)."""
+    text = text.strip()
+    now = time.time() if now is None else now
+    if text in ("never", "-1", ""):
+        return -1
+    if text.isascii() and text.isdigit():
+        return int(text)
+    if match := _DURATION.match(text):
+        return int(now) + int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not 'never', a timestamp, a date like 2026-12-31 or a duration like 30d") \
+            from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def parse_quota(text: str, quota_per_unit: float = 500_000) -> int:
+    """A quota in units (``500000``) or dollars (``$1.5``), never negative."""
+    text = text.strip().replace(",", "").replace("_", "")
+    try:
+        value = float(text[1:]) * quota_per_unit if text.startswith("$") else float(text)
+    except ValueError:
+        raise ValueError(f"quota {text!r} is not a number (use 500000 or $1)") from None
+    if value != value or value < 0 or value > 2**53:
+        raise ValueError(f"quota {text!r} must be between 0 and 2^53")
+    return round(value)
+
+
+def money(quota: Any, display_in_currency: bool, quota_per_unit: float = 500_000) -> str:
+    if not isinstance(quota, int):
+        return str(quota)
+    if display_in_currency:
+        return f"${quota / (quota_per_unit or 500_000):,.4f}"
+    return f"{quota:,}"
+
+
+def when(timestamp: Any) -> str:
+    if timestamp == -1:
+        return "never"
+    if not isinstance(timestamp, int) or timestamp <= 0:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,97 @@
+"""The TUI application: one tab per area, keyboard-first (1-7 switch tabs, ? shows the keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from oneapi.client import AdminClient, AdminError
+from oneapi.tui.screens.channels import ChannelsPane
+from oneapi.tui.screens.dashboard import DashboardPane
+from oneapi.tui.screens.logs import LogsPane
+from oneapi.tui.screens.options import OptionsPane
+from oneapi.tui.screens.tokens import TokensPane
+from oneapi.tui.screens.users import UsersPane
+from oneapi.tui.screens.vouchers import VouchersPane
+
+TABS = (("dashboard", "Dashboard"), ("channels", "Channels"), ("tokens", "Tokens"), ("vouchers", "Vouchers"),
+        ("users", "Users"), ("options", "Options"), ("logs", "Logs"))
+
+
+class OneAPIApp(App[None]):
+    TITLE = "oneapi"
+    CSS = """
+    DataTable { height: 1fr; }
+    .toolbar { height: auto; }
+    .toolbar Input { width: 1fr; }
+    .form { padding: 1 2; width: 80; height: auto; max-height: 90%; border: thick $accent; background: $panel; }
+    .form Input, .form Select, .form TextArea { margin-bottom: 1; }
+    .form .buttons { height: auto; }
+    .hint { color: $text-muted; }
+    """
+    BINDINGS: ClassVar = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "refresh", "Refresh"),
+        *[Binding(str(i + 1), f"show('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS)],
+    ]
+
+    def __init__(self, socket: Path) -> None:
+        super().__init__()
+        self.client = AdminClient(socket)
+        self.status: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="dashboard"):
+            with TabPane("1 Dashboard", id="dashboard"):
+                yield DashboardPane()
+            with TabPane("2 Channels", id="channels"):
+                yield ChannelsPane()
+            with TabPane("3 Tokens", id="tokens"):
+                yield TokensPane()
+            with TabPane("4 Vouchers", id="vouchers"):
+                yield VouchersPane()
+            with TabPane("5 Users", id="users"):
+                yield UsersPane()
+            with TabPane("6 Options", id="options"):
+                yield OptionsPane()
+            with TabPane("7 Logs", id="logs"):
+                yield LogsPane()
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        try:
+            self.status = await self.client.get("/api/status")
+            ping = await self.client.ping()
+            self.sub_title = f"{self.status.get('system_name', '')} · server {ping.get('version')} · {self.client.path}"
+        except AdminError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    def action_show(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_refresh(self) -> None:
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            for child in pane.children:
+                refresh = getattr(child, "reload", None)
+                if refresh is not None:
+                    refresh()
+
+    def money(self, quota: Any) -> str:
+        """Quota as the operator wants to read it: dollars when DisplayInCurrencyEnabled."""
+        if not isinstance(quota, int):
+            return str(quota)
+        if self.status.get("display_in_currency", True):
+            return f"${quota / float(self.status.get('quota_per_unit') or 500_000):,.4f}"
+        return f"{quota:,}"
+
+    def report(self, exc: Exception) -> None:
+        self.notify(str(exc), severity="error", timeout=8)

@@ -1,0 +1,138 @@
+"""Options: site texts, quotas for new users and invitations, ratios (a JSON editor that validates before
+saving), registration and login toggles. Secrets are write-only: set them by name."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, TextArea
+
+from oneapi.client import AdminError
+from oneapi.tui.screens.base import FormScreen, TablePane
+
+FIRST = ("SystemName", "Logo", "Footer", "Notice", "About", "HomePageContent", "TopUpLink", "ChatLink",
+         "QuotaForNewUser", "QuotaForInviter", "QuotaForInvitee", "PreConsumedQuota", "RetryTimes",
+         "ModelRatio", "CompletionRatio", "GroupRatio", "RegisterEnabled", "PasswordRegisterEnabled",
+         "PasswordLoginEnabled", "DisplayInCurrencyEnabled", "LogConsumeEnabled",
+         "AutomaticDisableChannelEnabled", "AutomaticEnableChannelEnabled")
+JSON_KEYS = ("ModelRatio", "CompletionRatio", "GroupRatio")
+LONG_TEXT = ("Footer", "Notice", "About", "HomePageContent")
+
+
+def check_ratio_json(key: str, text: str) -> str | None:
+    """The problem with a ratio table, or None (the server checks again; this saves a round trip)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"not valid JSON: {exc}"
+    if not isinstance(data, dict):
+        return "must be a JSON object of name → number"
+    for name, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            return f"{key}[{name!r}] must be a number >= 0"
+    return None
+
+
+class TextEditor(ModalScreen[str | None]):
+    BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
+
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__()
+        self._key = key
+        self._value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="form"):
+            yield Label(f"[b]{self._key}[/b]  (ctrl+s saves, escape cancels)")
+            if self._key in JSON_KEYS:
+                try:
+                    pretty = json.dumps(json.loads(self._value), indent=2, ensure_ascii=False)
+                except ValueError:
+                    pretty = self._value
+            else:
+                pretty = self._value
+            yield TextArea(pretty, id="editor")
+            yield Label("", id="problem", classes="hint")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", variant="primary", id="save")
+                yield Button("Cancel", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_save(self) -> None:
+        text = self.query_one("#editor", TextArea).text
+        if self._key in JSON_KEYS and (problem := check_ratio_json(self._key, text)):
+            self.query_one("#problem", Label).update(f"[red]{problem}[/red]")
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class OptionsPane(TablePane):
+    COLUMNS = (("key", "Option"), ("value", "Value"))
+    BINDINGS: ClassVar = [Binding("enter", "edit", "Edit/toggle"), Binding("s", "secret", "Set a secret")]
+
+    def hint(self) -> str:
+        return "enter edits (switches true/false options) · s sets a secret (SMTPToken, GitHubClientSecret, ...)"
+
+    async def fetch(self, search: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = await self.oneapi.client.get("/api/option/")
+        order = {k: i for i, k in enumerate(FIRST)}
+        items.sort(key=lambda i: (order.get(i["key"], len(order)), i["key"]))
+        return [i for i in items if search.lower() in i["key"].lower()] if search else items
+
+    def cells(self, row: dict[str, Any]) -> list[Any]:
+        value = str(row.get("value", "")).replace("\n", " ")
+        return [row["key"], value[:70] + ("…" if len(value) > 70 else "")]
+
+    def on_data_table_row_selected(self) -> None:
+        self.action_edit()
+
+    @work(group="act")
+    async def action_edit(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        key, value = row["key"], str(row.get("value", ""))
+        if key.endswith("Enabled") and value in ("true", "false"):
+            new: str | None = "false" if value == "true" else "true"
+        elif key in JSON_KEYS or key in LONG_TEXT:
+            new = await self.app.push_screen_wait(TextEditor(key, value))
+        else:
+            values = await self.app.push_screen_wait(FormScreen(f"Set {key}", [("value", key, value)]))
+            new = None if values is None else values["value"]
+        if new is None:
+            return
+        try:
+            await self.oneapi.client.put("/api/option/", {"key": key, "value": new})
+        except AdminError as exc:
+            self.oneapi.report(exc)
+            return
+        self.oneapi.notify(f"{key} saved")
+        self.reload()
+
+    @work(group="act")
+    async def action_secret(self) -> None:
+        values = await self.app.push_screen_wait(FormScreen("Set a secret option (it is never shown again)", [
+            ("key", "Option name (ends in Token or Secret)", ""), ("value", "Value", "")]))
+        if values is None:
+            return
+        try:
+            await self.oneapi.client.put("/api/option/", values)
+        except AdminError as exc:
+            self.oneapi.report(exc)
+            return
+        self.oneapi.notify(f"{values['key']} saved")

@@ -1,0 +1,88 @@
+"""Tokens: list and search, create (name, quota, unlimited, expiry, model list, subnet) with the key shown once,
+enable / disable, delete."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import work
+from textual.binding import Binding
+
+from oneapi import humanize
+from oneapi.client import AdminError
+from oneapi.tui.screens.base import FormScreen, MessageScreen, TablePane
+
+STATUS = {1: "enabled", 2: "disabled", 3: "expired", 4: "exhausted"}
+
+
+def token_body(values: dict[str, str], quota_per_unit: float) -> dict[str, Any]:
+    """Form strings → the API's token fields; ValueError names the bad field."""
+    unlimited = values["unlimited"].strip().lower() in ("y", "yes", "true", "1")
+    quota = values["quota"].strip()
+    if not unlimited and not quota:
+        raise ValueError("give a quota, or answer yes to unlimited")
+    return {"name": values["name"].strip(), "unlimited_quota": unlimited,
+            "remain_quota": humanize.parse_quota(quota or "0", quota_per_unit),
+            "expired_time": humanize.parse_expiry(values["expires"]), "models": values["models"].strip(),
+            "subnet": values["subnet"].strip()}
+
+
+class TokensPane(TablePane):
+    COLUMNS = (("id", "ID"), ("name", "Name"), ("status", "Status"), ("remain", "Remaining"), ("used", "Used"),
+               ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet"))
+    BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "Enable/disable"),
+                          Binding("d", "delete", "Delete")]
+
+    def hint(self) -> str:
+        return "a create · space enable/disable · d delete · tokens of the root user (the admin socket's identity)"
+
+    async def fetch(self, search: str) -> list[dict[str, Any]]:
+        client = self.oneapi.client
+        if search:
+            rows: list[dict[str, Any]] = await client.get("/api/token/search", keyword=search)
+            return rows
+        rows = []
+        for page in range(100):
+            batch = await client.get("/api/token/", p=page)
+            rows += batch
+            if len(batch) < 10:
+                break
+        return rows
+
+    def cells(self, row: dict[str, Any]) -> list[Any]:
+        money = self.oneapi.money
+        return [row["id"], row.get("name", ""), STATUS.get(row.get("status", 0), "?"),
+                "unlimited" if row.get("unlimited_quota") else money(row.get("remain_quota", 0)),
+                money(row.get("used_quota", 0)), humanize.when(row.get("expired_time")), row.get("models") or "",
+                row.get("subnet") or ""]
+
+    @work(group="act")
+    async def action_add(self) -> None:
+        values = await self.app.push_screen_wait(FormScreen("Create token", [
+            ("name", "Name (at most 30 characters)", ""), ("quota", "Quota: units (500000) or dollars ($1)", ""),
+            ("unlimited", "Unlimited? (yes/no)", "no"), ("expires", "Expires: never, 2026-12-31 or 30d", "never"),
+            ("models", "Models it may use (comma-separated; empty: all)", ""),
+            ("subnet", "Subnets it may be used from (CIDRs; empty: any)", "")]))
+        if values is None:
+            return
+        try:
+            body = token_body(values, float(self.oneapi.status.get("quota_per_unit") or 500_000))
+            token = await self.oneapi.client.post("/api/token/", body)
+        except (ValueError, AdminError) as exc:
+            self.oneapi.report(exc)
+            return
+        self.reload()
+        await self.app.push_screen_wait(MessageScreen(f"Token {token['name']} created — its key",
+                                                      "sk-" + token["key"]))
+
+    def action_switch(self) -> None:
+        row = self.selected()
+        if row is not None:
+            status = 2 if row.get("status") == 1 else 1
+            self.act(f"token {row['id']} {STATUS[status]}",
+                     self.oneapi.client.put("/api/token/", {"id": row["id"], "status": status}, status_only=1))
+
+    def action_delete(self) -> None:
+        row = self.selected()
+        if row is not None:
+            self.act(f"deleted token {row['id']}", self.oneapi.client.delete(f"/api/token/{row['id']}"))
