@@ -49,6 +49,8 @@ log = logging.getLogger("oneapi.relay")
 
 RELAY = web.AppKey("relay", Relay)
 MAX_TOKENS_LIMIT = 1 << 30
+MODERATION_BODY_DEFAULT, MODERATION_ROUTING_DEFAULT = "text-moderation-latest", "text-moderation-stable"
+_DEFAULTED = "\0oneapi-default-model"  # marks a defaulted model; removed before anything is sent
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
                "X-Accel-Buffering": "no"}
 SATURATED = "当前分组上游负载已饱和，请稍后再试 (upstream saturated, retry later)"
@@ -132,12 +134,15 @@ def parse_text_body(body: bytes, mode: Mode, path_model: str = "") -> dict[str, 
         raise invalid("request body must be a JSON object")
     model = data.get("model", path_model or None)
     if mode == "moderations" and model is None:
-        model = data["model"] = "text-moderation-latest"
+        model = data["model"] = MODERATION_BODY_DEFAULT
+        data[_DEFAULTED] = True
     if not isinstance(model, str) or not model.strip():
         raise invalid("field model is required")
     if "model" not in data:
         data["model"] = model
     stream = data.get("stream", False)
+    if stream is None:  # OpenAI documents stream as nullable; One API reads null as false
+        stream = data["stream"] = False
     if not isinstance(stream, bool):
         raise invalid("field stream must be true or false")
     if stream and mode not in ("chat", "completions"):
@@ -177,7 +182,8 @@ async def handle_text(request: web.Request, mode: Mode) -> web.StreamResponse:
     caller = await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
     body = await read_body(request)
     data = parse_text_body(body, mode, request.match_info.get("model", ""))
-    model = str(data["model"])
+    # SPEC 1.1: a moderation without a model is routed as text-moderation-stable, sent as -latest.
+    model = MODERATION_ROUTING_DEFAULT if data.pop(_DEFAULTED, False) else str(data["model"])
     check_model(caller, model)
     stream = bool(data.get("stream"))
     options = data.get("stream_options")
@@ -327,7 +333,10 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
                 return await translate.deliver_stream(job, state, response, translating)
             return await translate.deliver_json(job, state, response, translating)
         if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
-            raise upstream_error(response.status, await read_limited(response))
+            # An error in a 200 JSON answer to a stream request is answered 500 (One API passes the 200 on,
+            # which SDKs read as an empty stream); the same as an error object in a 200 non-stream body.
+            status = response.status if response.status not in (200, 201) else 500
+            raise upstream_error(status, await read_limited(response))
         if job.stream:
             return await deliver_stream(job, state, response)
         if job.mode in ("speech", "transcriptions", "translations"):
@@ -478,48 +487,87 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     saw_done = False
     failure: str | None = None
     client_gone = False
+    answered = False  # at least one JSON event came: this is a stream, not an error page
+    drop_blank = False  # the blank line that ended an event we dropped goes too
+    tail = b""  # the last bytes written, to end the stream on an event boundary
+
+    def process(lines: list[bytes]) -> list[bytes]:
+        nonlocal usage, saw_done, answered, drop_blank
+        kept: list[bytes] = []
+        for line in lines:
+            if drop_blank and not line.strip():
+                drop_blank = False
+                continue
+            drop_blank = False
+            payload = data_payload(line)
+            if payload is None:
+                kept.append(line)
+                continue
+            if payload.strip() == DONE:
+                saw_done = True
+                kept.append(line)
+                continue
+            obj = parse_json(payload)
+            if isinstance(obj, dict):
+                answered = True
+                if obj.get("usage"):
+                    usage = obj["usage"]
+                choices = obj.get("choices")
+                if filtering and not choices and (
+                        (call.stream_usage_requested and obj.get("usage")) or
+                        (call.drop_empty_chunks and not obj.get("usage"))):
+                    drop_blank = True
+                    continue
+                delivered.append(_chunk_text(obj))
+            kept.append(line)
+        return kept
+
+    async def write(data: bytes) -> bool:
+        nonlocal tail
+        try:
+            await out.write(data)
+        except (ConnectionError, RuntimeError):
+            return False
+        tail = (tail + data)[-2:]
+        return True
+
     try:
         async for chunk in response.content.iter_any():
-            lines = splitter.feed(chunk)
-            kept: list[bytes] = []
-            for line in lines:
-                payload = data_payload(line)
-                if payload is None:
-                    kept.append(line)
-                    continue
-                if payload.strip() == DONE:
-                    saw_done = True
-                    kept.append(line)
-                    continue
-                obj = parse_json(payload)
-                if isinstance(obj, dict):
-                    if obj.get("usage"):
-                        usage = obj["usage"]
-                    choices = obj.get("choices")
-                    if filtering and not choices and (
-                            (call.stream_usage_requested and obj.get("usage")) or
-                            (call.drop_empty_chunks and not obj.get("usage"))):
-                        continue
-                    delivered.append(_chunk_text(obj))
-                kept.append(line)
+            kept = process(splitter.feed(chunk))
             data = chunk if not filtering else (b"\n".join(kept) + b"\n" if kept else b"")
-            if data:
-                try:
-                    await out.write(data)
-                except (ConnectionError, RuntimeError):
-                    client_gone = True
-                    response.close()  # stop the upstream generating (and billing) an answer nobody reads
-                    break
+            if data and not await write(data):
+                client_gone = True
+                response.close()  # stop the upstream generating (and billing) an answer nobody reads
+                break
+        if not client_gone:  # a last line without its newline
+            kept = process(splitter.flush())
+            if filtering and kept and not await write(b"\n".join(kept) + b"\n"):
+                client_gone = True
     except NETWORK_ERRORS as exc:
         failure = f"upstream stream broke: {type(exc).__name__}"
         log.warning("stream from channel #%d broke: %r", state.channel.id, exc)
+    except asyncio.CancelledError:
+        # The client left and the server cancelled this handler (aiohttp's handler_cancellation, on in its
+        # TestServer): the part already delivered is billed exactly as when a write fails, not refunded.
+        response.close()
+        prompt = job.prompt_tokens(state.upstream_model)
+        settle(job, state, prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+        raise
     prompt = job.prompt_tokens(state.upstream_model)
-    numbers = None if client_gone else _usage_numbers(usage, prompt)
-    if numbers is None:  # no usage from upstream (or the client left early): bill what was delivered
-        numbers = (prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-    settle(job, state, *numbers)
+    if not answered and not client_gone:
+        # Not a stream at all (an HTML page, an empty body, a connection cut before the first event): nothing
+        # was answered, so nothing is charged (the caller refunds the reservation) and the client gets an
+        # error event instead of silence.
+        failure = failure or "upstream answered 200 without any stream event"
+    else:
+        numbers = None if client_gone else _usage_numbers(usage, prompt)
+        if numbers is None:  # no usage from upstream (or the client left early): bill what was delivered
+            numbers = (prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+        settle(job, state, *numbers)
     if not client_gone:
         try:
+            if tail and not tail.endswith(b"\n\n"):  # close the upstream's last event before adding ours
+                await out.write(b"\n" if tail.endswith(b"\n") else b"\n\n")
             if failure is not None:
                 await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
                                                  "code": "stream_interrupted"}}))

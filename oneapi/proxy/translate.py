@@ -6,6 +6,7 @@ produced; the usage chunk is added only when the client asked for it; ``data: [D
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -88,18 +89,29 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         failure = f"upstream stream broke: {type(exc).__name__}"
     except UpstreamError as exc:  # the provider reported an error inside the stream
         failure = exc.message
-    prompt = job.prompt_tokens(state.upstream_model)
-    usage = None if client_gone else translator.usage
-    if usage is None:
-        usage = Usage(prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-    settle(job, state, usage.prompt_tokens, usage.completion_tokens)
+    except asyncio.CancelledError:  # the client left and the server cancelled us: bill what was delivered
+        response.close()
+        settle(job, state, job.prompt_tokens(state.upstream_model),
+               job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+        raise
+    usage: Usage | None = None
+    if last is None and not client_gone:
+        # Nothing was answered (an error before the first chunk, an empty body): nothing is charged — the
+        # caller refunds the reservation — and the client gets the error event.
+        failure = failure or "upstream answered 200 without any stream event"
+    else:
+        prompt = job.prompt_tokens(state.upstream_model)
+        usage = None if client_gone else translator.usage
+        if usage is None:
+            usage = Usage(prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+        settle(job, state, usage.prompt_tokens, usage.completion_tokens)
     if client_gone:
         return out
     try:
         if failure is not None:
             await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
                                              "code": "stream_interrupted"}}))
-        elif job.include_usage and last is not None:
+        elif job.include_usage and last is not None and usage is not None:
             await out.write(event(usage_chunk(str(last.get("id", "")), str(last.get("model", "")), usage)))
         await out.write(DONE_EVENT)
         await out.write_eof()

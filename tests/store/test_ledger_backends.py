@@ -191,7 +191,8 @@ async def test_a_failed_log_insert_does_not_charge_twice(store: Store) -> None:
 
 async def test_with_a_separate_log_database_a_failed_log_insert_retries_only_the_logs(tmp_path: Path) -> None:
     """LOG_SQL_DSN: deltas and logs cannot share a transaction; the deltas must not be applied twice."""
-    db = open_specs(DatabaseSpec("sqlite", str(tmp_path / "main.db")), DatabaseSpec("sqlite", str(tmp_path / "logs.db")))
+    db = open_specs(DatabaseSpec("sqlite", str(tmp_path / "main.db")),
+                    DatabaseSpec("sqlite", str(tmp_path / "logs.db")))
     migrate_database(db)
     db.close_connections()
     assert db.logs is not db.main

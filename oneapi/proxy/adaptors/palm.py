@@ -1,0 +1,167 @@
+"""Google PaLM 2 (channel type 11): OpenAI chat ↔ ``generateMessage`` of the v1beta2 API (SPEC 6.4). Pure.
+
+* URL ``{base}/v1beta2/models/chat-bison-001:generateMessage`` (the upstream model when it is a ``chat-bison``
+  model), header ``x-goog-api-key``.
+* Body ``{prompt: {context?, messages: [{author, content}]}, temperature, candidateCount, topP, topK}``: user
+  messages have author ``"0"``, assistant messages ``"1"``; consecutive messages of one author are joined
+  because PaLM wants them to alternate. System messages (or the channel's system prompt) become
+  ``prompt.context``, the field PaLM has for them, instead of One API's author-"1" messages.
+* ``topK`` comes from ``top_k`` only: One API filled it from ``max_tokens`` (a quirk, fixed here).
+* Answer: every candidate becomes a choice (finish_reason ``stop``); no candidates → an error naming the
+  ``filters`` reason. PaLM reports no usage: ``None``, so the relay counts tokens.
+* Streams: PaLM cannot stream. The relay sends the same ``generateMessage`` call; the translator buffers the
+  whole JSON body and emits, at the end, one content chunk per candidate and a ``stop`` chunk.
+* Errors: Google's ``{"error": {"code", "message", "status"}}``, as for Gemini.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Final
+
+from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.common import completion_id
+from oneapi.proxy.adaptors.gemini import google_error
+from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.errors import UpstreamError
+from oneapi.proxy.sse import parse_json
+from oneapi.services.routing import RouteChannel
+
+DEFAULT_MODEL: Final = "chat-bison-001"
+USER, MODEL = "0", "1"
+MAX_BODY: Final = 16 * 1024 * 1024
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content
+                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+    return ""
+
+
+def prompt_of(messages: Any, system_prompt: str = "") -> dict[str, Any]:
+    context: list[str] = []
+    turns: list[dict[str, str]] = []
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, dict):
+            continue
+        text = _text(message.get("content"))
+        if message.get("role") in ("system", "developer"):
+            context.append(text)
+            continue
+        if not text.strip():
+            continue
+        author = MODEL if message.get("role") == "assistant" else USER
+        if turns and turns[-1]["author"] == author:
+            turns[-1]["content"] += "\n" + text
+        else:
+            turns.append({"author": author, "content": text})
+    prompt: dict[str, Any] = {"messages": turns}
+    context = [system_prompt] if system_prompt else [c for c in context if c.strip()]
+    if context:
+        prompt["context"] = "\n".join(context)
+    return prompt
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def message_body(data: dict[str, Any], system_prompt: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": prompt_of(data.get("messages"), system_prompt)}
+    for source, target in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
+        if _number(data.get(source)):
+            body[target] = data[source]
+    n = data.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        body["candidateCount"] = n
+    return body
+
+
+def candidates_of(data: Any) -> list[str]:
+    """The candidates' texts, or the UpstreamError the answer stands for."""
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        raise ValueError("the answer is not a JSON object")
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("code"):
+        code = error["code"]
+        raise google_error(code if isinstance(code, int) and 400 <= code <= 599 else 500, data)
+    texts = [str(c.get("content") or "") for c in data.get("candidates") or [] if isinstance(c, dict)]
+    if texts:
+        return texts
+    filters = [f for f in data.get("filters") or [] if isinstance(f, dict)]
+    if filters:
+        reason = str(filters[0].get("reason") or "OTHER")
+        raise UpstreamError(400, {"message": f"PaLM returned no candidates (filtered: {reason})",
+                                  "type": "content_filter", "param": "", "code": reason})
+    raise UpstreamError(500, {"message": "No candidates returned", "type": "server_error", "param": "",
+                              "code": "500"})
+
+
+class PalmStream:
+    """The pseudo-stream: buffer the generateMessage JSON, then emit it as chunks when it is complete."""
+
+    def __init__(self, model: str) -> None:
+        self.usage: Usage | None = None
+        self._model = model
+        self._body = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        if len(self._body) + len(data) > MAX_BODY:
+            raise UpstreamError(500, {"message": "the PaLM answer is too large", "type": "upstream_error",
+                                      "param": "", "code": "response_too_large"})
+        self._body += data
+        return []
+
+    def finish(self) -> list[dict[str, Any]]:
+        data = parse_json(bytes(self._body))
+        if data is None:
+            raise UpstreamError(500, {"message": "PaLM answered with a body that is not JSON",
+                                      "type": "upstream_error", "param": "", "code": "bad_response"})
+        texts = candidates_of(data)
+        response_id, created = completion_id(), int(time.time())
+
+        def chunk(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+            return {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": self._model,
+                    "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
+
+        out = [chunk(i, {"role": "assistant", "content": text}, None) for i, text in enumerate(texts)]
+        return out + [chunk(i, {}, "stop") for i in range(len(texts))]
+
+
+class PalmAdaptor:
+    name = "palm"
+    passthrough = False
+    inline_images = False
+
+    def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
+        if request.mode != "chat":
+            raise ValueError(f"PaLM channels serve chat only, not {request.mode}")
+        model = request.upstream_model.removeprefix("models/")
+        model = model if model.startswith("chat-bison") else DEFAULT_MODEL
+        body = message_body(request.json or {}, request.system_prompt)
+        return UpstreamCall("POST", f"{base_url(channel).rstrip('/')}/v1beta2/models/{model}:generateMessage",
+                            {"Content-Type": "application/json", "Accept": "application/json",
+                             "x-goog-api-key": channel.key},
+                            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
+    def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
+        texts = candidates_of(parse_json(body))
+        choices = [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                   for i, text in enumerate(texts)]
+        return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()),
+                "model": request.upstream_model, "choices": choices}, None
+
+    def stream_translator(self, request: RelayRequest) -> PalmStream:
+        return PalmStream(request.upstream_model)
+
+    def error(self, status: int, body: bytes) -> Exception:
+        return google_error(status, body)
+
+
+ADAPTOR = PalmAdaptor()
