@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from oneapi.client import AdminClient, AdminError
 from oneapi.tui.screens.channels import ChannelsPane
@@ -76,6 +76,17 @@ class OneAPIApp(App[None]):
 
     def action_show(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        self._focus_table(tab)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._focus_table(event.pane.id)
+
+    def _focus_table(self, tab: str) -> None:
+        """Keyboard first: a tab's table takes the keys (a add, d delete, ...), not its search box."""
+        tables = self.query_one(f"#{tab}", TabPane).query(DataTable)
+        if tables:
+            tables.first().focus()
 
     def action_refresh(self) -> None:
         pane = self.query_one(TabbedContent).active_pane

@@ -128,3 +128,12 @@ async def relay_env(tmp_path: Path) -> AsyncIterator[Any]:
 
     async for env in start_relay_env(sqlite_db(tmp_path), relay_config()):
         yield env
+
+
+@pytest.fixture
+async def admin_env(tmp_path: Path) -> AsyncIterator[Any]:
+    """relay_env plus the admin API on a temporary Unix socket (``admin_env.socket``)."""
+    from tests.functional.admin_env import start_admin_env
+
+    async for env in start_admin_env(tmp_path):
+        yield env

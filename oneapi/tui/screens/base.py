@@ -103,9 +103,9 @@ class TablePane(Widget):
 
 
 class FormScreen(ModalScreen[dict[str, Any] | None]):
-    """A modal form of labelled inputs; dismisses with the values (strings) or None."""
+    """A modal form of labelled inputs; dismisses with the values (strings) or None. ctrl+s saves."""
 
-    BINDINGS: ClassVar = [("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
 
     def __init__(self, title: str, fields: list[tuple[str, str, str]], note: str = "") -> None:
         """``fields``: (name, label, initial value)."""
@@ -137,6 +137,9 @@ class FormScreen(ModalScreen[dict[str, Any] | None]):
 
     def values(self) -> dict[str, Any]:
         return {name: self.query_one(f"#field-{name}", Input).value for name, _, _ in self._fields}
+
+    def action_save(self) -> None:
+        self.dismiss(self.values())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

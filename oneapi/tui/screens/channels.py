@@ -25,7 +25,7 @@ FIELDS = (("name", "Name"), ("key", "Key (several lines = one channel each; empt
 
 
 class ChannelForm(ModalScreen[dict[str, Any] | None]):
-    BINDINGS: ClassVar = [("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
 
     def __init__(self, types: list[dict[str, Any]], channel: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -35,7 +35,7 @@ class ChannelForm(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         current = self._channel.get("type", 1)
         with VerticalScroll(classes="form"):
-            yield Label("[b]Edit channel[/b]" if self._channel else "[b]Add channel[/b]")
+            yield Label(("[b]Edit channel[/b]" if self._channel else "[b]Add channel[/b]") + "  ctrl+s saves")
             yield Label("Type")
             yield Select([(f"{t['id']} {t['name']}", t["id"]) for t in self._types.values()], value=current,
                          allow_blank=False, id="type")
@@ -78,6 +78,9 @@ class ChannelForm(ModalScreen[dict[str, Any] | None]):
         if self._channel:
             body["id"] = self._channel["id"]
         return body
+
+    def action_save(self) -> None:
+        self.dismiss(self.values())
 
     def action_cancel(self) -> None:
         self.dismiss(None)
