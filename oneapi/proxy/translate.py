@@ -55,20 +55,24 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
 
 async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse,
                          adaptor: TranslatingAdaptor) -> web.StreamResponse:
+    """The SSE answer opens only when the provider's first chunk is translated: an error before that (Spark's
+    header.code, an error event first thing) is raised like any upstream error — refunded, retried elsewhere,
+    counted for auto-disable — instead of reaching the client as a 200 stream."""
     from oneapi.proxy.relay import SSE_HEADERS, settle
 
     translator = adaptor.stream_translator(state.request)
     out = web.StreamResponse(status=200, headers=SSE_HEADERS)
     out.enable_chunked_encoding()
-    await out.prepare(job.request)
     delivered: list[str] = []
-    failure: str | None = None
+    failure: dict[str, Any] | None = None
     client_gone = False
     last: dict[str, Any] | None = None
 
     async def send(chunks: list[dict[str, Any]]) -> bool:
         nonlocal last
         for chunk in chunks:
+            if not out.prepared:
+                await out.prepare(job.request)
             delivered.append(_text_of(chunk, "delta"))
             last = chunk
             try:
@@ -86,32 +90,36 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         if not client_gone and not await send(translator.finish()):
             client_gone = True
     except NETWORK_ERRORS as exc:
-        failure = f"upstream stream broke: {type(exc).__name__}"
+        if last is None:
+            raise RelayError(f"upstream stream broke before any answer: {type(exc).__name__}", status=500,
+                             code="do_request_failed") from None
+        failure = {"message": f"upstream stream broke: {type(exc).__name__}", "type": "one_api_error",
+                   "param": "", "code": "stream_interrupted"}
     except UpstreamError as exc:  # the provider reported an error inside the stream
-        failure = exc.message
+        if last is None:
+            raise
+        failure = exc.to_openai()["error"]
     except asyncio.CancelledError:  # the client left and the server cancelled us: bill what was delivered
         response.close()
-        settle(job, state, job.prompt_tokens(state.upstream_model),
-               job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+        if last is not None:
+            settle(job, state, job.prompt_tokens(state.upstream_model),
+                   job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
         raise
-    usage: Usage | None = None
     if last is None and not client_gone:
-        # Nothing was answered (an error before the first chunk, an empty body): nothing is charged — the
-        # caller refunds the reservation — and the client gets the error event.
-        failure = failure or "upstream answered 200 without any stream event"
-    else:
-        prompt = job.prompt_tokens(state.upstream_model)
-        usage = None if client_gone else translator.usage
-        if usage is None:
-            usage = Usage(prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-        settle(job, state, usage.prompt_tokens, usage.completion_tokens)
+        # Not one chunk: nothing answered, nothing charged (the caller refunds), and the error is the caller's.
+        raise RelayError("upstream answered 200 without any stream event", status=500,
+                         code="empty_stream_response")
+    prompt = job.prompt_tokens(state.upstream_model)
+    usage = None if client_gone else translator.usage
+    if usage is None:
+        usage = Usage(prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+    settle(job, state, usage.prompt_tokens, usage.completion_tokens)
     if client_gone:
         return out
     try:
         if failure is not None:
-            await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
-                                             "code": "stream_interrupted"}}))
-        elif job.include_usage and last is not None and usage is not None:
+            await out.write(event({"error": failure}))
+        elif job.include_usage and last is not None:
             await out.write(event(usage_chunk(str(last.get("id", "")), str(last.get("model", "")), usage)))
         await out.write(DONE_EVENT)
         await out.write_eof()

@@ -103,10 +103,22 @@ async def open_websocket(relay: Relay, call: UpstreamCall) -> WebSocketAnswer | 
             relay.upstream().ws_connect(call.url, headers=call.headers, proxy=relay.config.relay_proxy or None,
                                         max_msg_size=16 * 1024 * 1024), WS_HANDSHAKE_TIMEOUT)
     except aiohttp.WSServerHandshakeError as exc:
-        return HandshakeRefusal(exc.status, exc.message)
+        return HandshakeRefusal(exc.status, await _refusal_body(relay, call) or exc.message)
     if call.body:
         await ws.send_str(call.body.decode())
     return WebSocketAnswer(ws, idle)
+
+
+async def _refusal_body(relay: Relay, call: UpstreamCall) -> str:
+    """aiohttp drops the body of a refused websocket upgrade; ask the same signed URL over plain HTTP(S) to
+    hear why (Spark explains a bad signature there). Empty when that fails too."""
+    url = "http" + call.url[2:] if call.url.startswith("ws") else call.url
+    try:
+        async with relay.upstream().get(url, headers=call.headers, timeout=aiohttp.ClientTimeout(total=5),
+                                        proxy=relay.config.relay_proxy or None) as resp:
+            return (await read_limited(resp, 64 * 1024)).decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return ""
 
 
 async def send(relay: Relay, call: UpstreamCall, *, stream: bool) -> Any:
