@@ -31,7 +31,8 @@ overloaded errors arrive that way — comes before any chunk). Text blocks and `
 ``tool_use`` block start yields a tool call (index, id, ``type: function``, name, empty arguments) and each
 ``input_json_delta`` its argument fragment under the same index; ``message_delta`` yields the last chunk with
 the finish reason; ``ping``/``content_block_stop``/``message_stop`` (and thinking blocks) yield nothing; an
-``error`` event raises :class:`UpstreamError`. Output tokens are the last ``message_delta``'s cumulative count.
+``error`` event raises :class:`UpstreamError` (once the chunks read before it are handed over). Output tokens
+are the last ``message_delta``'s cumulative count.
 
 Errors (:meth:`AnthropicAdaptor.error`): ``{"type": "error", "error": {"type", "message"}}`` becomes OpenAI's
 shape with ``type = code = <Anthropic type>`` and the provider's status (529 overloaded stays 529, so it is
@@ -434,18 +435,29 @@ class ClaudeStream:
         self._role_sent = False
         self._tools: dict[Any, int] = {}  # Anthropic content block index → OpenAI tool_calls index
         self._usage: dict[str, Any] = {}
+        self._error: UpstreamError | None = None  # raised by the next feed/finish (see _run)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for line in self._lines.feed(data):
-            self._line(line, out)
-        return out
+        return self._run(self._lines.feed(data), end=False)
 
     def finish(self) -> list[dict[str, Any]]:
+        return self._run(self._lines.flush(), end=True)
+
+    def _run(self, lines: list[bytes], *, end: bool) -> list[dict[str, Any]]:
+        """Translate ``lines``. An ``error`` event raises — but chunks translated before it in the same read
+        are returned first, and the error is raised by the next call."""
+        if self._error is not None:
+            raise self._error
         out: list[dict[str, Any]] = []
-        for line in self._lines.flush():
-            self._line(line, out)
-        self._dispatch(out)
+        try:
+            for line in lines:
+                self._line(line, out)
+            if end:
+                self._dispatch(out)
+        except UpstreamError as exc:
+            if not out:
+                raise
+            self._error = exc
         return out
 
     def _line(self, line: bytes, out: list[dict[str, Any]]) -> None:
