@@ -321,13 +321,18 @@ def clean_schema(schema: Any, defs: Mapping[str, Any] | None = None, depth: int 
     return out
 
 
+def _usable(schema: dict[str, Any]) -> bool:
+    """Gemini refuses an OBJECT schema without properties: such a schema is better left out."""
+    return bool(schema) and (bool(schema.get("properties")) or str(schema.get("type", "")).lower() != "object")
+
+
 def _declaration(fn: dict[str, Any]) -> dict[str, Any]:
     decl: dict[str, Any] = {"name": str(fn.get("name") or "")}
     if fn.get("description"):
         decl["description"] = str(fn["description"])
     params = clean_schema(fn.get("parameters"))
-    if params and (params.get("properties") or str(params.get("type", "")).lower() != "object"):
-        decl["parameters"] = params  # an object without properties is refused: leave parameters out
+    if _usable(params):
+        decl["parameters"] = params
     return decl
 
 
@@ -379,7 +384,7 @@ def generation_config(data: dict[str, Any]) -> dict[str, Any]:
         config["responseMimeType"] = "application/json"
         spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
         schema = clean_schema(spec.get("schema")) if kind == "json_schema" and isinstance(spec, dict) else {}
-        if schema:
+        if _usable(schema):
             config["responseSchema"] = schema
     return config
 
@@ -469,6 +474,7 @@ class GeminiStream:
         self._raw = bytearray()  # a body that is not SSE (a JSON array, or an error object)
         self._events = 0
         self._choices: dict[int, _ChoiceState] = {}
+        self._prompt_only: Usage | None = None
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -486,9 +492,7 @@ class GeminiStream:
             for event in raw if isinstance(raw, list) else [raw]:
                 if isinstance(event, dict):
                     out += self._event(event)
-        if not self._choices:
-            self._choices[0] = _ChoiceState(started=True)
-            out.append(_stream_chunk(self._id, self._created, self._model, 0, {"role": "assistant", "content": ""}))
+        self.usage = self.usage or self._prompt_only
         for index, state in sorted(self._choices.items()):
             if not state.finished:
                 state.finished = True
@@ -519,7 +523,13 @@ class GeminiStream:
     def _event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(event.get("error"), dict):
             raise google_error(_status_of(event["error"]), event)
-        self.usage = usage_of(event.get("usageMetadata")) or self.usage
+        meta = event.get("usageMetadata")
+        usage = usage_of(meta)
+        if isinstance(meta, dict) and usage is not None and ("candidatesTokenCount" in meta
+                                                             or "thoughtsTokenCount" in meta):
+            self.usage = usage
+        elif usage is not None:  # prompt only: final only if the stream ends cleanly (see finish)
+            self._prompt_only = usage
         candidates = event.get("candidates")
         if not isinstance(candidates, list) or not candidates:
             feedback = event.get("promptFeedback")
