@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from oneapi import __version__
-from oneapi.api import add_api
+from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
 from oneapi.api.client_ip import parse_networks
 from oneapi.api.middleware import (
@@ -81,6 +81,7 @@ def make_app(services: Services, config: Config, secret: str | None = None,
     add_api(app, services, secret or session_secret(config))
     if relay is not None:
         add_relay(app, relay)
+    web_page.add_fallback(app.router)
     return app
 
 

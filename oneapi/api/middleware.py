@@ -108,7 +108,11 @@ async def api_error_middleware(request: web.Request, handler: Handler) -> web.St
     if not request.path.startswith("/api"):
         return await handler(request)
     try:
-        return await handler(request)
+        response = await handler(request)
+        if isinstance(response, web.Response) and "gzip" in request.headers.get("Accept-Encoding", "") \
+                and isinstance(response.body, bytes) and len(response.body) > 1024:
+            response.enable_compression(web.ContentCoding.gzip)  # One API gzips /api answers
+        return response
     except RateLimitedError:
         return web.Response(status=429, text="Too Many Requests")
     except AuthenticationError as exc:

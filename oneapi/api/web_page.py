@@ -26,5 +26,15 @@ async def index(request: web.Request) -> web.Response:
                                                             "script-src 'self' 'unsafe-inline'"})
 
 
+async def fallback(request: web.Request) -> web.Response:
+    """Unknown page paths get the page (One API serves its single-page app for them)."""
+    return await index(request)
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/", index)
+
+
+def add_fallback(router: web.UrlDispatcher) -> None:
+    """Register last: every GET path no other route took, except the API prefixes (those stay 404/405)."""
+    router.add_get(r"/{tail:(?!api\b|v1\b|dashboard/|admin/).*}", fallback)

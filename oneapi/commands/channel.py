@@ -7,9 +7,18 @@ from typing import Annotated, Any
 import typer
 
 from oneapi.client import AdminClient
-from oneapi.commands.common import JsonOption, SocketOption, emit, parse_json_option, print_json, run, usage
+from oneapi.commands.common import (
+    JsonOption,
+    OneLineUsage,
+    SocketOption,
+    emit,
+    parse_json_option,
+    print_json,
+    run,
+    usage,
+)
 
-app = typer.Typer(help="Manage channels (upstream accounts).", no_args_is_help=True)
+app = typer.Typer(help="Manage channels (upstream accounts).", no_args_is_help=True, cls=OneLineUsage)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("type", "Type"), ("status_text", "Status"), ("priority", "Priority"),
            ("weight", "Weight"), ("models", "Models"), ("group", "Group"), ("balance", "Balance"),

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from oneapi import humanize
 from oneapi.client import AdminClient, AdminRefused, AdminUnavailable, socket_path
@@ -28,6 +29,26 @@ def fail(message: str, code: int) -> NoReturn:
 
 def usage(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
+
+
+# Click's UsageError (typer vendors Click in recent versions, so reach it through a public subclass).
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineUsage(TyperGroup):
+    """A command group whose usage errors (unknown flag, bad value, missing argument) are one line on stderr and
+    exit code 2, as the exit-code contract says, instead of Click's multi-line usage box."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: Click prints its help
+                raise
+            where = getattr(getattr(exc, "ctx", None), "command_path", None) or ctx.command_path
+            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+            typer.echo(f"{where}: {message} (see '{where} --help')", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 def run(socket: str | None, action: Callable[[AdminClient], Awaitable[Any]]) -> Any:

@@ -8,9 +8,19 @@ from typing import Annotated, Any
 import typer
 
 from oneapi.client import AdminClient, AdminUnavailable, socket_path
-from oneapi.commands.common import EXIT_UNREACHABLE, JsonOption, SocketOption, emit, fail, print_json, run, when
+from oneapi.commands.common import (
+    EXIT_UNREACHABLE,
+    JsonOption,
+    OneLineUsage,
+    SocketOption,
+    emit,
+    fail,
+    print_json,
+    run,
+    when,
+)
 
-app = typer.Typer(help="Read logs.", no_args_is_help=True)
+app = typer.Typer(help="Read logs.", no_args_is_help=True, cls=OneLineUsage)
 
 COLUMNS = [("time", "Time"), ("type_text", "Type"), ("username", "User"), ("token_name", "Token"),
            ("model_name", "Model"), ("channel", "Ch"), ("prompt_tokens", "In"), ("completion_tokens", "Out"),

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi.commands.common import JsonOption, SocketOption, emit, print_json, run, usage
+from oneapi.commands.common import JsonOption, OneLineUsage, SocketOption, emit, print_json, run, usage
 
-app = typer.Typer(help="Read and change system options (secrets are write-only).", no_args_is_help=True)
+app = typer.Typer(help="Read and change system options (secrets are write-only).", no_args_is_help=True,
+                  cls=OneLineUsage)
 
 
 @app.command()

@@ -9,6 +9,7 @@ import typer
 from oneapi.client import AdminClient
 from oneapi.commands.common import (
     JsonOption,
+    OneLineUsage,
     SocketOption,
     emit,
     money,
@@ -20,7 +21,7 @@ from oneapi.commands.common import (
     when,
 )
 
-app = typer.Typer(help="Manage relay tokens (API keys) of the root user.", no_args_is_help=True)
+app = typer.Typer(help="Manage relay tokens (API keys) of the root user.", no_args_is_help=True, cls=OneLineUsage)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("remaining", "Remaining"),
            ("used", "Used"), ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet")]

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from oneapi.client import AdminClient
-from oneapi.commands.common import JsonOption, SocketOption, emit, money, parse_quota, run, usage
+from oneapi.commands.common import JsonOption, OneLineUsage, SocketOption, emit, money, parse_quota, run, usage
 
-app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app = typer.Typer(help="Manage users.", no_args_is_help=True, cls=OneLineUsage)
 
 COLUMNS = [("id", "ID"), ("username", "Username"), ("display_name", "Name"), ("role_text", "Role"),
            ("status_text", "Status"), ("group", "Group"), ("balance", "Quota"), ("used", "Used"),

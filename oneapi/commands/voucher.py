@@ -10,9 +10,20 @@ from typing import Annotated, Any
 import typer
 
 from oneapi.client import AdminClient
-from oneapi.commands.common import JsonOption, SocketOption, emit, money, parse_quota, print_json, run, usage, when
+from oneapi.commands.common import (
+    JsonOption,
+    OneLineUsage,
+    SocketOption,
+    emit,
+    money,
+    parse_quota,
+    print_json,
+    run,
+    usage,
+    when,
+)
 
-app = typer.Typer(help="Manage vouchers (redemption codes).", no_args_is_help=True)
+app = typer.Typer(help="Manage vouchers (redemption codes).", no_args_is_help=True, cls=OneLineUsage)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("amount", "Quota"), ("created", "Created"),
            ("redeemed", "Redeemed"), ("key", "Key")]

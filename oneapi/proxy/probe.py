@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
-from oneapi.errors import InvalidInputError
-from oneapi.proxy.adaptors import adaptor_for
-from oneapi.proxy.adaptors.base import RelayRequest
+from oneapi.errors import InvalidInputError, OneAPIError
+from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.errors import upstream_error
 from oneapi.proxy.health import should_disable
@@ -45,34 +44,58 @@ class RelayProber:
         relay = self._relay
         channel = RouteChannel.from_row(row)
         model = test_model(channel, model)
-        adaptor = adaptor_for(channel.type)
+        adaptor = relay.adaptor_for(channel.type)
         if adaptor is None:
             return TestOutcome(False, f"channel type {channel.type} is not supported by this server yet", 0.0,
                                model)
+        translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
         upstream_model = channel.upstream_model(model)
         data = {"model": model, "messages": [{"role": "user", "content": relay.config.test_prompt}]}
         body = json.dumps(data).encode()
-        call = adaptor.build(channel, RelayRequest(
-            mode="chat", path="/v1/chat/completions", query="", body=body, json=data, model=model,
-            upstream_model=upstream_model, stream=False, content_type="application/json",
-            accept="application/json", system_prompt=channel.system_prompt))
         started = time.monotonic()
         try:
+            credential = ""
+            if hasattr(adaptor, "credential_request"):
+                credential = await relay.credentials.get(cast(CredentialExchange, adaptor), channel)
+            request = RelayRequest(
+                mode="chat", path="/v1/chat/completions", query="", body=body, json=data, model=model,
+                upstream_model=upstream_model, stream=False, content_type="application/json",
+                accept="application/json", system_prompt=channel.system_prompt, credential=credential)
+            call = adaptor.build(channel, request)
             response = await send(relay, call, stream=False)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return TestOutcome(False, f"upstream request failed: {type(exc).__name__}: {exc}",
                                time.monotonic() - started, model)
+        except OneAPIError as exc:  # a refused credential exchange, an unconvertible request
+            return TestOutcome(False, exc.message, time.monotonic() - started, model,
+                               fatal=should_disable(exc.http_status, exc) is not None)
         try:
             if response.status != 200:
-                error = upstream_error(response.status, await read_limited(response))
-                return TestOutcome(False, error.message, time.monotonic() - started, model,
-                                   fatal=should_disable(response.status, error) is not None)
-            answer = parse_json(await response.read())
+                raw = await read_limited(response)
+                error = translating.error(response.status, raw) if translating else \
+                    upstream_error(response.status, raw)
+                message = getattr(error, "message", str(error))
+                fatal = isinstance(error, OneAPIError) and should_disable(response.status, error) is not None
+                return TestOutcome(False, message, time.monotonic() - started, model, fatal=fatal)
+            raw = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return TestOutcome(False, f"reading the answer failed: {exc}", time.monotonic() - started, model)
         finally:
             response.release()
         seconds = time.monotonic() - started
+        if translating is not None:
+            try:
+                answer, _ = translating.parse_response(request, raw)
+            except OneAPIError as exc:
+                return TestOutcome(False, exc.message, seconds, model,
+                                   fatal=should_disable(exc.http_status, exc) is not None)
+            except (ValueError, KeyError, TypeError) as exc:
+                return TestOutcome(False, f"could not read the answer: {exc}", seconds, model)
+            content = _content(answer)
+            # PaLM and a few others report no usage: the answer itself is the proof there.
+            return TestOutcome(content is not None, content if content is not None else "no content", seconds,
+                               model)
+        answer = parse_json(raw)
         content = _content(answer)
         if content is None or not isinstance(answer, dict) or not isinstance(answer.get("usage"), dict):
             return TestOutcome(False, "the answer has no choices[0].message.content or no usage", seconds, model)

@@ -23,7 +23,6 @@ from aiohttp import web
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import OneAPIError
 from oneapi.proxy import media, translate
-from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.base import (
     Adaptor,
     CredentialExchange,
@@ -267,7 +266,7 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     """One try on one channel. Raises UpstreamError / RelayError(do_request_failed) for the retry loop, with
     the reservation already refunded."""
     relay = job.relay
-    adaptor = adaptor_for(channel.type)
+    adaptor = relay.adaptor_for(channel.type)
     if adaptor is None:
         raise RelayError(f"channel #{channel.id} has type {channel.type}, whose protocol this server does not "
                          "speak yet", status=501, code="channel_type_not_supported")

@@ -14,6 +14,8 @@ import aiohttp
 
 from oneapi.config import Config
 from oneapi.errors import OneAPIError
+from oneapi.proxy.adaptors import adaptor_for, gemini
+from oneapi.proxy.adaptors.base import Adaptor, TranslatingAdaptor
 from oneapi.proxy.health import SuccessWindow, should_disable
 from oneapi.proxy.tokenizer import Tokenizer
 from oneapi.services import Services
@@ -47,7 +49,13 @@ class Relay:
         self._prices: tuple[tuple[str, str, str], PriceTables] | None = None
         self._reload_lock = asyncio.Lock()
         self.credentials: Credentials = _make_credentials(self)
+        # Adaptors that take settings (GEMINI_VERSION, GEMINI_SAFETY_SETTING), built once per server.
+        self._configured: dict[int, TranslatingAdaptor] = {
+            24: gemini.make_adaptor(config.gemini_version, config.gemini_safety_setting)}
         services.channels.on_change(self.reload_routes)
+
+    def adaptor_for(self, channel_type: int) -> Adaptor | TranslatingAdaptor | None:
+        return self._configured.get(channel_type) or adaptor_for(channel_type)
 
     async def reload_routes(self) -> None:
         async with self._reload_lock:

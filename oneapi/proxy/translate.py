@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from oneapi.proxy.adaptors.base import TranslatingAdaptor, Usage
-from oneapi.proxy.adaptors.common import usage_chunk
+from oneapi.proxy.adaptors.common import usage_chunk, usage_object
 from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.sse import DONE_EVENT, event
 
@@ -46,9 +46,11 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         raise RelayError(f"could not read the provider's answer: {exc}", status=500,
                          code="unmarshal_response_body_failed") from None
     prompt = job.prompt_tokens(state.upstream_model)
-    if usage is None:
+    if usage is None:  # the provider gave none: count, bill, and tell the client what was counted
         completion = job.relay.tokenizer.count_text(_text_of(answer, "message"), state.upstream_model)
         usage = Usage(prompt, completion)
+        answer["usage"] = (usage_object(usage) if job.mode != "embeddings"
+                           else {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens})
     settle(job, state, usage.prompt_tokens, usage.completion_tokens)
     return web.json_response(answer)
 

@@ -12,7 +12,7 @@ Protocol
   (``result`` or ``error``), ``:HTTP_STATUS/<n>`` and ``data:{json}`` lines (no space after the colon). With
   ``incremental_output: true`` each event holds only the new text; without it, the whole text so far. Every
   event repeats the cumulative usage.
-* Embeddings (``text-embedding-v1..v3``): ``.../embeddings/text-embedding/text-embedding`` with ``{model,
+* Embeddings (``text-embedding-v1..v4``): ``.../embeddings/text-embedding/text-embedding`` with ``{model,
   input: {texts}, parameters: {dimension?}}`` → ``{output: {embeddings: [{text_index, embedding}]}, usage:
   {total_tokens}}``.
 * The model suffix ``-internet`` is stripped and becomes ``enable_search: true``; the channel config's
@@ -29,6 +29,10 @@ One API quirks fixed here
   presence_penalty are forwarded (One API dropped them); answers report the client's model, not ``qwen``.
 * Tool calls are forwarded both ways (assistant ``tool_calls``, ``tool`` messages with ``tool_call_id``), and
   streamed tool-call deltas keep OpenAI's ``index``.
+* ``max_tokens: 0`` (OpenAI's "no limit") is not sent; a seed outside DashScope's [0, 2^31) is folded into it.
+* A provider error met after some chunks of one read is raised on the next read, so the text already answered
+  is delivered first; an error before any chunk fails the stream as a whole (the relay can then retry).
+* The base URL may be given with ``/api/v1`` or ``/compatible-mode/v1`` (common copy-paste): it is trimmed.
 """
 
 from __future__ import annotations
@@ -102,8 +106,8 @@ def with_system_prompt(messages: Any, prompt: str) -> list[dict[str, Any]]:
     out = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
     if not prompt:
         return out
-    if out and out[0].get("role") == "system":
-        return [{**out[0], "content": prompt}, *out[1:]]
+    if out and str(out[0].get("role")).lower() == "system":
+        return [{**out[0], "role": "system", "content": prompt}, *out[1:]]
     return [{"role": "system", "content": prompt}, *out]
 
 
@@ -173,6 +177,11 @@ def parameters(request: RelayRequest, enable_search: bool) -> dict[str, Any]:
         params["temperature"] = TEMPERATURE_CAP
     if params.get("n") == 1:
         params.pop("n")
+    if params.get("max_tokens") == 0:
+        params.pop("max_tokens")  # OpenAI's "no limit"; DashScope wants a positive number
+    seed = params.get("seed")
+    if isinstance(seed, int) and not 0 <= seed < 2**31:
+        params["seed"] = seed % 2**31  # DashScope takes [0, 2^31); the same seed still maps to the same value
     if request.stream:
         params["incremental_output"] = True
     if enable_search:
@@ -335,12 +344,29 @@ class StreamTranslator:
         self._role_sent = False
         self._event = ""
         self._status = 200
+        self._pending: UpstreamError | None = None
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [c for line in self._lines.feed(data) for c in self._line(line)]
+        return self._run(self._lines.feed(data))
 
     def finish(self) -> list[dict[str, Any]]:
-        return [c for line in self._lines.flush() for c in self._line(line)]
+        return self._run(self._lines.flush())
+
+    def _run(self, lines: list[bytes]) -> list[dict[str, Any]]:
+        """An error met after some chunks of the same read is raised on the next call, so what was already
+        answered reaches the client first (and a stream failing first thing fails as a whole)."""
+        if self._pending is not None:
+            raise self._pending
+        out: list[dict[str, Any]] = []
+        for line in lines:
+            try:
+                out += self._line(line)
+            except UpstreamError as exc:
+                if not out:
+                    raise
+                self._pending = exc
+                break
+        return out
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         if not line.strip():

@@ -27,8 +27,10 @@ Quirks of One API fixed here:
   copied the value (0 is refused). Here [0, 2] maps linearly to [1, 2] and negatives to 1.
 * ``temperature`` must be in (0, 1]: it is clamped (One API sent 0 and values above 1, both refused).
 * Errors keep Baidu's code with a meaningful HTTP status (401 auth, 429 rate limits, 400 bad requests, 5xx
-  otherwise) so retries and automatic disabling work; One API answered 200-style errors as 500.
+  otherwise): an error inside a 200 body would otherwise look like success to retries and automatic disabling.
 * Stream usage is read from Baidu's chunks (the last one carries the final count) instead of being counted.
+* Answers name the model that was called (One API answered ``ernie-bot`` / ``baidu-embedding`` for every model)
+  and keep Baidu's ``finish_reason`` (``length``, ``content_filter``) instead of always ``stop``.
 """
 
 from __future__ import annotations

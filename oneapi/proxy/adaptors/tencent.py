@@ -27,6 +27,8 @@ Quirks of One API fixed here (SPEC 11):
   user turns, empty turns are dropped, and a conversation that opens with the assistant gets a placeholder user
   turn. Images in user content are sent as ``Contents`` parts (hunyuan-vision).
 * Usage comes from Hunyuan's ``Usage`` (in a stream: the last chunk that carries it), not from tiktoken.
+* Answers name the model that was called (One API answered ``hunyuan`` / ``tencent-hunyuan``) and map
+  ``FinishReason`` (``length``, ``sensitive`` → ``content_filter``) instead of only ``stop``.
 * Errors keep Tencent's code with a meaningful HTTP status (AuthFailure 401, limits 429, parameters 400, ...) so
   retries and automatic disabling work.
 """

@@ -30,8 +30,8 @@ Quirks of One API fixed here:
 
 * ``header.code`` errors were never checked (a refused request ended as ``xunfei_empty_response_detected``).
   They are surfaced as ``UpstreamError`` with type ``xunfei_error``, Spark's code and message (``param`` = the
-  session id), and an HTTP status by meaning — content audit and bad requests 400, authorisation 401, flow
-  control 429, anything else 500 — so retries and auto-disable work.
+  session id), and an HTTP status by meaning — content audit and bad requests 400, a missing licence 401, a
+  blacklisted appid 403, flow control 429, anything else 500 — so retries and auto-disable work.
 * ``top_k`` was filled from ``n``; it now comes from the client's ``top_k``.
 * System messages were forwarded to every version; v1.1/v2.1 domains get them folded into the first user
   message, v3+ domains get one leading ``system`` message (Spark wants it first).

@@ -34,6 +34,13 @@ One API quirks fixed here
 * Embeddings: the current API takes a list (at most 64 inputs), not exactly one input.
 * Answers report the model the client asked for (One API said ``chatglm``), and usage is always the
   provider's; ``data:`` image URLs lose their ``data:...;base64,`` prefix, as the official SDK strips it.
+* Only documented fields are sent (no ``n``, ``stream_options``, ``logit_bias``...); ``tool_choice`` is ``auto``
+  (the only value Zhipu knows; ``none`` withdraws the tools); ``finish_reason: sensitive`` becomes
+  ``content_filter`` and ``network_error`` a retryable 500; ``max_tokens: 0`` is not sent.
+* Errors inside a 200 (v3, streams) get an HTTP status from Zhipu's code table (1000-1004 → 401, rate limits
+  → 429, parameters → 400). A provider error met after some chunks of one read is raised on the next read, so
+  the text already answered is delivered first; an error before any chunk fails the stream as a whole.
+* A base URL given with ``/api/paas/v4`` (common copy-paste) is trimmed.
 """
 
 from __future__ import annotations
@@ -196,6 +203,8 @@ def v4_body(request: RelayRequest) -> dict[str, Any]:
     body["messages"] = [_v4_message(m) for m in with_system_prompt(data.get("messages"), request.system_prompt)]
     if "max_tokens" not in body and isinstance(data.get("max_completion_tokens"), int):
         body["max_tokens"] = data["max_completion_tokens"]
+    if body.get("max_tokens") == 0:
+        body.pop("max_tokens")  # OpenAI's "no limit"; Zhipu wants a positive number
     user = data.get("user")
     if "user_id" not in body and isinstance(user, str) and 6 <= len(user) <= 128:
         body["user_id"] = user  # Zhipu's end-user id must be 6-128 characters
@@ -378,8 +387,10 @@ def parse_embeddings(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[
 # -- streams ---------------------------------------------------------------------------------------------
 
 
-class V4StreamTranslator:
-    """OpenAI-shaped ``data:`` chunks → clean OpenAI chunks; usage from the chunk that carries it."""
+class LineTranslator:
+    """The common part of the stream translators: lines in, chunks out. A provider error met after some chunks
+    of the same read is held back and raised on the next call, so what was already answered is delivered
+    before the error (and a stream that fails first thing fails as a whole)."""
 
     def __init__(self, request: RelayRequest) -> None:
         self.usage: Usage | None = None
@@ -388,12 +399,34 @@ class V4StreamTranslator:
         self._created = int(request.now)
         self._id = ""
         self._role_sent = False
+        self._pending: UpstreamError | None = None
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [c for line in self._lines.feed(data) for c in self._line(line)]
+        return self._run(self._lines.feed(data))
 
     def finish(self) -> list[dict[str, Any]]:
-        return [c for line in self._lines.flush() for c in self._line(line)]
+        return self._run(self._lines.flush())
+
+    def _run(self, lines: list[bytes]) -> list[dict[str, Any]]:
+        if self._pending is not None:
+            raise self._pending
+        out: list[dict[str, Any]] = []
+        for line in lines:
+            try:
+                out += self._line(line)
+            except UpstreamError as exc:
+                if not out:
+                    raise
+                self._pending = exc
+                break
+        return out
+
+    def _line(self, line: bytes) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+class V4StreamTranslator(LineTranslator):
+    """OpenAI-shaped ``data:`` chunks → clean OpenAI chunks; usage from the chunk that carries it."""
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         payload = data_payload(line)
@@ -406,6 +439,8 @@ class V4StreamTranslator:
             return []
         _raise_if_error(obj)
         self._id = self._id or str(obj.get("id") or completion_id())
+        if isinstance(obj.get("created"), int):
+            self._created = obj["created"]
         usage = usage_from(obj.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -436,25 +471,17 @@ class V4StreamTranslator:
         return out
 
 
-class V3StreamTranslator:
+class V3StreamTranslator(LineTranslator):
     """v3 ``sse-invoke`` events (``event:``/``id:``/``data:`` raw text/``meta:`` JSON) → OpenAI chunks."""
 
     def __init__(self, request: RelayRequest) -> None:
-        self.usage: Usage | None = None
-        self._lines = LineSplitter()
-        self._model = request.model
-        self._created = int(request.now)
-        self._id = ""
-        self._role_sent = False
+        super().__init__(request)
         self._event = ""
         self._data: list[str] = []
         self._meta: bytes | None = None
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return [c for line in self._lines.feed(data) for c in self._line(line)]
-
     def finish(self) -> list[dict[str, Any]]:
-        return [c for line in [*self._lines.flush(), b""] for c in self._line(line)]
+        return self._run([*self._lines.flush(), b""])  # the last event may lack its blank line
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         if not line:

@@ -1,0 +1,74 @@
+"""Settings that reach translating adaptors, and channel tests through them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import anthropic_upstream, gemini_upstream
+from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
+
+
+@pytest.fixture
+async def tuned_env(tmp_path: Path) -> AsyncIterator[RelayEnv]:
+    config = relay_config(GEMINI_VERSION="v1beta", GEMINI_SAFETY_SETTING="BLOCK_ONLY_HIGH")
+    async for env in start_relay_env(sqlite_db(tmp_path), config):
+        yield env
+
+
+async def test_gemini_version_and_safety_settings_come_from_the_config(tuned_env: RelayEnv) -> None:
+    fake = gemini_upstream.FakeGemini()
+    url, stop = await gemini_upstream.start_fake(fake)
+    tuned_env.stops.append(stop)
+    await tuned_env.add_channel(url, type=24, key="g-key", models="gemini-pro")
+    answer = await tuned_env.client().chat.completions.create(
+        model="gemini-pro", messages=[{"role": "user", "content": "hello"}])
+    assert answer.choices[0].message.content
+    sent = fake.requests[-1]
+    assert sent.path.startswith("/v1beta/models/gemini-pro:")  # gemini-pro alone would use v1
+    assert {s["threshold"] for s in sent.json()["safetySettings"]} == {"BLOCK_ONLY_HIGH"}
+
+
+async def test_channel_test_runs_through_a_translating_adaptor(relay_env: RelayEnv) -> None:
+    fake = anthropic_upstream.FakeAnthropic()
+    url, stop = await anthropic_upstream.start_fake(fake)
+    relay_env.stops.append(stop)
+    channel_id = await relay_env.add_channel(url, type=14, key="a-key", models="claude-3-5-haiku-20241022")
+    result = await relay_env.services.channels.test(channel_id)
+    assert result["success"] is True and result["modelName"] == "claude-3-5-haiku-20241022"
+    assert fake.requests[-1].path == "/v1/messages"
+    fake.keys = {"a-key"}
+    broken = await relay_env.add_channel(url, type=14, key="wrong-key", models="claude-3-5-haiku-20241022")
+    failed = await relay_env.services.channels.test(broken)
+    assert failed["success"] is False and failed["message"] and failed["fatal"] is True  # 401: cannot work
+
+
+async def test_counted_usage_is_reported_to_the_client(relay_env: RelayEnv) -> None:
+    fake = gemini_upstream.FakeGemini()
+    url, stop = await gemini_upstream.start_fake(fake)
+    relay_env.stops.append(stop)
+    await relay_env.add_channel(url, type=24, key="g-key", models="text-embedding-004")
+    result = await relay_env.client().embeddings.create(model="text-embedding-004", input=["one two", "three"])
+    assert [d.index for d in result.data] == [0, 1]
+    assert result.usage.prompt_tokens > 0 and result.usage.total_tokens == result.usage.prompt_tokens
+    logs = await relay_env.consume_logs()
+    assert logs[0]["prompt_tokens"] == result.usage.prompt_tokens
+
+
+async def test_api_answers_are_gzipped_and_unknown_pages_get_the_web_page(relay_env: RelayEnv) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession(auto_decompress=True) as session:
+        async with session.get(relay_env.base_url + "/api/channel/models",
+                               headers={"Authorization": "root-access-token-0123456789abcd",
+                                        "Accept-Encoding": "gzip"}) as resp:
+            assert resp.headers.get("Content-Encoding") == "gzip"
+            assert (await resp.json())["success"] is True
+        async with session.get(relay_env.base_url + "/some/page") as resp:
+            assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+        async with session.get(relay_env.base_url + "/api/nope") as resp:
+            assert resp.status == 404
+        async with session.get(relay_env.base_url + "/v1/nope") as resp:
+            assert resp.status == 404 and (await resp.json())["error"]["message"] == "Invalid URL (GET /v1/nope)"
