@@ -47,7 +47,7 @@ async def read_json(request: web.Request) -> Any:
 
 def path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info.get(name, "")
-    if not (raw.lstrip("-").isascii() and raw.lstrip("-").isdigit()) or len(raw) > 18:
+    if not (raw.lstrip("-").isascii() and raw.lstrip("-").isdigit()):
         raise InvalidInputError(f"{name} must be an integer")
     return check_int(name, int(raw), 1, MAX_SAFE_INT)
 

@@ -8,7 +8,8 @@ from collections import deque
 from oneapi.errors import OneAPIError
 
 _DISABLE_TYPES = {"insufficient_quota", "authentication_error", "permission_error", "forbidden"}
-_DISABLE_CODES = {"invalid_api_key", "account_deactivated"}
+# Arrearage: DashScope's "account in arrears" (a 400), which One API's list predates.
+_DISABLE_CODES = {"invalid_api_key", "account_deactivated", "Arrearage"}
 _DISABLE_PHRASES = ("your access was terminated", "violation of our policies", "your credit balance is too low",
                     "organization has been disabled", "credit", "balance", "permission denied",
                     "organization has been restricted", "api key not valid", "api key expired", "已欠费")

@@ -250,7 +250,7 @@ async def run(job: Job) -> web.StreamResponse:
             if not is_retryable(exc.http_status):
                 raise
         except RelayError as exc:
-            if exc.code not in ("do_request_failed", "channel_type_not_supported"):
+            if exc.code not in ("do_request_failed", "channel_type_not_supported", "mode_not_supported"):
                 raise
             last_error = exc
             failed.append(channel.id)

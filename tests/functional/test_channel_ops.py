@@ -35,7 +35,7 @@ async def test_single_channel_test_records_time_and_log(relay_env: RelayEnv) -> 
 
 
 async def test_failed_test_reports_the_upstream_error(relay_env: RelayEnv) -> None:
-    fake, url = await relay_env.fake(keys={"right"})
+    _fake, url = await relay_env.fake(keys={"right"})
     channel_id = await relay_env.add_channel(url, key="wrong")
     result = await get(relay_env, f"/api/channel/test/{channel_id}?model=gpt-4o")
     assert result["success"] is False and result["modelName"] == "gpt-4o"
@@ -45,7 +45,7 @@ async def test_failed_test_reports_the_upstream_error(relay_env: RelayEnv) -> No
 
 
 async def test_batch_test_disables_broken_and_reenables_fixed(relay_env: RelayEnv) -> None:
-    fake, url = await relay_env.fake(keys={"good"})
+    _fake, url = await relay_env.fake(keys={"good"})
     broken = await relay_env.add_channel(url, key="bad", name="broken")
     healthy = await relay_env.add_channel(url, key="good", name="healthy")
     await relay_env.set_option("AutomaticDisableChannelEnabled", "true")

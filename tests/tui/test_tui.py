@@ -70,7 +70,7 @@ async def test_generate_and_export_vouchers(admin_env: AdminEnv, tmp_path: Path)
 
 async def test_a_relayed_request_appears_in_the_live_log_and_moves_the_dashboard(admin_env: AdminEnv) -> None:
     env = admin_env.relay
-    fake, url = await env.fake()
+    _fake, url = await env.fake()
     await env.add_channel(url)
     app = make_app(admin_env.socket)
     async with app.run_test(size=SIZE) as pilot:
