@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -57,3 +60,15 @@ def when(timestamp: Any) -> str:
     if not isinstance(timestamp, int) or timestamp <= 0:
         return ""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def voucher_export(path: Path, vouchers: list[dict[str, Any]]) -> str:
+    """The export file's content for ``path``: CSV (key,name,quota) for ``.csv``, else one key per line."""
+    if path.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["key", "name", "quota"])
+        for voucher in vouchers:
+            writer.writerow([voucher["key"], voucher["name"], voucher["quota"]])
+        return buffer.getvalue()
+    return "".join(voucher["key"] + "\n" for voucher in vouchers)

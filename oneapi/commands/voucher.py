@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from oneapi import humanize
 from oneapi.client import AdminClient
 from oneapi.commands.common import (
     JsonOption,
     OneLineUsage,
     SocketOption,
     emit,
+    fail,
     money,
     parse_quota,
     print_json,
@@ -32,16 +33,7 @@ BATCH = 100  # the API creates at most 100 per call
 
 
 def write_export(path: Path, vouchers: list[dict[str, Any]]) -> None:
-    """``.csv``: key,name,quota; anything else: one key per line."""
-    if path.suffix.lower() == ".csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["key", "name", "quota"])
-        for v in vouchers:
-            writer.writerow([v["key"], v["name"], v["quota"]])
-        path.write_text(buffer.getvalue(), encoding="utf-8")
-    else:
-        path.write_text("".join(v["key"] + "\n" for v in vouchers), encoding="utf-8")
+    path.write_text(humanize.voucher_export(path, vouchers), encoding="utf-8")
 
 
 @app.command()
@@ -53,8 +45,10 @@ def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help
     """Generate vouchers (in batches of 100) and print or export their keys."""
     if not quota:
         usage("--quota is required")
-    if out is not None and out.exists() and out.is_dir():
+    if out is not None and os.path.isdir(out):
         usage(f"--out: {out} is a directory")
+    if out is not None and not os.access(out.parent, os.W_OK):  # checked first: keys are shown only once
+        usage(f"--out: cannot write to the directory {out.parent}")
 
     async def action(c: AdminClient) -> Any:
         status = await c.get("/api/status")
@@ -69,7 +63,12 @@ def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help
 
     vouchers = run(socket, action)
     if out is not None:
-        write_export(out, vouchers)
+        try:
+            write_export(out, vouchers)
+        except OSError as exc:  # the vouchers exist now: print their keys rather than lose them
+            for voucher in vouchers:
+                typer.echo(voucher["key"])
+            fail(f"--out: could not write {out} ({exc.strerror or exc}); the keys are printed above", 1)
         typer.echo(f"wrote {len(vouchers)} vouchers to {out}")
     elif as_json:
         print_json(vouchers)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,18 +16,6 @@ from oneapi.tui.screens.base import FormScreen, TablePane
 
 STATUS = {1: "unused", 2: "disabled", 3: "used"}
 BATCH = 100
-
-
-def export_text(path: Path, vouchers: list[dict[str, Any]]) -> str:
-    """The export file's content: CSV (key,name,quota) for a .csv path, else one key per line."""
-    if path.suffix.lower() == ".csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["key", "name", "quota"])
-        for v in vouchers:
-            writer.writerow([v["key"], v["name"], v["quota"]])
-        return buffer.getvalue()
-    return "".join(v["key"] + "\n" for v in vouchers)
 
 
 class VouchersPane(TablePane):
@@ -102,7 +88,7 @@ class VouchersPane(TablePane):
 
     def _write(self, path: Path, vouchers: list[dict[str, Any]]) -> None:
         try:
-            path.write_text(export_text(path, vouchers), encoding="utf-8")
+            path.write_text(humanize.voucher_export(path, vouchers), encoding="utf-8")
         except OSError as exc:
             self.oneapi.report(exc)
             return
