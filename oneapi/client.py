@@ -105,7 +105,8 @@ class AdminClient:
         return data
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Live events (request logs, system logs, relay errors) until the server goes away."""
+        """Live events (request logs, system logs, relay errors) until the server goes away, which raises
+        :class:`AdminUnavailable` (a server that refuses the stream raises :class:`AdminRefused`)."""
         session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(self.path)),
                                         base_url="http://oneapi", timeout=aiohttp.ClientTimeout(total=None))
         try:
@@ -115,12 +116,24 @@ class AdminClient:
                 raise AdminUnavailable(f"no oneapi server answers on {self.path} ({exc.__class__.__name__})") \
                     from None
             async with resp:
+                if resp.status != 200:  # e.g. 503 "too many live event subscribers"
+                    try:
+                        message = (await resp.json(content_type=None)).get("message")
+                    except (ValueError, AttributeError, aiohttp.ClientError):
+                        message = None
+                    raise AdminRefused(str(message or f"HTTP {resp.status}"))
                 buffer = b""
-                async for chunk in resp.content.iter_any():
-                    buffer += chunk
-                    while b"\n\n" in buffer:
-                        raw, buffer = buffer.split(b"\n\n", 1)
-                        if raw.startswith(b"data: "):
-                            yield json.loads(raw[6:])
+                try:
+                    async for chunk in resp.content.iter_any():
+                        buffer += chunk
+                        while b"\n\n" in buffer:
+                            raw, buffer = buffer.split(b"\n\n", 1)
+                            if raw.startswith(b"data: "):
+                                yield json.loads(raw[6:])
+                except (aiohttp.ClientError, ConnectionError) as exc:
+                    raise AdminUnavailable(f"the server on {self.path} went away ({exc.__class__.__name__})") \
+                        from None
+            # The stream only ends when the server stops (its last event is {"kind": "shutdown"}).
+            raise AdminUnavailable(f"the server on {self.path} stopped")
         finally:
             await session.close()

@@ -23,6 +23,7 @@ from oneapi.services import Services, catalog
 from oneapi.store.queries import users as user_q
 
 HEARTBEAT_SECONDS = 15.0
+SHUTDOWN = "shutdown"  # the last event of every stream when the server stops
 
 
 def peer_uid(request: web.Request) -> int | None:
@@ -77,13 +78,21 @@ async def events(request: web.Request) -> web.StreamResponse:
                 event = await asyncio.wait_for(subscription.next(), HEARTBEAT_SECONDS)
                 payload = b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
             except TimeoutError:
-                payload = b": keep-alive\n\n"
+                event, payload = None, b": keep-alive\n\n"
             await out.write(payload)
+            if event is not None and event.get("kind") == SHUTDOWN:
+                break  # the server is stopping: end the stream so the drain does not wait for it
     except (ConnectionError, RuntimeError):
         pass
     finally:
         subscription.close()
     return out
+
+
+async def end_event_streams(app: web.Application) -> None:
+    """On shutdown, tell every live stream (and so every client) that the server is going away; without this a
+    connected ``oneapi tui`` or ``oneapi log tail --follow`` would hold the drain until its timeout."""
+    app[SERVICES].events.publish(SHUTDOWN, {})
 
 
 async def channel_types(request: web.Request) -> web.Response:
@@ -107,4 +116,5 @@ def make_admin_app(services: Services, secret: str) -> web.Application:
     app.router.add_get("/admin/events", events)
     app.router.add_get("/admin/channel_types", channel_types)
     app.router.add_get("/admin/channel_tests", channel_tests)
+    app.on_shutdown.append(end_event_streams)
     return app

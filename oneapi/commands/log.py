@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi.client import AdminClient, AdminUnavailable, socket_path
+from oneapi.client import AdminClient, AdminRefused, AdminUnavailable, socket_path
 from oneapi.commands.common import (
+    EXIT_REFUSED,
     EXIT_UNREACHABLE,
     JsonOption,
     OneLineUsage,
@@ -87,6 +88,8 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
         asyncio.run(stream())
     except AdminUnavailable as exc:
         fail(str(exc), EXIT_UNREACHABLE)
+    except AdminRefused as exc:
+        fail(str(exc), EXIT_REFUSED)
     except KeyboardInterrupt:
         pass
 

@@ -1,0 +1,135 @@
+"""How people type and read quotas and times (``oneapi.humanize``), shared by the CLI and the TUI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from oneapi.humanize import money, parse_expiry, parse_quota, voucher_export, when
+
+NOW = 1_700_000_000.7  # 2023-11-14 22:13:20 UTC
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp())
+
+
+@pytest.mark.parametrize("text", ["never", "-1", "", "  never  "])
+def test_never(text: str) -> None:
+    assert parse_expiry(text, now=NOW) == -1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("1700000000", 1_700_000_000),
+    ("0", 0),
+    (" 1893456000 ", 1_893_456_000),
+])
+def test_unix_timestamps_are_taken_as_is(text: str, expected: int) -> None:
+    assert parse_expiry(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-12-31", utc(2026, 12, 31)),
+    ("2026-12-31T18:00", utc(2026, 12, 31, 18)),
+    ("2026-12-31 18:00:30", utc(2026, 12, 31, 18, 0, 30)),
+    ("2026-12-31T18:00+02:00", int(datetime(2026, 12, 31, 18, tzinfo=timezone(timedelta(hours=2))).timestamp())),
+    ("2026-12-31T18:00Z", utc(2026, 12, 31, 18)),
+])
+def test_dates_are_utc_unless_they_say_otherwise(text: str, expected: int) -> None:
+    assert parse_expiry(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("10s", 10), ("5m", 300), ("12h", 12 * 3600), ("30d", 30 * 86400), ("2w", 14 * 86400), ("0d", 0),
+])
+def test_durations_count_from_now(text: str, seconds: int) -> None:
+    assert parse_expiry(text, now=NOW) == int(NOW) + seconds
+
+
+def test_durations_default_to_the_clock() -> None:
+    before = int(datetime.now(UTC).timestamp())
+    assert before + 86400 <= parse_expiry("1d") <= before + 86400 + 5
+
+
+@pytest.mark.parametrize("text", [
+    "tomorrow", "30x", "-5d", "1.5d", "30 days", "2026-13-01", "2026-02-30", "12/31/2026", "-2", "٣٠",
+    "1e9", "0x10", "nevermore",
+])
+def test_garbage_expiry_is_a_value_error_that_says_what_is_accepted(text: str) -> None:
+    with pytest.raises(ValueError, match="not 'never', a timestamp, a date"):
+        parse_expiry(text, now=NOW)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("500000", 500_000),
+    ("0", 0),
+    (" 42 ", 42),
+    ("1,000,000", 1_000_000),
+    ("1_000", 1_000),
+    ("1.4", 1),
+    ("1.6", 2),
+    ("$1", 500_000),
+    ("$1.5", 750_000),
+    ("$0.002", 1_000),
+    ("$1,000", 500_000_000),
+    (str(2**53), 2**53),
+])
+def test_quota_in_units_or_dollars(text: str, expected: int) -> None:
+    value = parse_quota(text)
+    assert value == expected and isinstance(value, int)
+
+
+def test_dollars_use_the_given_quota_per_unit() -> None:
+    assert parse_quota("$2", quota_per_unit=1000) == 2000
+    assert parse_quota("$0.5", quota_per_unit=1) == 0  # banker's rounding of 0.5, never fractional units
+    assert parse_quota("300", quota_per_unit=1000) == 300  # plain units ignore the rate
+
+
+@pytest.mark.parametrize("text", ["abc", "", "$", "$abc", "1.2.3", "five", "$$1", "1 000"])
+def test_quota_that_is_not_a_number(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a number"):
+        parse_quota(text)
+
+
+@pytest.mark.parametrize("text", ["-1", "$-1", "-0.6", "nan", "NaN", "$nan", "inf", "-inf", "1e20",
+                                  str(2**53 + 2), "$1e12"])
+def test_quota_out_of_range(text: str) -> None:
+    with pytest.raises(ValueError, match="between 0 and 2"):
+        parse_quota(text)
+
+
+def test_money_in_units_or_currency() -> None:
+    assert money(1_234_567, False) == "1,234,567"
+    assert money(0, False) == "0"
+    assert money(500_000, True) == "$1.0000"
+    assert money(750_000, True, 500_000) == "$1.5000"
+    assert money(1_000_000_000, True) == "$2,000.0000"
+    assert money(2000, True, quota_per_unit=1000) == "$2.0000"
+    assert money(500_000, True, quota_per_unit=0) == "$1.0000"  # a zero rate falls back to the default
+    assert money(-500_000, True) == "$-1.0000"
+
+
+def test_money_passes_through_what_is_not_a_quota() -> None:
+    assert money("unlimited", True) == "unlimited"
+    assert money(1.5, False) == "1.5"
+
+
+def test_when() -> None:
+    assert when(-1) == "never"
+    assert when(1_700_000_000) == "2023-11-14 22:13"
+    assert when(utc(2026, 12, 31, 18, 5)) == "2026-12-31 18:05"
+    for nothing in (0, None, "", "1700000000", 1.7e9, -5):
+        assert when(nothing) == ""
+
+
+def test_voucher_export_is_csv_for_csv_files_and_one_key_a_line_otherwise() -> None:
+    vouchers = [{"key": "a" * 32, "name": "promo, spring", "quota": 500_000}, {"key": "b" * 32, "name": "x",
+                                                                                 "quota": 7}]
+    assert voucher_export(Path("keys.txt"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
+    assert voucher_export(Path("keys"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
+    for name in ("keys.csv", "KEYS.CSV"):
+        text = voucher_export(Path(name), vouchers)
+        assert text.splitlines() == ["key,name,quota", f'{"a" * 32},"promo, spring",500000', f"{'b' * 32},x,7"]
+    assert voucher_export(Path("none.txt"), []) == ""
