@@ -12,9 +12,11 @@ from typing import Annotated
 import typer
 
 from oneapi import __version__
+from oneapi.commands.common import OneLineUsage
 
 app = typer.Typer(
     name="oneapi",
+    cls=OneLineUsage,
     help="One OpenAI-compatible endpoint in front of every large-model provider.",
     no_args_is_help=True,
     add_completion=False,

@@ -71,6 +71,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def print_json_line(data: Any) -> None:
+    """One compact JSON object per line (JSON Lines), for streams of records such as log tails."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]],
                 title: str | None = None) -> None:
     from rich.console import Console

@@ -17,6 +17,7 @@ from oneapi.commands.common import (
     emit,
     fail,
     print_json,
+    print_json_line,
     run,
     when,
 )
@@ -66,7 +67,7 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
     rows = list(reversed(rows[:limit]))
     if as_json:
         for row in rows:
-            print_json(row)
+            print_json_line(row)
     else:
         emit([_row(r) for r in rows], False, COLUMNS)
     if not follow:
@@ -79,7 +80,7 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
                 if event.get("kind") != "log" or not isinstance(row, dict) or not _matches(row, f):
                     continue
                 if as_json:
-                    print_json(row)
+                    print_json_line(row)
                 else:
                     r = _row(row)
                     typer.echo("  ".join(str(r.get(k, "")) for k, _ in COLUMNS))

@@ -91,7 +91,7 @@ def create(name: Name = None, quota: Quota = None, unlimited: Unlimited = None, 
 
     token = run(socket, action)
     if as_json:
-        print_json(token)
+        print_json({**token, "api_key": "sk-" + token["key"]})  # api_key: ready for an OpenAI SDK
     else:
         typer.echo(f"created token {token['id']} ({token['name']}): sk-{token['key']}")
 

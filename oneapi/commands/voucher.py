@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from oneapi import humanize
-from oneapi.client import AdminClient
+from oneapi.client import AdminClient, AdminError
 from oneapi.commands.common import (
     JsonOption,
     OneLineUsage,
@@ -57,7 +57,14 @@ def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help
         left = count
         while left:
             batch = min(BATCH, left)
-            keys += await c.post("/api/redemption/", {"name": name, "quota": amount, "count": batch})
+            try:
+                keys += await c.post("/api/redemption/", {"name": name, "quota": amount, "count": batch})
+            except AdminError:
+                if keys:  # earlier batches exist: show their keys (shown only now) before failing
+                    for key in keys:
+                        typer.echo(key)
+                    typer.echo(f"oneapi: created {len(keys)} of {count} vouchers before the error below", err=True)
+                raise
             left -= batch
         return [{"key": k, "name": name, "quota": amount} for k in keys]
 

@@ -30,7 +30,7 @@ import pytest
 from aiohttp import web
 
 from tests.fakes.openai_upstream import FakeOpenAI, start_fake
-from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd
+from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd, run_cli
 
 ACCESS = "cli-test-access-token-0123456789"
 BALANCE_LIMIT, BALANCE_USED_CENTS = 100.0, 1234  # the fake's billing answers: balance 87.66
@@ -681,3 +681,10 @@ def test_help_is_not_an_error() -> None:
     result = subprocess.run([*oneapi_cmd(), "channel", "--help"], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "COLUMNS": "120"})
     assert result.returncode == 0 and "balance" in result.stdout and result.stderr == ""
+
+
+def test_top_level_usage_errors_are_one_line(tmp_path: Path) -> None:
+    for args in (["bogus"], ["serve", "--port", "x"], ["tui", "--bogus"]):
+        result = run_cli(*args, home=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
