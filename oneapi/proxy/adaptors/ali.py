@@ -42,8 +42,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import chunk, completion_id, embedding_list, tool_call_id, usage_object
-from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
+from oneapi.proxy.adaptors.common import (
+    arguments_json,
+    chunk,
+    compact_json,
+    completion_body,
+    completion_id,
+    counted_usage,
+    embedding_list,
+    json_object,
+    openai_error,
+    tool_call_id,
+)
+from oneapi.proxy.adaptors.openai import trimmed_base_url
+from oneapi.proxy.adaptors.streaming import LineTranslator
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
 from oneapi.services.routing import RouteChannel
@@ -66,9 +79,8 @@ _BASE_SUFFIXES = ("/api/v1", "/compatible-mode/v1")
 
 def ali_error(status: int, error: Mapping[str, Any]) -> UpstreamError:
     code = str(error.get("code") or "")
-    return UpstreamError(status, {"message": str(error.get("message") or code or f"DashScope error {status}"),
-                                  "type": "ali_error", "param": str(error.get("request_id") or ""),
-                                  "code": code})
+    return openai_error(status, str(error.get("message") or code or f"DashScope error {status}"), "ali_error", code,
+                        str(error.get("request_id") or ""))
 
 
 def status_for(code: str) -> int:
@@ -93,14 +105,6 @@ def _raise_if_error(data: Mapping[str, Any], status: int = 200) -> None:
 # -- requests --------------------------------------------------------------------------------------------
 
 
-def api_base(channel: RouteChannel) -> str:
-    """The channel's base URL; a base that already ends in an API path (a common mistake) is trimmed."""
-    base = base_url(channel).rstrip("/")
-    for suffix in _BASE_SUFFIXES:
-        base = base.removesuffix(suffix)
-    return base
-
-
 def with_system_prompt(messages: Any, prompt: str) -> list[dict[str, Any]]:
     """The client's messages with the channel's system prompt enforced (SPEC 1.4 step 3)."""
     out = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
@@ -114,15 +118,6 @@ def with_system_prompt(messages: Any, prompt: str) -> list[dict[str, Any]]:
 def _has_images(messages: list[dict[str, Any]]) -> bool:
     return any(isinstance(m.get("content"), list) and any(isinstance(p, dict) and p.get("type") == "image_url"
                                                           for p in m["content"]) for m in messages)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text") or "") for p in content
-                         if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def _multimodal_content(content: Any) -> list[dict[str, str]]:
@@ -147,7 +142,7 @@ def _message(message: dict[str, Any], multimodal: bool) -> dict[str, Any]:
     role = "system" if role == "developer" else role
     content = message.get("content")
     out: dict[str, Any] = {"role": role,
-                           "content": _multimodal_content(content) if multimodal else _text(content)}
+                           "content": _multimodal_content(content) if multimodal else message_text(content, "every")}
     for key in ("name", "tool_call_id"):
         if message.get(key):
             out[key] = message[key]
@@ -201,9 +196,8 @@ def chat_body(request: RelayRequest) -> tuple[dict[str, Any], bool]:
 
 def embedding_body(request: RelayRequest) -> dict[str, Any]:
     data = request.json or {}
-    value = data.get("input")
-    texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+    texts = embedding_texts(data, non_empty=True)
+    if texts is None:
         raise RelayError("DashScope embeddings take a non-empty string or list of strings (not token arrays)",
                          status=400, code="invalid_text_request")
     body: dict[str, Any] = {"model": request.upstream_model, "input": {"texts": texts}}
@@ -212,20 +206,11 @@ def embedding_body(request: RelayRequest) -> dict[str, Any]:
     return body
 
 
-def _compact(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 # -- answers ---------------------------------------------------------------------------------------------
 
 
 def usage_from(data: Any) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    prompt, completion = data.get("input_tokens"), data.get("output_tokens")
-    if not isinstance(prompt, int) and not isinstance(completion, int):
-        return None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
+    return counted_usage(data, "input_tokens", "output_tokens")
 
 
 def content_text(content: Any) -> str:
@@ -239,10 +224,6 @@ def content_text(content: Any) -> str:
 
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _arguments(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value if value is not None else {}, ensure_ascii=False)
 
 
 def tool_calls_from(calls: Any, *, streaming: bool) -> list[dict[str, Any]]:
@@ -260,12 +241,12 @@ def tool_calls_from(calls: Any, *, streaming: bool) -> list[dict[str, Any]]:
             if function.get("name"):
                 fn["name"] = function["name"]
             if function.get("arguments") is not None:
-                fn["arguments"] = _arguments(function["arguments"])
+                fn["arguments"] = arguments_json(function["arguments"])
             item["function"] = fn
         else:
             item = {"id": call.get("id") or tool_call_id(), "type": "function",
                     "function": {"name": function.get("name") or "",
-                                 "arguments": _arguments(function.get("arguments"))}}
+                                 "arguments": arguments_json(function.get("arguments"))}}
         out.append(item)
     return out
 
@@ -307,12 +288,10 @@ def parse_chat(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[str, A
     output = _obj(data.get("output"))
     choices = _choices(output)
     usage = usage_from(data.get("usage"))
-    answer: dict[str, Any] = {
-        "id": response_id(data), "object": "chat.completion", "created": int(request.now), "model": request.model,
-        "choices": [{"index": c.get("index", i), "message": _answer_message(c.get("message")),
-                     "finish_reason": finish_reason(c.get("finish_reason"))} for i, c in enumerate(choices)]}
-    if usage is not None:
-        answer["usage"] = usage_object(usage)
+    answer = completion_body(response_id(data), request.model,
+                             [{"index": c.get("index", i), "message": _answer_message(c.get("message")),
+                               "finish_reason": finish_reason(c.get("finish_reason"))} for i, c in enumerate(choices)],
+                             usage, int(request.now))
     return answer, usage
 
 
@@ -323,50 +302,19 @@ def parse_embeddings(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[
     items.sort(key=lambda e: e.get("text_index", 0))
     total = _obj(data.get("usage")).get("total_tokens")
     usage = Usage(total, 0) if isinstance(total, int) else None
-    encoding = (request.json or {}).get("encoding_format")
-    answer = embedding_list([e["embedding"] for e in items], request.model, usage,
-                            encoding if isinstance(encoding, str) else None)
-    return answer, usage
+    return embedding_list([e["embedding"] for e in items], request.model, usage, requested_encoding(request)), usage
 
 
 # -- streams ---------------------------------------------------------------------------------------------
 
 
-class StreamTranslator:
+class StreamTranslator(LineTranslator):
     """DashScope SSE (``id:``/``event:``/``:HTTP_STATUS/``/``data:`` lines) → OpenAI chunks + usage."""
 
     def __init__(self, request: RelayRequest) -> None:
-        self.usage: Usage | None = None
-        self._lines = LineSplitter()
-        self._model = request.model
-        self._created = int(request.now)
-        self._id = ""
-        self._role_sent = False
+        super().__init__(request.model, int(request.now))
         self._event = ""
         self._status = 200
-        self._pending: UpstreamError | None = None
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._run(self._lines.feed(data))
-
-    def finish(self) -> list[dict[str, Any]]:
-        return self._run(self._lines.flush())
-
-    def _run(self, lines: list[bytes]) -> list[dict[str, Any]]:
-        """An error met after some chunks of the same read is raised on the next call, so what was already
-        answered reaches the client first (and a stream failing first thing fails as a whole)."""
-        if self._pending is not None:
-            raise self._pending
-        out: list[dict[str, Any]] = []
-        for line in lines:
-            try:
-                out += self._line(line)
-            except UpstreamError as exc:
-                if not out:
-                    raise
-                self._pending = exc
-                break
-        return out
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         if not line.strip():
@@ -402,17 +350,12 @@ class StreamTranslator:
             delta = self._delta(choice.get("message"))
             finish = finish_reason(choice.get("finish_reason"))
             if delta or finish:
-                piece = chunk(self._id, self._model, delta, finish, self._created)
-                piece["choices"][0]["index"] = choice.get("index", i)
-                out.append(piece)
+                out.append(chunk(self._id, self._model, delta, finish, self._created, choice.get("index", i)))
         return out
 
     def _delta(self, message: Any) -> dict[str, Any]:
         message = message if isinstance(message, dict) else {}
-        delta: dict[str, Any] = {}
-        if not self._role_sent:
-            delta["role"] = "assistant"
-            self._role_sent = True
+        delta: dict[str, Any] = self._with_role({})
         text = content_text(message.get("content"))
         if text:
             delta["content"] = text
@@ -448,9 +391,9 @@ class AliAdaptor:
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         headers = {"Authorization": f"Bearer {channel.key}", "Content-Type": "application/json",
                    "Accept": "application/json"}
-        base = api_base(channel)
+        base = trimmed_base_url(channel, _BASE_SUFFIXES)
         if request.mode == "embeddings":
-            return UpstreamCall("POST", base + EMBEDDING_PATH, headers, _compact(embedding_body(request)))
+            return UpstreamCall("POST", base + EMBEDDING_PATH, headers, compact_json(embedding_body(request)))
         if request.mode != "chat":
             raise RelayError(f"Ali channels serve chat completions and embeddings, not {request.mode}",
                              status=501, code="mode_not_supported")
@@ -460,12 +403,10 @@ class AliAdaptor:
         if plugin:
             headers["X-DashScope-Plugin"] = plugin if isinstance(plugin, str) else json.dumps(plugin)
         body, multimodal = chat_body(request)
-        return UpstreamCall("POST", base + (MULTIMODAL_PATH if multimodal else TEXT_PATH), headers, _compact(body))
+        return UpstreamCall("POST", base + (MULTIMODAL_PATH if multimodal else TEXT_PATH), headers, compact_json(body))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("the answer is not a JSON object")
+        data = json_object(body)
         if request.mode == "embeddings":
             return parse_embeddings(request, data)
         return parse_chat(request, data)

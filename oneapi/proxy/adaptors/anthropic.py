@@ -57,10 +57,12 @@ from typing import Any
 
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import chat_completion, chunk, completion_id
+from oneapi.proxy.adaptors.client_request import is_number, merged_turns
+from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
 from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.adaptors.streaming import LineTranslator
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
-from oneapi.proxy.sse import LineSplitter, parse_json
+from oneapi.proxy.sse import parse_json
 from oneapi.services.routing import RouteChannel
 
 Block = dict[str, Any]
@@ -99,9 +101,9 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     stops = _stop_sequences(data.get("stop"))
     if stops:
         body["stop_sequences"] = stops
-    if _is_number(data.get("temperature")):
+    if is_number(data.get("temperature")):
         body["temperature"] = min(max(float(data["temperature"]), 0.0), 1.0)
-    if _is_number(data.get("top_p")):
+    if is_number(data.get("top_p")):
         body["top_p"] = data["top_p"]
     if isinstance(data.get("top_k"), int) and not isinstance(data["top_k"], bool):
         body["top_k"] = data["top_k"]
@@ -116,10 +118,6 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
     return body
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _max_tokens(data: Mapping[str, Any]) -> int:
@@ -155,26 +153,13 @@ def conversation(messages: list[Any], images: Mapping[str, InlineImage]) -> tupl
             turns.append(("user", [_tool_result(message, images)]))
         else:
             turns.append(("user", _blocks(message.get("content"), images, user=True)))
-    merged = _merged(turns)
+    merged = merged_turns(turns)  # the API wants strict alternation
     _pair_tool_results(merged)
-    merged = _merged(merged)  # a turn emptied by the pairing may leave two of the same role side by side
+    merged = merged_turns(merged)  # a turn emptied by the pairing may leave two of the same role side by side
     if not merged or merged[0][0] != "user":
         merged.insert(0, ("user", [{"type": "text", "text": PLACEHOLDER}]))
     _trim_prefill(merged)
     return "\n\n".join(systems), merged
-
-
-def _merged(turns: list[Turn]) -> list[Turn]:
-    """Empty turns dropped and consecutive turns of one role joined: the API wants strict alternation."""
-    merged: list[Turn] = []
-    for role, blocks in turns:
-        if not blocks:
-            continue
-        if merged and merged[-1][0] == role:
-            merged[-1][1].extend(blocks)
-        else:
-            merged.append((role, list(blocks)))
-    return merged
 
 
 def _plain_text(content: Any) -> str:
@@ -384,8 +369,7 @@ def input_tokens(usage: Mapping[str, Any]) -> int:
 def provider_error(status: int, error: Mapping[str, Any]) -> UpstreamError:
     """Anthropic's error object in OpenAI's shape: ``type`` and ``code`` are Anthropic's error type."""
     kind = str(error.get("type") or "upstream_error")
-    message = str(error.get("message") or f"bad response status code {status}")
-    return UpstreamError(status, {"message": message, "type": kind, "param": "", "code": kind})
+    return openai_error(status, str(error.get("message") or f"bad response status code {status}"), kind, kind)
 
 
 def _embedded_error(data: Mapping[str, Any]) -> UpstreamError | None:
@@ -420,70 +404,43 @@ def openai_answer(data: Mapping[str, Any], model: str) -> tuple[dict[str, Any], 
 
 # -- streams ---------------------------------------------------------------------------------------------------
 
-class ClaudeStream:
+class ClaudeStream(LineTranslator):
     """Anthropic SSE bytes → OpenAI ``chat.completion.chunk`` dicts. ``usage`` is set by ``message_delta``
-    (the final output count) — until then a broken stream leaves it None and the relay counts instead."""
+    (the final output count) — until then a broken stream leaves it None and the relay counts instead. An
+    ``error`` event raises, once the chunks read before it are handed over (see :mod:`.streaming`)."""
 
     def __init__(self, request: RelayRequest) -> None:
-        self.usage: Usage | None = None
-        self._lines = LineSplitter()
+        super().__init__(request.upstream_model, int(time.time()))
         self._event = ""
         self._data: list[bytes] = []
         self._id = completion_id()
-        self._model = request.upstream_model
-        self._created = int(time.time())
-        self._role_sent = False
         self._tools: dict[Any, int] = {}  # Anthropic content block index → OpenAI tool_calls index
         self._usage: dict[str, Any] = {}
-        self._error: UpstreamError | None = None  # raised by the next feed/finish (see _run)
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._run(self._lines.feed(data), end=False)
-
-    def finish(self) -> list[dict[str, Any]]:
-        return self._run(self._lines.flush(), end=True)
-
-    def _run(self, lines: list[bytes], *, end: bool) -> list[dict[str, Any]]:
-        """Translate ``lines``. An ``error`` event raises — but chunks translated before it in the same read
-        are returned first, and the error is raised by the next call."""
-        if self._error is not None:
-            raise self._error
-        out: list[dict[str, Any]] = []
-        try:
-            for line in lines:
-                self._line(line, out)
-            if end:
-                self._dispatch(out)
-        except UpstreamError as exc:
-            if not out:
-                raise
-            self._error = exc
-        return out
-
-    def _line(self, line: bytes, out: list[dict[str, Any]]) -> None:
+    def _line(self, line: bytes) -> list[dict[str, Any]]:
         if not line.strip():
-            self._dispatch(out)
-            return
+            return self._dispatch()
         name, _, value = line.partition(b":")
         value = value[1:] if value.startswith(b" ") else value
         if name == b"event":
-            self._dispatch(out)  # a stream without blank lines between events still splits here
+            out = self._dispatch()  # a stream without blank lines between events still splits here
             self._event = value.decode(errors="replace").strip()
-        elif name == b"data":
+            return out
+        if name == b"data":
             self._data.append(value)
+        return []
 
-    def _dispatch(self, out: list[dict[str, Any]]) -> None:
+    def _end(self) -> list[dict[str, Any]]:
+        return self._dispatch()
+
+    def _dispatch(self) -> list[dict[str, Any]]:
         payload, name = b"\n".join(self._data), self._event
         self._data, self._event = [], ""
         event = parse_json(payload) if payload else None
-        if isinstance(event, dict):
-            out.extend(self._translate(str(event.get("type") or name), event))
+        return self._translate(str(event.get("type") or name), event) if isinstance(event, dict) else []
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        if not self._role_sent:
-            delta = {"role": "assistant", **delta}
-            self._role_sent = True
-        return chunk(self._id, self._model, delta, finish, self._created)
+        return chunk(self._id, self._model, self._with_role(delta), finish, self._created)
 
     def _translate(self, kind: str, event: dict[str, Any]) -> list[dict[str, Any]]:
         if kind == "message_start":
@@ -540,13 +497,10 @@ class AnthropicAdaptor:
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if request.stream
                    else "application/json", "x-api-key": channel.key, "anthropic-version": API_VERSION}
-        body = json.dumps(request_body(request), ensure_ascii=False, separators=(",", ":")).encode()
-        return UpstreamCall("POST", f"{base_url(channel)}/v1/messages", headers, body)
+        return UpstreamCall("POST", f"{base_url(channel)}/v1/messages", headers, compact_json(request_body(request)))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("the answer is not a JSON object")
+        data = json_object(body)
         error = _embedded_error(data)
         if error is not None:
             raise error

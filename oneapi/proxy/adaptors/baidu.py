@@ -40,10 +40,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import chat_completion, chunk, completion_id, embedding_list
+from oneapi.proxy.adaptors.client_request import embedding_texts, merged_turns, message_text, requested_encoding
+from oneapi.proxy.adaptors.common import (
+    chat_completion,
+    compact_json,
+    completion_id,
+    embedding_list,
+    openai_error,
+    usage_with_total,
+)
 from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.adaptors.streaming import TextTranslator
 from oneapi.proxy.errors import UpstreamError, upstream_error
-from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
+from oneapi.proxy.sse import parse_json
 from oneapi.services.routing import RouteChannel
 
 ERROR_TYPE = "baidu_error"
@@ -89,8 +98,8 @@ _FINISH = {"normal": "stop", "stop": "stop", "length": "length", "content_filter
 def split_key(key: str) -> tuple[str, str]:
     ak, sep, sk = key.strip().partition("|")
     if not sep or not ak.strip() or not sk.strip():
-        raise UpstreamError(401, {"message": "the Baidu channel key must be \"API Key|Secret Key\"",
-                                  "type": ERROR_TYPE, "param": "", "code": "invalid_baidu_config"})
+        raise openai_error(401, "the Baidu channel key must be \"API Key|Secret Key\"", ERROR_TYPE,
+                           "invalid_baidu_config")
     return ak.strip(), sk.strip()
 
 
@@ -111,8 +120,7 @@ def api_error(body: dict[str, Any], fallback_status: int = 200) -> UpstreamError
     raw = body.get("error_code")
     code = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
     status = fallback_status if fallback_status >= 400 else status_for(code)
-    message = str(body.get("error_msg") or f"Baidu error {raw}")
-    return UpstreamError(status, {"message": message, "type": ERROR_TYPE, "param": "", "code": raw})
+    return openai_error(status, str(body.get("error_msg") or f"Baidu error {raw}"), ERROR_TYPE, raw)
 
 
 def _has_error(body: Any) -> bool:
@@ -122,34 +130,20 @@ def _has_error(body: Any) -> bool:
 # -- requests ------------------------------------------------------------------------------------------------
 
 
-def content_text(content: Any) -> str:
-    """An OpenAI message content as plain text (text parts joined; ERNIE takes no images)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text") or "") for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and p.get("text"))
-    return ""
-
-
 def convert_messages(messages: list[dict[str, Any]], system_prompt: str) -> tuple[str, list[dict[str, str]]]:
     """(system text, alternating user/assistant turns that start with user) — see the module docstring."""
     systems: list[str] = []
-    turns: list[dict[str, str]] = []
+    texts: list[tuple[str, list[str]]] = []
     for message in messages:
         role = message.get("role")
-        text = content_text(message.get("content"))
+        text = message_text(message.get("content"), "filled")  # ERNIE takes no images
         if role in ("system", "developer"):
             if text:
                 systems.append(text)
             continue
-        role = "assistant" if role == "assistant" else "user"
-        if not text.strip():
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += "\n" + text
-        else:
-            turns.append({"role": role, "content": text})
+        if text.strip():
+            texts.append(("assistant" if role == "assistant" else "user", [text]))
+    turns = [{"role": role, "content": "\n".join(parts)} for role, parts in merged_turns(texts)]
     if turns and turns[0]["role"] == "assistant":
         turns.insert(0, {"role": "user", "content": PLACEHOLDER_USER_TURN})
     return (system_prompt or "\n".join(systems)), turns
@@ -195,9 +189,8 @@ def chat_body(request: RelayRequest) -> dict[str, Any]:
 
 def embeddings_body(request: RelayRequest) -> dict[str, Any]:
     data = request.json or {}
-    raw = data.get("input")
-    inputs = [raw] if isinstance(raw, str) else raw
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(s, str) for s in inputs):
+    inputs = embedding_texts(data)
+    if inputs is None:
         raise ValueError("Baidu embeddings take a string or a list of strings as input")
     body: dict[str, Any] = {"input": inputs}
     if isinstance(data.get("user"), str) and data["user"]:
@@ -209,17 +202,7 @@ def embeddings_body(request: RelayRequest) -> dict[str, Any]:
 
 
 def usage_of(body: dict[str, Any]) -> Usage | None:
-    usage = body.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    total = usage.get("total_tokens")
-    if not isinstance(prompt, int):
-        return None
-    if not isinstance(completion, int):
-        completion = total - prompt if isinstance(total, int) else 0
-    return Usage(prompt, max(0, completion))
+    return usage_with_total(body.get("usage"), "prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def finish_reason(body: dict[str, Any]) -> str:
@@ -236,68 +219,22 @@ def _created(body: dict[str, Any]) -> int | None:
     return created if isinstance(created, int) and not isinstance(created, bool) else None
 
 
-class BaiduStream:
+class BaiduStream(TextTranslator):
     """Baidu's ``data: {result, is_end, usage}`` lines → OpenAI chunks. A plain JSON error body (what Baidu sends
     to a stream request it refuses) raises UpstreamError."""
 
     def __init__(self, request: RelayRequest) -> None:
-        self._model = request.upstream_model
-        self._lines = LineSplitter()
-        self._id = ""
-        self._started = False
-        self._ended = False
-        self._error: UpstreamError | None = None  # met after chunks that are delivered first
-        self.usage: Usage | None = None
+        super().__init__(request.upstream_model)
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._handle(self._lines.feed(data))
-
-    def finish(self) -> list[dict[str, Any]]:
-        return self._handle(self._lines.flush())
-
-    def _fail(self, error: UpstreamError, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Raise ``error`` now, or on the next call when chunks before it still have to be delivered."""
-        if out:
-            self._error = error
-            return out
-        raise error
-
-    def _handle(self, lines: list[bytes]) -> list[dict[str, Any]]:
-        if self._error is not None:
-            raise self._error
-        out: list[dict[str, Any]] = []
-        for line in lines:
-            payload = data_payload(line)
-            obj = parse_json(payload if payload is not None else line)
-            if not isinstance(obj, dict):
-                continue
-            if _has_error(obj):
-                return self._fail(api_error(obj), out)
-            if payload is None or self._ended:
-                continue
-            out.extend(self._chunks(obj))
-        return out
+    def _error_in(self, obj: dict[str, Any]) -> UpstreamError | None:
+        return api_error(obj) if _has_error(obj) else None
 
     def _chunks(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         self._id = self._id or str(obj.get("id") or completion_id())
         usage = usage_of(obj)
         if usage is not None:
             self.usage = usage
-        delta: dict[str, Any] = {}
-        if not self._started:
-            delta["role"] = "assistant"
-            self._started = True
-        text = obj.get("result")
-        if isinstance(text, str) and text:
-            delta["content"] = text
-        end = bool(obj.get("is_end"))
-        if not delta and not end:
-            return []
-        self._ended = end
-        if end and delta.get("content"):  # content and finish_reason in separate chunks, as OpenAI does
-            return [chunk(self._id, self._model, delta, None, _created(obj)),
-                    chunk(self._id, self._model, {}, finish_reason(obj), _created(obj))]
-        return [chunk(self._id, self._model, delta, finish_reason(obj) if end else None, _created(obj))]
+        return self._text_chunks(obj.get("result"), finish_reason(obj) if obj.get("is_end") else None, _created(obj))
 
 
 # -- the adaptor ---------------------------------------------------------------------------------------------
@@ -333,7 +270,7 @@ class BaiduAdaptor:
         else:
             message = f"Baidu's token endpoint answered {status} without an access token"
             code, result = "", status if status >= 400 else 500
-        raise UpstreamError(result, {"message": message, "type": ERROR_TYPE, "param": "", "code": code})
+        raise openai_error(result, message, ERROR_TYPE, code)
 
     def credential_rejected(self, error: Exception) -> bool:
         if not isinstance(error, UpstreamError) or error.type != ERROR_TYPE:
@@ -351,8 +288,7 @@ class BaiduAdaptor:
         url = (f"{base_url(channel)}{API_PREFIX}/{kind}/{quote(endpoint(request.upstream_model), safe='')}"
                f"?access_token={quote(request.credential, safe='')}")
         accept = "text/event-stream" if request.stream else "application/json"
-        return UpstreamCall("POST", url, {"Content-Type": "application/json", "Accept": accept},
-                            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        return UpstreamCall("POST", url, {"Content-Type": "application/json", "Accept": accept}, compact_json(body))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
         data = json.loads(body)
@@ -365,8 +301,7 @@ class BaiduAdaptor:
             items = sorted((d for d in data.get("data") or [] if isinstance(d, dict)),
                            key=lambda d: int(d.get("index") or 0))
             vectors = [[float(x) for x in d.get("embedding") or []] for d in items]
-            encoding = (request.json or {}).get("encoding_format")
-            return embedding_list(vectors, request.upstream_model, usage, encoding), usage
+            return embedding_list(vectors, request.upstream_model, usage, requested_encoding(request)), usage
         message = {"role": "assistant", "content": str(data.get("result") or "")}
         answer = chat_completion(str(data.get("id") or completion_id()), request.upstream_model, message,
                                  finish_reason(data), usage, _created(data))

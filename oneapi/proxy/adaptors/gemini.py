@@ -16,9 +16,10 @@ Requests
   * ``generationConfig``: temperature, topP, topK, seed, maxOutputTokens, ``stopSequences`` from ``stop``,
     ``candidateCount`` from ``n``, ``responseMimeType`` / ``responseSchema`` from ``response_format``.
   * Tools → ``functionDeclarations`` whose JSON schemas are cut down to the OpenAPI subset Gemini accepts
-    (``additionalProperties``, ``$schema``, ``strict``, ``title`` ... dropped; local ``$ref`` inlined; type lists
-    and ``null`` variants become ``nullable``; non-string enums moved to the description). ``tool_choice`` →
-    ``toolConfig.functionCallingConfig`` (AUTO / NONE / ANY + ``allowedFunctionNames``).
+    (:mod:`.gemini_schema`: ``additionalProperties``, ``$schema``, ``strict``, ``title`` ... dropped; local
+    ``$ref`` inlined; type lists and ``null`` variants become ``nullable``; non-string enums moved to the
+    description). ``tool_choice`` → ``toolConfig.functionCallingConfig`` (AUTO / NONE / ANY +
+    ``allowedFunctionNames``).
   * ``safetySettings``: the five harm categories at the configured threshold (GEMINI_SAFETY_SETTING).
   * Gemini 3 refuses replayed ``functionCall`` parts without a ``thoughtSignature``; OpenAI clients cannot
     carry one, so those parts get Google's documented ``skip_thought_signature_validator`` sentinel.
@@ -52,7 +53,24 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import completion_id, embedding_list, tool_call_id, usage_object
+from oneapi.proxy.adaptors.client_request import (
+    embedding_texts,
+    is_number,
+    merged_turns,
+    message_text,
+    requested_encoding,
+)
+from oneapi.proxy.adaptors.common import (
+    chunk,
+    compact_json,
+    completion_body,
+    completion_id,
+    embedding_list,
+    openai_error,
+    tool_call_id,
+    usage_object,
+)
+from oneapi.proxy.adaptors.gemini_schema import clean_schema, is_usable
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.errors import UpstreamError, upstream_error
 from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
@@ -69,11 +87,6 @@ FINISH_REASONS: Final = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "cont
 SKIP_SIGNATURE: Final = "skip_thought_signature_validator"
 _MODEL_VERSION = re.compile(r"^gemini-(\d+)(?:\.(\d+))?")
 _V1BETA_PREFIXES = ("gemini-exp", "gemini-embedding", "learnlm", "gemma")
-# The OpenAPI subset Gemini's Schema accepts (anything else is "Unknown name ... Cannot find field").
-_SCHEMA_KEYS = frozenset({"type", "format", "description", "nullable", "enum", "items", "properties", "required",
-                          "anyOf", "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength",
-                          "pattern", "propertyOrdering"})
-_FORMATS = {"string": ("enum", "date-time"), "number": ("float", "double"), "integer": ("int32", "int64")}
 _MAX_RAW = 16 * 1024 * 1024
 
 
@@ -100,9 +113,8 @@ def google_error(status: int, body: bytes | Any) -> UpstreamError:
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict) and (err.get("message") or err.get("status")):
         code = err.get("code")
-        return UpstreamError(status, {"message": str(err.get("message") or err.get("status")),
-                                      "type": str(err.get("status") or "upstream_error"), "param": "",
-                                      "code": str(code if code is not None else status)})
+        return openai_error(status, str(err.get("message") or err.get("status")),
+                            str(err.get("status") or "upstream_error"), str(code if code is not None else status))
     return upstream_error(status, bytes(body) if isinstance(body, bytes | bytearray) else json.dumps(body).encode())
 
 
@@ -115,22 +127,11 @@ def _no_candidates(data: dict[str, Any]) -> UpstreamError:
     feedback = data.get("promptFeedback")
     reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
     if reason:
-        return UpstreamError(400, {"message": f"Gemini blocked the prompt (blockReason {reason})",
-                                   "type": "prompt_blocked", "param": "", "code": str(reason)})
-    return UpstreamError(500, {"message": "No candidates returned", "type": "server_error", "param": "",
-                               "code": "500"})
+        return openai_error(400, f"Gemini blocked the prompt (blockReason {reason})", "prompt_blocked", str(reason))
+    return openai_error(500, "No candidates returned", "server_error", "500")
 
 
 # -- request: messages -------------------------------------------------------------------------------
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
-    return ""
-
 
 def _inline(url: str, images: Mapping[str, InlineImage]) -> dict[str, Any]:
     image = images.get(url)
@@ -178,7 +179,7 @@ def _arguments(arguments: Any) -> dict[str, Any]:
 
 def _response_object(content: Any) -> dict[str, Any]:
     """A tool result → ``functionResponse.response``, which must be a JSON object."""
-    text = _text_of(content)
+    text = message_text(content, "strings")
     parsed = parse_json(text.encode()) if text.strip() else None
     if isinstance(parsed, dict):
         return parsed
@@ -193,16 +194,8 @@ def _function_call(name: Any, arguments: Any, signed: bool) -> dict[str, Any]:
 
 
 def _merge(turns: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
-    """Drop empty turns and merge consecutive turns of the same role (Gemini wants neither)."""
-    contents: list[dict[str, Any]] = []
-    for role, parts in turns:
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": list(parts)})
-    return contents
+    """``contents`` without empty turns or consecutive turns of one role (Gemini wants neither)."""
+    return [{"role": role, "parts": parts} for role, parts in merged_turns(turns)]
 
 
 def convert_messages(messages: Any, images: Mapping[str, InlineImage],
@@ -217,8 +210,9 @@ def convert_messages(messages: Any, images: Mapping[str, InlineImage],
             continue
         role, content = message.get("role"), message.get("content")
         if role in ("system", "developer"):
-            if _text_of(content).strip():
-                system.append(_text_of(content))
+            text = message_text(content, "strings")
+            if text.strip():
+                system.append(text)
         elif role == "assistant":
             parts = _parts(content, images)
             for call in message.get("tool_calls") or []:
@@ -241,97 +235,12 @@ def convert_messages(messages: Any, images: Mapping[str, InlineImage],
 
 # -- request: tools and schemas ----------------------------------------------------------------------
 
-def _resolve(schema: dict[str, Any], defs: Mapping[str, Any], depth: int) -> dict[str, Any]:
-    """Inline a local ``$ref`` and flatten ``allOf`` (Gemini has neither)."""
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and depth < 16:
-        target = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith(("#/$defs/", "#/definitions/")) else None
-        rest = {k: v for k, v in schema.items() if k != "$ref"}
-        schema = {**(_resolve(target, defs, depth + 1) if isinstance(target, dict) else {}), **rest}
-    all_of = schema.get("allOf")
-    if isinstance(all_of, list):
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for sub in all_of:
-            if isinstance(sub, dict):
-                sub = _resolve(sub, defs, depth + 1)
-                props = {**(merged.get("properties") or {}), **(sub.get("properties") or {})}
-                merged = {**sub, **merged, **({"properties": props} if props else {})}
-        schema = merged
-    return schema
-
-
-def _variants(value: list[Any], defs: Mapping[str, Any], depth: int) -> tuple[list[dict[str, Any]], bool]:
-    nullable = False
-    out = []
-    for variant in value:
-        if isinstance(variant, dict) and variant.get("type") == "null":
-            nullable = True
-        elif isinstance(variant, dict):
-            out.append(clean_schema(variant, defs, depth + 1))
-    return out, nullable
-
-
-def clean_schema(schema: Any, defs: Mapping[str, Any] | None = None, depth: int = 0) -> dict[str, Any]:
-    """A JSON schema cut down to the OpenAPI subset Gemini accepts."""
-    if not isinstance(schema, dict) or depth > 32:
-        return {}
-    if defs is None:
-        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    schema = _resolve(schema, defs, depth)
-    out: dict[str, Any] = {}
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kinds = [k for k in kind if k != "null"]
-        if len(kinds) < len(kind):
-            out["nullable"] = True
-        kind = kinds[0] if kinds else None
-    if isinstance(kind, str) and kind != "null":
-        out["type"] = kind
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: clean_schema(sub, defs, depth + 1) for name, sub in value.items()}
-        elif key == "items" and isinstance(value, dict):
-            out[key] = clean_schema(value, defs, depth + 1)
-        elif key in ("anyOf", "oneOf") and isinstance(value, list):
-            variants, nullable = _variants(value, defs, depth)
-            out.update({"nullable": True} if nullable else {})
-            if len(variants) == 1:
-                out = {**variants[0], **out}
-            elif variants:
-                out["anyOf"] = variants
-        elif key in ("enum", "const"):
-            values = value if key == "enum" and isinstance(value, list) else [value]
-            if None in values:
-                out["nullable"] = True
-            out["enum"] = [v if isinstance(v, str) else json.dumps(v) for v in values if v is not None]
-        elif key == "format":
-            if value in _FORMATS.get(str(out.get("type", "")).lower(), ()):
-                out[key] = value
-        elif key == "nullable" and value is True:
-            out[key] = True
-        elif key in _SCHEMA_KEYS and key not in out and key not in ("nullable", "type"):
-            out[key] = value
-    if "enum" in out and str(out.get("type", "string")).lower() != "string":
-        choices = ", ".join(out.pop("enum"))  # Gemini allows enum on strings only
-        out["description"] = f"{out.get('description', '')} (one of: {choices})".strip()
-    if isinstance(out.get("required"), list):
-        out["required"] = [r for r in out["required"] if r in (out.get("properties") or {})]
-        if not out["required"]:
-            del out["required"]
-    return out
-
-
-def _usable(schema: dict[str, Any]) -> bool:
-    """Gemini refuses an OBJECT schema without properties: such a schema is better left out."""
-    return bool(schema) and (bool(schema.get("properties")) or str(schema.get("type", "")).lower() != "object")
-
-
 def _declaration(fn: dict[str, Any]) -> dict[str, Any]:
     decl: dict[str, Any] = {"name": str(fn.get("name") or "")}
     if fn.get("description"):
         decl["description"] = str(fn["description"])
     params = clean_schema(fn.get("parameters"))
-    if _usable(params):
+    if is_usable(params):
         decl["parameters"] = params
     return decl
 
@@ -358,14 +267,10 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
 
 # -- request: generation config ----------------------------------------------------------------------
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def generation_config(data: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for source, target in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK"), ("seed", "seed")):
-        if _number(data.get(source)):
+        if is_number(data.get(source)):
             config[target] = data[source]
     limit = data.get("max_completion_tokens") or data.get("max_tokens")
     if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
@@ -384,7 +289,7 @@ def generation_config(data: dict[str, Any]) -> dict[str, Any]:
         config["responseMimeType"] = "application/json"
         spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
         schema = clean_schema(spec.get("schema")) if kind == "json_schema" and isinstance(spec, dict) else {}
-        if _usable(schema):
+        if is_usable(schema):
             config["responseSchema"] = schema
     return config
 
@@ -450,12 +355,6 @@ def _choice(index: int, candidate: dict[str, Any]) -> dict[str, Any]:
             "logprobs": None}
 
 
-def _stream_chunk(response_id: str, created: int, model: str, index: int, delta: dict[str, Any],
-                  finish: str | None = None) -> dict[str, Any]:
-    return {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
-
-
 @dataclass
 class _ChoiceState:
     started: bool = False
@@ -496,8 +395,8 @@ class GeminiStream:
         for index, state in sorted(self._choices.items()):
             if not state.finished:
                 state.finished = True
-                out.append(_stream_chunk(self._id, self._created, self._model, index, {},
-                                         "tool_calls" if state.tools else "stop"))
+                out.append(chunk(self._id, self._model, {}, "tool_calls" if state.tools else "stop", self._created,
+                                 index))
         return out
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
@@ -558,20 +457,19 @@ class GeminiStream:
         if parts.calls:
             delta["tool_calls"] = [{"index": state.tools + i, **call} for i, call in enumerate(parts.calls)]
             state.tools += len(parts.calls)
-        out = [_stream_chunk(self._id, self._created, self._model, index, delta)] if delta else []
+        out = [chunk(self._id, self._model, delta, None, self._created, index)] if delta else []
         if candidate.get("finishReason") and not state.finished:
             state.finished = True
-            out.append(_stream_chunk(self._id, self._created, self._model, index, {},
-                                     finish_reason(candidate, state.tools > 0)))
+            out.append(chunk(self._id, self._model, {}, finish_reason(candidate, state.tools > 0), self._created,
+                             index))
         return out
 
 
 # -- embeddings --------------------------------------------------------------------------------------
 
 def embedding_body(data: dict[str, Any], model: str) -> dict[str, Any]:
-    inputs = data.get("input")
-    texts = [inputs] if isinstance(inputs, str) else inputs
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+    texts = embedding_texts(data)
+    if texts is None:
         raise ValueError("Gemini embeddings take a string or a list of strings (not token arrays)")
     extra: dict[str, Any] = {}
     dimensions = data.get("dimensions")
@@ -589,8 +487,7 @@ def parse_embeddings(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[
     meta = data.get("usageMetadata")
     prompt = meta.get("promptTokenCount") if isinstance(meta, dict) else None
     usage = Usage(prompt, 0) if isinstance(prompt, int) and prompt > 0 else None
-    fmt = (request.json or {}).get("encoding_format")
-    return embedding_list(vectors, request.upstream_model, usage, fmt if isinstance(fmt, str) else None), usage
+    return embedding_list(vectors, request.upstream_model, usage, requested_encoding(request)), usage
 
 
 # -- the adaptor -------------------------------------------------------------------------------------
@@ -625,7 +522,7 @@ class GeminiAdaptor:
         headers = {"Content-Type": "application/json", "x-goog-api-key": channel.key,
                    "Accept": "text/event-stream" if request.stream else "application/json"}
         return UpstreamCall("POST", f"{base_url(channel).rstrip('/')}/{version}/models/{model}:{action}", headers,
-                            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+                            compact_json(body))
 
     def chat_body(self, request: RelayRequest, model: str, *, system_instruction: bool) -> dict[str, Any]:
         data = request.json or {}
@@ -666,9 +563,8 @@ class GeminiAdaptor:
             raise _no_candidates(data)
         meta = data.get("usageMetadata")
         usage = usage_of(meta)
-        answer: dict[str, Any] = {"id": completion_id(), "object": "chat.completion", "created": int(time.time()),
-                                  "model": request.upstream_model,
-                                  "choices": [_choice(i, c) for i, c in enumerate(candidates)]}
+        answer = completion_body(completion_id(), request.upstream_model,
+                                 [_choice(i, c) for i, c in enumerate(candidates)], None, int(time.time()))
         if usage is not None and isinstance(meta, dict):
             answer["usage"] = _usage_body(meta, usage)
         return answer, usage

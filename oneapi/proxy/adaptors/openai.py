@@ -42,6 +42,15 @@ def base_url(channel: RouteChannel) -> str:
     return (kind.default_base_url if kind else "").rstrip("/")
 
 
+def trimmed_base_url(channel: RouteChannel, api_paths: tuple[str, ...]) -> str:
+    """:func:`base_url` without a trailing slash or a trailing API path (``api_paths``, trimmed in order): a
+    common copy-paste mistake for providers whose paths we add ourselves."""
+    base = base_url(channel).rstrip("/")
+    for suffix in api_paths:
+        base = base.removesuffix(suffix)
+    return base
+
+
 def _rewrite(request: RelayRequest, *, stream_options: bool) -> tuple[bytes, bool]:
     """The body to send and whether we added a usage request the client did not make."""
     body = request.json

@@ -16,15 +16,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Final
 
 from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import completion_id
+from oneapi.proxy.adaptors.client_request import is_number, merged_turns, message_text
+from oneapi.proxy.adaptors.common import chunk, compact_json, completion_body, completion_id, openai_error
 from oneapi.proxy.adaptors.gemini import google_error
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.errors import UpstreamError
 from oneapi.proxy.sse import parse_json
 from oneapi.services.routing import RouteChannel
 
@@ -33,47 +32,29 @@ USER, MODEL = "0", "1"
 MAX_BODY: Final = 16 * 1024 * 1024
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
-    return ""
-
-
 def prompt_of(messages: Any, system_prompt: str = "") -> dict[str, Any]:
     context: list[str] = []
-    turns: list[dict[str, str]] = []
+    turns: list[tuple[str, list[str]]] = []
     for message in messages if isinstance(messages, list) else []:
         if not isinstance(message, dict):
             continue
-        text = _text(message.get("content"))
+        text = message_text(message.get("content"), "strings")
         if message.get("role") in ("system", "developer"):
             context.append(text)
-            continue
-        if not text.strip():
-            continue
-        author = MODEL if message.get("role") == "assistant" else USER
-        if turns and turns[-1]["author"] == author:
-            turns[-1]["content"] += "\n" + text
-        else:
-            turns.append({"author": author, "content": text})
-    prompt: dict[str, Any] = {"messages": turns}
+        elif text.strip():
+            turns.append((MODEL if message.get("role") == "assistant" else USER, [text]))
+    prompt: dict[str, Any] = {"messages": [{"author": author, "content": "\n".join(texts)}
+                                           for author, texts in merged_turns(turns)]}
     context = [system_prompt] if system_prompt else [c for c in context if c.strip()]
     if context:
         prompt["context"] = "\n".join(context)
     return prompt
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def message_body(data: dict[str, Any], system_prompt: str = "") -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": prompt_of(data.get("messages"), system_prompt)}
     for source, target in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
-        if _number(data.get(source)):
+        if is_number(data.get(source)):
             body[target] = data[source]
     n = data.get("n")
     if isinstance(n, int) and not isinstance(n, bool) and n > 0:
@@ -97,10 +78,8 @@ def candidates_of(data: Any) -> list[str]:
     filters = [f for f in data.get("filters") or [] if isinstance(f, dict)]
     if filters:
         reason = str(filters[0].get("reason") or "OTHER")
-        raise UpstreamError(400, {"message": f"PaLM returned no candidates (filtered: {reason})",
-                                  "type": "content_filter", "param": "", "code": reason})
-    raise UpstreamError(500, {"message": "No candidates returned", "type": "server_error", "param": "",
-                              "code": "500"})
+        raise openai_error(400, f"PaLM returned no candidates (filtered: {reason})", "content_filter", reason)
+    raise openai_error(500, "No candidates returned", "server_error", "500")
 
 
 class PalmStream:
@@ -113,25 +92,19 @@ class PalmStream:
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         if len(self._body) + len(data) > MAX_BODY:
-            raise UpstreamError(500, {"message": "the PaLM answer is too large", "type": "upstream_error",
-                                      "param": "", "code": "response_too_large"})
+            raise openai_error(500, "the PaLM answer is too large", "upstream_error", "response_too_large")
         self._body += data
         return []
 
     def finish(self) -> list[dict[str, Any]]:
         data = parse_json(bytes(self._body))
         if data is None:
-            raise UpstreamError(500, {"message": "PaLM answered with a body that is not JSON",
-                                      "type": "upstream_error", "param": "", "code": "bad_response"})
+            raise openai_error(500, "PaLM answered with a body that is not JSON", "upstream_error", "bad_response")
         texts = candidates_of(data)
         response_id, created = completion_id(), int(time.time())
-
-        def chunk(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-            return {"id": response_id, "object": "chat.completion.chunk", "created": created, "model": self._model,
-                    "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
-
-        out = [chunk(i, {"role": "assistant", "content": text}, None) for i, text in enumerate(texts)]
-        return out + [chunk(i, {}, "stop") for i in range(len(texts))]
+        out = [chunk(response_id, self._model, {"role": "assistant", "content": text}, None, created, i)
+               for i, text in enumerate(texts)]
+        return out + [chunk(response_id, self._model, {}, "stop", created, i) for i in range(len(texts))]
 
 
 class PalmAdaptor:
@@ -147,15 +120,13 @@ class PalmAdaptor:
         body = message_body(request.json or {}, request.system_prompt)
         return UpstreamCall("POST", f"{base_url(channel).rstrip('/')}/v1beta2/models/{model}:generateMessage",
                             {"Content-Type": "application/json", "Accept": "application/json",
-                             "x-goog-api-key": channel.key},
-                            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+                             "x-goog-api-key": channel.key}, compact_json(body))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
         texts = candidates_of(parse_json(body))
         choices = [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                    for i, text in enumerate(texts)]
-        return {"id": completion_id(), "object": "chat.completion", "created": int(time.time()),
-                "model": request.upstream_model, "choices": choices}, None
+        return completion_body(completion_id(), request.upstream_model, choices, None, int(time.time())), None
 
     def stream_translator(self, request: RelayRequest) -> PalmStream:
         return PalmStream(request.upstream_model)

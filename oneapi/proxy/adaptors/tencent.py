@@ -43,10 +43,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oneapi.proxy.adaptors.base import RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import chat_completion, chunk, completion_id, embedding_list
+from oneapi.proxy.adaptors.client_request import embedding_texts, merged_turns, requested_encoding
+from oneapi.proxy.adaptors.common import (
+    chat_completion,
+    compact_json,
+    completion_id,
+    embedding_list,
+    openai_error,
+    usage_with_total,
+)
 from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.adaptors.streaming import TextTranslator
 from oneapi.proxy.errors import UpstreamError, upstream_error
-from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
+from oneapi.proxy.sse import parse_json
 from oneapi.services.routing import RouteChannel
 
 ERROR_TYPE = "tencent_error"
@@ -71,8 +80,8 @@ def split_key(key: str) -> tuple[str, str]:
         return parts[1], parts[2]
     if len(parts) == 2 and parts[0] and parts[1]:
         return parts[0], parts[1]
-    raise UpstreamError(401, {"message": "the Tencent channel key must be \"AppId|SecretId|SecretKey\"",
-                              "type": ERROR_TYPE, "param": "", "code": "invalid_tencent_config"})
+    raise openai_error(401, "the Tencent channel key must be \"AppId|SecretId|SecretKey\"", ERROR_TYPE,
+                       "invalid_tencent_config")
 
 
 def host_of(url: str) -> str:
@@ -156,15 +165,15 @@ def _error_of(obj: Any) -> UpstreamError | None:
     response = obj.get("Response")
     inner = response if isinstance(response, dict) else obj
     error = inner.get("Error")
+    request_id = str(inner.get("RequestId") or "")
     if isinstance(error, dict) and error.get("Code"):
         code = str(error["Code"])
-        return UpstreamError(status_for(code), {"message": str(error.get("Message") or code), "type": ERROR_TYPE,
-                                                "param": str(inner.get("RequestId") or ""), "code": code})
+        return openai_error(status_for(code), str(error.get("Message") or code), ERROR_TYPE, code, request_id)
     runtime = inner.get("ErrorMsg")
     if isinstance(runtime, dict) and runtime.get("Code"):
         # Runtime failures (4000 internal error, 4001 model timeout) reported in an otherwise normal answer.
-        return UpstreamError(500, {"message": str(runtime.get("Msg") or "Hunyuan failed"), "type": ERROR_TYPE,
-                                   "param": str(inner.get("RequestId") or ""), "code": runtime["Code"]})
+        return openai_error(500, str(runtime.get("Msg") or "Hunyuan failed"), ERROR_TYPE, runtime["Code"],
+                            request_id)
     return None
 
 
@@ -208,12 +217,9 @@ def convert_messages(messages: list[dict[str, Any]], system_prompt: str) -> list
         role = "assistant" if role == "assistant" else "user"
         if role == "assistant":
             parts = [p for p in parts if p["Type"] == "text"]
-        if not any(p["Type"] != "text" or p["Text"].strip() for p in parts):
-            continue
-        if turns and turns[-1][0] == role:
-            turns[-1][1].extend(parts)
-        else:
-            turns.append((role, list(parts)))
+        if any(p["Type"] != "text" or p["Text"].strip() for p in parts):
+            turns.append((role, parts))
+    turns = merged_turns(turns)
     if turns and turns[0][0] == "assistant":
         turns.insert(0, ("user", [{"Type": "text", "Text": PLACEHOLDER_USER_TURN}]))
     out = [_message(role, parts) for role, parts in turns]
@@ -250,9 +256,8 @@ def chat_body(request: RelayRequest) -> dict[str, Any]:
 
 
 def embeddings_body(request: RelayRequest) -> dict[str, Any]:
-    raw = (request.json or {}).get("input")
-    inputs = [raw] if isinstance(raw, str) else raw
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(s, str) for s in inputs):
+    inputs = embedding_texts(request.json or {})
+    if inputs is None:
         raise ValueError("Hunyuan embeddings take a string or a list of strings as input")
     return {"InputList": inputs}
 
@@ -261,15 +266,7 @@ def embeddings_body(request: RelayRequest) -> dict[str, Any]:
 
 
 def usage_of(obj: dict[str, Any]) -> Usage | None:
-    usage = obj.get("Usage")
-    if not isinstance(usage, dict) or not isinstance(usage.get("PromptTokens"), int):
-        return None
-    prompt = usage["PromptTokens"]
-    completion = usage.get("CompletionTokens")
-    if not isinstance(completion, int):
-        total = usage.get("TotalTokens")
-        completion = total - prompt if isinstance(total, int) else 0
-    return Usage(prompt, max(0, completion))
+    return usage_with_total(obj.get("Usage"), "PromptTokens", "CompletionTokens", "TotalTokens")
 
 
 def _finish(reason: Any) -> str | None:
@@ -288,45 +285,14 @@ def _first_choice(obj: dict[str, Any]) -> dict[str, Any]:
     return choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
 
 
-class HunyuanStream:
+class HunyuanStream(TextTranslator):
     """Hunyuan's SSE events (no ``Response`` wrapper) → OpenAI chunks; wrapped errors raise UpstreamError."""
 
     def __init__(self, request: RelayRequest) -> None:
-        self._model = request.upstream_model
-        self._lines = LineSplitter()
-        self._id = ""
-        self._started = False
-        self._ended = False
-        self._error: UpstreamError | None = None  # met after chunks that are delivered first
-        self.usage: Usage | None = None
+        super().__init__(request.upstream_model)
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._handle(self._lines.feed(data))
-
-    def finish(self) -> list[dict[str, Any]]:
-        return self._handle(self._lines.flush())
-
-    def _fail(self, error: UpstreamError, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Raise ``error`` now, or on the next call when chunks before it still have to be delivered."""
-        if out:
-            self._error = error
-            return out
-        raise error
-
-    def _handle(self, lines: list[bytes]) -> list[dict[str, Any]]:
-        if self._error is not None:
-            raise self._error
-        out: list[dict[str, Any]] = []
-        for line in lines:
-            payload = data_payload(line)
-            obj = parse_json(payload if payload is not None else line)
-            error = _error_of(obj)
-            if error is not None:
-                return self._fail(error, out)
-            if payload is None or not isinstance(obj, dict) or self._ended:
-                continue
-            out.extend(self._chunks(obj))
-        return out
+    def _error_in(self, obj: dict[str, Any]) -> UpstreamError | None:
+        return _error_of(obj)
 
     def _chunks(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         self._id = self._id or str(obj.get("Id") or completion_id())
@@ -336,21 +302,7 @@ class HunyuanStream:
         choice = _first_choice(obj)
         delta_in = choice.get("Delta")
         text = delta_in.get("Content") if isinstance(delta_in, dict) else None
-        delta: dict[str, Any] = {}
-        if not self._started:
-            delta["role"] = "assistant"
-            self._started = True
-        if isinstance(text, str) and text:
-            delta["content"] = text
-        reason = _finish(choice.get("FinishReason"))
-        if not delta and reason is None:
-            return []
-        self._ended = reason is not None
-        created = _created(obj)
-        if reason is not None and delta.get("content"):
-            return [chunk(self._id, self._model, delta, None, created),
-                    chunk(self._id, self._model, {}, reason, created)]
-        return [chunk(self._id, self._model, delta, reason, created)]
+        return self._text_chunks(text, _finish(choice.get("FinishReason")), _created(obj))
 
 
 # -- the adaptor ---------------------------------------------------------------------------------------------
@@ -371,7 +323,7 @@ class TencentAdaptor:
         secret_id, secret_key = split_key(channel.key)
         base = base_url(channel)
         host = host_of(base)
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = compact_json(body)
         timestamp = int(request.now)
         headers = {"Content-Type": CONTENT_TYPE, "Host": host, "X-TC-Action": action, "X-TC-Version": VERSION,
                    "X-TC-Timestamp": str(timestamp),
@@ -394,8 +346,7 @@ class TencentAdaptor:
             items = sorted((d for d in response.get("Data") or [] if isinstance(d, dict)),
                            key=lambda d: int(d.get("Index") or 0))
             vectors = [[float(x) for x in d.get("Embedding") or []] for d in items]
-            encoding = (request.json or {}).get("encoding_format")
-            return embedding_list(vectors, request.upstream_model, usage, encoding), usage
+            return embedding_list(vectors, request.upstream_model, usage, requested_encoding(request)), usage
         choice = _first_choice(response)
         message_in = choice.get("Message")
         content = message_in.get("Content") if isinstance(message_in, dict) else None

@@ -60,7 +60,16 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from oneapi.proxy.adaptors.base import RelayRequest, StreamTranslator, UpstreamCall, Usage
-from oneapi.proxy.adaptors.common import chat_completion, chunk, completion_id, tool_call_id
+from oneapi.proxy.adaptors.client_request import is_number, merged_turns, message_text
+from oneapi.proxy.adaptors.common import (
+    arguments_json,
+    chat_completion,
+    chunk,
+    compact_json,
+    completion_id,
+    openai_error,
+    tool_call_id,
+)
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.sse import LineSplitter
@@ -165,16 +174,6 @@ def signed_url(scheme: str, host: str, path: str, key: SparkKey, now: float) -> 
 # -- the request frame ---------------------------------------------------------------------------------
 
 
-def text_of(content: Any) -> str:
-    """A message content as text: the string, or its text parts (Spark's chat domains take no images)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text") or "") for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and p.get("text"))
-    return ""
-
-
 def _with_system_prompt(messages: list[dict[str, Any]], system_prompt: str) -> list[dict[str, Any]]:
     """The channel's system prompt replaces a leading system message, else is prepended (SPEC 1.4)."""
     if not system_prompt:
@@ -185,7 +184,7 @@ def _with_system_prompt(messages: list[dict[str, Any]], system_prompt: str) -> l
 
 
 def _assistant_text(message: dict[str, Any]) -> str:
-    text = text_of(message.get("content"))
+    text = message_text(message.get("content"), "filled")
     if text:
         return text
     calls = [c.get("function") for c in message.get("tool_calls") or [] if isinstance(c, dict)]
@@ -198,26 +197,24 @@ def _assistant_text(message: dict[str, Any]) -> str:
 
 def spark_messages(messages: Iterable[dict[str, Any]], system_role: bool) -> list[dict[str, str]]:
     """OpenAI messages → Spark's ``payload.message.text``: system text gathered up front (or folded into the
-    first user turn), tool results as user turns, consecutive same-role turns merged, empty turns dropped."""
+    first user turn), tool results as user turns, consecutive same-role turns merged, empty turns dropped.
+    Only text is read: Spark's chat domains take no images."""
     system: list[str] = []
-    turns: list[dict[str, str]] = []
+    texts: list[tuple[str, list[str]]] = []
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
-            text = text_of(message.get("content"))
+            text = message_text(message.get("content"), "filled")
             if text:
                 system.append(text)
             continue
         if role == "assistant":
             spark_role, text = "assistant", _assistant_text(message)
         else:  # user, and tool/function results (Spark's websocket API has no tool role)
-            spark_role, text = "user", text_of(message.get("content"))
-        if not text:
-            continue
-        if turns and turns[-1]["role"] == spark_role:
-            turns[-1]["content"] += "\n" + text
-        else:
-            turns.append({"role": spark_role, "content": text})
+            spark_role, text = "user", message_text(message.get("content"), "filled")
+        if text:
+            texts.append((spark_role, [text]))
+    turns = [{"role": role, "content": "\n".join(parts)} for role, parts in merged_turns(texts)]
     if system:
         joined = "\n".join(system)
         if system_role:
@@ -241,10 +238,6 @@ def spark_functions(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: f[k] for k in ("name", "description", "parameters") if k in f} for f in functions if f.get("name")]
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def request_frame(request: RelayRequest, key: SparkKey, version: str) -> dict[str, Any]:
     body = request.json or {}
     domain = spark_domain(version)
@@ -252,7 +245,7 @@ def request_frame(request: RelayRequest, key: SparkKey, version: str) -> dict[st
     if isinstance(body.get("user"), str) and body["user"]:
         header["uid"] = body["user"][:UID_MAX]
     chat: dict[str, Any] = {"domain": domain}
-    if _number(body.get("temperature")):
+    if is_number(body.get("temperature")):
         chat["temperature"] = body["temperature"]
     max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0:
@@ -283,9 +276,8 @@ def frame_error(header: dict[str, Any]) -> UpstreamError:
         status = 429
     else:
         status = 500
-    message = str(header.get("message") or f"iFlytek Spark error {code}")
-    return UpstreamError(status, {"message": message, "type": ERROR_TYPE, "param": str(header.get("sid") or ""),
-                                  "code": code})
+    return openai_error(status, str(header.get("message") or f"iFlytek Spark error {code}"), ERROR_TYPE, code,
+                        str(header.get("sid") or ""))
 
 
 def parse_frame(line: bytes) -> dict[str, Any] | None:
@@ -331,11 +323,8 @@ def frame_usage(frame: dict[str, Any]) -> Usage | None:
 def tool_call(function_call: Any) -> dict[str, Any] | None:
     if not isinstance(function_call, dict) or not function_call.get("name"):
         return None
-    arguments = function_call.get("arguments")
-    if not isinstance(arguments, str):
-        arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
-    return {"id": tool_call_id(), "type": "function",
-            "function": {"name": str(function_call["name"]), "arguments": arguments}}
+    return {"id": tool_call_id(), "type": "function", "function": {
+        "name": str(function_call["name"]), "arguments": arguments_json(function_call.get("arguments"))}}
 
 
 class SparkStreamTranslator:
@@ -396,8 +385,8 @@ class SparkStreamTranslator:
 
 
 def incomplete_answer() -> UpstreamError:
-    return UpstreamError(500, {"message": "iFlytek Spark closed the connection before its last frame",
-                               "type": ERROR_TYPE, "param": "", "code": "xunfei_incomplete_response"})
+    return openai_error(500, "iFlytek Spark closed the connection before its last frame", ERROR_TYPE,
+                        "xunfei_incomplete_response")
 
 
 def _handshake_hint(status: int) -> str:
@@ -422,7 +411,7 @@ class XunfeiAdaptor:
         scheme, host, prefix = websocket_base(channel)
         url = signed_url(scheme, host, prefix + spark_path(version), key, request.now)
         frame = request_frame(request, key, version)
-        return UpstreamCall("WS", url, body=json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode())
+        return UpstreamCall("WS", url, body=compact_json(frame))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
         content: list[str] = []
@@ -469,8 +458,8 @@ class XunfeiAdaptor:
             if isinstance(found, str) and found:
                 detail = found
         message = f"iFlytek Spark answered HTTP {status}" + (f" ({detail})" if detail else "")
-        return UpstreamError(status, {"message": f"{message}: {_handshake_hint(status)}", "type": ERROR_TYPE,
-                                      "param": str(status), "code": "xunfei_handshake_refused"})
+        return openai_error(status, f"{message}: {_handshake_hint(status)}", ERROR_TYPE, "xunfei_handshake_refused",
+                            str(status))
 
 
 ADAPTOR = XunfeiAdaptor()

@@ -48,21 +48,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from functools import lru_cache
 from typing import Any
 
 from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
+    arguments_json,
     chunk,
+    compact_json,
+    completion_body,
     completion_id,
+    counted_usage,
     embedding_list,
+    json_object,
+    openai_error,
     tool_call_id,
-    usage_object,
 )
-from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.adaptors.openai import trimmed_base_url
+from oneapi.proxy.adaptors.streaming import LineTranslator
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
-from oneapi.proxy.sse import DONE, LineSplitter, data_payload, parse_json
+from oneapi.proxy.sse import DONE, data_payload, parse_json
 from oneapi.services.routing import RouteChannel
 
 V3_PREFIX = "chatglm_"
@@ -84,15 +90,11 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _compact(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 @lru_cache(maxsize=256)
 def _signed_jwt(key_id: str, secret: str, window: int) -> str:
     issued = window * JWT_WINDOW_MS
-    header = _b64url(_compact({"alg": "HS256", "sign_type": "SIGN"}))
-    payload = _b64url(_compact({"api_key": key_id, "exp": issued + JWT_LIFETIME_MS, "timestamp": issued}))
+    header = _b64url(compact_json({"alg": "HS256", "sign_type": "SIGN"}))
+    payload = _b64url(compact_json({"api_key": key_id, "exp": issued + JWT_LIFETIME_MS, "timestamp": issued}))
     signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{_b64url(signature)}"
 
@@ -109,8 +111,7 @@ def jwt_token(key: str, now: float) -> str:
 
 
 def zhipu_error(status: int, code: Any, message: str) -> UpstreamError:
-    return UpstreamError(status, {"message": message, "type": "zhipu_error", "param": "",
-                                  "code": "" if code is None else str(code)})
+    return openai_error(status, message, "zhipu_error", "" if code is None else str(code))
 
 
 def status_for(code: Any) -> int:
@@ -137,14 +138,6 @@ def _raise_if_error(data: dict[str, Any]) -> None:
 # -- requests --------------------------------------------------------------------------------------------
 
 
-def api_base(channel: RouteChannel) -> str:
-    """The channel's base URL; a base that already ends in the API path (a common mistake) is trimmed."""
-    base = base_url(channel).rstrip("/")
-    for suffix in _BASE_SUFFIXES:
-        base = base.removesuffix(suffix)
-    return base
-
-
 def is_v3(model: str) -> bool:
     return model.startswith(V3_PREFIX)
 
@@ -157,14 +150,6 @@ def with_system_prompt(messages: Any, prompt: str) -> list[dict[str, Any]]:
     if out and out[0].get("role") == "system":
         return [{**out[0], "content": prompt}, *out[1:]]
     return [{"role": "system", "content": prompt}, *out]
-
-
-def text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def clamp_sampling(body: dict[str, Any], *, greedy_flag: bool) -> None:
@@ -229,7 +214,7 @@ def v3_prompt(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     prompt: list[dict[str, str]] = []
     pending: list[str] = []
     for message in messages:
-        text = text_of(message.get("content"))
+        text = message_text(message.get("content"), "every")
         role = message.get("role")
         if role in ("system", "developer"):
             pending.append(text)
@@ -260,15 +245,14 @@ def v3_body(request: RelayRequest) -> dict[str, Any]:
 
 def embedding_body(request: RelayRequest) -> dict[str, Any]:
     data = request.json or {}
-    value = data.get("input")
-    texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+    texts = embedding_texts(data, non_empty=True)
+    if texts is None:
         raise RelayError("Zhipu embeddings take a non-empty string or list of strings (not token arrays)",
                          status=400, code="invalid_text_request")
     if len(texts) > MAX_EMBEDDING_INPUTS:
         raise RelayError(f"Zhipu embeddings take at most {MAX_EMBEDDING_INPUTS} inputs per request, not "
                          f"{len(texts)}", status=400, code="invalid_text_request")
-    body: dict[str, Any] = {"model": request.upstream_model, "input": value}
+    body: dict[str, Any] = {"model": request.upstream_model, "input": data.get("input")}
     if isinstance(data.get("dimensions"), int):
         body["dimensions"] = data["dimensions"]
     return body
@@ -278,16 +262,7 @@ def embedding_body(request: RelayRequest) -> dict[str, Any]:
 
 
 def usage_from(data: Any) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    prompt, completion = data.get("prompt_tokens"), data.get("completion_tokens")
-    if not isinstance(prompt, int) and not isinstance(completion, int):
-        return None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0)
-
-
-def _arguments(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value if value is not None else {}, ensure_ascii=False)
+    return counted_usage(data, "prompt_tokens", "completion_tokens")
 
 
 def tool_calls_from(calls: Any, *, with_index: bool) -> list[dict[str, Any]]:
@@ -298,7 +273,7 @@ def tool_calls_from(calls: Any, *, with_index: bool) -> list[dict[str, Any]]:
         function = call["function"]
         item: dict[str, Any] = {"id": call.get("id") or tool_call_id(), "type": "function",
                                 "function": {"name": function.get("name") or "",
-                                             "arguments": _arguments(function.get("arguments"))}}
+                                             "arguments": arguments_json(function.get("arguments"))}}
         if with_index:
             item = {"index": call.get("index", position), **item}
         out.append(item)
@@ -332,14 +307,11 @@ def parse_v4(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[str, Any
     if not isinstance(choices, list):
         raise ValueError("the answer has no choices")
     usage = usage_from(data.get("usage"))
-    answer: dict[str, Any] = {
-        "id": str(data.get("id") or completion_id()), "object": "chat.completion",
-        "created": int(data.get("created") or request.now), "model": request.model,
-        "choices": [{"index": c.get("index", i), "message": _answer_message(c.get("message")),
-                     "finish_reason": finish_reason(c.get("finish_reason"))}
-                    for i, c in enumerate(choices) if isinstance(c, dict)]}
-    if usage is not None:
-        answer["usage"] = usage_object(usage)
+    answer = completion_body(str(data.get("id") or completion_id()), request.model,
+                             [{"index": c.get("index", i), "message": _answer_message(c.get("message")),
+                               "finish_reason": finish_reason(c.get("finish_reason"))}
+                              for i, c in enumerate(choices) if isinstance(c, dict)],
+                             usage, int(data.get("created") or request.now))
     return answer, usage
 
 
@@ -360,13 +332,11 @@ def parse_v3(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[str, Any
     inner: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
     choices = [c for c in inner.get("choices") or [] if isinstance(c, dict)]
     usage = usage_from(inner.get("usage"))
-    answer: dict[str, Any] = {
-        "id": str(inner.get("task_id") or completion_id()), "object": "chat.completion",
-        "created": int(request.now), "model": request.model,
-        "choices": [{"index": i, "message": {"role": "assistant", "content": v3_content(c.get("content"))},
-                     "finish_reason": "stop" if i == len(choices) - 1 else None} for i, c in enumerate(choices)]}
-    if usage is not None:
-        answer["usage"] = usage_object(usage)
+    answer = completion_body(str(inner.get("task_id") or completion_id()), request.model,
+                             [{"index": i, "message": {"role": "assistant", "content": v3_content(c.get("content"))},
+                               "finish_reason": "stop" if i == len(choices) - 1 else None}
+                              for i, c in enumerate(choices)],
+                             usage, int(request.now))
     return answer, usage
 
 
@@ -378,55 +348,17 @@ def parse_embeddings(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[
     total = data["usage"].get("total_tokens") if isinstance(data.get("usage"), dict) else None
     if (usage is None or not usage.prompt_tokens) and isinstance(total, int):
         usage = Usage(total, 0)  # embeddings have no completion: the total is the input
-    encoding = (request.json or {}).get("encoding_format")
-    answer = embedding_list([d["embedding"] for d in items], request.model, usage,
-                            encoding if isinstance(encoding, str) else None)
-    return answer, usage
+    return embedding_list([d["embedding"] for d in items], request.model, usage, requested_encoding(request)), usage
 
 
 # -- streams ---------------------------------------------------------------------------------------------
 
 
-class LineTranslator:
-    """The common part of the stream translators: lines in, chunks out. A provider error met after some chunks
-    of the same read is held back and raised on the next call, so what was already answered is delivered
-    before the error (and a stream that fails first thing fails as a whole)."""
-
-    def __init__(self, request: RelayRequest) -> None:
-        self.usage: Usage | None = None
-        self._lines = LineSplitter()
-        self._model = request.model
-        self._created = int(request.now)
-        self._id = ""
-        self._role_sent = False
-        self._pending: UpstreamError | None = None
-
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
-        return self._run(self._lines.feed(data))
-
-    def finish(self) -> list[dict[str, Any]]:
-        return self._run(self._lines.flush())
-
-    def _run(self, lines: list[bytes]) -> list[dict[str, Any]]:
-        if self._pending is not None:
-            raise self._pending
-        out: list[dict[str, Any]] = []
-        for line in lines:
-            try:
-                out += self._line(line)
-            except UpstreamError as exc:
-                if not out:
-                    raise
-                self._pending = exc
-                break
-        return out
-
-    def _line(self, line: bytes) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-
 class V4StreamTranslator(LineTranslator):
     """OpenAI-shaped ``data:`` chunks → clean OpenAI chunks; usage from the chunk that carries it."""
+
+    def __init__(self, request: RelayRequest) -> None:
+        super().__init__(request.model, int(request.now))
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         payload = data_payload(line)
@@ -451,17 +383,12 @@ class V4StreamTranslator(LineTranslator):
             delta = self._delta(choice.get("delta"))
             finish = finish_reason(choice.get("finish_reason"))
             if delta or finish:
-                piece = chunk(self._id, self._model, delta, finish, self._created)
-                piece["choices"][0]["index"] = choice.get("index", i)
-                out.append(piece)
+                out.append(chunk(self._id, self._model, delta, finish, self._created, choice.get("index", i)))
         return out
 
     def _delta(self, delta: Any) -> dict[str, Any]:
         delta = delta if isinstance(delta, dict) else {}
-        out: dict[str, Any] = {}
-        if not self._role_sent:
-            out["role"] = "assistant"
-            self._role_sent = True
+        out: dict[str, Any] = self._with_role({})
         for key in ("content", "reasoning_content"):
             if isinstance(delta.get(key), str) and delta[key]:
                 out[key] = delta[key]
@@ -475,13 +402,13 @@ class V3StreamTranslator(LineTranslator):
     """v3 ``sse-invoke`` events (``event:``/``id:``/``data:`` raw text/``meta:`` JSON) → OpenAI chunks."""
 
     def __init__(self, request: RelayRequest) -> None:
-        super().__init__(request)
+        super().__init__(request.model, int(request.now))
         self._event = ""
         self._data: list[str] = []
         self._meta: bytes | None = None
 
-    def finish(self) -> list[dict[str, Any]]:
-        return self._run([*self._lines.flush(), b""])  # the last event may lack its blank line
+    def _end(self) -> list[dict[str, Any]]:
+        return self._dispatch()  # the last event may lack its blank line
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         if not line:
@@ -523,10 +450,7 @@ class V3StreamTranslator(LineTranslator):
 
     def _chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         self._id = self._id or completion_id()
-        if not self._role_sent:
-            delta = {"role": "assistant", **delta}
-            self._role_sent = True
-        return chunk(self._id, self._model, delta, finish, self._created)
+        return chunk(self._id, self._model, self._with_role(delta), finish, self._created)
 
 
 # -- the adaptor -----------------------------------------------------------------------------------------
@@ -541,22 +465,21 @@ class ZhipuAdaptor:
         headers = {"Authorization": f"Bearer {jwt_token(channel.key, request.now)}",
                    "Content-Type": "application/json",
                    "Accept": "text/event-stream" if request.stream else "application/json"}
-        base = api_base(channel)
+        base = trimmed_base_url(channel, _BASE_SUFFIXES)
         if request.mode == "embeddings":
-            return UpstreamCall("POST", f"{base}/api/paas/v4/embeddings", headers, _compact(embedding_body(request)))
+            return UpstreamCall("POST", f"{base}/api/paas/v4/embeddings", headers,
+                                compact_json(embedding_body(request)))
         if request.mode != "chat":
             raise RelayError(f"Zhipu channels serve chat completions and embeddings, not {request.mode}",
                              status=501, code="mode_not_supported")
         if is_v3(request.upstream_model):
             action = "sse-invoke" if request.stream else "invoke"
             url = f"{base}/api/paas/v3/model-api/{request.upstream_model}/{action}"
-            return UpstreamCall("POST", url, headers, _compact(v3_body(request)))
-        return UpstreamCall("POST", f"{base}/api/paas/v4/chat/completions", headers, _compact(v4_body(request)))
+            return UpstreamCall("POST", url, headers, compact_json(v3_body(request)))
+        return UpstreamCall("POST", f"{base}/api/paas/v4/chat/completions", headers, compact_json(v4_body(request)))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("the answer is not a JSON object")
+        data = json_object(body)
         if request.mode == "embeddings":
             return parse_embeddings(request, data)
         if is_v3(request.upstream_model):
