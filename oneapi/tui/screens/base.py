@@ -22,6 +22,7 @@ class TablePane(Widget):
     """A searchable table whose rows come from the server (``fetch``) in a worker, never blocking the UI."""
 
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    RESOURCE: ClassVar[str] = ""  # /api/<resource>/: listed page by page, searched with ?keyword=
     DEFAULT_CSS = "TablePane { height: 1fr; }"
 
     class Loaded(Message):
@@ -61,7 +62,18 @@ class TablePane(Widget):
             self.reload()
 
     async def fetch(self, search: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Every row of the resource (10 per page, at most 1000), or the search's matches."""
+        client = self.oneapi.client
+        if search:
+            found: list[dict[str, Any]] = await client.get(f"/api/{self.RESOURCE}/search", keyword=search)
+            return found
+        rows: list[dict[str, Any]] = []
+        for page in range(100):
+            batch = await client.get(f"/api/{self.RESOURCE}/", p=page)
+            rows += batch
+            if len(batch) < 10:
+                break
+        return rows
 
     def cells(self, row: dict[str, Any]) -> list[Any]:
         return [str(row.get(key, "")) for key, _ in self.COLUMNS]

@@ -90,6 +90,7 @@ class ChannelsPane(TablePane):
     COLUMNS = (("id", "ID"), ("name", "Name"), ("type", "Type"), ("status", "Status"), ("priority", "Prio"),
                ("weight", "Weight"), ("balance", "Balance"), ("response_time", "ms"), ("used_quota", "Used"),
                ("models", "Models"))
+    RESOURCE = "channel"
     BINDINGS: ClassVar = [Binding("a", "add", "Add"), Binding("e", "edit", "Edit"),
                           Binding("space", "switch", "Enable/disable"), Binding("d", "delete", "Delete"),
                           Binding("t", "test", "Test"), Binding("T", "test_all", "Test all"),
@@ -97,19 +98,6 @@ class ChannelsPane(TablePane):
 
     def hint(self) -> str:
         return "a add · e edit · space enable/disable · d delete · t test · T test all · b balance · r refresh"
-
-    async def fetch(self, search: str) -> list[dict[str, Any]]:
-        client = self.oneapi.client
-        if search:
-            rows: list[dict[str, Any]] = await client.get("/api/channel/search", keyword=search)
-        else:
-            rows = []
-            for page in range(100):  # every channel, 10 per page
-                batch = await client.get("/api/channel/", p=page)
-                rows += batch
-                if len(batch) < 10:
-                    break
-        return rows
 
     def cells(self, row: dict[str, Any]) -> list[Any]:
         return [row["id"], row.get("name", ""), row.get("type", ""), STATUS.get(row.get("status", 0), "?"),

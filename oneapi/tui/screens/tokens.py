@@ -30,24 +30,12 @@ def token_body(values: dict[str, str], quota_per_unit: float) -> dict[str, Any]:
 class TokensPane(TablePane):
     COLUMNS = (("id", "ID"), ("name", "Name"), ("status", "Status"), ("remain", "Remaining"), ("used", "Used"),
                ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet"))
+    RESOURCE = "token"
     BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "Enable/disable"),
                           Binding("d", "delete", "Delete")]
 
     def hint(self) -> str:
         return "a create · space enable/disable · d delete · tokens of the root user (the admin socket's identity)"
-
-    async def fetch(self, search: str) -> list[dict[str, Any]]:
-        client = self.oneapi.client
-        if search:
-            rows: list[dict[str, Any]] = await client.get("/api/token/search", keyword=search)
-            return rows
-        rows = []
-        for page in range(100):
-            batch = await client.get("/api/token/", p=page)
-            rows += batch
-            if len(batch) < 10:
-                break
-        return rows
 
     def cells(self, row: dict[str, Any]) -> list[Any]:
         money = self.oneapi.money

@@ -19,25 +19,13 @@ class UsersPane(TablePane):
     COLUMNS = (("id", "ID"), ("username", "Username"), ("display_name", "Name"), ("role", "Role"),
                ("status", "Status"), ("group", "Group"), ("quota", "Quota"), ("used", "Used"),
                ("requests", "Requests"))
+    RESOURCE = "user"
     BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "Enable/disable"),
                           Binding("p", "promote", "Promote/demote"), Binding("u", "topup", "Top up"),
                           Binding("e", "edit", "Edit group/quota")]
 
     def hint(self) -> str:
         return "a create · space enable/disable · p promote/demote · u top up · e edit group and quota"
-
-    async def fetch(self, search: str) -> list[dict[str, Any]]:
-        client = self.oneapi.client
-        if search:
-            rows: list[dict[str, Any]] = await client.get("/api/user/search", keyword=search)
-            return rows
-        rows = []
-        for page in range(100):
-            batch = await client.get("/api/user/", p=page)
-            rows += batch
-            if len(batch) < 10:
-                break
-        return rows
 
     def cells(self, row: dict[str, Any]) -> list[Any]:
         return [row["id"], row.get("username", ""), row.get("display_name", ""), ROLES.get(row.get("role", 1), "?"),

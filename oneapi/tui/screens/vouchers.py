@@ -21,6 +21,7 @@ BATCH = 100
 class VouchersPane(TablePane):
     COLUMNS = (("id", "ID"), ("name", "Name"), ("status", "Status"), ("quota", "Quota"), ("created", "Created"),
                ("redeemed", "Redeemed"), ("key", "Key"))
+    RESOURCE = "redemption"
     BINDINGS: ClassVar = [Binding("g", "generate", "Generate"), Binding("x", "export", "Export"),
                           Binding("space", "disable", "Disable"), Binding("d", "delete", "Delete")]
 
@@ -31,19 +32,6 @@ class VouchersPane(TablePane):
         bar = ProgressBar(total=1, show_eta=False, id="progress")
         bar.display = False
         yield bar
-
-    async def fetch(self, search: str) -> list[dict[str, Any]]:
-        client = self.oneapi.client
-        if search:
-            rows: list[dict[str, Any]] = await client.get("/api/redemption/search", keyword=search)
-            return rows
-        rows = []
-        for page in range(100):
-            batch = await client.get("/api/redemption/", p=page)
-            rows += batch
-            if len(batch) < 10:
-                break
-        return rows
 
     def cells(self, row: dict[str, Any]) -> list[Any]:
         return [row["id"], row.get("name", ""), STATUS.get(row.get("status", 0), "?"),
