@@ -3,7 +3,7 @@ errors, as golden JSON (tests/unit/golden/xunfei/*.json), plus tables of the rul
 
 Each golden file holds the input (``kind`` build / response / stream / error) and the ``expected`` output;
 generated ids (``chatcmpl-…``, ``call_…``) are replaced by placeholders before comparing. After a deliberate
-change, regenerate with ``UPDATE_GOLDEN=1 pytest tests/unit/test_adaptor_xunfei.py`` and review the diff.
+change, regenerate with ``ONEAPI_UPDATE_GOLDEN=1 pytest tests/unit/test_adaptor_xunfei.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from oneapi.services.routing import RouteChannel
 from tests.fakes.spark_upstream import parse_authorization, sign
 
 GOLDEN = Path(__file__).parent / "golden" / "xunfei"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
 ADAPTOR: TranslatingAdaptor = xunfei.ADAPTOR
 NOW = 1700000000.0
 KEY = "app123|secret456|key789"
