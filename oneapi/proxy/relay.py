@@ -391,7 +391,8 @@ def choice_text(choices: Any, key: str) -> str:
             if isinstance(inner, dict):
                 if isinstance(inner.get("content"), str):
                     parts.append(inner["content"])
-                for call in inner.get("tool_calls") or []:
+                calls = inner.get("tool_calls")
+                for call in calls if isinstance(calls, list) else ():
                     if isinstance(call, dict) and isinstance(call.get("function"), dict):
                         fn = call["function"]
                         parts.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
@@ -547,11 +548,17 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         log.warning("stream from channel #%d broke: %r", state.channel.id, exc)
     except asyncio.CancelledError:
         # The client left and the server cancelled this handler (aiohttp's handler_cancellation, on in its
-        # TestServer): the part already delivered is billed exactly as when a write fails, not refunded.
+        # TestServer): the part already delivered is billed exactly as when a write fails, not refunded —
+        # unless nothing was answered at all (then the caller refunds).
         response.close()
-        prompt = job.prompt_tokens(state.upstream_model)
-        settle(job, state, prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+        if answered:
+            prompt = job.prompt_tokens(state.upstream_model)
+            settle(job, state, prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
         raise
+    except Exception:  # a malformed upstream event: the SSE headers are out, so end the stream, don't crash it
+        log.exception("stream from channel #%d could not be relayed", state.channel.id)
+        response.close()
+        failure = "upstream sent an event oneapi could not read"
     prompt = job.prompt_tokens(state.upstream_model)
     if not answered and not client_gone:
         # Not a stream at all (an HTML page, an empty body, a connection cut before the first event): nothing

@@ -74,7 +74,10 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         nonlocal last
         for chunk in chunks:
             if not out.prepared:
-                await out.prepare(job.request)
+                try:
+                    await out.prepare(job.request)
+                except (ConnectionError, RuntimeError):  # the client left before the first chunk
+                    return False
             delivered.append(_text_of(chunk, "delta"))
             last = chunk
             try:
@@ -101,13 +104,22 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         if last is None:
             raise
         failure = exc.to_openai()["error"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a provider event we could not read
+        if last is None:
+            raise RelayError(f"could not read the provider's stream: {exc}", status=500,
+                             code="unmarshal_response_body_failed") from None
+        failure = {"message": "upstream sent an event oneapi could not read", "type": "one_api_error",
+                   "param": "", "code": "stream_interrupted"}
     except asyncio.CancelledError:  # the client left and the server cancelled us: bill what was delivered
         response.close()
         if last is not None:
             settle(job, state, job.prompt_tokens(state.upstream_model),
                    job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
         raise
-    if last is None and not client_gone:
+    if last is None:
+        if client_gone:  # left before anything was answered: nothing to charge (the caller refunds)
+            response.close()
+            return out
         # Not one chunk: nothing answered, nothing charged (the caller refunds), and the error is the caller's.
         raise RelayError("upstream answered 200 without any stream event", status=500,
                          code="empty_stream_response")

@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,7 @@ class Ledger:
         self._tokens: OrderedDict[str, TokenAccount] = OrderedDict()
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._loading: dict[tuple[str, Any], asyncio.Future[Any]] = {}
+        self._refreshing: dict[tuple[str, Any], asyncio.Task[Any]] = {}
         self._pending = Batch()
         self._inflight: dict[int, Batch] = {}
         self._generation = 0
@@ -240,9 +241,23 @@ class Ledger:
         if account is not None:
             self._users.move_to_end(user_id)
             if time.monotonic() - account.loaded_at > self._stale_after:
-                asyncio.get_running_loop().create_task(self.reload_user(user_id))
+                self._refresh_in_background(("user", user_id), lambda: self.reload_user(user_id))
             return account
         return await self._load("user", user_id, lambda: self.reload_user(user_id))
+
+    def _refresh_in_background(self, key: tuple[str, Any], reload: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Reload a stale account without making the request wait, at most one reload per account at a time
+        (under load, one per request would flood the writer queue and stall the accounting flush)."""
+        if key in self._refreshing:
+            return
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(reload())
+        self._refreshing[key] = task
+        task.add_done_callback(lambda done: self._refreshed(key, done))
+
+    def _refreshed(self, key: tuple[str, Any], task: asyncio.Task[Any]) -> None:
+        self._refreshing.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("refreshing an account from the database failed: %s", task.exception())
 
     async def reload_user(self, user_id: int) -> UserAccount | None:
         generation = self._generation
@@ -269,7 +284,7 @@ class Ledger:
         if account is not None:
             self._tokens.move_to_end(key)
             if time.monotonic() - account.loaded_at > self._stale_after:
-                asyncio.get_running_loop().create_task(self.reload_token(key))
+                self._refresh_in_background(("token", key), lambda: self.reload_token(key))
             return account
         seen = self._unknown.get(key)
         if seen is not None and time.monotonic() - seen < NEGATIVE_TTL:

@@ -72,3 +72,43 @@ async def test_api_answers_are_gzipped_and_unknown_pages_get_the_web_page(relay_
             assert resp.status == 404
         async with session.get(relay_env.base_url + "/v1/nope") as resp:
             assert resp.status == 404 and (await resp.json())["error"]["message"] == "Invalid URL (GET /v1/nope)"
+
+
+async def test_a_malformed_upstream_event_ends_the_stream_cleanly_and_bills_what_was_delivered(
+        relay_env: RelayEnv) -> None:
+    import json
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    def event(delta: object) -> bytes:
+        body = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(event({"role": "assistant", "content": "hello there"}))
+        await out.write(event({"tool_calls": 1}))  # not a list: nothing may crash on it
+        await out.write(b"data: [DONE]\n\n")
+        return out
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        await relay_env.add_channel(f"http://127.0.0.1:{server.port}")
+        before = await relay_env.user_row()
+        stream = await relay_env.client().chat.completions.create(
+            model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content": "hi"}])
+        text = ""
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+        assert text == "hello there"
+        after = await relay_env.user_row()
+        assert after["quota"] < before["quota"]  # the delivered text was billed, not refunded
+    finally:
+        await server.close()

@@ -380,3 +380,24 @@ async def test_log_listeners_see_each_row_and_a_failing_one_is_harmless(store: S
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 10), 4, 0, log_row(uid, 4))
     assert seen == [4] and user.quota == 10_000 - 4
+
+
+async def test_a_stale_account_is_reloaded_once_not_once_per_request(store: Store) -> None:
+    """Under load every request used to queue its own reload of a stale account on the writer thread, which
+    could fill the writer queue and make the accounting flush fail."""
+    user_id = await store.write(user_q.insert, {"username": "stale", "password": "x", "quota": 100}, [])
+    await store.write(token_q.insert, {"user_id": user_id, "key": "stale-key", "name": "t"})
+    ledger = Ledger(store, stale_after=0.0)
+    ledger.start()
+    try:
+        await ledger.user(user_id)
+        await ledger.token("stale-key")
+        time.sleep(0.001)  # both accounts are now older than stale_after
+        for _ in range(200):
+            await ledger.user(user_id)
+            await ledger.token("stale-key")
+        assert len(ledger._refreshing) <= 2  # one background reload per account, not one per request
+        await asyncio.sleep(0.2)
+        assert not ledger._refreshing
+    finally:
+        await ledger.close()
