@@ -52,9 +52,12 @@ def connect(spec: DatabaseSpec, *, busy_timeout_ms: int = 3000) -> pw.Database:
     params: dict[str, Any] = dict(spec.params)
     if spec.kind == "sqlite":
         Path(spec.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # lock_type IMMEDIATE: a transaction that reads then writes (redeeming a voucher) takes the write lock
+        # at BEGIN, so two processes on one file wait for each other (busy_timeout) instead of one failing at
+        # once with SQLITE_BUSY when it tries to upgrade its read lock.
         return pw.SqliteDatabase(
             str(Path(spec.database).expanduser()),
-            timeout=busy_timeout_ms / 1000,
+            timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE",
             pragmas={"journal_mode": "wal", "busy_timeout": busy_timeout_ms, "synchronous": "normal",
                      "foreign_keys": 0},
         )
