@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -104,6 +104,3 @@ class Relay:
                                             f"disabled): {reason}")
         except OneAPIError:
             log.exception("could not disable channel #%d", channel_id)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"channels": len(self.routes.channels())}

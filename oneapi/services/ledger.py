@@ -315,10 +315,6 @@ class Ledger:
             self._tokens.popitem(last=False)
         return fresh
 
-    def forget_token(self, key: str) -> None:
-        self._tokens.pop(key, None)
-        self._unknown.pop(key, None)
-
     async def user_changed(self, user_id: int) -> None:
         """The user's row changed in the database (admin edit, top-up, voucher): refresh it if cached."""
         if user_id in self._users:

@@ -131,7 +131,3 @@ def check_schema(db: Database) -> None:
         raise SchemaNotReadyError(
             f"database schema is not ready (pending migrations: {', '.join(missing)}); "
             "start the master node first: slave nodes (NODE_TYPE=slave) never migrate")
-
-
-def is_database_error(exc: BaseException) -> bool:
-    return isinstance(exc, pw.PeeweeException)

@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
+from oneapi import humanize
 from oneapi.client import AdminClient, AdminError
 from oneapi.tui.screens.channels import ChannelsPane
 from oneapi.tui.screens.dashboard import DashboardPane
@@ -96,13 +97,13 @@ class OneAPIApp(App[None]):
                 if refresh is not None:
                     refresh()
 
+    @property
+    def quota_per_unit(self) -> float:
+        return float(self.status.get("quota_per_unit") or 500_000)
+
     def money(self, quota: Any) -> str:
         """Quota as the operator wants to read it: dollars when DisplayInCurrencyEnabled."""
-        if not isinstance(quota, int):
-            return str(quota)
-        if self.status.get("display_in_currency", True):
-            return f"${quota / float(self.status.get('quota_per_unit') or 500_000):,.4f}"
-        return f"{quota:,}"
+        return humanize.money(quota, bool(self.status.get("display_in_currency", True)), self.quota_per_unit)
 
     def report(self, exc: Exception) -> None:
         self.notify(str(exc), severity="error", timeout=8)

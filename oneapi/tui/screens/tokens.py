@@ -54,7 +54,7 @@ class TokensPane(TablePane):
         if values is None:
             return
         try:
-            body = token_body(values, float(self.oneapi.status.get("quota_per_unit") or 500_000))
+            body = token_body(values, self.oneapi.quota_per_unit)
             token = await self.oneapi.client.post("/api/token/", body)
         except (ValueError, AdminError) as exc:
             self.oneapi.report(exc)

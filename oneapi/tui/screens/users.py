@@ -32,9 +32,6 @@ class UsersPane(TablePane):
                 STATUS.get(row.get("status", 1), "?"), row.get("group", ""), self.oneapi.money(row.get("quota", 0)),
                 self.oneapi.money(row.get("used_quota", 0)), row.get("request_count", 0)]
 
-    def _per_unit(self) -> float:
-        return float(self.oneapi.status.get("quota_per_unit") or 500_000)
-
     @work(group="act")
     async def action_add(self) -> None:
         values = await self.app.push_screen_wait(FormScreen("Create user", [
@@ -76,7 +73,7 @@ class UsersPane(TablePane):
         if values is None:
             return
         try:
-            quota = humanize.parse_quota(values["quota"], self._per_unit())
+            quota = humanize.parse_quota(values["quota"], self.oneapi.quota_per_unit)
         except ValueError as exc:
             self.oneapi.report(exc)
             return
@@ -96,7 +93,7 @@ class UsersPane(TablePane):
         if values is None:
             return
         try:
-            quota = humanize.parse_quota(values["quota"], self._per_unit())
+            quota = humanize.parse_quota(values["quota"], self.oneapi.quota_per_unit)
         except ValueError as exc:
             self.oneapi.report(exc)
             return

@@ -50,7 +50,7 @@ class VouchersPane(TablePane):
             count = int(values["count"])
             if not 1 <= count <= 10_000:
                 raise ValueError("count must be between 1 and 10000")
-            quota = humanize.parse_quota(values["quota"], float(self.oneapi.status.get("quota_per_unit") or 500_000))
+            quota = humanize.parse_quota(values["quota"], self.oneapi.quota_per_unit)
         except ValueError as exc:
             self.oneapi.report(exc)
             return
