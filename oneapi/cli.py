@@ -59,7 +59,7 @@ def serve(
 
     from oneapi.config import ConfigError, load_process
     from oneapi.logsetup import setup_logging
-    from oneapi.server import StartupError, run
+    from oneapi.server import IncompleteShutdownError, StartupError, run
     from oneapi.store.migrations import SchemaNotReadyError
 
     try:
@@ -68,7 +68,7 @@ def serve(
         asyncio.run(run(config))
     except ConfigError as exc:
         raise fail(f"configuration error: {exc}", 2) from None
-    except (StartupError, SchemaNotReadyError) as exc:
+    except (StartupError, SchemaNotReadyError, IncompleteShutdownError) as exc:
         raise fail(str(exc), 1) from None
     except KeyboardInterrupt:
         pass

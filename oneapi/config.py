@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from oneapi import keyformat
+
 Check = Callable[[Any], str | None]
 """A check returns None when the value is acceptable, else a short description of the problem."""
 
@@ -86,19 +88,15 @@ def _session_secret(value: Any) -> str | None:
 
 
 def _root_token(value: Any) -> str | None:
-    if value == "":
+    if value == "" or keyformat.is_token_key(value):
         return None
-    if "-" in value or " " in value or len(value) > 48:
-        return "must be at most 48 characters with no '-' or spaces (the relay splits keys on '-')"
-    return None
+    return f"must be {keyformat.TOKEN_KEY_RULE} (no 'sk-' prefix: the relay reads KEY-CHANNELID)"
 
 
 def _access_token(value: Any) -> str | None:
-    if value == "":
+    if value == "" or keyformat.is_access_token(value):
         return None
-    if " " in value or len(value) > 32:
-        return "must be at most 32 characters with no spaces"
-    return None
+    return f"must be {keyformat.ACCESS_TOKEN_RULE}"
 
 
 def _cidr_list(value: Any) -> str | None:
@@ -154,6 +152,12 @@ class Config:
     store_read_threads: int = setting(4, "STORE_READ_THREADS",
                                       "threads (and connections) serving database reads; writes use one more",
                                       _between(1, 64))
+    journal_dir: str = setting("journal", "ONEAPI_JOURNAL_DIR",
+                               "directory of the local journal of charges not yet in the database, relative to "
+                               "the data directory unless absolute; one server per directory")
+    journal_fsync_interval: float = setting(1.0, "ONEAPI_JOURNAL_FSYNC_INTERVAL",
+                                            "seconds between fsyncs of the journal: what a power loss can lose; "
+                                            "0 fsyncs every charge", _between(0, 60))
 
     # Multi-node and caching
     node_type: str = setting("master", "NODE_TYPE",

@@ -40,6 +40,7 @@ from oneapi.proxy.tokenizer import Tokenizer
 from oneapi.services import Services, start_services
 from oneapi.store.database import Database, open_database
 from oneapi.store.facade import Store
+from oneapi.store.journal import JournalError
 from oneapi.store.migrations import check_schema, migrate_database
 
 log = logging.getLogger("oneapi.server")
@@ -50,6 +51,11 @@ SHUTDOWN_GRACE = 30.0  # seconds in-flight requests get to finish after SIGTERM
 
 class StartupError(RuntimeError):
     """The server cannot start; the message says why and what to do."""
+
+
+class IncompleteShutdownError(RuntimeError):
+    """The server stopped, but the database did not take every charge; the message says where they are
+    kept (the journal, replayed at the next start)."""
 
 
 def session_secret(config: Config) -> str:
@@ -139,7 +145,10 @@ async def start(config: Config) -> tuple[Services, Store, Relay]:
     db = prepare_database(config)
     store = Store(db, read_threads=config.store_read_threads)
     try:
-        services = await start_services(config, store)
+        try:
+            services = await start_services(config, store)
+        except JournalError as exc:
+            raise StartupError(str(exc)) from None
         if config.is_master:
             await services.accounts.ensure_root()
         relay = make_relay(config, services)
@@ -236,6 +245,10 @@ async def run(config: Config) -> None:
             await admin[0].cleanup()
             admin[1].unlink(missing_ok=True)
         await runner.cleanup()  # stops the listener, then waits for handlers in flight
-        await services.close()  # flushes pending accounting and consume logs
+        report = await services.close()  # flushes pending accounting and consume logs
         await store.close()  # finishes every queued database write
-        log.info("stopped")
+    if not report.complete:
+        raise IncompleteShutdownError(
+            f"stopped, but the database did not take {report.unwritten} journaled charges or log rows; they are "
+            f"kept in {report.journal} and written at the next start")
+    log.info("stopped; every charge is in the database")

@@ -7,19 +7,53 @@ cases skip with the reason. ``ONEAPI_TEST_REDIS_URL`` likewise for Redis.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-from collections.abc import AsyncIterator, Iterator
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from oneapi.config import Config
+from oneapi.services.ledger import Ledger
 from oneapi.store.database import Database, open_specs
 from oneapi.store.dsn import DatabaseSpec, parse
 from oneapi.store.facade import Store
+from oneapi.store.journal import Journal
 from oneapi.store.migrations import migrate_database
 
 BACKENDS = ("sqlite", "mysql", "postgres")
 _ENV = {"mysql": "ONEAPI_TEST_MYSQL_DSN", "postgres": "ONEAPI_TEST_POSTGRES_DSN"}
+
+
+LedgerFactory = Callable[..., Ledger]
+
+
+@pytest.fixture
+def new_ledger(tmp_path: Path) -> Iterator[LedgerFactory]:
+    """Makes ledgers over a store, each with a journal of its own in ``tmp_path``; closes the journals after
+    the test (a ledger's own ``close()`` does that too, and closing twice is harmless)."""
+    journals: list[Journal] = []
+
+    def make(store: Store, **kwargs: Any) -> Ledger:
+        journal = Journal.open(tmp_path / f"journal-{len(journals)}")
+        journals.append(journal)
+        return Ledger(store, journal, **kwargs)
+
+    yield make
+    for journal in journals:
+        journal.close()
+
+
+@contextlib.contextmanager
+def own_home(config: Config) -> Iterator[Config]:
+    """``config`` with a fresh data directory of its own (the ledger's journal lives there: one server per
+    directory), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="oneapi-home-") as home:
+        yield dataclasses.replace(config, data_dir=home)
 
 
 def backend_dsn(backend: str) -> str | None:

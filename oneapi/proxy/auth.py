@@ -1,6 +1,7 @@
 """Token authentication for the relay: SPEC 1.2's checks, in its order, answered in the short error shape.
 
-Tokens and users come from the ledger's in-memory accounts, so a request in steady state runs no SQL.
+Tokens and users come from the ledger's in-memory accounts, so a request in steady state runs no SQL. A key
+that is not well formed (``keyformat``) is refused before any lookup: only the exact key finds its token.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from oneapi import keyformat
 from oneapi.proxy.errors import TokenRefusedError
 from oneapi.proxy.state import Relay
 from oneapi.services.accounts import ROLE_ADMIN
@@ -18,8 +20,6 @@ from oneapi.services.ledger import TokenAccount, UserAccount
 from oneapi.store.queries.channels import STATUS_ENABLED as CHANNEL_ENABLED
 from oneapi.store.queries.tokens import STATUS_ENABLED, STATUS_EXHAUSTED, STATUS_EXPIRED
 from oneapi.store.queries.users import STATUS_ENABLED as USER_ENABLED
-
-MAX_KEY_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,17 @@ class Caller:
 
 
 def parse_key(header: str) -> tuple[str, str | None]:
-    """``Bearer sk-KEY-12`` → (``KEY``, ``"12"``): strip ``Bearer ``, then ``sk-``, then split on ``-``."""
+    """``Bearer sk-KEY-12`` → (``KEY``, ``"12"``): strip ``Bearer ``, then ``sk-``, then split on ``-``.
+
+    With more than one ``-`` the whole text is the key, which is then refused as malformed: One API ignored
+    whatever came after the second part, one more way to spell one key."""
     key = header.strip()
     if key.startswith("Bearer "):
         key = key[len("Bearer "):].strip()
     key = key.removeprefix("sk-")
     parts = key.split("-")
+    if len(parts) > 2:
+        return key, None
     return parts[0], (parts[1] if len(parts) > 1 else None)
 
 
@@ -47,7 +52,7 @@ async def authenticate(request: web.Request, relay: Relay, client_ip: str) -> Ca
     key, channel_part = parse_key(request.headers.get("Authorization", ""))
     if not key:
         raise _refuse("未提供令牌 (no token provided)")
-    token = await relay.ledger.token(key) if len(key) <= MAX_KEY_LENGTH else None
+    token = await relay.ledger.token(key) if keyformat.is_token_key(key) else None
     if token is None:
         raise _refuse("无效的令牌 (invalid token)")
     if token.status != STATUS_ENABLED:

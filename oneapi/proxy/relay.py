@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,8 +41,12 @@ from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.proxy.user_content import inline_images
 from oneapi.services import pricing
+from oneapi.proxy.output_budget import OutputBudget, length_chunk
 from oneapi.services.ledger import Reservation
 from oneapi.services.logs import TYPE_CONSUME
+from oneapi.services.model_limits import limits_for
+from oneapi.services.usage_check import CheckedUsage, check_usage
+from oneapi.store.queries.accounting import LogRow
 from oneapi.services.routing import RouteChannel
 
 log = logging.getLogger("oneapi.relay")
@@ -107,6 +112,9 @@ class Attempt:
     call: UpstreamCall
     system_prompt_reset: bool
     request: RelayRequest
+    # PreConsumeMaxOutput: the charge never exceeds the reservation, and a stream stops at the completion
+    # tokens the reservation pays for (None: One API's pre-consumption, settled at whatever the answer costs).
+    budget: OutputBudget | None = None
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -278,11 +286,14 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     if translating is not None and translating.inline_images and job.mode == "chat" and job.images is None:
         job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
     exchange = cast(CredentialExchange, adaptor) if hasattr(adaptor, "credential_request") else None
-    reservation = relay.ledger.reserve(job.caller.user, job.caller.token, reserve_amount(job, price, upstream_model))
+    amount, output = reserve_amount(job, price, upstream_model)
+    reservation = relay.ledger.reserve(job.caller.user, job.caller.token, amount)
     try:
         for fresh_credential in (False, True):
             credential = await relay.credentials.get(exchange, channel) if exchange is not None else ""
             state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
+            if output is not None:
+                state.budget = OutputBudget(output, lambda text: relay.tokenizer.count_text(text, upstream_model))
             try:
                 return await exchange_once(job, state, translating)
             except UpstreamError as exc:
@@ -345,19 +356,28 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         response.release()
 
 
-def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> int:
+GENERATIVE_MODES = ("chat", "completions", "edits")
+
+
+def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> tuple[int, int | None]:
     """What to hold before calling the upstream: the estimate for text, the exact price for images and
-    speech (known up front), PreConsumedQuota × ratio for transcriptions."""
+    speech (known up front), PreConsumedQuota × ratio for transcriptions. Second: under PreConsumeMaxOutput,
+    the completion tokens the hold pays for (the request's max_tokens, else the model's maximum output), so
+    that the answer's worst case is covered before the call; else None."""
     data, options = job.data, job.relay.options
     if job.mode == "images":
         return pricing.image_quota(price, upstream_model, str(data.get("size", "1024x1024")),
-                                   str(data.get("quality", "standard")), int(data.get("n", 1)))
+                                   str(data.get("quality", "standard")), int(data.get("n", 1))), None
     if job.mode == "speech":
-        return pricing.tts_quota(price, str(data["input"]))
+        return pricing.tts_quota(price, str(data["input"])), None
     if job.mode in ("transcriptions", "translations"):
-        return int(options.get_int("PreConsumedQuota") * price.ratio)
+        return int(options.get_int("PreConsumedQuota") * price.ratio), None
     prompt = job.prompt_tokens(upstream_model)
-    return pricing.pre_consume_quota(price, options.get_int("PreConsumedQuota"), prompt, job.max_tokens)
+    if job.mode in GENERATIVE_MODES and options.get_bool("PreConsumeMaxOutput"):
+        most = limits_for(upstream_model).reservable_output
+        output = min(job.max_tokens, most) if job.max_tokens else most
+        return pricing.text_quota(price, prompt, output), output
+    return pricing.pre_consume_quota(price, options.get_int("PreConsumedQuota"), prompt, job.max_tokens), None
 
 
 # -- answers ---------------------------------------------------------------------------------------
@@ -399,24 +419,51 @@ def choice_text(choices: Any, key: str) -> str:
     return "".join(parts)
 
 
-def settle(job: Job, state: Attempt, prompt: int, completion: int, quota: int | None = None) -> int:
-    """Charge the final amount (the text formula unless ``quota`` is given), bump counters and queue the
-    consume log; returns the quota charged."""
+MAX_CHARGE = (1 << 53) - 1  # one request never costs more (an absurd ratio option cannot overflow a column)
+
+
+def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered: Callable[[], str] | None = None,
+           quota: int | None = None) -> int:
+    """Charge the final amount, bump counters and queue the consume log; returns the quota charged.
+
+    Text: the upstream's token counts are checked first (``usage_check``): a negative or impossible number
+    is replaced by what oneapi counts (``delivered`` gives the answer's text) and reported once. Images and
+    audio pass their ``quota``, priced before the call."""
     relay = job.relay
     if quota is None:
+        model = state.upstream_model
+        checked = check_usage(prompt, completion, limits_for(model), job.prompt_tokens(model),
+                              lambda: relay.tokenizer.count_text(delivered(), model) if delivered else 0)
+        if checked.anomaly is not None:
+            report_anomaly(job, state, checked)
+        prompt, completion = checked.prompt_tokens, checked.completion_tokens
         quota = pricing.text_quota(state.price, prompt, completion)
+        if state.budget is not None and quota > state.reservation.amount:
+            log.info("request %s on channel #%d cost %d, more than the %d reserved: charged the reservation "
+                     "(PreConsumeMaxOutput)", job.request_id, state.channel.id, quota, state.reservation.amount)
+            quota = state.reservation.amount
+    quota = min(quota, MAX_CHARGE)
     log_row = None
     if relay.options.get_bool("LogConsumeEnabled"):
         user, token = job.caller.user, job.caller.token
-        log_row = {"user_id": user.id, "username": user.username, "created_at": int(time.time()),
-                   "type": TYPE_CONSUME, "content": pricing.consume_log_content(state.price),
-                   "token_name": token.name, "model_name": state.upstream_model, "quota": quota,
-                   "prompt_tokens": prompt, "completion_tokens": completion, "channel_id": state.channel.id,
-                   "request_id": job.request_id, "elapsed_time": int((time.monotonic() - job.started) * 1000),
-                   "is_stream": job.stream, "system_prompt_reset": state.system_prompt_reset}
-    relay.ledger.settle(state.reservation, quota, state.channel.id, log_row)
+        log_row = LogRow(user_id=user.id, type=TYPE_CONSUME, content=pricing.consume_log_content(state.price),
+                         username=user.username, token_name=token.name, model_name=state.upstream_model,
+                         quota=quota, prompt_tokens=prompt, completion_tokens=completion,
+                         channel_id=state.channel.id, request_id=job.request_id,
+                         elapsed_time=int((time.monotonic() - job.started) * 1000), is_stream=job.stream,
+                         system_prompt_reset=state.system_prompt_reset)
+    relay.ledger.settle(state.reservation, quota, state.channel.id, log_row, job.request_id)
     relay.channel_succeeded(state.channel.id)
     return quota
+
+
+def report_anomaly(job: Job, state: Attempt, checked: CheckedUsage) -> None:
+    """One line for the operator (server log and the TUI's events) when an upstream's usage was refused."""
+    message = (f"upstream anomaly on channel #{state.channel.id} (model {state.upstream_model}, request "
+               f"{job.request_id}): {checked.anomaly}; billed {checked.prompt_tokens} prompt and "
+               f"{checked.completion_tokens} completion tokens as counted by oneapi")
+    log.warning(message)
+    job.relay.services.events.publish("alert", {"message": message, "channel": state.channel.id})
 
 
 async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.Response:
@@ -437,11 +484,13 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8")
     prompt = job.prompt_tokens(state.upstream_model)
     numbers = _usage_numbers(data.get("usage"), prompt)
+
+    def answer_text() -> str:
+        return choice_text(data.get("choices"), "message")
+
     if numbers is None:
-        completion = job.relay.tokenizer.count_text(choice_text(data.get("choices"), "message"),
-                                                    state.upstream_model)
-        numbers = (prompt, completion)
-    settle(job, state, *numbers)
+        numbers = (prompt, job.relay.tokenizer.count_text(answer_text(), state.upstream_model))
+    settle(job, state, *numbers, delivered=answer_text)
     return web.Response(body=body, status=response.status,
                         content_type="application/json", charset="utf-8")
 
@@ -480,7 +529,8 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     out.enable_chunked_encoding()
     await out.prepare(job.request)
     call = state.call
-    filtering = call.stream_usage_requested or call.drop_empty_chunks
+    budget = state.budget
+    filtering = call.stream_usage_requested or call.drop_empty_chunks or budget is not None
     splitter = LineSplitter()
     usage: Any = None
     delivered: list[str] = []
@@ -490,11 +540,15 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     answered = False  # at least one JSON event came: this is a stream, not an error page
     drop_blank = False  # the blank line that ended an event we dropped goes too
     tail = b""  # the last bytes written, to end the stream on an event boundary
+    cut = False  # PreConsumeMaxOutput: the answer reached what its reservation pays for
+    last: dict[str, Any] | None = None
 
     def process(lines: list[bytes]) -> list[bytes]:
-        nonlocal usage, saw_done, answered, drop_blank
+        nonlocal usage, saw_done, answered, drop_blank, cut, last
         kept: list[bytes] = []
         for line in lines:
+            if cut:
+                break
             if drop_blank and not line.strip():
                 drop_blank = False
                 continue
@@ -518,7 +572,12 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
                         (call.drop_empty_chunks and not obj.get("usage"))):
                     drop_blank = True
                     continue
-                delivered.append(_chunk_text(obj))
+                text = _chunk_text(obj)
+                if budget is not None and not budget.admit(text):
+                    cut = True
+                    break
+                delivered.append(text)
+                last = obj
             kept.append(line)
         return kept
 
@@ -539,7 +598,10 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
                 client_gone = True
                 response.close()  # stop the upstream generating (and billing) an answer nobody reads
                 break
-        if not client_gone:  # a last line without its newline
+            if cut:
+                response.close()  # the rest of the answer would not be paid for
+                break
+        if not client_gone and not cut:  # a last line without its newline
             kept = process(splitter.flush())
             if filtering and kept and not await write(b"\n".join(kept) + b"\n"):
                 client_gone = True
@@ -553,7 +615,8 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         response.close()
         if answered:
             prompt = job.prompt_tokens(state.upstream_model)
-            settle(job, state, prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+            settle(job, state, prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model),
+                   delivered=lambda: "".join(delivered))
         raise
     except Exception:  # a malformed upstream event: the SSE headers are out, so end the stream, don't crash it
         log.exception("stream from channel #%d could not be relayed", state.channel.id)
@@ -566,14 +629,16 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         # error event instead of silence.
         failure = failure or "upstream answered 200 without any stream event"
     else:
-        numbers = None if client_gone else _usage_numbers(usage, prompt)
+        numbers = None if client_gone or cut else _usage_numbers(usage, prompt)
         if numbers is None:  # no usage from upstream (or the client left early): bill what was delivered
             numbers = (prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-        settle(job, state, *numbers)
+        settle(job, state, *numbers, delivered=lambda: "".join(delivered))
     if not client_gone:
         try:
             if tail and not tail.endswith(b"\n\n"):  # close the upstream's last event before adding ours
                 await out.write(b"\n" if tail.endswith(b"\n") else b"\n\n")
+            if cut:
+                await out.write(event(length_chunk(last, job.mode)))
             if failure is not None:
                 await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
                                                  "code": "stream_interrupted"}}))

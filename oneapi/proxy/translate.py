@@ -15,6 +15,7 @@ from aiohttp import web
 from oneapi.proxy.adaptors.base import TranslatingAdaptor, Usage
 from oneapi.proxy.adaptors.common import usage_chunk, usage_object
 from oneapi.proxy.errors import RelayError, UpstreamError
+from oneapi.proxy.output_budget import length_chunk
 from oneapi.proxy.sse import DONE_EVENT, event
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         usage = Usage(prompt, completion)
         answer["usage"] = (usage_object(usage) if job.mode != "embeddings"
                            else {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens})
-    settle(job, state, usage.prompt_tokens, usage.completion_tokens)
+    settle(job, state, usage.prompt_tokens, usage.completion_tokens, delivered=lambda: _text_of(answer, "message"))
     return web.json_response(answer)
 
 
@@ -68,17 +69,22 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     delivered: list[str] = []
     failure: dict[str, Any] | None = None
     client_gone = False
+    cut = False  # PreConsumeMaxOutput: the answer reached what its reservation pays for
     last: dict[str, Any] | None = None
 
     async def send(chunks: list[dict[str, Any]]) -> bool:
-        nonlocal last
+        nonlocal last, cut
         for chunk in chunks:
+            text = _text_of(chunk, "delta")
+            if state.budget is not None and not state.budget.admit(text):
+                cut = True
+                return True
             if not out.prepared:
                 try:
                     await out.prepare(job.request)
                 except (ConnectionError, RuntimeError):  # the client left before the first chunk
                     return False
-            delivered.append(_text_of(chunk, "delta"))
+            delivered.append(text)
             last = chunk
             try:
                 await out.write(event(chunk))
@@ -92,7 +98,10 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
                 client_gone = True
                 response.close()
                 break
-        if not client_gone and not await send(translator.finish()):
+            if cut:
+                response.close()  # the rest of the answer would not be paid for
+                break
+        if not client_gone and not cut and not await send(translator.finish()):
             client_gone = True
     except NETWORK_ERRORS as exc:
         if last is None:
@@ -114,9 +123,15 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         response.close()
         if last is not None:
             settle(job, state, job.prompt_tokens(state.upstream_model),
-                   job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
+                   job.relay.tokenizer.count_text("".join(delivered), state.upstream_model),
+                   delivered=lambda: "".join(delivered))
         raise
-    if last is None:
+    if last is None and cut:  # not even the first chunk fits what was reserved: an empty, cut answer
+        try:
+            await out.prepare(job.request)
+        except (ConnectionError, RuntimeError):
+            client_gone = True
+    elif last is None:
         if client_gone:  # left before anything was answered: nothing to charge (the caller refunds)
             response.close()
             return out
@@ -124,13 +139,15 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         raise RelayError("upstream answered 200 without any stream event", status=500,
                          code="empty_stream_response")
     prompt = job.prompt_tokens(state.upstream_model)
-    usage = None if client_gone else translator.usage
+    usage = None if client_gone or cut else translator.usage
     if usage is None:
         usage = Usage(prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-    settle(job, state, usage.prompt_tokens, usage.completion_tokens)
+    settle(job, state, usage.prompt_tokens, usage.completion_tokens, delivered=lambda: "".join(delivered))
     if client_gone:
         return out
     try:
+        if cut:
+            await out.write(event(length_chunk(last, job.mode)))
         if failure is not None:
             await out.write(event({"error": failure}))
         elif job.include_usage and last is not None:

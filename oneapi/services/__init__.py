@@ -12,13 +12,14 @@ from oneapi.config import Config
 from oneapi.services.accounts import Accounts
 from oneapi.services.channels import Channels
 from oneapi.services.events import EventHub, LiveStats
-from oneapi.services.ledger import Ledger
+from oneapi.services.ledger import Ledger, ShutdownReport
 from oneapi.services.logs import Logs
 from oneapi.services.logs import public as public_log
 from oneapi.services.options import Options
 from oneapi.services.tokens import Tokens
 from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
+from oneapi.store.journal import Journal
 
 
 @dataclass
@@ -35,21 +36,31 @@ class Services:
     events: EventHub
     stats: LiveStats
 
-    async def close(self) -> None:
-        """Flush the ledger's pending accounting; the store itself is closed by its owner."""
-        await self.ledger.close()
+    async def close(self) -> ShutdownReport:
+        """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
+        what the database could not take (kept in the journal for the next start)."""
+        return await self.ledger.close()
 
 
 async def start_services(config: Config, store: Store) -> Services:
-    """Load options and build every service over one store; starts the ledger's flusher (stop it with
-    ``await services.close()``). Does not migrate or create root."""
+    """Load options and build every service over one store; replays the ledger's journal and starts its
+    flusher (stop it with ``await services.close()``). Does not migrate or create root. Raises JournalError
+    when the journal directory is unusable or taken by another process."""
     options = await Options.load(store, {"Theme": config.theme})
     events = EventHub()
     stats = LiveStats()
-    logs = Logs(store, events)
-    ledger = Ledger(store, flush_interval=config.batch_update_interval if config.batch_update_enabled else 0.0,
-                    stale_after=float(config.sync_frequency))
+    journal = Journal.open(config.data_path(config.journal_dir))
+    try:
+        ledger = Ledger(store, journal,
+                        flush_interval=config.batch_update_interval if config.batch_update_enabled else 0.0,
+                        stale_after=float(config.sync_frequency), fsync_interval=config.journal_fsync_interval)
+        await ledger.recover()
+    except BaseException:
+        journal.close()
+        raise
+    logs = Logs(store, events, ledger)
     ledger.on_log.append(lambda row: events.publish("log", {"log": public_log(row)}))
+    ledger.on_set_aside.append(lambda message: events.publish("alert", {"message": message}))
     ledger.on_log.append(lambda row: stats.record_request(row["model_name"], row["channel_id"],
                                                           row["prompt_tokens"] + row["completion_tokens"],
                                                           row["quota"]))

@@ -13,12 +13,14 @@ import time
 import uuid
 from typing import Any, Literal
 
+from oneapi import keyformat
 from oneapi.config import Config
 from oneapi.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from oneapi.services import keys, passwords
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_MANAGE, TYPE_SYSTEM, TYPE_TOPUP, Logs
+from oneapi.store.queries.accounting import LogRow
 from oneapi.services.options import Options
 from oneapi.store.facade import Store
 from oneapi.store.queries import channels as channel_q
@@ -119,8 +121,8 @@ class Accounts:
         return user
 
     async def by_access_token(self, token: str) -> dict[str, Any] | None:
-        token = token.strip()
-        if not token or len(token) > 64:
+        """The user whose access token is exactly ``token``; a malformed one is never looked up."""
+        if not keyformat.is_access_token(token):
             return None
         return await self._store.read(q.find_by_access_token, token)
 
@@ -161,15 +163,24 @@ class Accounts:
                 "display_name": display_name or username, "email": email, "role": role,
                 "status": q.STATUS_ENABLED, "quota": gift + invitee_gift, "access_token": keys.uuid_hex(),
                 "aff_code": keys.aff_code(), "inviter_id": inviter_id, "group": "default"}
-        user_id = await self._store.write(q.insert, user, [default_token()],
-                                          (inviter_id, inviter_gift) if inviter_id else None)
-        if gift:
-            await self._logs.record(user_id, TYPE_SYSTEM, f"新用户注册赠送 {opts.display(gift)}", username)
-        if invitee_gift:
-            await self._logs.record(user_id, TYPE_SYSTEM, f"使用邀请码赠送 {opts.display(invitee_gift)}", username)
+        rows: list[LogRow] = []
+
+        def gift_logs(user_id: int) -> list[LogRow]:  # written in the transaction that creates the user
+            if gift:
+                rows.append(Logs.row(user_id, TYPE_SYSTEM, f"新用户注册赠送 {opts.display(gift)}", username))
+            if invitee_gift:
+                rows.append(Logs.row(user_id, TYPE_SYSTEM, f"使用邀请码赠送 {opts.display(invitee_gift)}",
+                                     username))
+            if inviter_gift:
+                rows.append(Logs.row(inviter_id, TYPE_SYSTEM, f"邀请用户赠送 {opts.display(inviter_gift)}",
+                                     inviter_name))
+            return rows
+
+        user_id, leftover = await self._store.write(q.register, user, [default_token()],
+                                                    (inviter_id, inviter_gift) if inviter_id else None, gift_logs)
+        self._logs.committed(rows, leftover)
         if inviter_gift:
-            await self._logs.record(inviter_id, TYPE_SYSTEM, f"邀请用户赠送 {opts.display(inviter_gift)}",
-                                    inviter_name)
+            await self._ledger.user_changed(inviter_id)
         return user_id
 
     # -- self service -----------------------------------------------------------------------------
@@ -324,12 +335,19 @@ class Accounts:
         await self._store.write(q.update, user_id, fields)
         await self._ledger.user_changed(user_id)
         if new_quota is not None and new_quota != target["quota"]:
-            change = await self._store.write(q.set_quota, user_id, new_quota)
+            opts = self._options
+            username = fields.get("username", target["username"])
+            rows: list[LogRow] = []
+
+            def describe(old: int, new: int) -> LogRow:  # written in the transaction that sets the quota
+                rows.append(Logs.row(user_id, TYPE_MANAGE, f"管理员将用户额度从 {opts.display(old)}修改为 "
+                                                            f"{opts.display(new)}", username))
+                return rows[-1]
+
+            change = await self._store.write(q.set_quota, user_id, new_quota, describe)
             await self._ledger.user_changed(user_id)
             if change:
-                opts = self._options
-                await self._logs.record(user_id, TYPE_MANAGE, f"管理员将用户额度从 {opts.display(change[0])}修改为 "
-                                        f"{opts.display(change[1])}", fields.get("username", target["username"]))
+                self._logs.committed(rows, change[2])
 
     async def delete(self, actor: dict[str, Any], user_id: int) -> None:
         target = await self._target(user_id)
@@ -347,8 +365,10 @@ class Accounts:
         remark = f.str("remark", max_len=255)
         target = await self._target(user_id)
         self._require_above(actor, target, "cannot top up a user of equal or higher role")
-        if not await self._store.write(q.add_quota, user_id, quota):
+        row = Logs.row(user_id, TYPE_TOPUP, remark or f"管理员充值 {self._options.display(quota)}",
+                       target["username"], quota=quota)
+        leftover = await self._store.write(q.credit, user_id, quota, row)  # balance and log: one transaction
+        if leftover is None:
             raise NotFoundError(f"user {user_id} does not exist")
         await self._ledger.user_changed(user_id)
-        content = remark or f"管理员充值 {self._options.display(quota)}"
-        await self._logs.record(user_id, TYPE_TOPUP, content, target["username"], quota=quota)
+        self._logs.committed([row], leftover)

@@ -33,6 +33,8 @@ class Fields:
             return default
         if not isinstance(value, str):
             raise InvalidInputError(f"{name} must be a string")
+        if not value.isascii() and not is_unicode_text(value):
+            raise InvalidInputError(f"{name} must be valid Unicode text (it holds a lone surrogate)")
         if strip:
             value = value.strip()
         if required and not value:
@@ -70,6 +72,15 @@ class Fields:
         if not low <= value <= high:
             raise InvalidInputError(f"{name} must be between {low:g} and {high:g}")
         return float(value)
+
+
+def is_unicode_text(text: str) -> bool:
+    """False for a string no database can store: JSON's ``"\\ud800"`` decodes to a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_int(name: str, value: Any, low: int = -MAX_SAFE_INT, high: int = MAX_SAFE_INT) -> int:

@@ -1,22 +1,38 @@
 """The ledger: live balances of users and tokens in memory, reserved and settled without SQL on the hot path,
-persisted write-behind in batches.
+journaled locally, and persisted write-behind in batches.
 
 Why in memory: a relay request would otherwise cost several SQL writes (reserve, settle, log), which caps
 throughput at the database's commit rate. Here a reservation is a check-and-subtract on the event loop —
-atomic because the loop runs one coroutine at a time — and the deltas are flushed as relative updates
+atomic because the loop runs one coroutine at a time — and charges are flushed as relative updates
 (``quota = quota + ?``) by one background task.
 
-Consistency with the database: an account's view = the database value + deltas not yet committed. Loads and
-reloads run on the store's writer thread, which executes in order, so a reload sees every batch submitted
-before it and none after; the ledger adds back the batches submitted after the reload (still in flight) and
-the deltas not yet submitted. Admin changes (top-up, quota edit, token edit) are written to the database by
-their services, which then call :meth:`Ledger.reload_user` / :meth:`reload_token`; no change is lost.
+What reaches the database, and when:
+
+- A **reservation** stays in memory (``held`` on the account). It never reaches the database, so a process
+  that dies mid-request leaves no orphan charge behind: the reservation dies with it.
+- A **settle** (the final charge of a request, with its consume log) is appended to the local journal
+  (``store/journal.py``) before anything else, then queued for the next batch. A killed process loses no
+  settled charge: the next start replays the journal, exactly once, by sequence number.
+- A **refund** only releases the hold.
+
+Accounts are keyed by id. A token is found by the exact key a client presents (``keyformat`` has refused
+anything malformed before), through a bounded key → id index; the only state kept per spelling is that index
+and a short-lived memory of keys that do not exist. Every service that changes a token or a user tells the
+ledger (:meth:`token_changed`, :meth:`user_changed`), which reloads the row before the service answers, so
+the very next request on this node sees the change.
+
+Consistency with the database: an account's view = the database value + deltas not yet committed − what is
+held by requests in flight. Loads and reloads run on the store's writer thread, which executes in order, so a
+reload sees every batch submitted before it and none after; the ledger adds back the batches still in flight
+and the deltas not yet submitted.
 
 Several nodes without Redis: each node reloads accounts older than SYNC_FREQUENCY on use, so a token can be
-overspent by at most what other nodes have in flight before the next reload (One API has the same bound).
+overspent by what the other nodes charge before this node's next reload (README, Multi-node).
 
 Exactness: every reservation is settled or refunded exactly once (:class:`Reservation` refuses a second
-settlement), and a token's ``remain_quota + used_quota`` only changes through admin edits.
+settlement), a token's ``remain_quota + used_quota`` only changes through admin edits, and a batch the
+database refuses in part is written without the refused rows, which are set aside in the journal directory
+and reported (``store/queries/accounting.py``).
 """
 
 from __future__ import annotations
@@ -29,18 +45,31 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from oneapi.errors import InsufficientQuotaError
+from oneapi import keyformat
+from oneapi.errors import InsufficientQuotaError, StoreError
 from oneapi.store.facade import Store
-from oneapi.store.queries.accounting import Batch, LogsNotWrittenError, apply_batch, load_token, load_user
+from oneapi.store.journal import Journal
+from oneapi.store.queries.accounting import (
+    LOGS,
+    Batch,
+    LogRow,
+    LogsNotWrittenError,
+    apply_batch,
+    batch_from_records,
+    load_user,
+    read_marks,
+)
 from oneapi.store.queries.channels import split_list
+from oneapi.store.queries.tokens import find_by_id, find_by_key
 
 log = logging.getLogger("oneapi.ledger")
 
 MAX_ACCOUNTS = 100_000
 COALESCE_SECONDS = 0.2  # even "unbatched", gather a fifth of a second of changes per database transaction
-MAX_PENDING_LOGS = 50_000
+MAX_PENDING_LOGS = 100_000  # beyond this the database is not keeping up: new requests are refused, not lost
 NEGATIVE_TTL = 10.0  # seconds an unknown token key is remembered as unknown
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -56,6 +85,7 @@ class UserAccount:
     quota: int
     used_quota: int
     request_count: int
+    held: int = 0  # reserved by requests in flight on this node (already taken out of quota)
     loaded_at: float = 0.0
 
 
@@ -73,6 +103,7 @@ class TokenAccount:
     models: frozenset[str] | None  # None: every model
     subnets: tuple[Network, ...]
     subnet_text: str
+    held: int = 0  # reserved by requests in flight on this node (already counted in remain and used)
     loaded_at: float = 0.0
 
 
@@ -105,40 +136,90 @@ class Reservation:
     done: bool = field(default=False)
 
 
+@dataclass(frozen=True)
+class ShutdownReport:
+    """What :meth:`Ledger.close` could not write to the database, and where it is kept."""
+
+    unwritten: int  # journal records the database does not hold yet (replayed at the next start)
+    journal: Path
+
+    @property
+    def complete(self) -> bool:
+        return self.unwritten == 0
+
+
 class Ledger:
-    def __init__(self, store: Store, *, flush_interval: float = 0.0, stale_after: float = 600.0) -> None:
+    def __init__(self, store: Store, journal: Journal, *, flush_interval: float = 0.0,
+                 stale_after: float = 600.0, fsync_interval: float = 1.0) -> None:
         """``flush_interval`` 0 (BATCH_UPDATE_ENABLED off) flushes within COALESCE_SECONDS of a change;
-        otherwise deltas accumulate for that many seconds (BATCH_UPDATE_INTERVAL)."""
+        otherwise deltas accumulate for that many seconds (BATCH_UPDATE_INTERVAL). ``fsync_interval``: seconds
+        between fsyncs of the journal (JOURNAL_FSYNC_INTERVAL); 0 fsyncs every record."""
         self._store = store
+        self._journal = journal
         self._flush_interval = flush_interval
         self._stale_after = stale_after
+        self._fsync_interval = fsync_interval
         self._users: OrderedDict[int, UserAccount] = OrderedDict()
-        self._tokens: OrderedDict[str, TokenAccount] = OrderedDict()
+        self._tokens: OrderedDict[int, TokenAccount] = OrderedDict()
+        self._token_ids: dict[str, int] = {}  # exact key → token id, for the tokens in _tokens
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._loading: dict[tuple[str, Any], asyncio.Future[Any]] = {}
         self._refreshing: dict[tuple[str, Any], asyncio.Task[Any]] = {}
         self._pending = Batch()
         self._inflight: dict[int, Batch] = {}
         self._generation = 0
+        self._written_through = 0  # journal sequence numbers up to here are in the database (both marks)
+        self._flush_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         self.on_log: list[Callable[[dict[str, Any]], None]] = []
+        self.on_set_aside: list[Callable[[str], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._flush_loop(), name="oneapi-ledger-flush")
+    async def recover(self) -> int:
+        """Replay what an earlier process journaled but never wrote (a kill, a power loss, a database that
+        was down at shutdown); returns the number of journal records applied. Call before serving."""
+        records = self._journal.recorded()
+        marks = await self._store.write(read_marks, self._journal.id)
+        batch = batch_from_records(records, marks)
+        if not batch.empty():
+            refused = await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
+            log.warning("replayed the journal in %s: %d charges and %d log rows the database lacked%s",
+                        self._journal.directory, _charges(records, marks["accounts"]), len(batch.logs),
+                        f" ({refused} set aside)" if refused else "")
+        last = max([self._journal.last_seq, *marks.values()])
+        self._journal.reset(last)
+        self._written_through = last
+        return _charges(records, marks["accounts"]) + len(batch.logs)
 
-    async def close(self) -> None:
-        """Flush everything pending; called on shutdown after requests have drained."""
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._flush_loop(), name="oneapi-ledger-flush")]
+        if self._fsync_interval > 0:
+            self._tasks.append(loop.create_task(self._sync_loop(), name="oneapi-journal-fsync"))
+
+    async def close(self) -> ShutdownReport:
+        """Flush everything pending; called on shutdown after requests have drained. What the database
+        could not take stays in the journal, for the next start."""
         self._closing = True
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        await self.flush()
+        for task in self._tasks:
+            if task.get_name() == "oneapi-journal-fsync":
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await self.flush()
+        except Exception:  # logged in flush; the journal keeps it
+            pass
+        report = ShutdownReport(self._journal.unwritten_count(self._written_through), self._journal.directory)
+        await asyncio.get_running_loop().run_in_executor(None, self._journal.close)
+        return report
 
     async def _flush_loop(self) -> None:
         while True:
@@ -156,65 +237,60 @@ class Ledger:
             if self._closing:
                 return  # close() flushes whatever arrives after this
 
+    async def _sync_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._fsync_interval)
+            try:
+                await loop.run_in_executor(None, self._journal.sync)
+            except Exception:
+                log.exception("could not fsync the journal; will retry")
+
     async def flush(self) -> None:
-        """Write every pending delta and log in one batch. On failure the batch returns to pending."""
-        if self._pending.empty():
-            return
-        batch, self._pending = self._pending, Batch()
-        self._generation += 1
-        generation = self._generation
-        self._inflight[generation] = batch
-        try:
-            await self._store.write(apply_batch, batch)
-        except LogsNotWrittenError:  # the deltas are in: retry only the log rows, or they would count twice
-            log.exception("could not write %d log rows; will retry", len(batch.logs))
-            self._pending.logs[:0] = batch.logs
-            self._wake.set()
-            raise
-        except Exception:
-            log.exception("could not write %d accounting changes; will retry", len(batch.users) + len(batch.tokens))
-            self._merge_back(batch)
-            raise
-        finally:
-            self._inflight.pop(generation, None)
+        """Write every pending change and log in one batch. On failure the batch returns to pending.
 
-    def _merge_back(self, batch: Batch) -> None:
-        for uid, (q, u, c) in batch.users.items():
-            self._user_delta(uid, q, u, c)
-        for tid, (r, u, a) in batch.tokens.items():
-            self._token_delta(tid, r, u, a)
-        for cid, u in batch.channels.items():
-            self._pending.channels[cid] = self._pending.channels.get(cid, 0) + u
-        self._pending.logs[:0] = batch.logs
-        self._wake.set()
+        One flush at a time: the journal marks are high-water marks, so a batch must not commit while an
+        earlier one may still fail and come back."""
+        async with self._flush_lock:
+            if self._pending.empty():
+                return
+            batch, self._pending = self._pending, Batch()
+            self._generation += 1
+            generation = self._generation
+            self._inflight[generation] = batch
+            try:
+                await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
+            except LogsNotWrittenError:  # the deltas are in: retry only the log rows, or they would count twice
+                log.exception("could not write %d log rows; will retry", len(batch.logs))
+                self._pending.merge(Batch(logs=batch.logs, log_seq=batch.log_seq))
+                self._wake.set()
+                raise
+            except Exception:
+                log.exception("could not write %d accounting changes; will retry (they are kept in the journal)",
+                              len(batch.users) + len(batch.tokens) + len(batch.logs))
+                self._pending.merge(batch)
+                self._wake.set()
+                raise
+            finally:
+                self._inflight.pop(generation, None)
+            # Everything journaled before this batch was taken is in it or in an earlier one.
+            self._written_through = max(self._written_through, batch.seq, batch.log_seq)
+            self._journal.forget_through(self._written_through)
 
-    # -- pending deltas ---------------------------------------------------------------------------
+    def _set_aside(self, item: dict[str, Any], reason: str) -> None:
+        """Called on the store's writer thread when the database refuses one change of a batch: kept on disk
+        before the batch commits without it, then reported in the log and (from the loop) to listeners."""
+        path = self._journal.set_aside(item, reason)
+        message = f"the database refused an accounting change, kept in {path}: {reason}; {item}"
+        log.error(message)
+        self._loop.call_soon_threadsafe(self._report_set_aside, message)
 
-    def _user_delta(self, user_id: int, quota: int, used: int = 0, count: int = 0) -> None:
-        row = self._pending.users.setdefault(user_id, [0, 0, 0])
-        row[0] += quota
-        row[1] += used
-        row[2] += count
-        self._wake.set()
-
-    def _token_delta(self, token_id: int, remain: int, used: int, accessed: int = 0) -> None:
-        row = self._pending.tokens.setdefault(token_id, [0, 0, 0])
-        row[0] += remain
-        row[1] += used
-        row[2] = max(row[2], accessed)
-        self._wake.set()
-
-    def _unsettled(self, kind: str, ident: int, since_generation: int) -> list[int]:
-        """Deltas of ``kind``/``ident`` not in the database as of a read submitted at ``since_generation``."""
-        total = [0, 0, 0]
-        batches = [b for g, b in self._inflight.items() if g > since_generation] + [self._pending]
-        for batch in batches:
-            row = (batch.users if kind == "user" else batch.tokens).get(ident)
-            if row:
-                total[0] += row[0]
-                total[1] += row[1]
-                total[2] += row[2] if kind == "user" else 0
-        return total
+    def _report_set_aside(self, message: str) -> None:
+        for listener in self.on_set_aside:
+            try:
+                listener(message)
+            except Exception:  # a failing observer must not break accounting
+                log.exception("set-aside listener failed")
 
     # -- accounts ---------------------------------------------------------------------------------
 
@@ -262,69 +338,115 @@ class Ledger:
     async def reload_user(self, user_id: int) -> UserAccount | None:
         generation = self._generation
         row = await self._store.write(load_user, user_id)  # writer thread: ordered after earlier batches
+        current = self._users.get(user_id)
         if row is None:
-            self._users.pop(user_id, None)
+            if current is not None and not current.held:
+                del self._users[user_id]
+            elif current is not None:
+                current.status = 0  # gone from the database: refused from now on, settled when its requests end
             return None
         fresh = _user_from_row(row, time.monotonic())
         quota, used, count = self._unsettled("user", user_id, generation)
-        fresh.quota += quota
+        held = current.held if current is not None else 0
+        fresh.quota += quota - held
         fresh.used_quota += used
         fresh.request_count += count
-        current = self._users.get(user_id)
+        fresh.held = held
         if current is not None:  # update in place: reservations hold a reference
             current.__dict__.update(fresh.__dict__)
             return current
         self._users[user_id] = fresh
-        if len(self._users) > MAX_ACCOUNTS:
-            self._users.popitem(last=False)
+        _evict(self._users)
         return fresh
 
     async def token(self, key: str) -> TokenAccount | None:
-        account = self._tokens.get(key)
-        if account is not None:
-            self._tokens.move_to_end(key)
-            if time.monotonic() - account.loaded_at > self._stale_after:
-                self._refresh_in_background(("token", key), lambda: self.reload_token(key))
-            return account
+        """The token whose key is exactly ``key``, or None."""
+        token_id = self._token_ids.get(key)
+        if token_id is not None:
+            account = self._tokens.get(token_id)
+            if account is not None:
+                self._tokens.move_to_end(token_id)
+                if time.monotonic() - account.loaded_at > self._stale_after:
+                    self._refresh_in_background(("token", token_id), lambda: self.reload_token(token_id))
+                return account
+        if not keyformat.is_token_key(key):
+            return None
         seen = self._unknown.get(key)
         if seen is not None and time.monotonic() - seen < NEGATIVE_TTL:
             return None
-        return await self._load("token", key, lambda: self.reload_token(key))
+        return await self._load("key", key, lambda: self._load_token_by_key(key))
 
-    async def reload_token(self, key: str) -> TokenAccount | None:
+    async def _load_token_by_key(self, key: str) -> TokenAccount | None:
         generation = self._generation
-        row = await self._store.write(load_token, key)
-        now = time.monotonic()
+        row = await self._store.write(find_by_key, key)
         if row is None:
-            self._tokens.pop(key, None)
-            self._unknown[key] = now
+            self._unknown[key] = time.monotonic()
             if len(self._unknown) > MAX_ACCOUNTS:
                 self._unknown.popitem(last=False)
             return None
         self._unknown.pop(key, None)
-        fresh = _token_from_row(row, now)
-        remain, used, _ = self._unsettled("token", fresh.id, generation)
-        fresh.remain_quota += remain
-        fresh.used_quota += used
-        current = self._tokens.get(key)
+        return self._install_token(row, generation)
+
+    async def reload_token(self, token_id: int) -> TokenAccount | None:
+        generation = self._generation
+        row = await self._store.write(find_by_id, token_id)
+        if row is None:
+            current = self._tokens.get(token_id)
+            if current is not None:
+                self._token_ids.pop(current.key, None)
+                if current.held:
+                    current.status = 0  # deleted: refused from now on; its requests in flight still settle
+                else:
+                    del self._tokens[token_id]
+            return None
+        return self._install_token(row, generation)
+
+    def _install_token(self, row: dict[str, Any], since_generation: int) -> TokenAccount:
+        fresh = _token_from_row(row, time.monotonic())
+        current = self._tokens.get(fresh.id)
+        remain, used, _ = self._unsettled("token", fresh.id, since_generation)
+        held = current.held if current is not None else 0
+        fresh.remain_quota += remain - (0 if fresh.unlimited else held)
+        fresh.used_quota += used + held
+        fresh.held = held
         if current is not None:
+            if current.key != fresh.key:
+                self._token_ids.pop(current.key, None)
             current.__dict__.update(fresh.__dict__)
-            return current
-        self._tokens[key] = fresh
-        if len(self._tokens) > MAX_ACCOUNTS:
-            self._tokens.popitem(last=False)
+            fresh = current
+        else:
+            self._tokens[fresh.id] = fresh
+            for evicted in _evict(self._tokens):
+                self._token_ids.pop(evicted.key, None)
+        self._token_ids[fresh.key] = fresh.id
         return fresh
 
     async def user_changed(self, user_id: int) -> None:
-        """The user's row changed in the database (admin edit, top-up, voucher): refresh it if cached."""
+        """The user's row changed in the database (admin edit, top-up, voucher, deletion): reload it if
+        cached, before the caller answers."""
         if user_id in self._users:
             await self.reload_user(user_id)
 
-    async def token_changed(self, key: str) -> None:
-        """The token's row changed or was deleted: refresh (or drop) it if cached."""
+    async def token_changed(self, token_id: int) -> None:
+        """The token's row changed or was deleted: reload (or drop) it if cached, before the caller answers."""
+        if token_id in self._tokens:
+            await self.reload_token(token_id)
+
+    def token_created(self, key: str) -> None:
+        """A token with this key now exists: forget having looked for it in vain."""
         self._unknown.pop(key, None)
-        if key in self._tokens:
-            await self.reload_token(key)
+
+    def _unsettled(self, kind: str, ident: int, since_generation: int) -> list[int]:
+        """Deltas of ``kind``/``ident`` not in the database as of a read submitted at ``since_generation``."""
+        total = [0, 0, 0]
+        batches = [b for g, b in self._inflight.items() if g > since_generation] + [self._pending]
+        for batch in batches:
+            row = (batch.users if kind == "user" else batch.tokens).get(ident)
+            if row:
+                total[0] += row[0]
+                total[1] += row[1]
+                total[2] += row[2] if kind == "user" else 0
+        return total
 
     # -- money ------------------------------------------------------------------------------------
 
@@ -332,58 +454,109 @@ class Ledger:
         """Hold ``amount`` for one upstream attempt, or raise InsufficientQuotaError (HTTP 403).
 
         Check and subtraction happen without an await in between, so concurrent requests cannot both
-        pass a check that only one of them can afford.
+        pass a check that only one of them can afford. The hold stays in memory: a process that dies leaves
+        nothing to undo in the database.
         """
+        if len(self._pending.logs) >= MAX_PENDING_LOGS:
+            raise StoreError("the database is not keeping up with the accounting; try again shortly",
+                             status=503, code="accounting_backlog")
         amount = max(0, amount)
         if user.quota - amount < 0:
             raise InsufficientQuotaError("user quota is not enough", code="insufficient_user_quota")
         if not token.unlimited and token.remain_quota < amount:
             raise InsufficientQuotaError("令牌额度不足 (token quota is not enough)",
                                          code="pre_consume_token_quota_failed")
-        self._move(user, token, amount)
+        user.quota -= amount
+        user.held += amount
+        token.used_quota += amount
+        token.held += amount
+        if not token.unlimited:
+            token.remain_quota -= amount
         return Reservation(user, token, amount)
 
-    def _move(self, user: UserAccount, token: TokenAccount, amount: int) -> None:
-        """Charge ``amount`` (negative: give back) to the user's balance and the token's counters."""
-        user.quota -= amount
-        token.used_quota += amount
-        remain = 0 if token.unlimited else -amount
-        token.remain_quota += remain
-        self._user_delta(user.id, -amount)
-        self._token_delta(token.id, remain, amount, int(time.time()))
+    def _release(self, reservation: Reservation) -> None:
+        user, token, amount = reservation.user, reservation.token, reservation.amount
+        user.quota += amount
+        user.held -= amount
+        token.used_quota -= amount
+        token.held -= amount
+        if not token.unlimited:
+            token.remain_quota += amount
 
-    def settle(self, reservation: Reservation, quota: int, channel_id: int, log_row: dict[str, Any] | None) -> None:
-        """Charge the final ``quota`` for a successful request: the difference from the reservation moves,
-        the user's usage counters grow, and the consume log (if any) is queued."""
+    def settle(self, reservation: Reservation, quota: int, channel_id: int, log_row: LogRow | None,
+               request_id: str = "") -> None:
+        """Charge the final ``quota`` for a successful request: journaled first (a killed process keeps it),
+        then the balances move by the difference from the reservation and the change is queued for the
+        database, with the consume log (if any)."""
         if reservation.done:
             raise RuntimeError("reservation settled twice")
         reservation.done = True
-        user = reservation.user
-        self._move(user, reservation.token, quota - reservation.amount)
+        user, token = reservation.user, reservation.token
+        now = int(time.time())
+        row = log_row.checked() if log_row is not None else None
+        seq = self._journal.append({"r": request_id, "u": user.id, "t": token.id, "lim": not token.unlimited,
+                                    "c": channel_id, "q": quota, "a": now,
+                                    "log": row.as_dict() if row is not None else None})
+        self._release(reservation)
+        user.quota -= quota
         user.used_quota += quota
         user.request_count += 1
-        self._user_delta(user.id, 0, quota, 1)
-        if quota:
-            self._pending.channels[channel_id] = self._pending.channels.get(channel_id, 0) + quota
-        if log_row is not None:
-            self.add_log(log_row)
+        token.used_quota += quota
+        if not token.unlimited:
+            token.remain_quota -= quota
+        self._pending.charge(user.id, token.id, not token.unlimited, channel_id, quota, now)
+        self._pending.seq = seq
+        if row is not None:
+            self._queue_log(row, seq)
+        self._wake.set()
 
     def refund(self, reservation: Reservation) -> None:
         """Give the whole reservation back (the attempt failed). Idempotent."""
         if reservation.done:
             return
         reservation.done = True
-        self._move(reservation.user, reservation.token, -reservation.amount)
-
-    def add_log(self, row: dict[str, Any]) -> None:
-        if len(self._pending.logs) >= MAX_PENDING_LOGS:
-            log.error("log queue full (%d rows): dropping a log row; is the database reachable?",
-                      MAX_PENDING_LOGS)
-            return
-        self._pending.logs.append(row)
-        for listener in self.on_log:
-            try:
-                listener(row)
-            except Exception:  # a failing observer must not break accounting
-                log.exception("log listener failed")
+        self._release(reservation)
+        self._pending.token(reservation.token.id, 0, 0, int(time.time()))  # accessed, nothing else
         self._wake.set()
+
+    def add_log(self, row: LogRow) -> None:
+        """Queue a log row that belongs to no charge (an admin move whose balance change is already
+        committed, when the logs live in another database): journaled, then written with the next batch."""
+        checked = row.checked()
+        seq = self._journal.append({"log": checked.as_dict()})
+        self._queue_log(checked, seq)
+        self._wake.set()
+
+    def _queue_log(self, row: LogRow, seq: int) -> None:
+        self._pending.logs.append(row)
+        self._pending.log_seq = seq
+        if self.on_log:
+            public = row.as_dict()
+            for listener in self.on_log:
+                try:
+                    listener(public)
+                except Exception:  # a failing observer must not break accounting
+                    log.exception("log listener failed")
+
+
+def _charges(records: list[dict[str, Any]], mark: int) -> int:
+    return sum(1 for r in records if "q" in r and int(r["s"]) > mark)
+
+
+def _evict(accounts: OrderedDict[int, Any]) -> list[Any]:
+    """Keep at most MAX_ACCOUNTS, dropping the least recently used — never one with quota held by a request
+    in flight, whose hold the next load could not know about."""
+    evicted = []
+    for _ in range(len(accounts) - MAX_ACCOUNTS):
+        for ident, account in accounts.items():
+            if not account.held:
+                del accounts[ident]
+                evicted.append(account)
+                break
+            accounts.move_to_end(ident)
+        else:
+            break
+    return evicted
+
+
+__all__ = ["LOGS", "Ledger", "Reservation", "ShutdownReport", "TokenAccount", "UserAccount"]

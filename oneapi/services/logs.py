@@ -9,8 +9,10 @@ from typing import Any
 from oneapi.errors import InvalidInputError
 from oneapi.services.events import EventHub
 from oneapi.services.inputs import parse_query_int
+from oneapi.services.ledger import Ledger
 from oneapi.store.facade import Store
 from oneapi.store.queries import logs as q
+from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import PAGE_SIZE
 from oneapi.store.queries.logs import LogFilter
 
@@ -40,17 +42,34 @@ def filter_from_query(query: Any, *, admin: bool, user_id: int = 0) -> LogFilter
 
 
 class Logs:
-    def __init__(self, store: Store, events: EventHub | None = None) -> None:
+    def __init__(self, store: Store, events: EventHub | None = None, ledger: Ledger | None = None) -> None:
         self._store = store
         self._events = events
+        self._ledger = ledger
 
     async def record(self, user_id: int, log_type: int, content: str, username: str = "",
                      quota: int = 0) -> None:
-        row = {"user_id": user_id, "username": username, "type": log_type, "content": content,
-               "created_at": int(time.time()), "quota": quota}
+        """Write a log row that goes with no balance change (money moves use :meth:`row` and
+        :meth:`committed`, so that the row is in the balance's transaction)."""
+        row = self.row(user_id, log_type, content, username, quota).checked().as_dict()
         row["id"] = await self._store.write(q.insert, row)
         if self._events is not None:
             self._events.publish("log", {"log": public(row)})
+
+    @staticmethod
+    def row(user_id: int, log_type: int, content: str, username: str = "", quota: int = 0) -> LogRow:
+        return LogRow(user_id=user_id, type=log_type, content=content, username=username, quota=quota)
+
+    def committed(self, rows: list[LogRow], leftover: list[LogRow]) -> None:
+        """A money move committed with ``rows``: queue the ones its transaction could not take (logs in
+        another database) on the ledger's journaled queue, and publish all of them."""
+        for row in leftover:
+            if self._ledger is None:
+                raise RuntimeError("a log row needs the ledger, which this Logs was built without")
+            self._ledger.add_log(row)
+        if self._events is not None:
+            for row in rows:
+                self._events.publish("log", {"log": public(row.checked().as_dict())})
 
     async def page(self, f: LogFilter, page: int) -> list[dict[str, Any]]:
         return await self._store.read(q.list_page, f, page * PAGE_SIZE, PAGE_SIZE)

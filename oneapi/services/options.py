@@ -26,6 +26,8 @@ DEFAULTS: Mapping[str, str] = {
     "QuotaPerUnit": "500000", "DisplayInCurrencyEnabled": "true", "DisplayTokenStatEnabled": "true",
     "QuotaForNewUser": "0", "QuotaForInviter": "0", "QuotaForInvitee": "0", "QuotaRemindThreshold": "1000",
     "PreConsumedQuota": "500",
+    # oneapi's own: reserve the whole possible answer before calling the upstream (README, Billing).
+    "PreConsumeMaxOutput": "false",
     "RegisterEnabled": "true", "PasswordLoginEnabled": "true", "PasswordRegisterEnabled": "true",
     "EmailVerificationEnabled": "false", "EmailDomainRestrictionEnabled": "false",
     "EmailDomainWhitelist": "gmail.com,163.com,126.com,qq.com,outlook.com,hotmail.com,icloud.com,yahoo.com,"
@@ -57,7 +59,7 @@ def is_secret(key: str) -> bool:
 
 
 def _is_bool_key(key: str) -> bool:
-    return key.endswith("Enabled")
+    return key.endswith("Enabled") or key == "PreConsumeMaxOutput"
 
 
 def _int_check(low: int, high: int = 1 << 62) -> Callable[[str], str | None]:

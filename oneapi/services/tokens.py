@@ -96,6 +96,7 @@ class Tokens:
             row["key"] = keys.token_key()
             try:
                 row["id"] = await self._store.write(q.insert, row)
+                self._ledger.token_created(row["key"])
                 return row
             except ConflictError:
                 continue
@@ -127,11 +128,11 @@ class Tokens:
                 status = q.STATUS_ENABLED
             changes["status"] = status
         await self._store.write(q.update, token_id, user_id, changes)
-        await self._ledger.token_changed(token["key"])
+        await self._ledger.token_changed(token_id)
         return {**token, **changes}
 
     async def delete(self, user_id: int, token_id: int) -> None:
-        token = await self.get(user_id, token_id)
+        await self.get(user_id, token_id)
         if not await self._store.write(q.delete, token_id, user_id):
             raise NotFoundError(f"token {token_id} does not exist")
-        await self._ledger.token_changed(token["key"])
+        await self._ledger.token_changed(token_id)

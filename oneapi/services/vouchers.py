@@ -10,6 +10,7 @@ from oneapi.services import keys
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_TOPUP, Logs
+from oneapi.store.queries.accounting import LogRow
 from oneapi.services.options import Options
 from oneapi.store.facade import Store
 from oneapi.store.queries import redemptions as q
@@ -75,8 +76,14 @@ class Vouchers:
         key = Fields(body).str("key", max_len=64, required=True)
         if len(key) != 32 or not key.isalnum():
             raise NotFoundError("invalid voucher code")
-        quota = await self._store.write(q.redeem, key, user["id"], int(time.time()))
+        rows: list[LogRow] = []
+
+        def describe(quota: int) -> LogRow:  # written in the transaction that redeems
+            rows.append(Logs.row(user["id"], TYPE_TOPUP, f"通过兑换码充值 {self._options.display(quota)}",
+                                 user["username"], quota=quota))
+            return rows[-1]
+
+        quota, leftover = await self._store.write(q.redeem, key, user["id"], int(time.time()), describe)
         await self._ledger.user_changed(user["id"])
-        await self._logs.record(user["id"], TYPE_TOPUP, f"通过兑换码充值 {self._options.display(quota)}",
-                                user["username"], quota=quota)
+        self._logs.committed(rows, leftover)
         return quota

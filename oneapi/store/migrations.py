@@ -92,10 +92,18 @@ def _schema_v1(db: Database) -> None:
     _ensure_indexes(db)
 
 
+def _journal_marks(db: Database) -> None:
+    """Where each database records how far it holds a node's journal (see ``store/journal.py``)."""
+    db.main.create_tables([db.tables.journal_mark], safe=True)
+    if db.logs is not db.main:
+        db.logs.create_tables([db.tables.log_journal_mark], safe=True)
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_one_api_schema", _schema_v1),
+    ("0002_journal_marks", _journal_marks),
 ]
 
 

@@ -15,6 +15,21 @@ from typing import Any, TypeVar
 import peewee as pw
 
 
+class SecretField(pw.CharField):
+    """A ``CHAR(n)`` column holding a credential, compared as the exact string given.
+
+    peewee's ``FixedCharField`` strips and cuts a value to the column's length before sending it, so a
+    lookup of ``KEY`` + any junk found ``KEY`` (issue: one token, many spellings, many balances). This field
+    sends values unchanged; lookups go through ``queries.common.exact`` for a byte-wise comparison whatever
+    the collation. Values read back lose the blank padding PostgreSQL's ``char(n)`` adds.
+    """
+
+    field_type = "CHAR"
+
+    def python_value(self, value: object) -> object:
+        return value.rstrip(" ") if isinstance(value, str) else value
+
+
 class _Schema(pw.Model):
     class Meta:
         legacy_table_names = False
@@ -32,7 +47,7 @@ class User(_Schema):
     wechat_id = pw.CharField(max_length=191, default="")
     lark_id = pw.CharField(max_length=191, default="")
     oidc_id = pw.CharField(max_length=191, default="")
-    access_token = pw.FixedCharField(32, null=True)
+    access_token = SecretField(32, null=True)
     quota = pw.BigIntegerField(default=0)
     used_quota = pw.BigIntegerField(default=0)
     request_count = pw.IntegerField(default=0)
@@ -47,7 +62,7 @@ class User(_Schema):
 class Token(_Schema):
     id = pw.AutoField()
     user_id = pw.IntegerField(default=0)
-    key = pw.FixedCharField(48)
+    key = SecretField(48)
     status = pw.IntegerField(default=1)
     name = pw.CharField(max_length=191, default="")
     created_time = pw.BigIntegerField(default=0)
@@ -104,7 +119,7 @@ class Ability(_Schema):
 class Redemption(_Schema):
     id = pw.AutoField()
     user_id = pw.IntegerField(default=0)
-    key = pw.FixedCharField(32)
+    key = SecretField(32)
     status = pw.IntegerField(default=1)
     name = pw.CharField(max_length=191, default="")
     quota = pw.BigIntegerField(default=100)
@@ -153,6 +168,20 @@ class Migration(_Schema):
 
     class Meta:
         table_name = "oneapi_migrations"
+
+
+class JournalMark(_Schema):
+    """oneapi's own: per local journal (``store/journal.py``) and part (``accounts`` in the main database,
+    ``logs`` in the logs database), the highest sequence number whose effect this database holds."""
+
+    journal = pw.CharField(max_length=64)
+    part = pw.CharField(max_length=16)
+    seq = pw.BigIntegerField(default=0)
+    updated_at = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "oneapi_journal_marks"
+        primary_key = pw.CompositeKey("journal", "part")
 
 
 # (table, index name, columns, unique) — GORM's names, so One API databases already have them.
@@ -205,6 +234,8 @@ class Tables:
     log: type[Log]
     option: type[Option]
     migration: type[Migration]
+    journal_mark: type[JournalMark]  # in the main database: the accounts mark
+    log_journal_mark: type[JournalMark]  # in the logs database (the same table unless LOG_SQL_DSN)
 
     def main(self) -> list[type[pw.Model]]:
         return [self.user, self.token, self.channel, self.ability, self.redemption, self.option]
@@ -215,4 +246,5 @@ def bind_tables(db: pw.Database, log_db: pw.Database | None = None) -> Tables:
         user=_bound(User, db), token=_bound(Token, db), channel=_bound(Channel, db),
         ability=_bound(Ability, db), redemption=_bound(Redemption, db),
         log=_bound(Log, log_db or db), option=_bound(Option, db), migration=_bound(Migration, db),
+        journal_mark=_bound(JournalMark, db), log_journal_mark=_bound(JournalMark, log_db or db),
     )

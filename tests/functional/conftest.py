@@ -20,7 +20,7 @@ from oneapi.server import make_app
 from oneapi.services import Services, start_services
 from oneapi.store.database import Database
 from oneapi.store.facade import Store
-from tests.conftest import open_backend
+from tests.conftest import open_backend, own_home
 
 
 @dataclass
@@ -82,6 +82,12 @@ def _find_user(db: Database, username: str) -> dict[str, Any]:
 
 
 async def start_api(db: Database, config: Config, aiohttp_client: Any) -> AsyncIterator[Api]:
+    with own_home(config) as home:
+        async for api in _start_api(db, home, aiohttp_client):
+            yield api
+
+
+async def _start_api(db: Database, config: Config, aiohttp_client: Any) -> AsyncIterator[Api]:
     from oneapi.store.migrations import migrate_database
 
     migrate_database(db)

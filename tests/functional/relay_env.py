@@ -20,6 +20,7 @@ from oneapi.store.migrations import migrate_database
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import tokens as token_q
 from oneapi.store.queries import users as user_q
+from tests.conftest import own_home
 from tests.fakes.openai_upstream import FakeOpenAI, start_fake
 
 ROOT_KEY = "rootrelaykey000000000000000000000000000000000000"[:48]
@@ -86,6 +87,12 @@ class RelayEnv:
 
 
 async def start_relay_env(db: Database, config: Config) -> AsyncIterator[RelayEnv]:
+    with own_home(config) as home:
+        async for env in _start_relay_env(db, home):
+            yield env
+
+
+async def _start_relay_env(db: Database, config: Config) -> AsyncIterator[RelayEnv]:
     migrate_database(db)
     db.close_connections()
     store = Store(db, read_threads=2)

@@ -247,6 +247,7 @@ async def test_two_nodes_race_for_one_voucher(api_any: Api) -> None:
     from oneapi.server import make_app
     from oneapi.services import start_services
     from oneapi.store.facade import Store
+    from tests.conftest import own_home
 
     api = api_any
     users = [await api.make_user(f"n{i}") for i in range(2)]
@@ -254,18 +255,24 @@ async def test_two_nodes_race_for_one_voucher(api_any: Api) -> None:
     before = sum([await _quota(api, tok) for _, tok in users])
     store2 = Store(api.services.store.db, read_threads=1)
     try:
-        services2 = await start_services(api.services.config, store2)
-        async with TestClient(TestServer(make_app(services2, api.services.config, secret="s"))) as node2:
-            async def on_node2(token: str) -> Any:
-                resp = await node2.post("/api/user/topup", json={"key": row["key"]}, headers={"Authorization": token})
-                return await resp.json()
+        with own_home(api.services.config) as node2_config:  # a second server: a data directory of its own
+            services2 = await start_services(node2_config, store2)
+            try:
+                async with TestClient(TestServer(make_app(services2, node2_config, secret="s"))) as node2:
+                    async def on_node2(token: str) -> Any:
+                        resp = await node2.post("/api/user/topup", json={"key": row["key"]},
+                                                headers={"Authorization": token})
+                        return await resp.json()
 
-            calls = []
-            for i in range(40):
-                token = users[i % 2][1]
-                calls.append(on_node2(token) if i % 4 < 2 else
-                             api.call("POST", "/api/user/topup", token, json={"key": row["key"]}, expect_status=None))
-            results = await asyncio.gather(*calls)
+                    calls = []
+                    for i in range(40):
+                        token = users[i % 2][1]
+                        calls.append(on_node2(token) if i % 4 < 2 else
+                                     api.call("POST", "/api/user/topup", token, json={"key": row["key"]},
+                                              expect_status=None))
+                    results = await asyncio.gather(*calls)
+            finally:
+                await services2.close()
     finally:
         await store2.close()
     assert sum(1 for r in results if r["success"]) == 1, results

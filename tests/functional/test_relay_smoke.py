@@ -53,7 +53,8 @@ async def test_theme_env_sets_the_theme_default_and_slaves_redirect_the_page(tmp
     db = open_backend("sqlite", tmp_path)
     migrate_database(db)
     store = Store(db)
-    config = load(None, {"THEME": "air", "NODE_TYPE": "slave", "FRONTEND_BASE_URL": "https://front.example.com"})
+    config = load(None, {"THEME": "air", "NODE_TYPE": "slave", "FRONTEND_BASE_URL": "https://front.example.com",
+                         "ONEAPI_HOME": str(tmp_path)})
     services = await start_services(config, store)
     client = TestClient(TestServer(make_app(services, config, secret="s")))
     await client.start_server()

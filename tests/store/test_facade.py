@@ -126,7 +126,7 @@ async def test_concurrent_redeems_of_one_voucher_credit_exactly_once(store: Stor
     results = await asyncio.gather(*(store.write(redemptions.redeem, key, uid, 1_700_000_000)
                                      for _ in range(50)), return_exceptions=True)
 
-    assert [r for r in results if not isinstance(r, BaseException)] == [1000]
+    assert [r for r in results if not isinstance(r, BaseException)] == [(1000, [])]
     failures = [r for r in results if isinstance(r, BaseException)]
     assert len(failures) == 49 and all(isinstance(f, ConflictError) for f in failures)
     row = await store.read(users.get, uid)
@@ -171,7 +171,7 @@ async def test_two_nodes_racing_for_one_voucher_credit_once(store: Store) -> Non
     finally:
         await other.close()
 
-    assert [r for r in results if not isinstance(r, BaseException)] == [300]
+    assert [r for r in results if not isinstance(r, BaseException)] == [(300, [])]
     # a loser sees the voucher used; SQLite may instead refuse a second concurrent writer outright
     allowed = (ConflictError, StoreError) if store.db.kind == "sqlite" else (ConflictError,)
     assert all(isinstance(r, allowed) for r in results if isinstance(r, BaseException))

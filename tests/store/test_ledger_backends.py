@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from oneapi.services.ledger import Ledger
 from oneapi.store.database import Database, open_specs
 from oneapi.store.dsn import DatabaseSpec
 from oneapi.store.facade import Store
@@ -24,6 +23,7 @@ from oneapi.store.migrations import migrate_database
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import tokens as token_q
 from oneapi.store.queries import users as user_q
+from tests.conftest import LedgerFactory
 from tests.unit.test_ledger import accounts, db_token, db_user, log_row, make_account, make_channel
 
 
@@ -63,10 +63,11 @@ async def consume_logs(store: Store) -> list[dict[str, Any]]:
     return await store.read(log_q.list_page, log_q.LogFilter(log_type=log_q.TYPE_CONSUME), 0, 1000)
 
 
-async def test_flush_writes_relative_deltas_so_an_admin_top_up_is_not_lost(store: Store) -> None:
+async def test_flush_writes_relative_deltas_so_an_admin_top_up_is_not_lost(store: Store,
+                                                                           new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
     cid = await make_channel(store)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, 400)
@@ -84,10 +85,10 @@ async def test_flush_writes_relative_deltas_so_an_admin_top_up_is_not_lost(store
     assert user.quota == u["quota"]
 
 
-async def test_two_ledgers_on_one_database_do_not_overwrite_each_other(store: Store) -> None:
+async def test_two_ledgers_on_one_database_do_not_overwrite_each_other(store: Store, new_ledger: LedgerFactory) -> None:
     """Two nodes: each flushes relative deltas, so both charges land."""
     uid, key = await make_account(store, quota=10_000, remain=5_000)
-    a, b = Ledger(store), Ledger(store)
+    a, b = new_ledger(store), new_ledger(store)
     ua, ta = await accounts(a, uid, key)
     ub, tb = await accounts(b, uid, key)
     a.settle(a.reserve(ua, ta, 100), 70, 0, None)
@@ -99,9 +100,10 @@ async def test_two_ledgers_on_one_database_do_not_overwrite_each_other(store: St
 
 
 @pytest.mark.parametrize("order", ["flush_first", "reload_first"])
-async def test_a_reload_during_a_flush_neither_loses_nor_double_counts(store: Store, order: str) -> None:
+async def test_a_reload_during_a_flush_neither_loses_nor_double_counts(store: Store, new_ledger: LedgerFactory,
+                                                                       order: str) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 300), 250, 0, None)  # pending: -250
 
@@ -110,10 +112,10 @@ async def test_a_reload_during_a_flush_neither_loses_nor_double_counts(store: St
             flush = asyncio.ensure_future(ledger.flush())
             await asyncio.sleep(0)
             reload_user = asyncio.ensure_future(ledger.reload_user(uid))
-            reload_token = asyncio.ensure_future(ledger.reload_token(key))
+            reload_token = asyncio.ensure_future(ledger.reload_token(token.id))
         else:
             reload_user = asyncio.ensure_future(ledger.reload_user(uid))
-            reload_token = asyncio.ensure_future(ledger.reload_token(key))
+            reload_token = asyncio.ensure_future(ledger.reload_token(token.id))
             await asyncio.sleep(0)
             flush = asyncio.ensure_future(ledger.flush())
         await asyncio.sleep(0.05)
@@ -126,18 +128,21 @@ async def test_a_reload_during_a_flush_neither_loses_nor_double_counts(store: St
     assert user.used_quota == 250 and user.request_count == 1
     await ledger.flush()
     u, t = await db_user(store, uid), await db_token(store, key)
-    assert (u["quota"], u["used_quota"], u["request_count"]) == (user.quota, 250, 1)
-    assert (t["remain_quota"], t["used_quota"]) == (token.remain_quota, token.used_quota)
+    # the database holds the charge; the 40 held by the request in flight exists only in memory
+    assert (user.held, token.held) == (40, 40)
+    assert (u["quota"], u["used_quota"], u["request_count"]) == (user.quota + 40, 250, 1)
+    assert (t["remain_quota"], t["used_quota"]) == (token.remain_quota + 40, token.used_quota - 40)
     # a fresh reload after everything is written sees exactly the same numbers
     await ledger.reload_user(uid)
-    await ledger.reload_token(key)
-    assert (user.quota, token.remain_quota, token.used_quota) == (u["quota"], t["remain_quota"], t["used_quota"])
+    await ledger.reload_token(token.id)
+    assert (user.quota, token.remain_quota, token.used_quota) == (u["quota"] - 40, t["remain_quota"] - 40,
+                                                                  t["used_quota"] + 40)
 
 
-async def test_a_failed_flush_returns_its_batch_to_pending(store: Store) -> None:
+async def test_a_failed_flush_returns_its_batch_to_pending(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
     cid = await make_channel(store)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 200), 90, cid, log_row(uid, 90, cid))
 
@@ -151,7 +156,7 @@ async def test_a_failed_flush_returns_its_batch_to_pending(store: Store) -> None
         await store.write(token_q.find_by_key, key)
     finally:
         await rename(store, "users_away", "users")
-    await ledger.reload_token(key)
+    await ledger.reload_token(token.id)
     assert (token.remain_quota, token.used_quota) == (5_000 - 100, 100)
 
     await ledger.flush()
@@ -163,12 +168,12 @@ async def test_a_failed_flush_returns_its_batch_to_pending(store: Store) -> None
     assert (await db_user(store, uid))["quota"] == 10_000 - 100
 
 
-async def test_a_failed_log_insert_does_not_charge_twice(store: Store) -> None:
+async def test_a_failed_log_insert_does_not_charge_twice(store: Store, new_ledger: LedgerFactory) -> None:
     """The deltas and the log rows of a batch are either written together, or the part already written is
     not written again on retry."""
     uid, key = await make_account(store, quota=10_000, remain=5_000)
     cid = await make_channel(store)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 200), 77, cid, log_row(uid, 77, cid))
 
@@ -189,7 +194,8 @@ async def test_a_failed_log_insert_does_not_charge_twice(store: Store) -> None:
     assert user.quota == 10_000 - 77
 
 
-async def test_with_a_separate_log_database_a_failed_log_insert_retries_only_the_logs(tmp_path: Path) -> None:
+async def test_with_a_separate_log_database_a_failed_log_insert_retries_only_the_logs(
+        tmp_path: Path, new_ledger: LedgerFactory) -> None:
     """LOG_SQL_DSN: deltas and logs cannot share a transaction; the deltas must not be applied twice."""
     db = open_specs(DatabaseSpec("sqlite", str(tmp_path / "main.db")),
                     DatabaseSpec("sqlite", str(tmp_path / "logs.db")))
@@ -199,7 +205,7 @@ async def test_with_a_separate_log_database_a_failed_log_insert_retries_only_the
     store = Store(db, read_threads=1)
     try:
         uid, key = await make_account(store, quota=10_000, remain=5_000)
-        ledger = Ledger(store)
+        ledger = new_ledger(store)
         user, token = await accounts(ledger, uid, key)
         ledger.settle(ledger.reserve(user, token, 200), 77, 0, log_row(uid, 77))
         await rename(store, "logs", "logs_away")
@@ -221,9 +227,9 @@ async def test_with_a_separate_log_database_a_failed_log_insert_retries_only_the
         await store.close()
 
 
-async def test_the_flush_loop_retries_until_the_database_is_back(store: Store) -> None:
+async def test_the_flush_loop_retries_until_the_database_is_back(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     await rename(store, "users", "users_away")
     ledger.start()

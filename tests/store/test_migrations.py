@@ -24,6 +24,7 @@ from oneapi.store.queries import channels, logs, options, redemptions, tokens, u
 
 ALL_MIGRATIONS = [name for name, _ in MIGRATIONS]
 ONE_API_TABLES = {"users", "tokens", "channels", "abilities", "redemptions", "logs", "options"}
+OUR_TABLES = {"oneapi_migrations", "oneapi_journal_marks"}
 
 
 def _indexes(db: Database, table: str) -> dict[str, tuple[tuple[str, ...], bool]]:
@@ -66,7 +67,7 @@ def test_migrate_creates_every_table_column_and_gorm_index(raw_database: Databas
 
     assert migrate_database(db) == ALL_MIGRATIONS
 
-    assert _tables(db.main) == ONE_API_TABLES | {"oneapi_migrations"}
+    assert _tables(db.main) == ONE_API_TABLES | OUR_TABLES
     for model in [*db.tables.main(), db.tables.log]:
         expected = {f.column_name for f in model._meta.sorted_fields}
         assert _columns(db, model._meta.table_name) == expected
@@ -228,7 +229,7 @@ def test_adopting_a_one_api_database_keeps_rows_and_adds_what_is_missing(raw_dat
     assert migrate_database(db) == ALL_MIGRATIONS
 
     # every column oneapi knows is there now, One API's tables kept their names, ours was added
-    assert _tables(db.main) == ONE_API_TABLES | {"oneapi_migrations"}
+    assert _tables(db.main) == ONE_API_TABLES | OUR_TABLES
     for model in [*db.tables.main(), db.tables.log]:
         expected = {f.column_name for f in model._meta.sorted_fields}
         assert expected <= _columns(db, model._meta.table_name), model._meta.table_name
@@ -295,7 +296,7 @@ def test_adopted_database_works_for_new_rows(raw_database: Database) -> None:
         db.tables.user.insert(username="root", password="x").execute()
     assert channels.insert_many(db, [{"name": "new", "models": "gpt-4", "group": "vip", "key": "k"}]) == [2]
     assert channels.group_models(db, "vip") == ["gpt-4"]
-    assert redemptions.redeem(db, VOUCHER_KEY, alice, 1700000300) == 1000
+    assert redemptions.redeem(db, VOUCHER_KEY, alice, 1700000300) == (1000, [])
     assert users.get(db, alice)["quota"] == 1000  # type: ignore[index]
     options.save(db, "SystemName", "Renamed")
     assert options.load_all(db)["SystemName"] == "Renamed"
@@ -323,8 +324,8 @@ def test_logs_in_a_second_sqlite_database(tmp_path: Path) -> None:
         assert db.logs is not db.main
         assert migrate_database(db) == ALL_MIGRATIONS
 
-        assert _tables(db.main) == (ONE_API_TABLES - {"logs"}) | {"oneapi_migrations"}
-        assert _tables(db.logs) == {"logs"}
+        assert _tables(db.main) == (ONE_API_TABLES - {"logs"}) | OUR_TABLES
+        assert _tables(db.logs) == {"logs", "oneapi_journal_marks"}
         assert {name for table, name, _, _ in INDEXES if table == "logs"} <= set(_indexes(db, "logs"))
 
         logs.insert(db, {"user_id": 1, "created_at": 100, "type": logs.TYPE_CONSUME, "quota": 7})
@@ -334,8 +335,8 @@ def test_logs_in_a_second_sqlite_database(tmp_path: Path) -> None:
     finally:
         db.close_connections()
 
-    assert _sqlite_tables(main_path) == (ONE_API_TABLES - {"logs"}) | {"oneapi_migrations"}
-    assert _sqlite_tables(log_path) == {"logs"}
+    assert _sqlite_tables(main_path) == (ONE_API_TABLES - {"logs"}) | OUR_TABLES
+    assert _sqlite_tables(log_path) == {"logs", "oneapi_journal_marks"}
     import sqlite3
 
     with sqlite3.connect(log_path) as conn:
@@ -349,11 +350,11 @@ def test_logs_in_sqlite_beside_a_server_database(raw_database: Database, tmp_pat
     try:
         migrate_database(db)
         assert "logs" not in _tables(db.main)
-        assert _tables(db.logs) == {"logs"}
+        assert _tables(db.logs) == {"logs", "oneapi_journal_marks"}
         users.insert(db, {"username": "bob", "password": "x"}, [])
         logs.insert(db, {"user_id": 1, "username": "bob", "created_at": 5, "type": logs.TYPE_CONSUME,
                          "quota": 3})
         assert logs.list_page(db, logs.LogFilter(username="bob"), 0, 10)[0]["quota"] == 3
     finally:
         db.close_connections()
-    assert _sqlite_tables(log_path) == {"logs"}
+    assert _sqlite_tables(log_path) == {"logs", "oneapi_journal_marks"}

@@ -33,7 +33,7 @@ def _quota(db: Database, user_id: int) -> int:
 def test_redeem_credits_once(database: Database, alice: int) -> None:
     (key,) = redemptions.insert_many(database, [_voucher("v1", quota=1234)])
 
-    assert redemptions.redeem(database, key, alice, NOW + 5) == 1234
+    assert redemptions.redeem(database, key, alice, NOW + 5) == (1234, [])
     assert _quota(database, alice) == 50 + 1234
     row = redemptions.get(database, 1)
     assert row is not None
@@ -68,7 +68,7 @@ def test_redeem_for_a_missing_user_rolls_back(database: Database) -> None:
     assert row is not None and row["status"] == STATUS_ENABLED and row["redeemed_time"] == 0
     # still redeemable by a real user
     uid = users.insert(database, {"username": "late", "password": "x"}, [])
-    assert redemptions.redeem(database, key, uid, NOW) == 1000
+    assert redemptions.redeem(database, key, uid, NOW) == (1000, [])
 
 
 def test_insert_many_is_all_or_nothing(database: Database) -> None:

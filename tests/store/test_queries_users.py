@@ -153,7 +153,7 @@ def test_add_quota_is_relative_and_set_quota_absolute(database: Database) -> Non
     assert users.get(database, alice)["quota"] == -20  # type: ignore[index]
     assert users.add_quota(database, 999, 5) == 0
 
-    assert users.set_quota(database, alice, 1_000_000_000_000) == (-20, 1_000_000_000_000)
+    assert users.set_quota(database, alice, 1_000_000_000_000) == (-20, 1_000_000_000_000, [])
     assert users.get(database, alice)["quota"] == 1_000_000_000_000  # type: ignore[index]
     assert users.set_quota(database, 999, 5) is None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from oneapi.errors import InsufficientQuotaError
+from oneapi.errors import InsufficientQuotaError, StoreError
 from oneapi.services import ledger as ledger_module
 from oneapi.services.ledger import Ledger, Reservation, TokenAccount, UserAccount
 from oneapi.store.facade import Store
@@ -19,6 +19,8 @@ from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import tokens as token_q
 from oneapi.store.queries import users as user_q
+from oneapi.store.queries.accounting import LogRow
+from tests.conftest import LedgerFactory
 
 _names = itertools.count(1)
 
@@ -56,11 +58,10 @@ async def db_token(store: Store, key: str) -> dict[str, Any]:
     return row
 
 
-def log_row(uid: int, quota: int, channel_id: int = 0) -> dict[str, Any]:
-    return {"user_id": uid, "username": "u", "created_at": int(time.time()), "type": log_q.TYPE_CONSUME,
-            "content": "倍率：1.00 × 1.00 × 1.00", "token_name": "t", "model_name": "m", "quota": quota,
-            "prompt_tokens": quota, "completion_tokens": 0, "channel_id": channel_id, "request_id": "r",
-            "elapsed_time": 1, "is_stream": False, "system_prompt_reset": False}
+def log_row(uid: int, quota: int, channel_id: int = 0, request_id: str = "r") -> LogRow:
+    return LogRow(user_id=uid, username="u", type=log_q.TYPE_CONSUME, content="倍率：1.00 × 1.00 × 1.00",
+                  token_name="t", model_name="m", quota=quota, prompt_tokens=quota, completion_tokens=0,
+                  channel_id=channel_id, request_id=request_id, elapsed_time=1)
 
 
 async def accounts(ledger: Ledger, uid: int, key: str) -> tuple[UserAccount, TokenAccount]:
@@ -72,24 +73,26 @@ async def accounts(ledger: Ledger, uid: int, key: str) -> tuple[UserAccount, Tok
 # -- reserve ---------------------------------------------------------------------------------------------
 
 
-async def test_reserve_moves_quota_from_user_and_token(store: Store) -> None:
+async def test_reserve_moves_quota_from_user_and_token(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=1000, remain=500)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, 120)
 
     assert reservation.amount == 120 and not reservation.done
     assert (user.quota, token.remain_quota, token.used_quota) == (880, 380, 120)
+    assert (user.held, token.held) == (120, 120)
+    # a hold never reaches the database: a process that dies mid-request leaves nothing to undo there
     await ledger.flush()
-    assert (await db_user(store, uid))["quota"] == 880
+    assert (await db_user(store, uid))["quota"] == 1000
     row = await db_token(store, key)
-    assert (row["remain_quota"], row["used_quota"]) == (380, 120)
+    assert (row["remain_quota"], row["used_quota"]) == (500, 0)
 
 
-async def test_reserve_refuses_when_the_user_cannot_pay(store: Store) -> None:
+async def test_reserve_refuses_when_the_user_cannot_pay(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=100, remain=10_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     ledger.reserve(user, token, 100)  # exactly the balance: allowed
@@ -99,9 +102,9 @@ async def test_reserve_refuses_when_the_user_cannot_pay(store: Store) -> None:
     assert (user.quota, token.remain_quota, token.used_quota) == (0, 9900, 100)  # nothing moved
 
 
-async def test_reserve_refuses_when_the_token_cannot_pay(store: Store) -> None:
+async def test_reserve_refuses_when_the_token_cannot_pay(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=50)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     ledger.reserve(user, token, 50)  # exactly the token's remain: allowed
@@ -111,9 +114,9 @@ async def test_reserve_refuses_when_the_token_cannot_pay(store: Store) -> None:
     assert (user.quota, token.remain_quota) == (9950, 0)
 
 
-async def test_unlimited_token_counts_usage_but_keeps_its_remain(store: Store) -> None:
+async def test_unlimited_token_counts_usage_but_keeps_its_remain(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=-1, unlimited=True)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, 400)
@@ -125,9 +128,9 @@ async def test_unlimited_token_counts_usage_but_keeps_its_remain(store: Store) -
     assert (row["remain_quota"], row["used_quota"]) == (-1, 250)
 
 
-async def test_a_negative_reservation_is_zero(store: Store) -> None:
+async def test_a_negative_reservation_is_zero(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10, remain=10)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     reservation = ledger.reserve(user, token, -50)
     assert reservation.amount == 0 and (user.quota, token.remain_quota) == (10, 10)
@@ -137,10 +140,11 @@ async def test_a_negative_reservation_is_zero(store: Store) -> None:
 
 
 @pytest.mark.parametrize(("reserved", "charged"), [(100, 100), (100, 37), (100, 260), (0, 15), (80, 0)])
-async def test_settle_charges_exactly_the_final_quota(store: Store, reserved: int, charged: int) -> None:
+async def test_settle_charges_exactly_the_final_quota(store: Store, new_ledger: LedgerFactory, reserved: int,
+                                                      charged: int) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
     cid = await make_channel(store)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, reserved)
@@ -158,9 +162,9 @@ async def test_settle_charges_exactly_the_final_quota(store: Store, reserved: in
     assert [(row["user_id"], row["quota"], row["channel_id"]) for row in logs] == [(uid, charged, cid)]
 
 
-async def test_refund_gives_everything_back(store: Store) -> None:
+async def test_refund_gives_everything_back(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, 700)
@@ -175,9 +179,9 @@ async def test_refund_gives_everything_back(store: Store) -> None:
     assert (t["remain_quota"], t["used_quota"]) == (5_000, 0)
 
 
-async def test_a_reservation_settles_at_most_once(store: Store) -> None:
+async def test_a_reservation_settles_at_most_once(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, 100)
@@ -193,9 +197,9 @@ async def test_a_reservation_settles_at_most_once(store: Store) -> None:
     assert (await db_token(store, key))["used_quota"] == 60
 
 
-async def test_settle_after_refund_raises_and_refund_is_idempotent(store: Store) -> None:
+async def test_settle_after_refund_raises_and_refund_is_idempotent(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000, remain=5_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
 
     reservation = ledger.reserve(user, token, 100)
@@ -206,9 +210,9 @@ async def test_settle_after_refund_raises_and_refund_is_idempotent(store: Store)
     assert (user.quota, user.request_count, token.remain_quota, token.used_quota) == (10_000, 0, 5_000, 0)
 
 
-async def test_remain_plus_used_is_invariant_over_many_operations(store: Store) -> None:
+async def test_remain_plus_used_is_invariant_over_many_operations(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=1_000_000, remain=200_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     charged = 0
     open_: list[Reservation] = []
@@ -242,9 +246,9 @@ async def wait_for(predicate: Any, timeout: float = 3.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_without_batching_changes_reach_the_database_promptly(store: Store) -> None:
+async def test_without_batching_changes_reach_the_database_promptly(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000)
-    ledger = Ledger(store, flush_interval=0.0)
+    ledger = new_ledger(store, flush_interval=0.0)
     ledger.start()
     try:
         user, token = await accounts(ledger, uid, key)
@@ -257,10 +261,10 @@ async def test_without_batching_changes_reach_the_database_promptly(store: Store
         await ledger.close()
 
 
-async def test_batch_mode_accumulates_for_the_interval_then_flushes(store: Store) -> None:
+async def test_batch_mode_accumulates_for_the_interval_then_flushes(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000)
     interval = 0.6
-    ledger = Ledger(store, flush_interval=interval)
+    ledger = new_ledger(store, flush_interval=interval)
     ledger.start()
     try:
         user, token = await accounts(ledger, uid, key)
@@ -284,9 +288,9 @@ async def test_batch_mode_accumulates_for_the_interval_then_flushes(store: Store
         await ledger.close()
 
 
-async def test_close_flushes_everything_even_in_batch_mode(store: Store) -> None:
+async def test_close_flushes_everything_even_in_batch_mode(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000)
-    ledger = Ledger(store, flush_interval=60.0)
+    ledger = new_ledger(store, flush_interval=60.0)
     ledger.start()
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 100), 9, 0, log_row(uid, 9))
@@ -300,47 +304,57 @@ async def test_close_flushes_everything_even_in_batch_mode(store: Store) -> None
 # -- accounts and caches ---------------------------------------------------------------------------------
 
 
-async def test_accounts_are_loaded_once_and_shared(store: Store) -> None:
+async def test_accounts_are_loaded_once_and_shared(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=321, remain=123)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     first, again = await asyncio.gather(ledger.user(uid), ledger.user(uid))
     assert first is again and first is not None and first.quota == 321
     t1, t2 = await asyncio.gather(ledger.token(key), ledger.token(key))
     assert t1 is t2 and t1 is not None and (t1.remain_quota, t1.user_id) == (123, uid)
     assert await ledger.user(99_999) is None
     assert await ledger.token("x" * 48) is None
+    assert await ledger.token(key + "x") is None  # only the exact key: no prefix, no junk, no other case
+    assert await ledger.token(key[:-1]) is None
+    assert await ledger.token(key.upper()) is None
 
 
-async def test_an_unknown_key_is_remembered_briefly_and_forgotten_on_change(store: Store) -> None:
-    ledger = Ledger(store)
+async def test_an_unknown_key_is_remembered_briefly_and_forgotten_on_creation(
+        store: Store, new_ledger: LedgerFactory) -> None:
+    ledger = new_ledger(store)
     key = "n" * 48
     assert await ledger.token(key) is None
     # the token appears in the database behind the ledger's back: the negative cache still answers None
     await store.write(user_q.insert, {"username": "late", "password": "x", "quota": 5},
                       [{"key": key, "name": "late", "remain_quota": 5, "unlimited_quota": False}])
     assert await ledger.token(key) is None
-    await ledger.token_changed(key)  # what the tokens service calls after a change
+    ledger.token_created(key)  # what the tokens service calls after creating one
     token = await ledger.token(key)
     assert token is not None and token.remain_quota == 5
 
 
-async def test_reload_updates_the_account_in_place(store: Store) -> None:
+async def test_reload_updates_the_account_in_place(store: Store, new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=1_000, remain=500)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
     reservation = ledger.reserve(user, token, 100)
     await store.write(user_q.add_quota, uid, 50)  # an admin top-up, then the service's notification
     await ledger.user_changed(uid)
     assert await ledger.user(uid) is user  # same object: the reservation still points at the live account
-    assert user.quota == 1_000 + 50 - 100  # database + unflushed reservation
+    assert user.quota == 1_000 + 50 - 100  # database − the hold of the request in flight
+    await ledger.token_changed(token.id)
+    assert await ledger.token(key) is token and token.remain_quota == 500 - 100
     ledger.settle(reservation, 30, 0, None)
     assert user.quota == 1_000 + 50 - 30
+    await ledger.user_changed(uid)
+    await ledger.token_changed(token.id)
+    assert (user.quota, user.held, token.remain_quota, token.used_quota) == (1_020, 0, 470, 30)
 
 
-async def test_account_caches_are_bounded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_account_caches_are_bounded(store: Store, new_ledger: LedgerFactory,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger_module, "MAX_ACCOUNTS", 3)
     made = [await make_account(store, quota=100 + i) for i in range(5)]
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     for uid, key in made:
         assert await ledger.user(uid) is not None
         assert await ledger.token(key) is not None
@@ -354,23 +368,32 @@ async def test_account_caches_are_bounded(store: Store, monkeypatch: pytest.Monk
     for i in range(5):
         assert await ledger.token(f"{i}" * 48) is None
     assert len(ledger._unknown) == 3
+    assert len(ledger._token_ids) == 3  # the key index follows the token cache
 
 
-async def test_pending_logs_are_bounded(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_log_backlog_refuses_new_requests_instead_of_dropping_rows(
+        store: Store, new_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger_module, "MAX_PENDING_LOGS", 5)
     uid, key = await make_account(store, quota=10_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     user, token = await accounts(ledger, uid, key)
-    for _ in range(8):
+    for _ in range(5):
         ledger.settle(ledger.reserve(user, token, 10), 1, 0, log_row(uid, 1))
+    with pytest.raises(StoreError) as info:  # the database is not keeping up: no sixth request
+        ledger.reserve(user, token, 10)
+    assert info.value.http_status == 503 and info.value.code == "accounting_backlog"
     await ledger.flush()
     assert len(await store.read(log_q.list_page, log_q.LogFilter(), 0, 100)) == 5
-    assert (await db_user(store, uid))["quota"] == 10_000 - 8  # money is never dropped, only log rows
+    ledger.settle(ledger.reserve(user, token, 10), 1, 0, log_row(uid, 1))  # served again once written
+    await ledger.flush()
+    assert len(await store.read(log_q.list_page, log_q.LogFilter(), 0, 100)) == 6
+    assert (await db_user(store, uid))["quota"] == 10_000 - 6
 
 
-async def test_log_listeners_see_each_row_and_a_failing_one_is_harmless(store: Store) -> None:
+async def test_log_listeners_see_each_row_and_a_failing_one_is_harmless(store: Store,
+                                                                       new_ledger: LedgerFactory) -> None:
     uid, key = await make_account(store, quota=10_000)
-    ledger = Ledger(store)
+    ledger = new_ledger(store)
     seen: list[int] = []
 
     def broken(row: dict[str, Any]) -> None:
@@ -382,20 +405,20 @@ async def test_log_listeners_see_each_row_and_a_failing_one_is_harmless(store: S
     assert seen == [4] and user.quota == 10_000 - 4
 
 
-async def test_a_stale_account_is_reloaded_once_not_once_per_request(store: Store) -> None:
+async def test_a_stale_account_is_reloaded_once_not_once_per_request(store: Store, new_ledger: LedgerFactory) -> None:
     """Under load every request used to queue its own reload of a stale account on the writer thread, which
     could fill the writer queue and make the accounting flush fail."""
     user_id = await store.write(user_q.insert, {"username": "stale", "password": "x", "quota": 100}, [])
-    await store.write(token_q.insert, {"user_id": user_id, "key": "stale-key", "name": "t"})
-    ledger = Ledger(store, stale_after=0.0)
+    await store.write(token_q.insert, {"user_id": user_id, "key": "stale_key_0123456789", "name": "t"})
+    ledger = new_ledger(store, stale_after=0.0)
     ledger.start()
     try:
         await ledger.user(user_id)
-        await ledger.token("stale-key")
+        await ledger.token("stale_key_0123456789")
         time.sleep(0.001)  # both accounts are now older than stale_after
         for _ in range(200):
             await ledger.user(user_id)
-            await ledger.token("stale-key")
+            await ledger.token("stale_key_0123456789")
         assert len(ledger._refreshing) <= 2  # one background reload per account, not one per request
         await asyncio.sleep(0.2)
         assert not ledger._refreshing

@@ -1,30 +1,149 @@
-"""Write-behind accounting: applying a batch of quota deltas and consume logs in one go.
+"""Write-behind accounting: applying a batch of charges and log rows in one go, exactly once.
 
 Every change is relative (``quota = quota + ?``), so batches from several nodes and admin edits interleave
 without losing an update.
+
+Exactly once: a batch carries the journal's sequence numbers up to which it holds the charges (``seq``) and
+the log rows (``log_seq``). The same transaction that applies it raises the journal's marks in
+``oneapi_journal_marks`` (the log mark lives in the logs database, which ``LOG_SQL_DSN`` may separate), so a
+replay after a crash applies exactly what the database lacks (see ``store/journal.py``).
+
+One bad row never blocks the others: a batch first runs whole inside a savepoint; if the database refuses a
+value (out of a column's range, text it cannot store), each change is retried in a savepoint of its own and
+the ones still refused are handed to ``set_aside`` — kept in a file and reported, never dropped silently —
+while the rest commit. Connection and lock errors are not row problems: they fail the batch, which the ledger
+retries whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import peewee as pw
+
 from oneapi.store.database import Database
 from oneapi.store.queries.common import first
+
+ACCOUNTS, LOGS = "accounts", "logs"
+
+INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+TEXT_MAX = 16_384  # characters of a log's content: far below MySQL TEXT's 65,535 bytes in any script
+
+# What the database says when a value, not the connection, is the problem. sqlite3 raises OverflowError for
+# an int beyond 64 bits and every driver a UnicodeEncodeError for a lone surrogate; neither is a DB-API error.
+ROW_ERRORS: tuple[type[BaseException], ...] = (pw.DataError, pw.IntegrityError, OverflowError, UnicodeError,
+                                               ValueError, TypeError)
+
+SetAside = Callable[[dict[str, Any], str], None]
+
+
+@dataclass(slots=True)
+class LogRow:
+    """One row of the ``logs`` table (SPEC 3). Consume logs come from the relay, the others from services."""
+
+    user_id: int
+    type: int
+    content: str = ""
+    username: str = ""
+    token_name: str = ""
+    model_name: str = ""
+    quota: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    channel_id: int = 0
+    request_id: str = ""
+    elapsed_time: int = 0
+    is_stream: bool = False
+    system_prompt_reset: bool = False
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    def checked(self) -> LogRow:
+        """The row with every value fit for its column: integers clamped to their SQL type, text cut to
+        the column's length and made encodable (a lone surrogate from a client becomes U+FFFD)."""
+        return LogRow(user_id=_clamp(self.user_id, INT32_MAX), type=_clamp(self.type, INT32_MAX),
+                      content=_text(self.content, TEXT_MAX), username=_text(self.username, 191),
+                      token_name=_text(self.token_name, 191), model_name=_text(self.model_name, 191),
+                      quota=_clamp(self.quota, INT64_MAX), prompt_tokens=_clamp(self.prompt_tokens, INT32_MAX),
+                      completion_tokens=_clamp(self.completion_tokens, INT32_MAX),
+                      channel_id=_clamp(self.channel_id, INT32_MAX), request_id=_text(self.request_id, 64),
+                      elapsed_time=_clamp(self.elapsed_time, INT64_MAX), is_stream=bool(self.is_stream),
+                      system_prompt_reset=bool(self.system_prompt_reset),
+                      created_at=_clamp(self.created_at, INT64_MAX))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in LOG_COLUMNS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogRow:
+        return cls(**{k: v for k, v in data.items() if k in LOG_COLUMNS})
+
+
+LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(LogRow))
+
+
+def _clamp(value: Any, high: int) -> int:
+    number = int(value)
+    return max(-high - 1, min(high, number))
+
+
+def _text(value: Any, limit: int) -> str:
+    text = str(value)[:limit]
+    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
 
 
 @dataclass
 class Batch:
     """Deltas keyed by id. users: [quota, used_quota, request_count]; tokens: [remain_quota, used_quota,
-    accessed_time (absolute, max wins)]; channels: used_quota."""
+    accessed_time (absolute, max wins)]; channels: used_quota. ``seq`` / ``log_seq``: the journal's sequence
+    numbers up to which this batch holds the charges and the log rows (0: none journaled)."""
 
     users: dict[int, list[int]] = field(default_factory=dict)
     tokens: dict[int, list[int]] = field(default_factory=dict)
     channels: dict[int, int] = field(default_factory=dict)
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[LogRow] = field(default_factory=list)
+    seq: int = 0
+    log_seq: int = 0
 
     def empty(self) -> bool:
-        return not (self.users or self.tokens or self.channels or self.logs)
+        return not (self.users or self.tokens or self.channels or self.logs or self.seq or self.log_seq)
+
+    def charge(self, user_id: int, token_id: int, limited: bool, channel_id: int, quota: int,
+               accessed: int) -> None:
+        """One settled request: the user pays ``quota`` and counts a request, the token too (its remaining
+        quota only when it is limited), the channel records the use."""
+        self.user(user_id, -quota, quota, 1)
+        self.token(token_id, -quota if limited else 0, quota, accessed)
+        if quota:
+            self.channels[channel_id] = self.channels.get(channel_id, 0) + quota
+
+    def user(self, user_id: int, quota: int, used: int = 0, count: int = 0) -> None:
+        row = self.users.setdefault(user_id, [0, 0, 0])
+        row[0] += quota
+        row[1] += used
+        row[2] += count
+
+    def token(self, token_id: int, remain: int, used: int, accessed: int = 0) -> None:
+        row = self.tokens.setdefault(token_id, [0, 0, 0])
+        row[0] += remain
+        row[1] += used
+        row[2] = max(row[2], accessed)
+
+    def merge(self, other: Batch) -> None:
+        """Add ``other`` (an earlier batch that failed) back in; its log rows go first."""
+        for uid, (q, u, c) in other.users.items():
+            self.user(uid, q, u, c)
+        for tid, (r, u, a) in other.tokens.items():
+            self.token(tid, r, u, a)
+        for cid, used in other.channels.items():
+            self.channels[cid] = self.channels.get(cid, 0) + used
+        self.logs[:0] = other.logs
+        self.seq = max(self.seq, other.seq)
+        self.log_seq = max(self.log_seq, other.log_seq)
 
 
 class LogsNotWrittenError(Exception):
@@ -32,65 +151,170 @@ class LogsNotWrittenError(Exception):
     database): the caller must retry the log rows alone, never the deltas again."""
 
 
-def apply_batch(db: Database, batch: Batch) -> None:
-    """Commit the deltas and the log rows. With the logs in the main database it is one transaction (all or
-    nothing, so a failed batch can be retried whole); otherwise see :class:`LogsNotWrittenError`."""
-    t = db.tables
+# -- applying a batch ----------------------------------------------------------------------------
+
+
+def apply_batch(db: Database, batch: Batch, journal_id: str, set_aside: SetAside) -> int:
+    """Commit the deltas and the log rows, and raise the journal's marks; returns how many changes were set
+    aside. With the logs in the main database it is one transaction (all or nothing, so a failed batch can be
+    retried whole); otherwise see :class:`LogsNotWrittenError`."""
     same_db = db.logs is db.main
+    refused = 0
     with db.main.atomic():
-        for user_id, (quota, used, count) in batch.users.items():
-            if quota or used or count:
-                t.user.update(quota=t.user.quota + quota, used_quota=t.user.used_quota + used,
-                              request_count=t.user.request_count + count).where(t.user.id == user_id).execute()
-        for token_id, (remain, used, accessed) in batch.tokens.items():
-            fields: dict[Any, Any] = {}
-            if remain:
-                fields[t.token.remain_quota] = t.token.remain_quota + remain
-            if used:
-                fields[t.token.used_quota] = t.token.used_quota + used
-            if accessed:
-                fields[t.token.accessed_time] = accessed
-            if fields:
-                t.token.update(fields).where(t.token.id == token_id).execute()
-        for channel_id, used in batch.channels.items():
-            if used:
-                t.channel.update(used_quota=t.channel.used_quota + used).where(t.channel.id == channel_id).execute()
-        if batch.logs and same_db:
-            insert_logs(db, batch.logs)
-    if batch.logs and not same_db:
+        refused += _apply_deltas(db, batch, set_aside)
+        if batch.seq:
+            _raise_mark(db, db.main, journal_id, ACCOUNTS, batch.seq)
+        if same_db:
+            refused += _insert_logs_checked(db, batch.logs, set_aside)
+            if batch.log_seq:
+                _raise_mark(db, db.main, journal_id, LOGS, batch.log_seq)
+    if not same_db and (batch.logs or batch.log_seq):
         try:
-            insert_logs(db, batch.logs)
+            with db.logs.atomic():
+                refused += _insert_logs_checked(db, batch.logs, set_aside)
+                if batch.log_seq:
+                    _raise_mark(db, db.logs, journal_id, LOGS, batch.log_seq)
         except Exception as exc:
             raise LogsNotWrittenError(f"{type(exc).__name__}: {exc}") from exc
+    return refused
 
 
-_LOG_COLUMNS = ("user_id", "username", "created_at", "type", "content", "token_name", "model_name", "quota",
-                "prompt_tokens", "completion_tokens", "channel_id", "request_id", "elapsed_time", "is_stream",
-                "system_prompt_reset")
+def _delta_updates(db: Database, batch: Batch) -> list[tuple[dict[str, Any], Callable[[], object]]]:
+    """Each account's change as (what it is, how to apply it)."""
+    t = db.tables
+    updates: list[tuple[dict[str, Any], Callable[[], object]]] = []
+    for user_id, (quota, used, count) in batch.users.items():
+        if quota or used or count:
+            query = t.user.update(quota=t.user.quota + quota, used_quota=t.user.used_quota + used,
+                                  request_count=t.user.request_count + count).where(t.user.id == user_id)
+            updates.append(({"user_id": user_id, "quota": quota, "used_quota": used, "request_count": count},
+                            query.execute))
+    for token_id, (remain, used, accessed) in batch.tokens.items():
+        fields: dict[Any, Any] = {}
+        if remain:
+            fields[t.token.remain_quota] = t.token.remain_quota + remain
+        if used:
+            fields[t.token.used_quota] = t.token.used_quota + used
+        if accessed:
+            fields[t.token.accessed_time] = accessed
+        if fields:
+            query = t.token.update(fields).where(t.token.id == token_id)
+            updates.append(({"token_id": token_id, "remain_quota": remain, "used_quota": used}, query.execute))
+    for channel_id, used in batch.channels.items():
+        if used:
+            query = t.channel.update(used_quota=t.channel.used_quota + used).where(t.channel.id == channel_id)
+            updates.append(({"channel_id": channel_id, "used_quota": used}, query.execute))
+    return updates
 
 
-def insert_logs(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Insert consume logs with one executemany: peewee's per-row query building costs more than SQLite's
-    insert itself at relay rates."""
+def _apply_deltas(db: Database, batch: Batch, set_aside: SetAside) -> int:
+    updates = _delta_updates(db, batch)
+    try:
+        with db.main.atomic():
+            for _, apply in updates:
+                apply()
+        return 0
+    except ROW_ERRORS:
+        pass
+    refused = 0
+    for what, apply in updates:  # one savepoint each: only the changes the database refuses are set aside
+        try:
+            with db.main.atomic():
+                apply()
+        except ROW_ERRORS as exc:
+            set_aside({"change": what}, _reason(exc))
+            refused += 1
+    return refused
+
+
+def _insert_logs_checked(db: Database, rows: list[LogRow], set_aside: SetAside) -> int:
+    """Insert ``rows``; a slice the database refuses is halved until the refused rows stand alone."""
+    if not rows:
+        return 0
+    try:
+        with db.logs.atomic():
+            insert_logs(db, rows)
+        return 0
+    except ROW_ERRORS as exc:
+        if len(rows) == 1:
+            set_aside({"log": rows[0].as_dict()}, _reason(exc))
+            return 1
+    middle = len(rows) // 2
+    return _insert_logs_checked(db, rows[:middle], set_aside) + _insert_logs_checked(db, rows[middle:], set_aside)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def insert_logs(db: Database, rows: Iterable[LogRow]) -> None:
+    """Insert log rows with one executemany: peewee's per-row query building costs more than SQLite's insert
+    itself at relay rates. The caller owns the transaction."""
     logs = db.logs
-    columns = ", ".join(c.join(logs.quote) for c in _LOG_COLUMNS)
-    placeholders = ", ".join([logs.param] * len(_LOG_COLUMNS))
+    columns = ", ".join(c.join(logs.quote) for c in LOG_COLUMNS)
+    placeholders = ", ".join([logs.param] * len(LOG_COLUMNS))
     sql = f"INSERT INTO {'logs'.join(logs.quote)} ({columns}) VALUES ({placeholders})"
-    values = [tuple(row.get(c, _LOG_DEFAULTS.get(c, 0)) for c in _LOG_COLUMNS) for row in rows]
-    with logs.atomic():
+    values = [tuple(getattr(row, c) for c in LOG_COLUMNS) for row in rows]
+    if values:
         logs.cursor().executemany(sql, values)
 
 
-_LOG_DEFAULTS: dict[str, Any] = {"username": "", "content": "", "token_name": "", "model_name": "",
-                                 "request_id": "", "is_stream": False, "system_prompt_reset": False}
+def log_in_transaction(db: Database, rows: Iterable[LogRow]) -> list[LogRow]:
+    """Write the log rows of a money move inside the caller's transaction on the main database, so the
+    balance and its record commit together or not at all. When the logs live in another database
+    (LOG_SQL_DSN) they cannot join the transaction: they are returned for the ledger's journaled queue."""
+    checked = [row.checked() for row in rows]
+    if db.logs is db.main:
+        insert_logs(db, checked)
+        return []
+    return checked
+
+
+# -- journal marks -------------------------------------------------------------------------------
+
+
+def _raise_mark(db: Database, database: pw.Database, journal_id: str, part: str, seq: int) -> None:
+    t = db.tables.journal_mark if database is db.main else db.tables.log_journal_mark
+    now = int(time.time())
+    updated = t.update(seq=pw.fn.GREATEST(t.seq, seq) if db.kind != "sqlite" else pw.fn.MAX(t.seq, seq),
+                       updated_at=now).where(t.journal == journal_id, t.part == part).execute()
+    if not updated:
+        t.insert(journal=journal_id, part=part, seq=seq, updated_at=now).execute()
+
+
+def read_marks(db: Database, journal_id: str) -> dict[str, int]:
+    """The journal's marks: the highest sequence numbers whose charges and log rows the database holds."""
+    marks = {ACCOUNTS: 0, LOGS: 0}
+    for table, part in ((db.tables.journal_mark, ACCOUNTS), (db.tables.log_journal_mark, LOGS)):
+        row = first(table.select(table.seq).where(table.journal == journal_id, table.part == part))
+        if row is not None:
+            marks[part] = int(row["seq"])
+    return marks
+
+
+# -- replay --------------------------------------------------------------------------------------
+
+
+def batch_from_records(records: Iterable[dict[str, Any]], marks: dict[str, int]) -> Batch:
+    """The part of the journal's records the database lacks, as one batch (see ``ledger.py`` for the record
+    format). Charges above the accounts mark and log rows above the logs mark."""
+    batch = Batch()
+    for record in records:
+        seq = int(record["s"])
+        if seq > marks[ACCOUNTS] and "q" in record:
+            batch.charge(int(record["u"]), int(record["t"]), bool(record["lim"]), int(record["c"]),
+                         int(record["q"]), int(record.get("a", 0)))
+            batch.seq = max(batch.seq, seq)
+        if seq > marks[LOGS] and record.get("log") is not None:
+            batch.logs.append(LogRow.from_dict(record["log"]))
+            batch.log_seq = max(batch.log_seq, seq)
+    return batch
+
+
+# -- loading accounts ----------------------------------------------------------------------------
 
 
 def load_user(db: Database, user_id: int) -> dict[str, Any] | None:
     t = db.tables.user
     return first(t.select(t.id, t.username, t.group, t.status, t.role, t.quota, t.used_quota, t.request_count)
                  .where(t.id == user_id))
-
-
-def load_token(db: Database, key: str) -> dict[str, Any] | None:
-    t = db.tables.token
-    return first(t.select().where(t.key == key))

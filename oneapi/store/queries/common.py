@@ -6,7 +6,21 @@ from typing import Any
 
 import peewee as pw
 
+from oneapi.store.database import Database
+
 PAGE_SIZE = 10
+
+
+def exact(db: Database, field: pw.Field, value: str) -> pw.Node:
+    """``field = value``, compared byte for byte on every database.
+
+    MySQL and MariaDB compare by the column's collation: case-insensitively by default (an adopted One API
+    table keeps its collation), ignoring trailing spaces. ``BINARY`` makes the comparison exact; the plain
+    equality beside it keeps the column's unique index in use. SQLite and PostgreSQL already compare exactly.
+    """
+    if db.kind == "mysql":
+        return (field == value) & (pw.fn.BINARY(field) == value)
+    return field == value
 
 
 def like_prefix(value: str) -> str:

@@ -3,13 +3,15 @@ credits exactly once however many requests or nodes race for it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import peewee as pw
 
 from oneapi.errors import ConflictError, NotFoundError
 from oneapi.store.database import Database
-from oneapi.store.queries.common import as_id, dicts, either, first, prefix_match
+from oneapi.store.queries.accounting import LogRow, log_in_transaction
+from oneapi.store.queries.common import as_id, dicts, either, exact, first, prefix_match
 
 STATUS_ENABLED, STATUS_DISABLED, STATUS_USED = 1, 2, 3
 
@@ -52,15 +54,17 @@ def delete(db: Database, redemption_id: int) -> int:
     return int(t.delete().where(t.id == redemption_id).execute())
 
 
-def redeem(db: Database, key: str, user_id: int, now: int) -> int:
-    """Mark the voucher used and credit its quota to the user, atomically. Returns the quota credited.
+def redeem(db: Database, key: str, user_id: int, now: int,
+           describe: Callable[[int], LogRow] | None = None) -> tuple[int, list[LogRow]]:
+    """Mark the voucher used, credit its quota to the user and write the log row ``describe(quota)``, in one
+    transaction. Returns the quota credited and the log rows left for the ledger (``log_in_transaction``).
 
     The status check and the state change are one ``UPDATE … WHERE status = 1``: of any number of
     concurrent attempts, exactly one changes a row.
     """
     t = db.tables
     with db.main.atomic():
-        row = first(t.redemption.select().where(t.redemption.key == key))
+        row = first(t.redemption.select().where(exact(db, t.redemption.key, key)))
         if row is None:
             raise NotFoundError("invalid voucher code")
         if row["status"] != STATUS_ENABLED:
@@ -73,4 +77,6 @@ def redeem(db: Database, key: str, user_id: int, now: int) -> int:
         credited = t.user.update(quota=t.user.quota + row["quota"]).where(t.user.id == user_id).execute()
         if credited != 1:
             raise NotFoundError("no such user")
-    return int(row["quota"])
+        quota = int(row["quota"])
+        leftover = log_in_transaction(db, [describe(quota)]) if describe else []
+    return quota, leftover

@@ -8,7 +8,7 @@ import peewee as pw
 
 from oneapi.errors import ConflictError
 from oneapi.store.database import Database
-from oneapi.store.queries.common import dicts, first, prefix_match
+from oneapi.store.queries.common import dicts, exact, first, prefix_match
 
 STATUS_ENABLED, STATUS_DISABLED, STATUS_EXPIRED, STATUS_EXHAUSTED = 1, 2, 3, 4
 
@@ -34,8 +34,14 @@ def get(db: Database, token_id: int, user_id: int) -> dict[str, Any] | None:
 
 
 def find_by_key(db: Database, key: str) -> dict[str, Any] | None:
+    """The token whose key is exactly ``key`` (never another case or a prefix)."""
     t = db.tables.token
-    return first(t.select().where(t.key == key))
+    return first(t.select().where(exact(db, t.key, key)))
+
+
+def find_by_id(db: Database, token_id: int) -> dict[str, Any] | None:
+    t = db.tables.token
+    return first(t.select().where(t.id == token_id))
 
 
 def insert(db: Database, fields: dict[str, Any]) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import peewee as pw
 
 from oneapi.errors import ConflictError
 from oneapi.store.database import Database
-from oneapi.store.queries.common import as_id, dicts, either, first, prefix_match
+from oneapi.store.queries.accounting import LogRow, log_in_transaction
+from oneapi.store.queries.common import as_id, dicts, either, exact, first, prefix_match
 
 STATUS_ENABLED, STATUS_DISABLED, STATUS_DELETED = 1, 2, 3
 
@@ -38,8 +40,9 @@ def find_for_login(db: Database, name: str) -> dict[str, Any] | None:
 
 
 def find_by_access_token(db: Database, token: str) -> dict[str, Any] | None:
+    """The user whose access token is exactly ``token``."""
     t = db.tables.user
-    return first(t.select().where(t.access_token == token))
+    return first(t.select().where(exact(db, t.access_token, token)))
 
 
 def find_by_aff_code(db: Database, code: str) -> dict[str, Any] | None:
@@ -75,6 +78,14 @@ def insert(db: Database, user: dict[str, Any], tokens: list[dict[str, Any]],
 
     Raises ConflictError when the username (or a generated unique value) is already taken.
     """
+    return register(db, user, tokens, inviter)[0]
+
+
+def register(db: Database, user: dict[str, Any], tokens: list[dict[str, Any]],
+             inviter: tuple[int, int] | None = None,
+             gift_logs: Callable[[int], list[LogRow]] | None = None) -> tuple[int, list[LogRow]]:
+    """:func:`insert`, with the log rows of the new user's gifts (``gift_logs(new user id)``) in the same
+    transaction. Returns the user id and the log rows left for the ledger (see ``log_in_transaction``)."""
     t = db.tables
     try:
         with db.main.atomic():
@@ -85,9 +96,10 @@ def insert(db: Database, user: dict[str, Any], tokens: list[dict[str, Any]],
                 t.token.insert(user_id=user_id, **token).execute()
             if inviter and inviter[1]:
                 t.user.update(quota=t.user.quota + inviter[1]).where(t.user.id == inviter[0]).execute()
+            leftover = log_in_transaction(db, gift_logs(user_id)) if gift_logs else []
     except pw.IntegrityError:
         raise ConflictError(f"username {user['username']!r} is already taken") from None
-    return user_id
+    return user_id, leftover
 
 
 def update(db: Database, user_id: int, fields: dict[str, Any]) -> int:
@@ -107,16 +119,29 @@ def add_quota(db: Database, user_id: int, delta: int) -> int:
     return int(t.update(quota=t.quota + delta).where(t.id == user_id).execute())
 
 
-def set_quota(db: Database, user_id: int, quota: int) -> tuple[int, int] | None:
-    """Set an absolute quota (admin edit); returns (old, new) or None if no such user."""
+def credit(db: Database, user_id: int, delta: int, log: LogRow) -> list[LogRow] | None:
+    """Add ``delta`` to the user's quota and write its log row, in one transaction. None: no such user;
+    else the log rows left for the ledger (see ``log_in_transaction``)."""
+    with db.main.atomic():
+        if not add_quota(db, user_id, delta):
+            return None
+        return log_in_transaction(db, [log])
+
+
+def set_quota(db: Database, user_id: int, quota: int,
+              describe: Callable[[int, int], LogRow] | None = None) -> tuple[int, int, list[LogRow]] | None:
+    """Set an absolute quota (admin edit) with the log row ``describe(old, new)`` in the same transaction;
+    returns (old, new, log rows left for the ledger) or None if no such user."""
     t = db.tables.user
     with db.main.atomic():
         row = first(t.select(t.quota).where(t.id == user_id).for_update()
                     if db.kind != "sqlite" else t.select(t.quota).where(t.id == user_id))
         if row is None:
             return None
+        old = int(row["quota"])
         t.update(quota=quota).where(t.id == user_id).execute()
-    return int(row["quota"]), quota
+        leftover = log_in_transaction(db, [describe(old, quota)]) if describe and old != quota else []
+    return old, quota, leftover
 
 
 def soft_delete(db: Database, user_id: int, new_username: str) -> int:

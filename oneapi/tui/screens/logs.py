@@ -86,6 +86,9 @@ class LogsPane(Widget):
                     self.post_message(self.Arrived({"type": -1, "created_at": int(event.get("time", 0)),
                                                     "content": f"{event.get('status')} on {event.get('path')} "
                                                                f"(request {event.get('request_id')})"}))
+                elif event.get("kind") == "alert":  # accounting set-asides, upstream anomalies
+                    self.post_message(self.Arrived({"type": -1, "created_at": int(event.get("time", 0)),
+                                                    "content": str(event.get("message", ""))}))
         except AdminError as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
 

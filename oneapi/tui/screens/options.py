@@ -18,7 +18,8 @@ from oneapi.client import AdminError
 from oneapi.tui.screens.base import FormScreen, TablePane
 
 FIRST = ("SystemName", "Logo", "Footer", "Notice", "About", "HomePageContent", "TopUpLink", "ChatLink",
-         "QuotaForNewUser", "QuotaForInviter", "QuotaForInvitee", "PreConsumedQuota", "RetryTimes",
+         "QuotaForNewUser", "QuotaForInviter", "QuotaForInvitee", "PreConsumedQuota", "PreConsumeMaxOutput",
+         "RetryTimes",
          "ModelRatio", "CompletionRatio", "GroupRatio", "RegisterEnabled", "PasswordRegisterEnabled",
          "PasswordLoginEnabled", "DisplayInCurrencyEnabled", "LogConsumeEnabled",
          "AutomaticDisableChannelEnabled", "AutomaticEnableChannelEnabled")
@@ -107,7 +108,7 @@ class OptionsPane(TablePane):
         if row is None:
             return
         key, value = row["key"], str(row.get("value", ""))
-        if key.endswith("Enabled") and value in ("true", "false"):
+        if value in ("true", "false"):  # every switch: *Enabled and PreConsumeMaxOutput
             new: str | None = "false" if value == "true" else "true"
         elif key in JSON_KEYS or key in LONG_TEXT:
             new = await self.app.push_screen_wait(TextEditor(key, value))

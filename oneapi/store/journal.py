@@ -1,0 +1,235 @@
+"""The ledger's journal: an append-only local file of charges, so that a killed process loses none.
+
+Why: the ledger writes charges to the database behind the hot path, in batches a fraction of a second apart.
+A process killed between a settled request and its batch lost the charge and its log row, though the client
+had its answer. Every settle is therefore appended here first, synchronously, before the answer can finish.
+
+How it survives what:
+
+- :meth:`Journal.append` writes one JSON line with ``os.write`` on an ``O_APPEND`` descriptor. When it returns
+  the bytes belong to the kernel, so SIGKILL, an OOM kill or a crash of the interpreter loses nothing. (One
+  write per record, not one per event-loop iteration: aiohttp sends a short answer within the iteration that
+  settles it, so a deferred write would leave a window in which the client has its answer and the charge
+  exists nowhere.)
+- :meth:`Journal.sync` fsyncs what was written since the last call; the ledger runs it every
+  ``JOURNAL_FSYNC_INTERVAL`` seconds off the event loop. A power loss or kernel crash can lose at most that
+  interval of charges (0 fsyncs every record, at the cost of a disk flush per request).
+
+Replay is idempotent: every record has a sequence number, and the database keeps per journal the highest
+sequence number whose effect it holds (table ``oneapi_journal_marks``), written in the same transaction as
+the batch that carries those records. At start the ledger applies only what lies above the marks, then
+empties the journal (:meth:`reset`). Segment files rotate at ``SEGMENT_BYTES``, and a segment is deleted as
+soon as the marks have passed its last record (:meth:`forget_through`).
+
+One process owns a journal directory (an ``flock`` on ``lock``): two servers on one data directory would
+otherwise replay each other's charges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("oneapi.journal")
+
+SEGMENT_BYTES = 16 * 1024 * 1024
+_SUFFIX = ".jsonl"
+SET_ASIDE_FILE = "set-aside.jsonl"
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be used (locked by another process, unreadable, not writable)."""
+
+
+@dataclass
+class _Segment:
+    path: Path
+    first: int
+    last: int
+
+
+class Journal:
+    """Create with :meth:`open`; the owner calls :meth:`sync` periodically and :meth:`close` at the end."""
+
+    def __init__(self, directory: Path, lock_fd: int, journal_id: str, segments: list[_Segment],
+                 records: list[dict[str, Any]]) -> None:
+        self.directory = directory
+        self.id = journal_id
+        self._lock_fd = lock_fd
+        self._closed_segments = segments  # from earlier runs, until reset() or forget_through()
+        self._recorded = records
+        self._seq = max((s.last for s in segments), default=0)
+        self._fd: int | None = None
+        self._segment: _Segment | None = None
+        self._size = 0
+        self._dirty: set[int] = set()  # descriptors written since their last fsync
+        self._retired: list[int] = []  # rotated-out descriptors, closed after their final fsync
+        self._guard = threading.Lock()  # sync() runs on another thread
+
+    # -- opening and replay ----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: Path) -> Journal:
+        """Take the journal directory (created 0700 if missing) and read what earlier runs left in it."""
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            lock_fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise JournalError(f"cannot use the journal directory {directory}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock_fd)
+            raise JournalError(f"another oneapi process is using the journal in {directory}; "
+                               "each server needs its own data directory (ONEAPI_HOME)") from None
+        id_path = directory / "id"
+        if not id_path.exists():
+            id_path.write_text(uuid.uuid4().hex + "\n")
+        journal_id = id_path.read_text().strip()
+        segments, records = _read_segments(directory)
+        return cls(directory, lock_fd, journal_id, segments, records)
+
+    def recorded(self) -> list[dict[str, Any]]:
+        """The records earlier runs left, in order (a line torn by a power loss is skipped)."""
+        return self._recorded
+
+    def reset(self, applied_through: int) -> None:
+        """Everything recorded so far is in the database: delete it, and go on numbering after
+        ``applied_through`` (the database's marks may be ahead of what is on disk)."""
+        for segment in self._closed_segments:
+            segment.path.unlink(missing_ok=True)
+        self._closed_segments = []
+        self._recorded = []
+        self._seq = max(self._seq, applied_through)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def append(self, record: dict[str, Any]) -> int:
+        """Write ``record`` with the next sequence number (set as ``record["s"]``); returns that number."""
+        self._seq += 1
+        record["s"] = self._seq
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8",
+                                                                                            "surrogatepass")
+        if self._fd is None or self._size >= SEGMENT_BYTES:
+            self._rotate()
+        fd = self._fd
+        assert fd is not None and self._segment is not None
+        written = os.write(fd, line)
+        while written < len(line):  # a regular file takes it all, but never assume
+            written += os.write(fd, line[written:])
+        self._size += len(line)
+        self._segment.last = self._seq
+        self._dirty.add(fd)
+        return self._seq
+
+    def _rotate(self) -> None:
+        path = self.directory / f"{self._seq:020d}{_SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with self._guard:
+            if self._fd is not None and self._segment is not None:
+                self._retired.append(self._fd)
+                self._closed_segments.append(self._segment)
+            self._fd = fd
+            self._segment = _Segment(path, self._seq, self._seq - 1)
+            self._size = 0
+
+    def sync(self) -> None:
+        """fsync every descriptor written since the last call (run off the event loop)."""
+        with self._guard:
+            dirty, self._dirty = self._dirty, set()
+            retired, self._retired = self._retired, []
+        for fd in dirty:
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+        for fd in retired:
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+                os.close(fd)
+        if dirty or retired:
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(self.directory, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)  # new segment files' directory entries
+                finally:
+                    os.close(dir_fd)
+
+    def forget_through(self, seq: int) -> None:
+        """The database holds every record up to ``seq``: delete the rotated-out segments it covers."""
+        keep = []
+        for segment in self._closed_segments:
+            if segment.last <= seq:
+                segment.path.unlink(missing_ok=True)
+            else:
+                keep.append(segment)
+        self._closed_segments = keep
+
+    # -- rows the database refused ---------------------------------------------------------------
+
+    def set_aside(self, item: dict[str, Any], reason: str) -> Path:
+        """Keep a change the database refused (a value out of its column's range, say) in
+        ``set-aside.jsonl``, durably, so the batch it came with can be written without it."""
+        path = self.directory / SET_ASIDE_FILE
+        line = json.dumps({"at": int(time.time()), "reason": reason, "item": item}, ensure_ascii=False,
+                          default=str) + "\n"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", "surrogatepass"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return path
+
+    def close(self) -> None:
+        """fsync and close everything, and release the directory. Idempotent."""
+        if self._lock_fd < 0:
+            return
+        self.sync()
+        with self._guard:
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+        self._lock_fd = -1
+
+    def unwritten_count(self, applied_through: int) -> int:
+        """How many records on disk lie above ``applied_through`` (for the shutdown report)."""
+        return max(0, self._seq - applied_through)
+
+
+def _read_segments(directory: Path) -> tuple[list[_Segment], list[dict[str, Any]]]:
+    segments: list[_Segment] = []
+    records: list[dict[str, Any]] = []
+    for path in sorted(directory.glob(f"*{_SUFFIX}")):
+        if path.name == SET_ASIDE_FILE:
+            continue
+        first = last = 0
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                try:
+                    record = json.loads(raw.decode("utf-8", "surrogatepass"))
+                    seq = int(record["s"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("journal %s line %d is unreadable (torn by a crash?); skipped", path, number)
+                    continue
+                records.append(record)
+                first = first or seq
+                last = max(last, seq)
+        segments.append(_Segment(path, first, last))
+    records.sort(key=lambda r: int(r["s"]))
+    return segments, records
