@@ -21,7 +21,8 @@ words, ``len(text.split())``):
   ``completion_tokens`` as for chat.
 * embeddings: ``prompt_tokens`` = ``total_tokens`` = words (token arrays: their length).
 * ``max_tokens`` / ``max_completion_tokens`` cut the answer to that many words, with ``finish_reason: "length"``.
-* ``omit_usage = True`` drops the usage object (and the ``include_usage`` chunk) to exercise fallback counting.
+* ``omit_usage = True`` drops the usage object (and the ``include_usage`` chunk) to exercise fallback counting;
+  ``report_usage(...)`` makes the next chat answer report the given numbers instead (absurd usage).
 
 Answers: chat text is ``reply_text``'s or ``"echo: <last user text>"``; after a ``tool`` message it is
 ``"tool result: <tool content>"``; with ``tools`` and a user message last it is one call per tool (only the named
@@ -386,6 +387,7 @@ class FakeOpenAI:
         self.aborted_streams = 0
         self._script: deque[_Scripted] = deque()
         self._replies: deque[str] = deque()
+        self._usages: deque[dict[str, Any]] = deque()
         self._ids = itertools.count(1)
         self.app = self._make_app()
 
@@ -409,6 +411,10 @@ class FakeOpenAI:
     def reply_text(self, text: str) -> None:
         """Queue the content of the next chat (or completions) answer."""
         self._replies.append(text)
+
+    def report_usage(self, **numbers: Any) -> None:
+        """Queue usage numbers that the next chat answer reports instead of its own (a lying upstream)."""
+        self._usages.append(numbers)
 
     # -- app
     def _make_app(self) -> web.Application:
@@ -547,6 +553,8 @@ class FakeOpenAI:
         include_usage = _include_usage(body, stream)
         answer = self._chat_answer(body, messages, n, _max_tokens(body))
         usage = None if self.omit_usage else _usage(answer.prompt_tokens, answer.completion_tokens)
+        if usage is not None and self._usages:
+            usage.update(self._usages.popleft())
         head = {"id": self._id("chatcmpl-"), "object": "chat.completion", "created": int(time.time()),
                 "model": model, "system_fingerprint": "fp_fake"}
         if stream:

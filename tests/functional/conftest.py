@@ -137,6 +137,19 @@ async def relay_env(tmp_path: Path) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def relay_any(backend: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """``relay_env`` on every configured backend (SQLite, MariaDB, PostgreSQL)."""
+    from tests.conftest import _wipe
+    from tests.functional.relay_env import relay_config, start_relay_env
+
+    db = open_backend(backend, tmp_path)
+    async for env in start_relay_env(db, relay_config()):
+        yield env
+    _wipe(db)
+    db.close_connections()
+
+
+@pytest.fixture
 async def admin_env(tmp_path: Path) -> AsyncIterator[Any]:
     """relay_env plus the admin API on a temporary Unix socket (``admin_env.socket``)."""
     from tests.functional.admin_env import start_admin_env

@@ -15,11 +15,14 @@ def exact(db: Database, field: pw.Field, value: str) -> pw.Node:
     """``field = value``, compared byte for byte on every database.
 
     MySQL and MariaDB compare by the column's collation: case-insensitively by default (an adopted One API
-    table keeps its collation), ignoring trailing spaces. ``BINARY`` makes the comparison exact; the plain
-    equality beside it keeps the column's unique index in use. SQLite and PostgreSQL already compare exactly.
+    table keeps its collation), ignoring trailing spaces; ``BINARY`` makes the comparison exact. PostgreSQL's
+    ``char(n)`` ignores trailing spaces; as ``text`` it does not. In both, the plain equality beside the exact
+    one keeps the column's unique index in use. SQLite compares bytes already.
     """
     if db.kind == "mysql":
         return (field == value) & (pw.fn.BINARY(field) == value)
+    if db.kind == "postgres":
+        return (field == value) & (pw.Cast(field, "text") == value)
     return field == value
 
 
