@@ -256,7 +256,9 @@ def insert_logs(db: Database, rows: Iterable[LogRow]) -> None:
     sql = f"INSERT INTO {'logs'.join(logs.quote)} ({columns}) VALUES ({placeholders})"
     values = [tuple(getattr(row, c) for c in LOG_COLUMNS) for row in rows]
     if values:
-        logs.cursor().executemany(sql, values)
+        # the driver's errors as peewee's, as execute_sql raises them (the wrapper is not in peewee's stubs)
+        with pw.__exception_wrapper__:  # type: ignore[attr-defined]
+            logs.cursor().executemany(sql, values)
 
 
 def log_in_transaction(db: Database, rows: Iterable[LogRow]) -> list[LogRow]:

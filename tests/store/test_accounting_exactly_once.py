@@ -1,0 +1,185 @@
+"""Charges reach the database exactly once, whatever happens to the process or to one bad row, on every backend.
+
+A "killed" ledger is one whose journal file is left as it was (the kernel has it) and whose memory is dropped:
+no flush, no close. A new ledger over the same journal directory then replays it, as the next start does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oneapi.services.ledger import Ledger
+from oneapi.store.database import Database, open_specs
+from oneapi.store.dsn import DatabaseSpec
+from oneapi.store.facade import Store
+from oneapi.store.journal import Journal
+from oneapi.store.migrations import migrate_database
+from oneapi.store.queries import logs as log_q
+from oneapi.store.queries.accounting import Batch, LogRow, apply_batch, read_marks
+from tests.store.test_ledger_backends import consume_logs, rename
+from tests.unit.test_ledger import accounts, db_token, db_user, log_row, make_account, make_channel
+
+
+def kill(ledger: Ledger) -> None:
+    """What SIGKILL leaves: the journal's bytes on disk, nothing of the ledger's memory, the lock released."""
+    ledger._journal.close()
+    for task in ledger._tasks:
+        task.cancel()
+
+
+async def restart(store: Store, directory: Path) -> tuple[Ledger, int]:
+    ledger = Ledger(store, Journal.open(directory))
+    replayed = await ledger.recover()
+    return ledger, replayed
+
+
+def _insert(db: Database, rows: list[LogRow]) -> None:
+    with db.logs.atomic():
+        from oneapi.store.queries.accounting import insert_logs
+
+        insert_logs(db, rows)
+
+
+# -- one bad row ---------------------------------------------------------------------------------------
+
+
+async def test_a_refused_log_row_is_set_aside_and_the_rest_of_the_batch_is_written(store: Store) -> None:
+    uid, _ = await make_account(store, quota=10_000)
+    good = [log_row(uid, q, request_id=f"good-{q}") for q in range(1, 12)]
+    bad = LogRow(user_id=uid, type=log_q.TYPE_CONSUME, prompt_tokens=2**70, request_id="bad")  # never checked()
+    batch = Batch(logs=[*good[:5], bad, *good[5:]], log_seq=17)
+    batch.user(uid, -66, 66, 11)
+    set_aside: list[tuple[dict[str, Any], str]] = []
+
+    refused = await store.write(apply_batch, batch, "j1", lambda item, reason: set_aside.append((item, reason)))
+
+    assert refused == 1
+    assert [item["log"]["request_id"] for item, _ in set_aside] == ["bad"]
+    rows = await consume_logs(store)
+    assert sorted(r["request_id"] for r in rows) == sorted(r.request_id for r in good)
+    assert (await db_user(store, uid))["quota"] == 10_000 - 66
+    assert (await store.read(read_marks, "j1"))["logs"] == 17
+
+
+async def test_a_refused_balance_change_is_set_aside_and_the_others_are_written(store: Store) -> None:
+    uid, key = await make_account(store, quota=10_000)
+    other, _ = await make_account(store, quota=10_000)
+    batch = Batch(seq=9)
+    batch.user(uid, -(2**70), 0, 0)  # beyond any BIGINT
+    batch.user(other, -25, 25, 1)
+    set_aside: list[dict[str, Any]] = []
+
+    refused = await store.write(apply_batch, batch, "j2", lambda item, reason: set_aside.append(item))
+
+    assert refused == 1 and set_aside == [{"change": {"user_id": uid, "quota": -(2**70), "used_quota": 0,
+                                                      "request_count": 0}}]
+    assert (await db_user(store, uid))["quota"] == 10_000
+    assert (await db_user(store, other))["quota"] == 10_000 - 25
+    assert (await store.read(read_marks, "j2"))["accounts"] == 9
+
+
+async def test_the_ledger_reports_what_it_set_aside(store: Store, tmp_path: Path) -> None:
+    uid, key = await make_account(store, quota=10_000)
+    ledger = Ledger(store, Journal.open(tmp_path / "journal"))
+    reports: list[str] = []
+    ledger.on_set_aside.append(reports.append)
+    user, token = await accounts(ledger, uid, key)
+    ledger.settle(ledger.reserve(user, token, 10), 3, 0, log_row(uid, 3))
+    ledger._pending.logs.append(LogRow(user_id=uid, type=2, quota=2**70))  # slipped past checked()
+    await ledger.flush()
+    await __import__("asyncio").sleep(0.01)  # the report comes back to the loop from the writer thread
+    assert len(reports) == 1 and "set-aside.jsonl" in reports[0]
+    assert len(await consume_logs(store)) == 1
+    assert (tmp_path / "journal" / "set-aside.jsonl").exists()
+    await ledger.close()
+
+
+# -- kill -9 -------------------------------------------------------------------------------------------
+
+
+async def test_charges_of_a_killed_process_are_replayed_exactly_once(store: Store, tmp_path: Path) -> None:
+    uid, key = await make_account(store, quota=100_000, remain=50_000)
+    cid = await make_channel(store)
+    directory = tmp_path / "journal"
+    ledger = Ledger(store, Journal.open(directory))
+    user, token = await accounts(ledger, uid, key)
+    for i in range(5):  # written before the kill
+        ledger.settle(ledger.reserve(user, token, 100), 10 + i, cid, log_row(uid, 10 + i, cid, f"early-{i}"))
+    await ledger.flush()
+    for i in range(7):  # journaled, never flushed
+        ledger.settle(ledger.reserve(user, token, 100), 20 + i, cid, log_row(uid, 20 + i, cid, f"late-{i}"))
+    in_flight = ledger.reserve(user, token, 5_000)  # a request the kill interrupts
+    assert in_flight.amount == 5_000
+    kill(ledger)
+
+    ledger, replayed = await restart(store, directory)
+    assert replayed == 14  # seven charges and their seven log rows
+    charged = sum(10 + i for i in range(5)) + sum(20 + i for i in range(7))
+    u, t = await db_user(store, uid), await db_token(store, key)
+    assert (u["quota"], u["used_quota"], u["request_count"]) == (100_000 - charged, charged, 12)
+    assert (t["remain_quota"], t["used_quota"]) == (50_000 - charged, charged)  # no orphan reservation
+    logs = await consume_logs(store)
+    assert sorted(r["request_id"] for r in logs) == sorted([f"early-{i}" for i in range(5)]
+                                                          + [f"late-{i}" for i in range(7)])
+    kill(ledger)
+
+    # a second start (or a crash during the first) applies nothing again
+    ledger, replayed = await restart(store, directory)
+    assert replayed == 0
+    assert (await db_user(store, uid))["quota"] == 100_000 - charged
+    assert len(await consume_logs(store)) == 12
+    await ledger.close()
+
+
+async def test_a_shutdown_with_the_database_down_keeps_the_charges_for_the_next_start(
+        store: Store, tmp_path: Path) -> None:
+    uid, key = await make_account(store, quota=1_000)
+    directory = tmp_path / "journal"
+    ledger = Ledger(store, Journal.open(directory))
+    user, token = await accounts(ledger, uid, key)
+    ledger.settle(ledger.reserve(user, token, 10), 7, 0, log_row(uid, 7))
+    await rename(store, "users", "users_away")
+    try:
+        report = await ledger.close()
+    finally:
+        await rename(store, "users_away", "users")
+    assert not report.complete and report.unwritten == 1 and report.journal == directory
+    ledger, replayed = await restart(store, directory)
+    assert replayed == 2
+    assert (await db_user(store, uid))["quota"] == 1_000 - 7
+    report = await ledger.close()
+    assert report.complete
+
+
+async def test_with_a_separate_log_database_a_kill_between_the_two_commits_writes_only_the_logs(
+        tmp_path: Path) -> None:
+    """LOG_SQL_DSN: the charges committed, the logs did not, then the process died. The replay writes the log
+    rows (above the logs database's own mark) and not the charges again."""
+    db = open_specs(DatabaseSpec("sqlite", str(tmp_path / "main.db")),
+                    DatabaseSpec("sqlite", str(tmp_path / "logs.db")))
+    migrate_database(db)
+    db.close_connections()
+    store = Store(db, read_threads=1)
+    directory = tmp_path / "journal"
+    try:
+        uid, key = await make_account(store, quota=10_000)
+        ledger = Ledger(store, Journal.open(directory))
+        user, token = await accounts(ledger, uid, key)
+        ledger.settle(ledger.reserve(user, token, 100), 40, 0, log_row(uid, 40))
+        await rename(store, "logs", "logs_away")
+        try:
+            with pytest.raises(Exception):  # noqa: B017 - the logs database refused
+                await ledger.flush()
+        finally:
+            await rename(store, "logs_away", "logs")
+        assert (await db_user(store, uid))["quota"] == 10_000 - 40
+        kill(ledger)
+        ledger, _ = await restart(store, directory)
+        assert (await db_user(store, uid))["quota"] == 10_000 - 40  # not charged twice
+        assert [r["quota"] for r in await consume_logs(store)] == [40]
+        await ledger.close()
+    finally:
+        await store.close()

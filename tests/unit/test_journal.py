@@ -1,0 +1,112 @@
+"""oneapi.store.journal: the append-only local file of charges (real files in a temporary directory)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from oneapi.store import journal as journal_module
+from oneapi.store.journal import Journal, JournalError
+
+
+def test_records_are_numbered_and_read_back_in_order(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    numbers = [journal.append({"q": i}) for i in range(5)]
+    assert numbers == [1, 2, 3, 4, 5]
+    journal.close()
+    again = Journal.open(tmp_path)
+    assert [(r["s"], r["q"]) for r in again.recorded()] == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)]
+    assert again.id == journal.id  # the identity the database's marks refer to survives restarts
+    assert again.append({"q": 9}) == 6  # numbering goes on
+    again.close()
+
+
+def test_a_record_is_in_the_file_when_append_returns(tmp_path: Path) -> None:
+    """No buffering in the process: what append wrote survives a kill (the file is read behind its back)."""
+    journal = Journal.open(tmp_path)
+    journal.append({"q": 42, "text": "你好"})
+    (segment,) = [p for p in tmp_path.glob("*.jsonl")]
+    line = json.loads(segment.read_text(encoding="utf-8"))
+    assert line == {"q": 42, "text": "你好", "s": 1}
+    journal.close()
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.append({"q": 1})
+    journal.append({"q": 2})
+    journal.close()
+    (segment,) = tmp_path.glob("*.jsonl")
+    with segment.open("ab") as fh:
+        fh.write(b'{"q": 3, "s"')  # a power loss in the middle of a write
+    again = Journal.open(tmp_path)
+    assert [r["q"] for r in again.recorded()] == [1, 2]
+    again.close()
+
+
+def test_one_process_per_directory(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    with pytest.raises(JournalError, match="another oneapi process"):
+        Journal.open(tmp_path)
+    journal.close()
+    Journal.open(tmp_path).close()  # released on close
+
+
+def test_an_unusable_directory_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(JournalError, match="cannot use the journal directory"):
+        Journal.open(blocker / "journal")
+
+
+def test_segments_rotate_and_are_deleted_once_the_database_holds_them(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 200)
+    journal = Journal.open(tmp_path)
+    for i in range(30):
+        journal.append({"q": i, "pad": "x" * 40})
+    journal.sync()
+    segments = sorted(tmp_path.glob("*.jsonl"))
+    assert len(segments) > 3
+    journal.forget_through(10)
+    left = sorted(tmp_path.glob("*.jsonl"))
+    assert len(left) < len(segments)
+    journal.close()
+    # what is left still holds every record above 10
+    again = Journal.open(tmp_path)
+    assert {r["s"] for r in again.recorded()} >= set(range(11, 31))
+    again.close()
+
+
+def test_reset_empties_the_journal_and_numbering_continues(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.append({"q": 1})
+    journal.close()
+    again = Journal.open(tmp_path)
+    again.reset(applied_through=500)  # the database's marks were ahead of the files
+    assert not list(tmp_path.glob("*.jsonl"))
+    assert again.append({"q": 2}) == 501
+    again.close()
+
+
+def test_set_aside_keeps_refused_changes_durably(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    path = journal.set_aside({"log": {"prompt_tokens": 2**70}}, "OverflowError: too large")
+    record = json.loads(path.read_text().splitlines()[0])
+    assert record["reason"] == "OverflowError: too large" and record["item"]["log"]["prompt_tokens"] == 2**70
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    journal.close()
+    # set-aside rows are not charges to replay
+    again = Journal.open(tmp_path)
+    assert again.recorded() == []
+    again.close()
+
+
+def test_close_is_idempotent(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.append({"q": 1})
+    journal.close()
+    journal.close()
