@@ -22,7 +22,8 @@ words, ``len(text.split())``):
 * embeddings: ``prompt_tokens`` = ``total_tokens`` = words (token arrays: their length).
 * ``max_tokens`` / ``max_completion_tokens`` cut the answer to that many words, with ``finish_reason: "length"``.
 * ``omit_usage = True`` drops the usage object (and the ``include_usage`` chunk) to exercise fallback counting;
-  ``report_usage(...)`` makes the next chat answer report the given numbers instead (absurd usage).
+  ``report_usage(...)`` makes the next chat answer report the given numbers instead (absurd usage);
+  ``honour_max_tokens = False`` makes chat answers ignore the limit.
 
 Answers: chat text is ``reply_text``'s or ``"echo: <last user text>"``; after a ``tool`` message it is
 ``"tool result: <tool content>"``; with ``tools`` and a user message last it is one call per tool (only the named
@@ -376,6 +377,7 @@ class FakeOpenAI:
     chunk_delay: float = 0.0
     delay: float = 0.0
     omit_usage: bool = False
+    honour_max_tokens: bool = True  # False: a misbehaving upstream that writes past max_tokens
 
     def __init__(self, *, keys: set[str] | None = None, azure: bool = False) -> None:
         self.keys = keys
@@ -551,7 +553,7 @@ class FakeOpenAI:
         n = _opt_int(body, "n", 1, 1, 128) or 1
         stream = _opt_bool(body, "stream")
         include_usage = _include_usage(body, stream)
-        answer = self._chat_answer(body, messages, n, _max_tokens(body))
+        answer = self._chat_answer(body, messages, n, _max_tokens(body) if self.honour_max_tokens else None)
         usage = None if self.omit_usage else _usage(answer.prompt_tokens, answer.completion_tokens)
         if usage is not None and self._usages:
             usage.update(self._usages.popleft())
