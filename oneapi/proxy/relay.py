@@ -36,18 +36,18 @@ from oneapi.proxy.adaptors.base import (
 from oneapi.proxy.auth import Caller, authenticate, check_model
 from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
 from oneapi.proxy.health import is_retryable
+from oneapi.proxy.output_budget import OutputBudget, length_chunk
 from oneapi.proxy.sse import DONE, DONE_EVENT, LineSplitter, data_payload, event, parse_json
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.proxy.user_content import inline_images
 from oneapi.services import pricing
-from oneapi.proxy.output_budget import OutputBudget, length_chunk
 from oneapi.services.ledger import Reservation
 from oneapi.services.logs import TYPE_CONSUME
 from oneapi.services.model_limits import limits_for
+from oneapi.services.routing import RouteChannel
 from oneapi.services.usage_check import CheckedUsage, check_usage
 from oneapi.store.queries.accounting import LogRow
-from oneapi.services.routing import RouteChannel
 
 log = logging.getLogger("oneapi.relay")
 

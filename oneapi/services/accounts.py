@@ -20,11 +20,11 @@ from oneapi.services import keys, passwords
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_MANAGE, TYPE_SYSTEM, TYPE_TOPUP, Logs
-from oneapi.store.queries.accounting import LogRow
 from oneapi.services.options import Options
 from oneapi.store.facade import Store
 from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import users as q
+from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import PAGE_SIZE
 
 log = logging.getLogger("oneapi.accounts")

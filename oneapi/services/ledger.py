@@ -71,6 +71,7 @@ MAX_ACCOUNTS = 100_000
 COALESCE_SECONDS = 0.2  # even "unbatched", gather a fifth of a second of changes per database transaction
 MAX_PENDING_LOGS = 100_000  # beyond this the database is not keeping up: new requests are refused, not lost
 NEGATIVE_TTL = 10.0  # seconds an unknown token key is remembered as unknown
+FAILURE_LOG_SECONDS = 30.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -170,6 +171,8 @@ class Ledger:
         self._generation = 0
         self._written_through = 0  # journal sequence numbers up to here are in the database (both marks)
         self._flush_lock = asyncio.Lock()
+        self._failures = 0  # flushes failed in a row
+        self._failure_logged = 0.0
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -213,10 +216,8 @@ class Ledger:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        try:
+        with contextlib.suppress(Exception):  # logged in flush; the journal keeps what it could not write
             await self.flush()
-        except Exception:  # logged in flush; the journal keeps it
-            pass
         report = ShutdownReport(self._journal.unwritten_count(self._written_through), self._journal.directory)
         await asyncio.get_running_loop().run_in_executor(None, self._journal.close)
         return report
@@ -260,22 +261,35 @@ class Ledger:
             self._inflight[generation] = batch
             try:
                 await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
-            except LogsNotWrittenError:  # the deltas are in: retry only the log rows, or they would count twice
-                log.exception("could not write %d log rows; will retry", len(batch.logs))
+            except LogsNotWrittenError as exc:  # the deltas are in: retry only the log rows, or they would count twice
+                self._failed(f"could not write {len(batch.logs)} log rows ({exc})")
                 self._pending.merge(Batch(logs=batch.logs, log_seq=batch.log_seq))
                 self._wake.set()
                 raise
-            except Exception:
-                log.exception("could not write %d accounting changes; will retry (they are kept in the journal)",
-                              len(batch.users) + len(batch.tokens) + len(batch.logs))
+            except Exception as exc:
+                self._failed(f"could not write {len(batch.users) + len(batch.tokens)} balance changes and "
+                             f"{len(batch.logs)} log rows ({_cause(exc)})")
                 self._pending.merge(batch)
                 self._wake.set()
                 raise
             finally:
                 self._inflight.pop(generation, None)
+            if self._failures:
+                log.warning("the accounting batches are written again after %d failed attempts", self._failures)
+                self._failures = 0
             # Everything journaled before this batch was taken is in it or in an earlier one.
             self._written_through = max(self._written_through, batch.seq, batch.log_seq)
             self._journal.forget_through(self._written_through)
+
+    def _failed(self, what: str) -> None:
+        """One line per failure, then one every FAILURE_LOG_SECONDS while the database stays out of reach: the
+        flush loop retries every second, and a log that grows by a line a second helps nobody."""
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures == 1 or now - self._failure_logged >= FAILURE_LOG_SECONDS:
+            log.error("%s; retrying (failed %d times; the charges are safe in the journal %s)", what,
+                      self._failures, self._journal.directory)
+            self._failure_logged = now
 
     def _set_aside(self, item: dict[str, Any], reason: str) -> None:
         """Called on the store's writer thread when the database refuses one change of a batch: kept on disk
@@ -537,6 +551,12 @@ class Ledger:
                     listener(public)
                 except Exception:  # a failing observer must not break accounting
                     log.exception("log listener failed")
+
+
+def _cause(exc: BaseException) -> str:
+    """The database's own words: StoreError hides them from clients, the operator needs them."""
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {cause}"
 
 
 def _charges(records: list[dict[str, Any]], mark: int) -> int:

@@ -10,10 +10,10 @@ from oneapi.services import keys
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_TOPUP, Logs
-from oneapi.store.queries.accounting import LogRow
 from oneapi.services.options import Options
 from oneapi.store.facade import Store
 from oneapi.store.queries import redemptions as q
+from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import PAGE_SIZE
 
 NAME_MAX = 20

@@ -148,7 +148,7 @@ async def test_access_tokens_are_exact(api_any: Api) -> None:
 
 async def test_voucher_codes_are_exact(api_any: Api) -> None:
     keys = await api_any.ok("POST", "/api/redemption/", json={"name": "v", "quota": 700, "count": 1})
-    uid, token = await api_any.make_user("bob")
+    _uid, token = await api_any.make_user("bob")
     code = keys[0]
     for wrong in (code.upper(), code[:-1] + "g"):
         body = await api_any.call("POST", "/api/user/topup", token, json={"key": wrong})

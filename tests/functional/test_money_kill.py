@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ async def one_call(session: aiohttp.ClientSession, server: Server, key: str, str
             if not stream:
                 json.loads(raw)
             return resp.headers["X-Oneapi-Request-Id"]
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         return None
 
 
@@ -140,3 +139,45 @@ async def test_kill_9_under_load_loses_no_charge(tmp_path: Path, backend: str) -
         assert server.stop() == 0, server.output()
         await stop_fake()
         db.close_connections()
+
+
+async def test_a_shutdown_the_database_refuses_names_the_journal_and_the_next_start_writes_it(
+        tmp_path: Path) -> None:
+    """SIGTERM while the database refuses the last batch: exit 1 with one line naming where the charges are
+    kept; the next start writes them. (Before the journal such charges were lost and the exit code was 1.)"""
+    import sqlite3
+
+    fake = FakeOpenAI()
+    fake_url, stop_fake = await start_fake(fake)
+    # BATCH_UPDATE_INTERVAL keeps the charge pending until shutdown
+    env = clean_env(tmp_path, INITIAL_ROOT_ACCESS_TOKEN=ACCESS, GLOBAL_API_RATE_LIMIT="0",
+                    BATCH_UPDATE_ENABLED="true", BATCH_UPDATE_INTERVAL="600")
+    server = Server(oneapi_cmd(), tmp_path, free_port(), env)
+    try:
+        await asyncio.to_thread(server.wait_ready)
+        async with aiohttp.ClientSession() as session:
+            await api(session, server, "POST", "/api/channel/",
+                      {"type": 1, "name": "fake", "key": "k", "base_url": fake_url, "models": "gpt-4o-mini"})
+            token = await api(session, server, "POST", "/api/token/", {"name": "t", "remain_quota": 100_000})
+            request_id = await one_call(session, server, token["key"], stream=False)
+        assert request_id is not None
+        with sqlite3.connect(tmp_path / "one-api.db") as conn:
+            conn.execute("ALTER TABLE users RENAME TO users_away")
+        code = server.stop()
+        output = server.output()
+        assert code == 1, output
+        assert "kept in" in output and str(tmp_path / "journal") in output and "Traceback" not in output.split(
+            "oneapi: ")[-1]
+        with sqlite3.connect(tmp_path / "one-api.db") as conn:
+            conn.execute("ALTER TABLE users_away RENAME TO users")
+
+        server = Server(oneapi_cmd(), tmp_path, free_port(), env)
+        await asyncio.to_thread(server.wait_ready)
+        assert "replayed the journal" in server.output()
+        with sqlite3.connect(tmp_path / "one-api.db") as conn:
+            logged = conn.execute("SELECT request_id, quota FROM logs WHERE type = 2").fetchall()
+            used = conn.execute("SELECT used_quota FROM tokens WHERE id = ?", (token["id"],)).fetchone()[0]
+        assert [row[0] for row in logged] == [request_id] and used == logged[0][1] > 0
+    finally:
+        assert server.stop() == 0, server.output()
+        await stop_fake()

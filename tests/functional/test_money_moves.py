@@ -45,7 +45,7 @@ async def logs_of(api: Api, user_id: int) -> list[dict[str, Any]]:
 async def test_a_top_up_with_a_lone_surrogate_is_refused_before_anything_moves(api_any: Api) -> None:
     uid, _ = await api_any.make_user("bob")
     before = await quota_of(api_any, uid)
-    body = '{"user_id": %d, "quota": 5000, "remark": "gift \\ud800"}' % uid
+    body = f'{{"user_id": {uid}, "quota": 5000, "remark": "gift \\ud800"}}'
     message = await api_any.fail("POST", "/api/topup", data=body, contains="remark")
     assert "surrogate" in message
     assert await quota_of(api_any, uid) == before and await logs_of(api_any, uid) == []

@@ -147,7 +147,7 @@ async def test_a_stream_past_its_reservation_is_cut_with_finish_reason_length(re
 
 async def test_a_stream_within_its_reservation_is_not_cut(relay_env: RelayEnv) -> None:
     env = relay_env
-    fake, url = await env.fake()
+    _fake, url = await env.fake()
     await env.add_channel(url)
     await env.set_option("PreConsumeMaxOutput", "true")
     _, key = await customer(env)

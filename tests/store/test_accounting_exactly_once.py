@@ -6,13 +6,14 @@ no flush, no close. A new ledger over the same journal directory then replays it
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from oneapi.services.ledger import Ledger
-from oneapi.store.database import Database, open_specs
+from oneapi.store.database import open_specs
 from oneapi.store.dsn import DatabaseSpec
 from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
@@ -34,13 +35,6 @@ async def restart(store: Store, directory: Path) -> tuple[Ledger, int]:
     ledger = Ledger(store, Journal.open(directory))
     replayed = await ledger.recover()
     return ledger, replayed
-
-
-def _insert(db: Database, rows: list[LogRow]) -> None:
-    with db.logs.atomic():
-        from oneapi.store.queries.accounting import insert_logs
-
-        insert_logs(db, rows)
 
 
 # -- one bad row ---------------------------------------------------------------------------------------
@@ -65,7 +59,7 @@ async def test_a_refused_log_row_is_set_aside_and_the_rest_of_the_batch_is_writt
 
 
 async def test_a_refused_balance_change_is_set_aside_and_the_others_are_written(store: Store) -> None:
-    uid, key = await make_account(store, quota=10_000)
+    uid, _key = await make_account(store, quota=10_000)
     other, _ = await make_account(store, quota=10_000)
     batch = Batch(seq=9)
     batch.user(uid, -(2**70), 0, 0)  # beyond any BIGINT
@@ -90,7 +84,7 @@ async def test_the_ledger_reports_what_it_set_aside(store: Store, tmp_path: Path
     ledger.settle(ledger.reserve(user, token, 10), 3, 0, log_row(uid, 3))
     ledger._pending.logs.append(LogRow(user_id=uid, type=2, quota=2**70))  # slipped past checked()
     await ledger.flush()
-    await __import__("asyncio").sleep(0.01)  # the report comes back to the loop from the writer thread
+    await asyncio.sleep(0.01)  # the report comes back to the loop from the writer thread
     assert len(reports) == 1 and "set-aside.jsonl" in reports[0]
     assert len(await consume_logs(store)) == 1
     assert (tmp_path / "journal" / "set-aside.jsonl").exists()
