@@ -20,6 +20,7 @@ from oneapi.services.tokens import Tokens
 from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
+from oneapi.store.queries.accounting import LogRow
 
 
 @dataclass
@@ -59,11 +60,14 @@ async def start_services(config: Config, store: Store) -> Services:
         journal.close()
         raise
     logs = Logs(store, events, ledger)
-    ledger.on_log.append(lambda row: events.publish("log", {"log": public_log(row)}))
+
+    def consumed(row: LogRow) -> None:  # every settled request, on the hot path: build events only when watched
+        stats.record_request(row.model_name, row.channel_id, row.prompt_tokens + row.completion_tokens, row.quota)
+        if events.has_subscribers:
+            events.publish("log", {"log": public_log(row.as_dict())})
+
+    ledger.on_log.append(consumed)
     ledger.on_set_aside.append(lambda message: events.publish("alert", {"message": message}))
-    ledger.on_log.append(lambda row: stats.record_request(row["model_name"], row["channel_id"],
-                                                          row["prompt_tokens"] + row["completion_tokens"],
-                                                          row["quota"]))
     ledger.start()
     return Services(
         config=config, store=store, options=options, logs=logs, ledger=ledger,

@@ -52,6 +52,11 @@ class EventHub:
         self._subscribers.add(subscription)
         return subscription
 
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether anyone listens: callers skip building events nobody would read."""
+        return bool(self._subscribers)
+
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         if not self._subscribers:
             return

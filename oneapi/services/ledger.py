@@ -53,13 +53,18 @@ from oneapi.errors import InsufficientQuotaError, StoreError
 from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
 from oneapi.store.queries.accounting import (
+    ACCOUNTS,
+    JOURNAL_HEADER,
     LOGS,
     Batch,
     LogRow,
     LogsNotWrittenError,
     apply_batch,
     batch_from_records,
+    charge_payload,
+    charges_in,
     load_user,
+    log_payload,
     read_marks,
 )
 from oneapi.store.queries.channels import split_list
@@ -157,6 +162,7 @@ class Ledger:
         between fsyncs of the journal (JOURNAL_FSYNC_INTERVAL); 0 fsyncs every record."""
         self._store = store
         self._journal = journal
+        journal.set_header(JOURNAL_HEADER)
         self._flush_interval = flush_interval
         self._stale_after = stale_after
         self._fsync_interval = fsync_interval
@@ -178,7 +184,7 @@ class Ledger:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._loop = asyncio.get_running_loop()
-        self.on_log: list[Callable[[dict[str, Any]], None]] = []
+        self.on_log: list[Callable[[LogRow], None]] = []  # consume logs as they are settled
         self.on_set_aside: list[Callable[[str], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -192,12 +198,12 @@ class Ledger:
         if not batch.empty():
             refused = await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
             log.warning("replayed the journal in %s: %d charges and %d log rows the database lacked%s",
-                        self._journal.directory, _charges(records, marks["accounts"]), len(batch.logs),
+                        self._journal.directory, charges_in(records, marks[ACCOUNTS]), len(batch.logs),
                         f" ({refused} set aside)" if refused else "")
         last = max([self._journal.last_seq, *marks.values()])
         self._journal.reset(last)
         self._written_through = last
-        return _charges(records, marks["accounts"]) + len(batch.logs)
+        return charges_in(records, marks[ACCOUNTS]) + len(batch.logs)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -508,9 +514,8 @@ class Ledger:
         user, token = reservation.user, reservation.token
         now = int(time.time())
         row = log_row.checked() if log_row is not None else None
-        seq = self._journal.append({"r": request_id, "u": user.id, "t": token.id, "lim": not token.unlimited,
-                                    "c": channel_id, "q": quota, "a": now,
-                                    "log": row.as_dict() if row is not None else None})
+        seq = self._journal.append(charge_payload(request_id, user.id, token.id, not token.unlimited, channel_id,
+                                                  quota, now, row))
         self._release(reservation)
         user.quota -= quota
         user.used_quota += quota
@@ -537,18 +542,17 @@ class Ledger:
         """Queue a log row that belongs to no charge (an admin move whose balance change is already
         committed, when the logs live in another database): journaled, then written with the next batch."""
         checked = row.checked()
-        seq = self._journal.append({"log": checked.as_dict()})
-        self._queue_log(checked, seq)
+        seq = self._journal.append(log_payload(checked))
+        self._queue_log(checked, seq, notify=False)
         self._wake.set()
 
-    def _queue_log(self, row: LogRow, seq: int) -> None:
+    def _queue_log(self, row: LogRow, seq: int, notify: bool = True) -> None:
         self._pending.logs.append(row)
         self._pending.log_seq = seq
-        if self.on_log:
-            public = row.as_dict()
+        if notify:
             for listener in self.on_log:
                 try:
-                    listener(public)
+                    listener(row)
                 except Exception:  # a failing observer must not break accounting
                     log.exception("log listener failed")
 
@@ -557,10 +561,6 @@ def _cause(exc: BaseException) -> str:
     """The database's own words: StoreError hides them from clients, the operator needs them."""
     cause = exc.__cause__ or exc
     return f"{type(cause).__name__}: {cause}"
-
-
-def _charges(records: list[dict[str, Any]], mark: int) -> int:
-    return sum(1 for r in records if "q" in r and int(r["s"]) > mark)
 
 
 def _evict(accounts: OrderedDict[int, Any]) -> list[Any]:

@@ -22,6 +22,7 @@ within the logs table's 32-bit token columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
@@ -96,6 +97,7 @@ _TABLE: Final = MappingProxyType({
 _PREFIXES: Final = tuple(sorted(_TABLE, key=len, reverse=True))
 
 
+@lru_cache(maxsize=4096)  # every settle asks; the names are the few models channels serve
 def limits_for(model: str) -> ModelLimits:
     """The model's limits by the longest matching prefix, else :data:`UNKNOWN`."""
     name = model.rsplit("/", 1)[-1]

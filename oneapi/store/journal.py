@@ -6,7 +6,7 @@ had its answer. Every settle is therefore appended here first, synchronously, be
 
 How it survives what:
 
-- :meth:`Journal.append` writes one JSON line with ``os.write`` on an ``O_APPEND`` descriptor. When it returns
+- :meth:`Journal.append` writes one line with ``os.write`` on an ``O_APPEND`` descriptor. When it returns
   the bytes belong to the kernel, so SIGKILL, an OOM kill or a crash of the interpreter loses nothing. (One
   write per record, not one per event-loop iteration: aiohttp sends a short answer within the iteration that
   settles it, so a deferred write would leave a window in which the client has its answer and the charge
@@ -23,6 +23,11 @@ soon as the marks have passed its last record (:meth:`forget_through`).
 
 One process owns a journal directory (an ``flock`` on ``lock``): two servers on one data directory would
 otherwise replay each other's charges.
+
+Format: a segment starts with a header line, a JSON object (the writer's ``header``, such as the column names
+of the values that follow, so that a newer build reads an older journal); every other line is a JSON array,
+``[seq, *payload]``. Arrays, not objects: encoding is on the hot path, and an array of plain values encodes in
+a third of the time of the same values keyed by name.
 """
 
 from __future__ import annotations
@@ -57,13 +62,26 @@ class _Segment:
     last: int
 
 
+@dataclass(frozen=True)
+class Record:
+    """One line an earlier run left: its sequence number, what was appended, and its segment's header."""
+
+    seq: int
+    payload: list[Any]
+    header: dict[str, Any]
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)  # ASCII out: lone surrogates escaped
+
+
 class Journal:
     """Create with :meth:`open`; the owner calls :meth:`sync` periodically and :meth:`close` at the end."""
 
     def __init__(self, directory: Path, lock_fd: int, journal_id: str, segments: list[_Segment],
-                 records: list[dict[str, Any]]) -> None:
+                 records: list[Record]) -> None:
         self.directory = directory
         self.id = journal_id
+        self._header = b"{}\n"
         self._lock_fd = lock_fd
         self._closed_segments = segments  # from earlier runs, until reset() or forget_through()
         self._recorded = records
@@ -98,7 +116,11 @@ class Journal:
         segments, records = _read_segments(directory)
         return cls(directory, lock_fd, journal_id, segments, records)
 
-    def recorded(self) -> list[dict[str, Any]]:
+    def set_header(self, header: dict[str, Any]) -> None:
+        """What starts every segment written from now on (it comes back with each :class:`Record`)."""
+        self._header = (_ENCODER.encode(header) + "\n").encode("ascii")
+
+    def recorded(self) -> list[Record]:
         """The records earlier runs left, in order (a line torn by a power loss is skipped)."""
         return self._recorded
 
@@ -117,23 +139,24 @@ class Journal:
     def last_seq(self) -> int:
         return self._seq
 
-    def append(self, record: dict[str, Any]) -> int:
-        """Write ``record`` with the next sequence number (set as ``record["s"]``); returns that number."""
+    def append(self, payload: list[Any]) -> int:
+        """Write ``payload`` (JSON-able values) as the next record; returns its sequence number."""
         self._seq += 1
-        record["s"] = self._seq
-        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8",
-                                                                                            "surrogatepass")
+        line = (_ENCODER.encode([self._seq, *payload]) + "\n").encode("ascii")
         if self._fd is None or self._size >= SEGMENT_BYTES:
             self._rotate()
         fd = self._fd
         assert fd is not None and self._segment is not None
+        self._write(fd, line)
+        self._segment.last = self._seq
+        self._dirty.add(fd)
+        return self._seq
+
+    def _write(self, fd: int, line: bytes) -> None:
         written = os.write(fd, line)
         while written < len(line):  # a regular file takes it all, but never assume
             written += os.write(fd, line[written:])
         self._size += len(line)
-        self._segment.last = self._seq
-        self._dirty.add(fd)
-        return self._seq
 
     def _rotate(self) -> None:
         path = self.directory / f"{self._seq:020d}{_SUFFIX}"
@@ -145,6 +168,7 @@ class Journal:
             self._fd = fd
             self._segment = _Segment(path, self._seq, self._seq - 1)
             self._size = 0
+        self._write(fd, self._header)
 
     def sync(self) -> None:
         """fsync every descriptor written since the last call (run off the event loop)."""
@@ -178,7 +202,7 @@ class Journal:
 
     # -- rows the database refused ---------------------------------------------------------------
 
-    def set_aside(self, item: dict[str, Any], reason: str) -> Path:
+    def set_aside(self, item: dict[str, Any], reason: str) -> Path:  # rare: clarity over speed
         """Keep a change the database refused (a value out of its column's range, say) in
         ``set-aside.jsonl``, durably, so the batch it came with can be written without it."""
         path = self.directory / SET_ASIDE_FILE
@@ -212,24 +236,28 @@ class Journal:
         return max(0, self._seq - applied_through)
 
 
-def _read_segments(directory: Path) -> tuple[list[_Segment], list[dict[str, Any]]]:
+def _read_segments(directory: Path) -> tuple[list[_Segment], list[Record]]:
     segments: list[_Segment] = []
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     for path in sorted(directory.glob(f"*{_SUFFIX}")):
         if path.name == SET_ASIDE_FILE:
             continue
         first = last = 0
+        header: dict[str, Any] = {}
         with path.open("rb") as fh:
             for number, raw in enumerate(fh, 1):
                 try:
-                    record = json.loads(raw.decode("utf-8", "surrogatepass"))
-                    seq = int(record["s"])
-                except (ValueError, KeyError, TypeError):
+                    line = json.loads(raw)
+                    if isinstance(line, dict):
+                        header = line
+                        continue
+                    record = Record(int(line[0]), line[1:], header)
+                except (ValueError, IndexError, TypeError):
                     log.warning("journal %s line %d is unreadable (torn by a crash?); skipped", path, number)
                     continue
                 records.append(record)
-                first = first or seq
-                last = max(last, seq)
+                first = first or record.seq
+                last = max(last, record.seq)
         segments.append(_Segment(path, first, last))
-    records.sort(key=lambda r: int(r["s"]))
+    records.sort(key=lambda r: r.seq)
     return segments, records

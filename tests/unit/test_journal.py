@@ -14,36 +14,39 @@ from oneapi.store.journal import Journal, JournalError
 
 def test_records_are_numbered_and_read_back_in_order(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path)
-    numbers = [journal.append({"q": i}) for i in range(5)]
+    journal.set_header({"columns": ["q"]})
+    numbers = [journal.append(["C", i]) for i in range(5)]
     assert numbers == [1, 2, 3, 4, 5]
     journal.close()
     again = Journal.open(tmp_path)
-    assert [(r["s"], r["q"]) for r in again.recorded()] == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)]
+    assert [(r.seq, r.payload) for r in again.recorded()] == [(1, ["C", 0]), (2, ["C", 1]), (3, ["C", 2]),
+                                                              (4, ["C", 3]), (5, ["C", 4])]
+    assert all(r.header == {"columns": ["q"]} for r in again.recorded())
     assert again.id == journal.id  # the identity the database's marks refer to survives restarts
-    assert again.append({"q": 9}) == 6  # numbering goes on
+    assert again.append(["C", 9]) == 6  # numbering goes on
     again.close()
 
 
 def test_a_record_is_in_the_file_when_append_returns(tmp_path: Path) -> None:
     """No buffering in the process: what append wrote survives a kill (the file is read behind its back)."""
     journal = Journal.open(tmp_path)
-    journal.append({"q": 42, "text": "你好"})
+    journal.append(["C", 42, "你好", "\ud800"])  # a lone surrogate is escaped, not an encoding error
     (segment,) = [p for p in tmp_path.glob("*.jsonl")]
-    line = json.loads(segment.read_text(encoding="utf-8"))
-    assert line == {"q": 42, "text": "你好", "s": 1}
+    header, line = segment.read_text(encoding="ascii").splitlines()
+    assert json.loads(header) == {} and json.loads(line) == [1, "C", 42, "你好", "\ud800"]
     journal.close()
 
 
 def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path)
-    journal.append({"q": 1})
-    journal.append({"q": 2})
+    journal.append(["C", 1])
+    journal.append(["C", 2])
     journal.close()
     (segment,) = tmp_path.glob("*.jsonl")
     with segment.open("ab") as fh:
-        fh.write(b'{"q": 3, "s"')  # a power loss in the middle of a write
+        fh.write(b'[3, "C", 3')  # a power loss in the middle of a write
     again = Journal.open(tmp_path)
-    assert [r["q"] for r in again.recorded()] == [1, 2]
+    assert [r.payload for r in again.recorded()] == [["C", 1], ["C", 2]]
     again.close()
 
 
@@ -67,7 +70,7 @@ def test_segments_rotate_and_are_deleted_once_the_database_holds_them(tmp_path: 
     monkeypatch.setattr(journal_module, "SEGMENT_BYTES", 200)
     journal = Journal.open(tmp_path)
     for i in range(30):
-        journal.append({"q": i, "pad": "x" * 40})
+        journal.append(["C", i, "x" * 40])
     journal.sync()
     segments = sorted(tmp_path.glob("*.jsonl"))
     assert len(segments) > 3
@@ -77,18 +80,18 @@ def test_segments_rotate_and_are_deleted_once_the_database_holds_them(tmp_path: 
     journal.close()
     # what is left still holds every record above 10
     again = Journal.open(tmp_path)
-    assert {r["s"] for r in again.recorded()} >= set(range(11, 31))
+    assert {r.seq for r in again.recorded()} >= set(range(11, 31))
     again.close()
 
 
 def test_reset_empties_the_journal_and_numbering_continues(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path)
-    journal.append({"q": 1})
+    journal.append(["C", 1])
     journal.close()
     again = Journal.open(tmp_path)
     again.reset(applied_through=500)  # the database's marks were ahead of the files
     assert not list(tmp_path.glob("*.jsonl"))
-    assert again.append({"q": 2}) == 501
+    assert again.append(["C", 2]) == 501
     again.close()
 
 
@@ -107,6 +110,6 @@ def test_set_aside_keeps_refused_changes_durably(tmp_path: Path) -> None:
 
 def test_close_is_idempotent(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path)
-    journal.append({"q": 1})
+    journal.append(["C", 1])
     journal.close()
     journal.close()

@@ -396,10 +396,10 @@ async def test_log_listeners_see_each_row_and_a_failing_one_is_harmless(store: S
     ledger = new_ledger(store)
     seen: list[int] = []
 
-    def broken(row: dict[str, Any]) -> None:
+    def broken(row: LogRow) -> None:
         raise ValueError("observer bug")
 
-    ledger.on_log.extend([broken, lambda row: seen.append(row["quota"])])
+    ledger.on_log.extend([broken, lambda row: seen.append(row.quota)])
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 10), 4, 0, log_row(uid, 4))
     assert seen == [4] and user.quota == 10_000 - 4

@@ -26,6 +26,7 @@ from typing import Any
 import peewee as pw
 
 from oneapi.store.database import Database
+from oneapi.store.journal import Record
 from oneapi.store.queries.common import first
 
 ACCOUNTS, LOGS = "accounts", "logs"
@@ -64,7 +65,10 @@ class LogRow:
 
     def checked(self) -> LogRow:
         """The row with every value fit for its column: integers clamped to their SQL type, text cut to
-        the column's length and made encodable (a lone surrogate from a client becomes U+FFFD)."""
+        the column's length and made encodable (a lone surrogate from a client becomes U+FFFD). The row itself
+        when it fits already (the common case, on the hot path)."""
+        if self._fits():
+            return self
         return LogRow(user_id=_clamp(self.user_id, INT32_MAX), type=_clamp(self.type, INT32_MAX),
                       content=_text(self.content, TEXT_MAX), username=_text(self.username, 191),
                       token_name=_text(self.token_name, 191), model_name=_text(self.model_name, 191),
@@ -75,12 +79,29 @@ class LogRow:
                       system_prompt_reset=bool(self.system_prompt_reset),
                       created_at=_clamp(self.created_at, INT64_MAX))
 
+    def _fits(self) -> bool:
+        ints32 = (self.user_id, self.type, self.prompt_tokens, self.completion_tokens, self.channel_id)
+        ints64 = (self.quota, self.elapsed_time, self.created_at)
+        return (all(type(v) is int and -INT32_MAX <= v <= INT32_MAX for v in ints32)
+                and all(type(v) is int and -INT64_MAX <= v <= INT64_MAX for v in ints64)
+                and type(self.is_stream) is bool and type(self.system_prompt_reset) is bool
+                and _fits_text(self.username, 191) and _fits_text(self.token_name, 191)
+                and _fits_text(self.model_name, 191) and _fits_text(self.request_id, 64)
+                and _fits_text(self.content, TEXT_MAX))
+
+    def values(self) -> tuple[Any, ...]:
+        """The values in ``LOG_COLUMNS`` order (the journal's and the INSERT's)."""
+        return (self.user_id, self.type, self.content, self.username, self.token_name, self.model_name,
+                self.quota, self.prompt_tokens, self.completion_tokens, self.channel_id, self.request_id,
+                self.elapsed_time, self.is_stream, self.system_prompt_reset, self.created_at)
+
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in LOG_COLUMNS}
+        return dict(zip(LOG_COLUMNS, self.values(), strict=True))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LogRow:
-        return cls(**{k: v for k, v in data.items() if k in LOG_COLUMNS})
+    def from_values(cls, columns: Iterable[str], values: Iterable[Any]) -> LogRow:
+        """A row written by a journal whose header named ``columns`` (a column this build lacks is dropped)."""
+        return cls(**{c: v for c, v in zip(columns, values, strict=True) if c in LOG_COLUMNS})
 
 
 LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(LogRow))
@@ -89,6 +110,18 @@ LOG_COLUMNS = tuple(f.name for f in dataclasses.fields(LogRow))
 def _clamp(value: Any, high: int) -> int:
     number = int(value)
     return max(-high - 1, min(high, number))
+
+
+def _fits_text(value: Any, limit: int) -> bool:
+    return type(value) is str and len(value) <= limit and (value.isascii() or _encodable(value))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(value: Any, limit: int) -> str:
@@ -254,7 +287,7 @@ def insert_logs(db: Database, rows: Iterable[LogRow]) -> None:
     columns = ", ".join(c.join(logs.quote) for c in LOG_COLUMNS)
     placeholders = ", ".join([logs.param] * len(LOG_COLUMNS))
     sql = f"INSERT INTO {'logs'.join(logs.quote)} ({columns}) VALUES ({placeholders})"
-    values = [tuple(getattr(row, c) for c in LOG_COLUMNS) for row in rows]
+    values = [row.values() for row in rows]
     if values:
         # the driver's errors as peewee's, as execute_sql raises them (the wrapper is not in peewee's stubs)
         with pw.__exception_wrapper__:  # type: ignore[attr-defined]
@@ -297,20 +330,43 @@ def read_marks(db: Database, journal_id: str) -> dict[str, int]:
 # -- replay --------------------------------------------------------------------------------------
 
 
-def batch_from_records(records: Iterable[dict[str, Any]], marks: dict[str, int]) -> Batch:
-    """The part of the journal's records the database lacks, as one batch (see ``ledger.py`` for the record
-    format). Charges above the accounts mark and log rows above the logs mark."""
+# Journal payloads (``services/ledger.py`` writes them): a settled request, and a log row alone.
+CHARGE, LOG_ONLY = "C", "L"
+JOURNAL_HEADER = {"journal": 1, "log_columns": list(LOG_COLUMNS)}
+
+
+def charge_payload(request_id: str, user_id: int, token_id: int, limited: bool, channel_id: int, quota: int,
+                   accessed: int, log: LogRow | None) -> list[Any]:
+    return [CHARGE, request_id, user_id, token_id, limited, channel_id, quota, accessed,
+            log.values() if log is not None else None]
+
+
+def log_payload(log: LogRow) -> list[Any]:
+    return [LOG_ONLY, log.values()]
+
+
+def batch_from_records(records: Iterable[Record], marks: dict[str, int]) -> Batch:
+    """The part of the journal's records the database lacks, as one batch: charges above the accounts mark,
+    log rows above the logs mark."""
     batch = Batch()
     for record in records:
-        seq = int(record["s"])
-        if seq > marks[ACCOUNTS] and "q" in record:
-            batch.charge(int(record["u"]), int(record["t"]), bool(record["lim"]), int(record["c"]),
-                         int(record["q"]), int(record.get("a", 0)))
-            batch.seq = max(batch.seq, seq)
-        if seq > marks[LOGS] and record.get("log") is not None:
-            batch.logs.append(LogRow.from_dict(record["log"]))
-            batch.log_seq = max(batch.log_seq, seq)
+        payload, columns = record.payload, record.header.get("log_columns", LOG_COLUMNS)
+        log_values = None
+        if payload[0] == CHARGE:
+            _, _, user_id, token_id, limited, channel_id, quota, accessed, log_values = payload
+            if record.seq > marks[ACCOUNTS]:
+                batch.charge(int(user_id), int(token_id), bool(limited), int(channel_id), int(quota), int(accessed))
+                batch.seq = max(batch.seq, record.seq)
+        elif payload[0] == LOG_ONLY:
+            log_values = payload[1]
+        if log_values is not None and record.seq > marks[LOGS]:
+            batch.logs.append(LogRow.from_values(columns, log_values))
+            batch.log_seq = max(batch.log_seq, record.seq)
     return batch
+
+
+def charges_in(records: Iterable[Record], above: int) -> int:
+    return sum(1 for r in records if r.payload[0] == CHARGE and r.seq > above)
 
 
 # -- loading accounts ----------------------------------------------------------------------------
