@@ -89,8 +89,8 @@ async def test_a_lying_upstream_cannot_push_an_overdraft_past_the_bound(relay_en
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_with_pre_consume_max_output_no_balance_goes_below_zero(relay_env: RelayEnv, stream: bool) -> None:
-    env = relay_env
+async def test_with_pre_consume_max_output_no_balance_goes_below_zero(relay_any: RelayEnv, stream: bool) -> None:
+    env = relay_any
     fake, url = await env.fake()
     fake.record = False
     fake.delay = 0.2
