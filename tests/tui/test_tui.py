@@ -88,6 +88,21 @@ async def test_a_relayed_request_appears_in_the_live_log_and_moves_the_dashboard
         assert "requests 1" in totals
 
 
+async def test_an_upstream_anomaly_appears_in_the_live_log(admin_env: AdminEnv) -> None:
+    env = admin_env.relay
+    fake, url = await env.fake()
+    channel_id = await env.add_channel(url)
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7")
+        await pilot.pause(0.3)  # let the log tab subscribe to live events
+        fake.report_usage(completion_tokens=-5)
+        await env.client().chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        table = app.query_one("LogsPane DataTable", DataTable)
+        await wait_for(lambda: any(f"upstream anomaly on channel #{channel_id}" in str(cell)
+                                   for row in table.rows for cell in table.get_row(row)))
+
+
 async def test_tokens_create_shows_the_key_once(admin_env: AdminEnv) -> None:
     app = make_app(admin_env.socket)
     async with app.run_test(size=SIZE) as pilot:
