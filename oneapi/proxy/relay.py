@@ -375,7 +375,8 @@ def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> tuple
     prompt = job.prompt_tokens(upstream_model)
     if job.mode in GENERATIVE_MODES and options.get_bool("PreConsumeMaxOutput"):
         most = limits_for(upstream_model).reservable_output
-        output = min(job.max_tokens, most) if job.max_tokens else most
+        choices = data.get("n") or 1  # checked 1..128 by parse_text_body; each choice is an answer
+        output = (min(job.max_tokens, most) if job.max_tokens else most) * choices
         return pricing.text_quota(price, prompt, output), output
     return pricing.pre_consume_quota(price, options.get_int("PreConsumedQuota"), prompt, job.max_tokens), None
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import logging
 import time
 from collections import OrderedDict
@@ -77,6 +78,7 @@ COALESCE_SECONDS = 0.2  # even "unbatched", gather a fifth of a second of change
 MAX_PENDING_LOGS = 100_000  # beyond this the database is not keeping up: new requests are refused, not lost
 NEGATIVE_TTL = 10.0  # seconds an unknown token key is remembered as unknown
 FAILURE_LOG_SECONDS = 30.0
+EVICTION_LOOKAHEAD = 64  # accounts past the oldest looked at when the oldest ones hold quota
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -179,6 +181,7 @@ class Ledger:
         self._flush_lock = asyncio.Lock()
         self._failures = 0  # flushes failed in a row
         self._failure_logged = 0.0
+        self._journal_failure_logged = -FAILURE_LOG_SECONDS
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -510,12 +513,12 @@ class Ledger:
         database, with the consume log (if any)."""
         if reservation.done:
             raise RuntimeError("reservation settled twice")
-        reservation.done = True
         user, token = reservation.user, reservation.token
         now = int(time.time())
         row = log_row.checked() if log_row is not None else None
-        seq = self._journal.append(charge_payload(request_id, user.id, token.id, not token.unlimited, channel_id,
-                                                  quota, now, row))
+        seq = self._journaled(charge_payload(request_id, user.id, token.id, not token.unlimited, channel_id, quota,
+                                             now, row))
+        reservation.done = True
         self._release(reservation)
         user.quota -= quota
         user.used_quota += quota
@@ -524,7 +527,7 @@ class Ledger:
         if not token.unlimited:
             token.remain_quota -= quota
         self._pending.charge(user.id, token.id, not token.unlimited, channel_id, quota, now)
-        self._pending.seq = seq
+        self._pending.seq = max(self._pending.seq, seq)
         if row is not None:
             self._queue_log(row, seq)
         self._wake.set()
@@ -542,13 +545,26 @@ class Ledger:
         """Queue a log row that belongs to no charge (an admin move whose balance change is already
         committed, when the logs live in another database): journaled, then written with the next batch."""
         checked = row.checked()
-        seq = self._journal.append(log_payload(checked))
-        self._queue_log(checked, seq, notify=False)
+        self._queue_log(checked, self._journaled(log_payload(checked)), notify=False)
         self._wake.set()
+
+    def _journaled(self, payload: list[Any]) -> int:
+        """Append to the journal; its sequence number, or 0 when the disk refused. The charge then still
+        counts and reaches the database with the next batch, but is not safe from a crash until the journal
+        works again: serving goes on, and the operator hears of it."""
+        try:
+            return self._journal.append(payload)
+        except OSError as exc:
+            now = time.monotonic()
+            if now - self._journal_failure_logged >= FAILURE_LOG_SECONDS:
+                log.error("cannot write the journal in %s (%s): charges are not safe from a crash until it works "
+                          "again", self._journal.directory, exc.strerror or exc)
+                self._journal_failure_logged = now
+            return 0
 
     def _queue_log(self, row: LogRow, seq: int, notify: bool = True) -> None:
         self._pending.logs.append(row)
-        self._pending.log_seq = seq
+        self._pending.log_seq = max(self._pending.log_seq, seq)
         if notify:
             for listener in self.on_log:
                 try:
@@ -565,17 +581,16 @@ def _cause(exc: BaseException) -> str:
 
 def _evict(accounts: OrderedDict[int, Any]) -> list[Any]:
     """Keep at most MAX_ACCOUNTS, dropping the least recently used — never one with quota held by a request
-    in flight, whose hold the next load could not know about."""
+    in flight, whose hold the next load could not know about (it stays, over the limit, until released)."""
+    excess = len(accounts) - MAX_ACCOUNTS
+    if excess <= 0:
+        return []
     evicted = []
-    for _ in range(len(accounts) - MAX_ACCOUNTS):
-        for ident, account in accounts.items():
-            if not account.held:
-                del accounts[ident]
-                evicted.append(account)
+    for ident in list(itertools.islice(accounts, excess + EVICTION_LOOKAHEAD)):
+        if not accounts[ident].held:
+            evicted.append(accounts.pop(ident))
+            if len(evicted) == excess:
                 break
-            accounts.move_to_end(ident)
-        else:
-            break
     return evicted
 
 

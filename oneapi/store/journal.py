@@ -140,14 +140,20 @@ class Journal:
         return self._seq
 
     def append(self, payload: list[Any]) -> int:
-        """Write ``payload`` (JSON-able values) as the next record; returns its sequence number."""
+        """Write ``payload`` (JSON-able values) as the next record; returns its sequence number. Raises
+        OSError when the disk refuses (full, failing): the next record then starts a new segment, so a torn
+        line never runs into the records after it."""
         self._seq += 1
         line = (_ENCODER.encode([self._seq, *payload]) + "\n").encode("ascii")
-        if self._fd is None or self._size >= SEGMENT_BYTES:
-            self._rotate()
-        fd = self._fd
-        assert fd is not None and self._segment is not None
-        self._write(fd, line)
+        try:
+            if self._fd is None or self._size >= SEGMENT_BYTES:
+                self._rotate()
+            fd = self._fd
+            assert fd is not None and self._segment is not None
+            self._write(fd, line)
+        except OSError:
+            self._size = SEGMENT_BYTES
+            raise
         self._segment.last = self._seq
         self._dirty.add(fd)
         return self._seq

@@ -156,3 +156,20 @@ async def test_a_stream_within_its_reservation_is_not_cut(relay_env: RelayEnv) -
     chunks = [chunk async for chunk in stream]
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: a short one"
+
+
+async def test_pre_consume_max_output_reserves_every_choice(relay_env: RelayEnv) -> None:
+    """n answers cost n times one: the reservation (and so the cap on the charge) covers all of them."""
+    env = relay_env
+    fake, url = await env.fake()
+    await env.add_channel(url)
+    await env.set_option("PreConsumeMaxOutput", "true")
+    _, key = await customer(env)
+    fake.reply_text(" ".join(["word"] * 40))
+    answer = await env.client("sk-" + key).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "twice"}], max_tokens=40, n=3)
+    assert len(answer.choices) == 3 and answer.usage is not None and answer.usage.completion_tokens == 120
+    (log,) = await env.consume_logs()
+    price = pricing.price_for(env.relay.prices(), MODEL, 1, "default")
+    assert log["completion_tokens"] == 120
+    assert log["quota"] == pricing.text_quota(price, log["prompt_tokens"], 120)  # all three billed, not capped

@@ -113,3 +113,16 @@ def test_close_is_idempotent(tmp_path: Path) -> None:
     journal.append(["C", 1])
     journal.close()
     journal.close()
+
+
+def test_a_refused_write_raises_and_the_next_record_starts_a_new_segment(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    (tmp_path / f"{1:020d}.jsonl").symlink_to("/dev/full")  # the first segment lands on a full disk
+    with pytest.raises(OSError):
+        journal.append(["C", 1])
+    assert journal.append(["C", 2]) == 2  # a new file: the refused bytes cannot run into this record
+    journal.close()
+    (tmp_path / f"{1:020d}.jsonl").unlink()
+    again = Journal.open(tmp_path)
+    assert [(r.seq, r.payload) for r in again.recorded()] == [(2, ["C", 2])]
+    again.close()

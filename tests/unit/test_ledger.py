@@ -424,3 +424,38 @@ async def test_a_stale_account_is_reloaded_once_not_once_per_request(store: Stor
         assert not ledger._refreshing
     finally:
         await ledger.close()
+
+
+async def test_a_journal_the_disk_refuses_does_not_stop_serving_or_lose_the_charge(
+        store: Store, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from oneapi.store.journal import Journal
+
+    uid, key = await make_account(store, quota=10_000)
+    directory = tmp_path / "full"
+    ledger = Ledger(store, Journal.open(directory))
+    (directory / f"{1:020d}.jsonl").symlink_to("/dev/full")  # the journal's first segment lands on a full disk
+    user, token = await accounts(ledger, uid, key)
+    reservation = ledger.reserve(user, token, 100)
+    ledger.settle(reservation, 30, 0, log_row(uid, 30))
+    assert reservation.done and user.held == 0 and user.quota == 10_000 - 30
+    assert any("cannot write the journal" in r.getMessage() for r in caplog.records)
+    await ledger.flush()
+    assert (await db_user(store, uid))["quota"] == 10_000 - 30
+    assert len(await store.read(log_q.list_page, log_q.LogFilter(), 0, 10)) == 1
+    await ledger.close()
+
+
+async def test_accounts_with_quota_held_are_never_evicted(store: Store, new_ledger: LedgerFactory,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_module, "MAX_ACCOUNTS", 2)
+    made = [await make_account(store, quota=1_000) for _ in range(4)]
+    ledger = new_ledger(store)
+    first_user, first_token = await accounts(ledger, *made[0])
+    held = ledger.reserve(first_user, first_token, 100)  # the oldest account holds quota
+    for uid, key in made[1:]:
+        await accounts(ledger, uid, key)
+    assert made[0][0] in ledger._users and first_token.id in ledger._tokens
+    assert len(ledger._users) == 2 and len(ledger._tokens) == 2
+    ledger.refund(held)
+    await accounts(ledger, *made[1])  # released: now the oldest may go
+    assert list(ledger._users) == [made[3][0], made[1][0]]
