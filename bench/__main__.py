@@ -8,6 +8,9 @@ target. Printed:
 2. p50 / p99 latency at concurrency 1, and oneapi's added p50 over calling the upstream directly;
 3. a 20-chunk stream: time to first byte and total time (medians).
 
+Beside each throughput figure: the serving process's CPU time per request (user + system, from /proc), which
+other load on the machine disturbs far less than requests per second.
+
 Targets (issue #3, on a 2-core machine): oneapi >= 50% of the pass-through's throughput; <= 1 ms added p50.
 Environment knobs: BENCH_SECONDS (default 8), BENCH_CONNECTIONS (32), BENCH_LOAD=asyncio|wrk.
 """
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 from bench.load import Result, run_asyncio, run_wrk, stream_test, wrk_available
 
@@ -62,6 +66,12 @@ def api(port: int, method: str, path: str, body: object) -> object:
     return answer.get("data")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(url: str, connections: int, seconds: float) -> Result:
     if os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio") == "wrk":
         return run_wrk(url, KEY, connections, seconds)
@@ -87,6 +97,7 @@ def main() -> None:
             env.update(ONEAPI_HOME=home, INITIAL_ROOT_TOKEN=KEY, INITIAL_ROOT_ACCESS_TOKEN=ACCESS,
                        GLOBAL_API_RATE_LIMIT="0")
             procs.append(start(["-m", "oneapi", "serve", "--port", str(ports["oneapi"])], env=env, cwd=home))
+            pids = {"upstream": procs[0].pid, "passthrough": procs[1].pid, "oneapi": procs[2].pid}
             for port in ports.values():
                 wait_port(port)
             api(ports["oneapi"], "POST", "/api/channel/", {"type": 1, "name": "bench", "key": "k",
@@ -99,10 +110,12 @@ def main() -> None:
             print(f"1. non-stream throughput, {connections} connections")
             rps = {}
             for name, url in urls.items():
+                cpu_before = cpu_seconds(pids[name])
                 result = load(url, connections, seconds)
+                cpu_us = (cpu_seconds(pids[name]) - cpu_before) / max(result.requests, 1) * 1e6
                 rps[name] = result.rps
                 print(f"   {name:12} {result.rps:9.0f} req/s   p50 {result.percentile(50):6.2f} ms   "
-                      f"p99 {result.percentile(99):6.2f} ms   errors {result.errors}")
+                      f"p99 {result.percentile(99):6.2f} ms   CPU {cpu_us:5.0f} µs/req   errors {result.errors}")
             ratio = rps["oneapi"] / rps["passthrough"] if rps["passthrough"] else 0.0
             print(f"   oneapi / pass-through = {ratio:.0%}  (target >= 50%)\n")
             print("2. latency at concurrency 1")
