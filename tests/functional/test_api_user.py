@@ -270,6 +270,9 @@ LOGIN_BAD_INPUT = [
     ({"username": 1, "password": "123456"}, "username must be a string"),
     ({"username": "root", "password": 123456}, "password must be a string"),
     ({"username": "root", "password": "x" * 129}, "password must be at most"),
+    # longer than bcrypt's 72 bytes: refused like any wrong password, not a 500
+    ({"username": "root", "password": "x" * 100}, "wrong username or password"),
+    ({"username": "root", "password": "密" * 30}, "wrong username or password"),
 ]
 
 
