@@ -7,6 +7,7 @@ path has tests of its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,15 @@ class Api:
         token = await self.services.accounts.regenerate_access_token(user["id"])
         self.tokens[username] = token
         return int(user["id"]), token
+
+
+async def csrf_header(client: TestClient) -> dict[str, str]:
+    """The X-CSRF-Token header a browser page would send with the client's current cookies: read, as the pages'
+    own scripts would, from the ``<meta name="csrf-token">`` of a page."""
+    page = await (await client.get("/")).text()
+    match = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', page)
+    assert match, page[:500]
+    return {"X-CSRF-Token": match.group(1)}
 
 
 def _find_user(db: Database, username: str) -> dict[str, Any]:
