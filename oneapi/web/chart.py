@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 PALETTE = ("#4f46e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#14b8a6")
 OTHER_COLOR = "#94a3b8"
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 92, 8, 12, 28
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,10 @@ def zone(name: str | None) -> tuple[tzinfo, str]:
     return UTC, "UTC"
 
 
-def when(timestamp: int, tz: tzinfo) -> str:
+def when(timestamp: int, tz: tzinfo, seconds: bool = True) -> str:
     if timestamp <= 0:
         return ""
-    return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(timestamp, tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def local_input(timestamp: int, tz: tzinfo) -> str:

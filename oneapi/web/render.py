@@ -116,8 +116,8 @@ class Formatter:
     def parse_amount(self, text: str) -> int | None:
         return display.parse_amount(text, self.quota_per_unit, self.in_currency)
 
-    def when(self, timestamp: int) -> str:
-        return display.when(timestamp, self.tz)
+    def when(self, timestamp: int, seconds: bool = True) -> str:
+        return display.when(timestamp, self.tz, seconds)
 
     def local_input(self, timestamp: int) -> str:
         return display.local_input(timestamp, self.tz)
