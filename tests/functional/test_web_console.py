@@ -205,7 +205,10 @@ async def test_another_users_token_is_not_found_through_any_page(api: Api, alice
     assert bob_token["key"] not in await alice.get("/token") + await alice.get("/token?q=default")
     for bad in ("abc", "0", "-1", "1e3", "99999999999999999999"):
         await alice.get(f"/token/{bad}/edit", status=404)
+        await alice.get(f"/token/{bad}/delete", status=404)
         await alice.post(f"/token/{bad}/delete", {}, status=404)
+        await alice.post(f"/token/{bad}/status", {"status": "1"}, status=404)
+        await alice.post(f"/token/{bad}/edit", token_form(name="x", unlimited="on", never="on"), status=404)
 
 
 # -- top-up -------------------------------------------------------------------------------------------
