@@ -136,7 +136,7 @@ class Config:
                                   "key signing web session cookies; random per boot when empty; "
                                   "must be equal on all nodes", _session_secret)
     frontend_base_url: str = setting("", "FRONTEND_BASE_URL",
-                                     "slave nodes redirect web page requests here",
+                                     "slave nodes redirect web pages here (301, path and query kept)",
                                      _url("http", "https"))
     theme: str = setting("default", "THEME", "web theme name", _one_of("default", "berry", "air"))
 

@@ -25,6 +25,8 @@ from oneapi import __version__
 from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
 from oneapi.api.client_ip import parse_networks
+from oneapi.api.common import TRUSTED_PROXIES
+from oneapi.api.csrf import api_csrf_middleware
 from oneapi.api.middleware import (
     api_error_middleware,
     make_client_ip_middleware,
@@ -76,18 +78,20 @@ def make_relay(config: Config, services: Services) -> Relay:
 
 def make_app(services: Services, config: Config, secret: str | None = None,
              relay: Relay | None = None) -> web.Application:
-    """The HTTP application: the relay (when given), /api and the web page."""
+    """The HTTP application: the relay (when given), /api and the web pages."""
+    proxies = parse_networks(config.trusted_proxies)
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[request_id_middleware, page_error_middleware,
-                     make_client_ip_middleware(parse_networks(config.trusted_proxies)), relay_middleware,
-                     api_error_middleware,
-                     make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit)],
+        middlewares=[request_id_middleware, page_error_middleware, make_client_ip_middleware(proxies),
+                     relay_middleware, api_error_middleware,
+                     make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit),
+                     api_csrf_middleware, web_page.page_middleware],
     )
+    app[TRUSTED_PROXIES] = proxies
     add_api(app, services, secret or session_secret(config))
     if relay is not None:
         add_relay(app, relay)
-    web_page.add_fallback(app.router)
+    web_page.add_routes(app, config)  # last: its catch-all answers page paths no other route took
     return app
 
 

@@ -32,3 +32,13 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: tuple[Networ
         if not _trusted(hop, proxies):
             break
     return address
+
+
+def forwarded_https(peer: str | None, forwarded_proto: str | None, proxies: tuple[Network, ...]) -> bool:
+    """Whether the client reached our reverse proxy over HTTPS: ``X-Forwarded-Proto: https`` from a trusted proxy.
+
+    Only the proxy next to us is asked (the first value a chain of proxies wrote is the client's side).
+    """
+    if not forwarded_proto or not _trusted(peer or "", proxies):
+        return False
+    return forwarded_proto.split(",")[0].strip().lower() == "https"

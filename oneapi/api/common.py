@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.session import COOKIE_NAME, SessionCodec
+from oneapi.api.client_ip import Network, forwarded_https
+from oneapi.api.session import COOKIE_NAME, MAX_AGE, SessionCodec
 from oneapi.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from oneapi.services import Services
 from oneapi.services.accounts import ROLE_ADMIN, ROLE_COMMON, ROLE_ROOT
@@ -20,6 +22,8 @@ CALLER = web.RequestKey("caller", dict)
 """Request key under which a door may preset the caller (the admin socket acts as root)."""
 DROP_SESSION = web.RequestKey("drop_session", bool)
 """Set when the request's session cookie must be cleared (banned user, or a cookie we do not accept)."""
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[Network, ...])
+"""Reverse proxies whose X-Forwarded-* headers are believed (TRUSTED_PROXIES); set by ``server.make_app``."""
 
 __all__ = ["ROLE_ADMIN", "ROLE_COMMON", "ROLE_ROOT", "caller", "ok", "page_of", "path_id", "read_json",
            "services"]
@@ -28,6 +32,27 @@ __all__ = ["ROLE_ADMIN", "ROLE_COMMON", "ROLE_ROOT", "caller", "ok", "page_of", 
 def ok(data: Any = None, message: str = "") -> web.Response:
     return web.json_response({"success": True, "message": message, "data": data},
                              dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def is_https(request: web.Request) -> bool:
+    """Whether the browser's connection is HTTPS: ours, or a trusted reverse proxy's (X-Forwarded-Proto)."""
+    return request.secure or forwarded_https(request.remote, request.headers.get("X-Forwarded-Proto"),
+                                             request.app.get(TRUSTED_PROXIES, ()))
+
+
+def start_session(request: web.Request, response: web.StreamResponse, user: dict[str, Any]) -> None:
+    """Log the browser in as ``user``: the signed ``session`` cookie, HttpOnly, SameSite=Lax (so a link from
+    another site or an OAuth redirect arrives logged in; state-changing requests need the CSRF token), and
+    Secure whenever the browser speaks HTTPS to us or to our proxy. ``sid`` makes every login a session of its
+    own, so the CSRF tokens of an earlier login (bound to its cookie) are worthless in a later one."""
+    data = {"id": user["id"], "username": user["username"], "display_name": user["display_name"],
+            "role": user["role"], "status": user["status"], "sid": secrets.token_urlsafe(12)}
+    response.set_cookie(COOKIE_NAME, request.app[SESSIONS].encode(data), max_age=MAX_AGE, path="/",
+                        httponly=True, samesite="Lax", secure=is_https(request))
+
+
+def end_session(response: web.StreamResponse) -> None:
+    response.del_cookie(COOKIE_NAME, path="/")
 
 
 def services(request: web.Request) -> Services:

@@ -32,6 +32,7 @@ CLIENT_IP = web.RequestKey("client_ip", str)
 WINDOW = 180.0  # One API's global limits count requests per 3 minutes
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minutes per IP
 CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register"})
+CRITICAL_PAGES = frozenset({"/login", "/register"})  # the web forms posting to the same services
 
 
 _stamp_cache: list[Any] = [0, ""]  # (second, formatted) — formatting a date per request costs more than the rest
@@ -94,7 +95,8 @@ def make_rate_limit_middleware(api_limit: int, web_limit: int) -> Callable[..., 
         if path.startswith("/api"):
             allowed = api.allow(ip) and (path.rstrip("/") not in CRITICAL_PATHS or critical.allow(ip))
         else:
-            allowed = pages.allow(ip)
+            allowed = pages.allow(ip) and (request.method != "POST" or path.rstrip("/") not in CRITICAL_PAGES
+                                           or critical.allow(ip))
         if not allowed:
             raise RateLimitedError("too many requests; slow down and retry later")
         return await handler(request)

@@ -1,40 +1,34 @@
-"""The minimal web page: one static HTML file (shipped in the package) that talks to ``/api``."""
+"""Where the web pages meet the HTTP application: ``oneapi.web``'s pages on a master (or a slave without
+``FRONTEND_BASE_URL``), else a permanent redirect of every page to the front end, keeping path and query."""
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
 from aiohttp import web
 
-from oneapi.api.common import SERVICES
+from oneapi.api.routes import Handler
+from oneapi.config import Config
+from oneapi.web import add_web
+from oneapi.web.middleware import page_middleware
+from oneapi.web.pages.public import not_found
+
+PAGE_PATHS = r"/{tail:(?!api\b|v1\b|dashboard/|admin/).*}"
+
+__all__ = ["add_routes", "page_middleware"]
 
 
-@cache
-def _index() -> bytes:
-    return resources.files("oneapi").joinpath("web/index.html").read_bytes()
+def _redirect_to(base: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        # One API: slave nodes send people to the master's web front end (FRONTEND_BASE_URL), path included.
+        raise web.HTTPMovedPermanently(base + request.path_qs)
+
+    return handler
 
 
-async def index(request: web.Request) -> web.Response:
-    config = request.app[SERVICES].config
+def add_routes(app: web.Application, config: Config) -> None:
+    """Register after every other route: the last one catches page paths nobody took ("page not found"; the
+    API prefixes keep their own 404s)."""
     if not config.is_master and config.frontend_base_url:
-        # One API: slave nodes send people to the master's web front end (FRONTEND_BASE_URL).
-        raise web.HTTPFound(config.frontend_base_url.rstrip("/") + "/")
-    return web.Response(body=_index(), content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-                                 "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                                            "script-src 'self' 'unsafe-inline'"})
-
-
-async def fallback(request: web.Request) -> web.Response:
-    """Unknown page paths get the page (One API serves its single-page app for them)."""
-    return await index(request)
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/", index)
-
-
-def add_fallback(router: web.UrlDispatcher) -> None:
-    """Register last: every GET path no other route took, except the API prefixes (those stay 404/405)."""
-    router.add_get(r"/{tail:(?!api\b|v1\b|dashboard/|admin/).*}", fallback)
+        app.router.add_route("*", PAGE_PATHS, _redirect_to(config.frontend_base_url.rstrip("/")))
+        return
+    add_web(app)
+    app.router.add_get(PAGE_PATHS, not_found)

@@ -81,6 +81,10 @@ class Logs:
     async def stat(self, f: LogFilter) -> int:
         return await self._store.read(q.consumed_quota, f)
 
+    async def totals(self, f: LogFilter) -> dict[str, int]:
+        """``{requests, quota, prompt_tokens, completion_tokens}`` of the consume logs matching ``f``."""
+        return await self._store.read(q.consume_totals, f)
+
     async def search(self, keyword: str, user_id: int = 0) -> list[dict[str, Any]]:
         if len(keyword) > 191:
             raise InvalidInputError("keyword must be at most 191 characters")
@@ -97,9 +101,13 @@ class Logs:
     async def delete_before(self, timestamp: int) -> int:
         return await self._store.write(q.delete_before, timestamp)
 
-    async def dashboard(self, user_id: int, days: int = 7) -> list[dict[str, Any]]:
-        today = int(time.time()) // 86400 * 86400
-        rows = await self._store.read(q.daily_usage, user_id, today - (days - 1) * 86400)
+    async def dashboard(self, user_id: int, days: int = 7, utc_offset: int = 0) -> list[dict[str, Any]]:
+        """The last ``days`` days (today included) per day and model; days are UTC days unless ``utc_offset``
+        (seconds east of UTC) names the reader's zone."""
+        if not 1 <= days <= 366 or not -86400 < utc_offset < 86400:
+            raise InvalidInputError("days must be 1 to 366 and utc_offset within a day")
+        today = (int(time.time()) + utc_offset) // 86400 * 86400
+        rows = await self._store.read(q.daily_usage, user_id, today - (days - 1) * 86400 - utc_offset, utc_offset)
         # Go field names, as One API's dashboard returns them (quirk kept: its web UI reads these keys).
         return [{"Day": datetime.fromtimestamp(int(r["day"]), UTC).strftime("%Y-%m-%d"),
                  "ModelName": r["model_name"], "RequestCount": int(r["request_count"]),

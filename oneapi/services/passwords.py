@@ -21,13 +21,15 @@ def hash_sync(password: str) -> str:
 
 
 def check_sync(password: str, hashed: str | None) -> bool:
-    if not hashed:
-        bcrypt.checkpw(password.encode(), _DUMMY)
+    encoded = password.encode()
+    # bcrypt refuses more than 72 bytes; no stored password is longer (hash_password's callers refuse them)
+    if not hashed or len(encoded) > 72:
+        bcrypt.checkpw(encoded[:72], _DUMMY)
         return False
     try:
-        return bcrypt.checkpw(password.encode(), hashed.encode())
+        return bcrypt.checkpw(encoded, hashed.encode())
     except ValueError:  # not a bcrypt hash (corrupt row); burn the same time and refuse
-        bcrypt.checkpw(password.encode(), _DUMMY)
+        bcrypt.checkpw(encoded, _DUMMY)
         return False
 
 

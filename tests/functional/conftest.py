@@ -7,6 +7,8 @@ path has tests of its own.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,15 @@ class Api:
         return int(user["id"]), token
 
 
+async def csrf_header(client: TestClient) -> dict[str, str]:
+    """The X-CSRF-Token header a browser page would send with the client's current cookies: read, as the pages'
+    own scripts would, from the ``<meta name="csrf-token">`` of a page."""
+    page = await (await client.get("/")).text()
+    match = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', page)
+    assert match, page[:500]
+    return {"X-CSRF-Token": match.group(1)}
+
+
 def _find_user(db: Database, username: str) -> dict[str, Any]:
     from oneapi.store.queries import users
 
@@ -83,8 +94,9 @@ def _find_user(db: Database, username: str) -> dict[str, Any]:
 
 async def start_api(db: Database, config: Config, aiohttp_client: Any) -> AsyncIterator[Api]:
     with own_home(config) as home:
-        async for api in _start_api(db, home, aiohttp_client):
-            yield api
+        async with contextlib.aclosing(_start_api(db, home, aiohttp_client)) as apis:  # its cleanup runs first
+            async for api in apis:
+                yield api
 
 
 async def _start_api(db: Database, config: Config, aiohttp_client: Any) -> AsyncIterator[Api]:

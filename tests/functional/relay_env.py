@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +89,9 @@ class RelayEnv:
 
 async def start_relay_env(db: Database, config: Config) -> AsyncIterator[RelayEnv]:
     with own_home(config) as home:
-        async for env in _start_relay_env(db, home):
-            yield env
+        async with contextlib.aclosing(_start_relay_env(db, home)) as envs:  # its cleanup runs before ours
+            async for env in envs:
+                yield env
 
 
 async def _start_relay_env(db: Database, config: Config) -> AsyncIterator[RelayEnv]:

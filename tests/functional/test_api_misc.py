@@ -227,5 +227,5 @@ async def test_web_page_is_html(api: Api) -> None:
     assert resp.status == 200
     assert resp.content_type == "text/html"
     text = await resp.text()
-    assert text.lstrip().lower().startswith("<!doctype html>") and "/api/" in text
+    assert text.lstrip().lower().startswith("<!doctype html>") and "/login" in text
     assert "X-Oneapi-Request-Id" in resp.headers

@@ -9,7 +9,7 @@ import pytest
 
 from oneapi.services.options import DEFAULTS, Options
 from oneapi.store.queries import options as options_q
-from tests.functional.conftest import Api
+from tests.functional.conftest import Api, csrf_header
 
 TOO_LOW = "权限不足"
 NO_CREDENTIALS = "未登录且未提供 access token"
@@ -56,7 +56,8 @@ async def test_root_only(api: Api) -> None:
 
 async def test_root_by_session_cookie(api: Api) -> None:
     await api.client.post("/api/user/login", json={"username": "root", "password": "123456"})
-    body = await api.call("PUT", "/api/option/", json={"key": "Notice", "value": "via cookie"})
+    body = await api.call("PUT", "/api/option/", json={"key": "Notice", "value": "via cookie"},
+                          headers=await csrf_header(api.client))
     assert body["success"] is True
     body = await api.call("GET", "/api/option")
     assert {"key": "Notice", "value": "via cookie"} in body["data"]

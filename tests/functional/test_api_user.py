@@ -11,7 +11,7 @@ import pytest
 from oneapi.store.queries import logs as logs_q
 from oneapi.store.queries import tokens as tokens_q
 from oneapi.store.queries import users as users_q
-from tests.functional.conftest import Api
+from tests.functional.conftest import Api, csrf_header
 
 PASSWORD = "password123"
 TOO_LOW = "权限不足"
@@ -67,7 +67,7 @@ async def access_token_for(api: Api, username: str, password: str = PASSWORD) ->
     """Log in with the session cookie and fetch a fresh access token (GET /api/user/token)."""
     resp = await api.client.post("/api/user/login", json={"username": username, "password": password})
     assert (await resp.json())["success"] is True
-    body = await (await api.client.get("/api/user/token")).json()
+    body = await (await api.client.get("/api/user/token", headers=await csrf_header(api.client))).json()
     api.client.session.cookie_jar.clear()
     assert body["success"] is True, body
     return str(body["data"])
@@ -270,6 +270,9 @@ LOGIN_BAD_INPUT = [
     ({"username": 1, "password": "123456"}, "username must be a string"),
     ({"username": "root", "password": 123456}, "password must be a string"),
     ({"username": "root", "password": "x" * 129}, "password must be at most"),
+    # longer than bcrypt's 72 bytes: refused like any wrong password, not a 500
+    ({"username": "root", "password": "x" * 100}, "wrong username or password"),
+    ({"username": "root", "password": "密" * 30}, "wrong username or password"),
 ]
 
 
@@ -370,7 +373,7 @@ async def test_delete_self(api: Api) -> None:
 async def test_delete_self_clears_session(api: Api) -> None:
     await api.make_user("alice")
     await api.client.post("/api/user/login", json={"username": "alice", "password": PASSWORD})
-    resp = await api.client.delete("/api/user/self")
+    resp = await api.client.delete("/api/user/self", headers=await csrf_header(api.client))
     assert (await resp.json())["success"] is True
     assert resp.cookies["session"].value == ""
     assert (await api.call("GET", "/api/user/self", expect_status=401))["success"] is False

@@ -57,7 +57,7 @@ async def test_counted_usage_is_reported_to_the_client(relay_env: RelayEnv) -> N
     assert logs[0]["prompt_tokens"] == result.usage.prompt_tokens
 
 
-async def test_api_answers_are_gzipped_and_unknown_pages_get_the_web_page(relay_env: RelayEnv) -> None:
+async def test_api_answers_are_gzipped_and_unknown_pages_get_a_not_found_page(relay_env: RelayEnv) -> None:
     import aiohttp
 
     async with aiohttp.ClientSession(auto_decompress=True) as session:
@@ -67,7 +67,7 @@ async def test_api_answers_are_gzipped_and_unknown_pages_get_the_web_page(relay_
             assert resp.headers.get("Content-Encoding") == "gzip"
             assert (await resp.json())["success"] is True
         async with session.get(relay_env.base_url + "/some/page") as resp:
-            assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+            assert resp.status == 404 and "text/html" in resp.headers["Content-Type"]
         async with session.get(relay_env.base_url + "/api/nope") as resp:
             assert resp.status == 404
         async with session.get(relay_env.base_url + "/v1/nope") as resp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,5 +32,11 @@ def test_pyz_builds_and_serves(tmp_path: Path) -> None:
         server.wait_ready(timeout=120)
         status = server.get("/api/status")
         assert status["success"] is True and status["data"]["system_name"] == "One API"
+        # the web's templates, catalogues and static files ship inside the .pyz
+        with urllib.request.urlopen(server.url("/login"), timeout=10) as resp:
+            page = resp.read().decode()
+        assert "Username or e-mail" in page and 'rel="stylesheet"' in page
+        with urllib.request.urlopen(server.url("/static/app.css"), timeout=10) as resp:
+            assert resp.status == 200 and b".topbar" in resp.read()
     finally:
         assert server.stop() == 0

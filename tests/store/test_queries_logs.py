@@ -145,3 +145,33 @@ def test_daily_usage_groups_by_utc_day_and_model(database: Database) -> None:
     # plain ints on every backend (MySQL and PostgreSQL return SUM() as DECIMAL): rows go to JSON as-is
     assert all(type(value) is int for row in rows for key, value in row.items() if key != "model_name")
     assert logs.daily_usage(database, 3, 0) == []
+
+
+def test_daily_usage_days_follow_the_readers_utc_offset(database: Database) -> None:
+    east, west = 8 * 3600, -5 * 3600  # Shanghai, New York (winter)
+    logs.insert_many(database, [
+        _log(created_at=T0 - 9 * 3600, quota=1),   # 15:00 the day before in UTC, 23:00 in Shanghai
+        _log(created_at=T0 - 7 * 3600, quota=2),   # 01:00 of T0's day in Shanghai
+        _log(created_at=T0 + 4 * 3600, quota=4),   # 23:00 the day before in New York
+        _log(created_at=T0 + 6 * 3600, quota=8),   # 01:00 of T0's day in New York
+    ])
+    by_day = {row["day"]: row["quota"] for row in logs.daily_usage(database, 1, T0 - DAY, east)}
+    assert by_day == {T0 - DAY: 1, T0: 2 + 4 + 8}
+    by_day = {row["day"]: row["quota"] for row in logs.daily_usage(database, 1, T0 - 2 * DAY, west)}
+    assert by_day == {T0 - DAY: 1 + 2 + 4, T0: 8}
+    by_day = {row["day"]: row["quota"] for row in logs.daily_usage(database, 1, 0)}
+    assert by_day == {T0 - DAY: 1 + 2, T0: 4 + 8}
+
+
+@pytest.mark.parametrize(("log_filter", "expected"), [
+    (LogFilter(), {"requests": 4, "quota": 100 + 200 + 7 + 30, "prompt_tokens": 10, "completion_tokens": 1}),
+    (LogFilter(user_id=1), {"requests": 3, "quota": 330, "prompt_tokens": 10, "completion_tokens": 1}),
+    (LogFilter(user_id=1, model_name="gpt-4o"), {"requests": 1, "quota": 200, "prompt_tokens": 0,
+                                                 "completion_tokens": 0}),
+    (LogFilter(user_id=42), {"requests": 0, "quota": 0, "prompt_tokens": 0, "completion_tokens": 0}),
+])
+def test_consume_totals_count_and_sum_consume_logs_only(database: Database, sample: list[dict[str, Any]],
+                                                        log_filter: LogFilter, expected: dict[str, int]) -> None:
+    totals = logs.consume_totals(database, log_filter)
+    assert totals == expected
+    assert all(type(v) is int for v in totals.values())

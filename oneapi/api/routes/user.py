@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from oneapi.api.common import ROLE_ADMIN, SESSIONS, caller, ok, page_of, path_id, read_json, services
+from oneapi.api.common import (
+    ROLE_ADMIN,
+    caller,
+    end_session,
+    ok,
+    page_of,
+    path_id,
+    read_json,
+    services,
+    start_session,
+)
 from oneapi.api.routes import add
-from oneapi.api.session import COOKIE_NAME, MAX_AGE
 from oneapi.services.accounts import public
 from oneapi.services.inputs import Fields
 
@@ -23,14 +32,13 @@ async def login(request: web.Request) -> web.Response:
     data = {"id": user["id"], "username": user["username"], "display_name": user["display_name"],
             "role": user["role"], "status": user["status"]}
     response = ok(data)
-    response.set_cookie(COOKIE_NAME, request.app[SESSIONS].encode(data), max_age=MAX_AGE, path="/",
-                        httponly=True, samesite="Strict", secure=request.secure)
+    start_session(request, response, user)
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
     response = ok()
-    response.del_cookie(COOKIE_NAME, path="/")
+    end_session(response)
     return response
 
 
@@ -48,7 +56,7 @@ async def delete_self(request: web.Request) -> web.Response:
     user = await caller(request)
     await services(request).accounts.delete_self(user)
     response = ok()
-    response.del_cookie(COOKIE_NAME, path="/")
+    end_session(response)
     return response
 
 

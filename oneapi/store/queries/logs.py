@@ -68,6 +68,18 @@ def list_page(db: Database, f: LogFilter, offset: int, limit: int) -> list[dict[
     return dicts(query.order_by(t.id.desc()).offset(offset).limit(limit))
 
 
+def consume_totals(db: Database, f: LogFilter) -> dict[str, int]:
+    """Count and sums of the consume logs matching the filter (the web console's usage totals)."""
+    t = db.tables.log
+    conds = [*_where(t, f), t.type == TYPE_CONSUME]
+    query = (t.select(pw.fn.COUNT(t.id).alias("requests"), pw.fn.SUM(t.quota).alias("quota"),
+                      pw.fn.SUM(t.prompt_tokens).alias("prompt_tokens"),
+                      pw.fn.SUM(t.completion_tokens).alias("completion_tokens"))
+             .where(*conds))
+    row = dicts(query)[0]
+    return {k: int(v or 0) for k, v in row.items()}  # SUM() is DECIMAL (or NULL) on some backends
+
+
 def consumed_quota(db: Database, f: LogFilter) -> int:
     """Σ quota of consume logs matching the filter (``GET /api/log/stat``)."""
     t = db.tables.log
@@ -93,12 +105,14 @@ def delete_before(db: Database, timestamp: int) -> int:
     return int(t.delete().where(t.created_at < timestamp).execute())
 
 
-def daily_usage(db: Database, user_id: int, since: int) -> list[dict[str, Any]]:
-    """Consume logs of one user grouped by UTC day and model (the dashboard)."""
+def daily_usage(db: Database, user_id: int, since: int, utc_offset: int = 0) -> list[dict[str, Any]]:
+    """Consume logs of one user grouped by day and model (the dashboard). Days run from midnight to midnight at
+    ``utc_offset`` seconds east of UTC; ``day`` is the day's start as a timestamp whose UTC date is that day."""
     t = db.tables.log
     # integer division, not `created_at % 86400`: peewee's `%` on a field means LIKE
     div = pw.SQL("DIV" if db.log_spec.kind == "mysql" else "/")
-    day = pw.NodeList((t.created_at, div, 86400), parens=True) * 86400
+    shifted = t.created_at + utc_offset if utc_offset else t.created_at
+    day = pw.NodeList((shifted, div, 86400), parens=True) * 86400
     query = (t.select(day.alias("day"), t.model_name, pw.fn.COUNT(t.id).alias("request_count"),
                       pw.fn.SUM(t.quota).alias("quota"), pw.fn.SUM(t.prompt_tokens).alias("prompt_tokens"),
                       pw.fn.SUM(t.completion_tokens).alias("completion_tokens"))
