@@ -8,7 +8,6 @@ HTTP ``/api`` says, so both doors must agree. Exit codes: 0 ok, 1 refused (the s
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import os
@@ -29,34 +28,12 @@ import openai
 import pytest
 from aiohttp import web
 
-from tests.fakes.openai_upstream import FakeOpenAI, start_fake
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.threaded import ThreadedFake
 from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd, run_cli
 
 ACCESS = "cli-test-access-token-0123456789"
 BALANCE_LIMIT, BALANCE_USED_CENTS = 100.0, 1234  # the fake's billing answers: balance 87.66
-
-
-class ThreadedFake:
-    """A :class:`FakeOpenAI` served by its own event loop in a daemon thread, for tests that are not async."""
-
-    def __init__(self, fake: FakeOpenAI | None = None) -> None:
-        self.fake = fake or FakeOpenAI()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        self.url, self._stop = asyncio.run_coroutine_threadsafe(start_fake(self.fake), self._loop).result(10)
-
-    def close(self) -> None:
-        async def stop() -> None:
-            await self._stop()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def paths(self) -> list[str]:
-        return [r.path for r in list(self.fake.requests)]
 
 
 def with_billing(fake: FakeOpenAI) -> FakeOpenAI:
