@@ -7,6 +7,7 @@ server cannot start.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -95,23 +96,25 @@ _add_admin_commands()
 def tui(
     admin_socket: Annotated[str | None, typer.Option("--admin-socket", envvar="ONEAPI_ADMIN_SOCKET",
                                                      help="Admin socket of the server (default: oneapi.sock in "
-                                                          "ONEAPI_HOME or the working directory).")] = None,
+                                                          "ONEAPI_HOME or the working directory, else the server "
+                                                          "this user runs).")] = None,
 ) -> None:
-    """Open the terminal UI on the local server's admin socket (exit code 3 when no server answers)."""
+    """Open the terminal UI on the local server's admin socket (exit code 3 when no server answers, 4 when the
+    socket is another user's)."""
     import asyncio
 
-    from oneapi.client import AdminClient, AdminError, socket_path
+    from oneapi.client import AdminClient, AdminError, locate
 
-    path = socket_path(admin_socket)
-
-    async def ping() -> None:
+    async def ping() -> Path:
+        path = locate(admin_socket)
         async with AdminClient(path, timeout=5) as client:
             await client.ping()
+        return path
 
     try:
-        asyncio.run(ping())
+        path = asyncio.run(ping())
     except AdminError as exc:
-        raise fail(str(exc), 3) from None
+        raise fail(str(exc), exc.exit_code) from None
     from oneapi.tui import make_app
 
     make_app(path).run()

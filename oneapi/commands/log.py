@@ -7,10 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi.client import AdminClient, AdminRefused, AdminUnavailable, socket_path
+from oneapi.client import AdminClient, AdminError, locate
 from oneapi.commands.common import (
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
     JsonOption,
     OneLineUsage,
     SocketOption,
@@ -74,7 +72,7 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
         return
 
     async def stream() -> None:
-        async with AdminClient(socket_path(socket)) as client:
+        async with AdminClient(locate(socket)) as client:
             async for event in client.events():
                 row = event.get("log")
                 if event.get("kind") != "log" or not isinstance(row, dict) or not _matches(row, f):
@@ -87,10 +85,8 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
 
     try:
         asyncio.run(stream())
-    except AdminUnavailable as exc:
-        fail(str(exc), EXIT_UNREACHABLE)
-    except AdminRefused as exc:
-        fail(str(exc), EXIT_REFUSED)
+    except AdminError as exc:
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         pass
 

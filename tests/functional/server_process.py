@@ -24,10 +24,13 @@ def free_port() -> int:
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The parent's environment without One API settings, with ONEAPI_HOME set."""
+    """The parent's environment without One API settings, with ONEAPI_HOME set, and a runtime directory of the
+    test's own (where servers note their admin sockets), so that tests never find each other's servers."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SQL_", "LOG_SQL_", "REDIS_", "NODE_TYPE", "PORT", "INITIAL_ROOT", "SESSION_"))}
-    env.update(ONEAPI_HOME=str(home), **extra)
+    runtime = home / ".run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env.update({"ONEAPI_HOME": str(home), "XDG_RUNTIME_DIR": str(runtime), **extra})
     return env
 
 
