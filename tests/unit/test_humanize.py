@@ -103,12 +103,28 @@ def test_quota_out_of_range(text: str) -> None:
 def test_money_in_units_or_currency() -> None:
     assert money(1_234_567, False) == "1,234,567"
     assert money(0, False) == "0"
-    assert money(500_000, True) == "$1.0000"
-    assert money(750_000, True, 500_000) == "$1.5000"
-    assert money(1_000_000_000, True) == "$2,000.0000"
-    assert money(2000, True, quota_per_unit=1000) == "$2.0000"
-    assert money(500_000, True, quota_per_unit=0) == "$1.0000"  # a zero rate falls back to the default
-    assert money(-500_000, True) == "$-1.0000"
+    assert money(500_000, True) == "$1.00"
+    assert money(750_000, True, 500_000) == "$1.50"
+    assert money(1_000_000_000, True) == "$2,000.00"
+    assert money(2000, True, quota_per_unit=1000) == "$2.00"
+    assert money(500_000, True, quota_per_unit=0) == "$1.00"  # a zero rate falls back to the default
+    assert money(-750_000, True) == "-$1.50"
+    assert money(0, True) == "$0.00"
+
+
+@pytest.mark.parametrize(("quota", "shown"), [
+    (3, "$0.000006"),  # a typical small call: not $0.0000
+    (1, "$0.000002"),
+    (7, "$0.000014"),
+    (123_456, "$0.2469"),  # four significant digits below a dollar
+    (5_000, "$0.01"),
+    (6_173, "$0.01235"),
+    (500_001, "$1.00"),  # cents at least, trailing zeros dropped beyond them
+    (6_172_839, "$12.35"),
+    (617_283_950, "$1,234.57"),
+])
+def test_money_shows_significant_digits(quota: int, shown: str) -> None:
+    assert money(quota, True) == shown
 
 
 def test_money_passes_through_what_is_not_a_quota() -> None:
