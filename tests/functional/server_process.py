@@ -38,6 +38,15 @@ def oneapi_cmd() -> list[str]:
     return [sys.executable, "-m", "oneapi"]
 
 
+def with_default_sigint(cmd: list[str]) -> list[str]:
+    """``cmd`` started with SIGINT at its default disposition, as a terminal's Ctrl-C finds it, whatever this
+    process inherited: an ignored SIGINT (background jobs, nohup, some CI runners) is inherited by every child,
+    and Python then never raises KeyboardInterrupt. The reset happens in a tiny exec wrapper, which, unlike
+    ``preexec_fn``, is safe while the test has threads running."""
+    reset = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", reset, *cmd]
+
+
 def run_cli(*args: str, home: Path, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*oneapi_cmd(), *args], cwd=home, env=clean_env(home, **env), capture_output=True,
                           text=True, timeout=timeout)

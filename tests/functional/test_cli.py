@@ -30,7 +30,7 @@ from aiohttp import web
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.threaded import ThreadedFake
-from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd, run_cli
+from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd, run_cli, with_default_sigint
 
 ACCESS = "cli-test-access-token-0123456789"
 BALANCE_LIMIT, BALANCE_USED_CENTS = 100.0, 1234  # the fake's billing answers: balance 87.66
@@ -440,11 +440,19 @@ def test_log_tail_and_stats_show_a_relayed_call(served: Served) -> None:
     assert "quota spent" in text and "requests" in text
 
 
-def test_log_tail_follow_prints_a_relayed_call_as_it_happens(served: Served) -> None:
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
+def test_log_tail_follow_prints_a_relayed_call_as_it_happens(served: Served, inherited: signal.Handlers) -> None:
+    """Ctrl-C ends the follow with exit 0, whatever SIGINT disposition the suite inherited (a suite started in the
+    background, under nohup or by some CI runners ignores SIGINT, and so would every child it starts)."""
     name = served.unique("follow")
     key = "sk-" + served.data("POST", "/api/token/", {"name": name, "unlimited_quota": True})["key"]
-    proc = subprocess.Popen([*oneapi_cmd(), "log", "tail", "--follow", "--json", "--token", name], cwd=served.home,
-                            env=served.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = signal.signal(signal.SIGINT, inherited)
+    try:
+        proc = subprocess.Popen([*with_default_sigint(oneapi_cmd()), "log", "tail", "--follow", "--json", "--token",
+                                 name], cwd=served.home, env=served.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     chunks: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
