@@ -16,6 +16,15 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def parse_future_expiry(text: str, now: float | None = None) -> int:
+    """:func:`parse_expiry`, refusing a moment already past (a token that expires then is dead on arrival)."""
+    now = time.time() if now is None else now
+    expiry = parse_expiry(text, now)
+    if expiry != -1 and expiry <= now:
+        raise ValueError(f"{text.strip()!r} is in the past ({when(expiry)} UTC)")
+    return expiry
+
+
 def parse_expiry(text: str, now: float | None = None) -> int:
     """``never``, a Unix timestamp, a date (2026-12-31 or 2026-12-31T18:00, UTC), or a duration (30d, 12h)."""
     text = text.strip()
@@ -85,8 +94,19 @@ def when(timestamp: Any) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+EXPORT_SUFFIXES = (".txt", ".csv")
+
+
+def check_export_path(path: Path) -> None:
+    """ValueError unless ``path`` names a format :func:`voucher_export` writes (a .xlsx of text would be a lie)."""
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ValueError(f"{path.name}: write a .txt file (one key a line) or a .csv file (key,name,quota)")
+
+
 def voucher_export(path: Path, vouchers: list[dict[str, Any]]) -> str:
-    """The export file's content for ``path``: CSV (key,name,quota) for ``.csv``, else one key per line."""
+    """The export file's content for ``path``: CSV (key,name,quota) for ``.csv``, one key per line for ``.txt``;
+    ValueError for any other suffix."""
+    check_export_path(path)
     if path.suffix.lower() == ".csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)

@@ -104,9 +104,12 @@ def emit(data: Any, as_json: bool, columns: Sequence[tuple[str, str]] | None = N
         print_table(data if isinstance(data, list) else [data], columns, title)
 
 
+RawOption = Annotated[bool, typer.Option("--raw", help="Quota in units instead of dollars.")]
+
+
 def parse_expiry(text: str) -> int:
     try:
-        return humanize.parse_expiry(text)
+        return humanize.parse_future_expiry(text)
     except ValueError as exc:
         usage(f"--expires: {exc}")
 
@@ -118,8 +121,9 @@ def parse_quota(text: str, quota_per_unit: float = 500_000) -> int:
         usage(str(exc))
 
 
-def money(quota: Any, status: dict[str, Any]) -> str:
-    return humanize.money(quota, bool(status.get("display_in_currency")),
+def money(quota: Any, status: dict[str, Any], raw: bool = False) -> str:
+    """Quota as the TUI shows it (dollars when DisplayInCurrencyEnabled); units with ``raw``."""
+    return humanize.money(quota, not raw and bool(status.get("display_in_currency", True)),
                           float(status.get("quota_per_unit") or 500_000))
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from oneapi.humanize import money, parse_expiry, parse_quota, voucher_export, when
+from oneapi.humanize import (
+    check_export_path,
+    money,
+    parse_expiry,
+    parse_future_expiry,
+    parse_quota,
+    voucher_export,
+    when,
+)
 
 NOW = 1_700_000_000.7  # 2023-11-14 22:13:20 UTC
 
@@ -140,12 +148,28 @@ def test_when() -> None:
         assert when(nothing) == ""
 
 
-def test_voucher_export_is_csv_for_csv_files_and_one_key_a_line_otherwise() -> None:
+def test_voucher_export_is_csv_for_csv_files_and_one_key_a_line_for_txt_files() -> None:
     vouchers = [{"key": "a" * 32, "name": "promo, spring", "quota": 500_000}, {"key": "b" * 32, "name": "x",
                                                                                  "quota": 7}]
     assert voucher_export(Path("keys.txt"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
-    assert voucher_export(Path("keys"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
+    assert voucher_export(Path("KEYS.TXT"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
     for name in ("keys.csv", "KEYS.CSV"):
         text = voucher_export(Path(name), vouchers)
         assert text.splitlines() == ["key,name,quota", f'{"a" * 32},"promo, spring",500000', f"{'b' * 32},x,7"]
     assert voucher_export(Path("none.txt"), []) == ""
+
+
+@pytest.mark.parametrize("name", ["v.xlsx", "keys", "keys.json", "keys.csv.gz"])
+def test_voucher_export_refuses_a_format_it_does_not_write(name: str) -> None:
+    with pytest.raises(ValueError, match=r"\.txt .*\.csv"):
+        voucher_export(Path(name), [{"key": "a" * 32, "name": "x", "quota": 1}])
+    with pytest.raises(ValueError, match=name):
+        check_export_path(Path(name))
+
+
+def test_expiries_in_the_past_are_refused_for_new_settings() -> None:
+    assert parse_future_expiry("never", now=NOW) == -1
+    assert parse_future_expiry("1d", now=NOW) == int(NOW) + 86400
+    for past in ("2020-01-01", "1", "1700000000", "0d"):
+        with pytest.raises(ValueError, match="in the past"):
+            parse_future_expiry(past, now=NOW)

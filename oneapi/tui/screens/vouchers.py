@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import ProgressBar
 
-from oneapi import humanize
+from oneapi import exports, humanize
 from oneapi.client import AdminError
 from oneapi.tui.screens.base import FormScreen, TablePane
 
@@ -76,8 +76,8 @@ class VouchersPane(TablePane):
 
     def _write(self, path: Path, vouchers: list[dict[str, Any]]) -> None:
         try:
-            path.write_text(humanize.voucher_export(path, vouchers), encoding="utf-8")
-        except OSError as exc:
+            exports.save_vouchers(path, vouchers)
+        except (OSError, ValueError) as exc:
             self.oneapi.report(exc)
             return
         self.oneapi.notify(f"wrote {len(vouchers)} vouchers to {path}")
