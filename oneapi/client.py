@@ -248,7 +248,9 @@ class AdminClient:
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Live events (request logs, system logs, relay errors) until the server goes away, which raises
-        :class:`AdminUnavailable` (a server that refuses the stream raises :class:`AdminRefused`)."""
+        :class:`AdminUnavailable` (a server that refuses the stream raises :class:`AdminRefused`). The first
+        event, ``{"kind": "connected"}``, comes from this client once the server has accepted the stream, so a
+        follower knows it is live (after a reconnection, say) before anything happens."""
         session = self._new_session(aiohttp.ClientTimeout(total=None))
         try:
             try:
@@ -263,6 +265,7 @@ class AdminClient:
                     except (ValueError, AttributeError, aiohttp.ClientError):
                         message = None
                     raise AdminRefused(str(message or f"HTTP {resp.status}"))
+                yield {"kind": "connected"}
                 buffer = b""
                 try:
                     async for chunk in resp.content.iter_any():
