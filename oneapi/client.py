@@ -1,49 +1,189 @@
 """The admin-socket client used by the CLI subcommands and the TUI.
 
 It speaks the server's ``/api`` (acting as root) and ``/admin`` routes over the Unix socket. Failures are
-exceptions with a stable meaning: :class:`AdminUnavailable` (no server answers: exit code 3) and
-:class:`AdminRefused` (the server said no: exit code 1, its message shown as is).
+exceptions whose ``exit_code`` the CLI uses: :class:`AdminRefused` (1: the server said no; its message shown as
+is), :class:`AdminAmbiguous` (2: several servers, say which), :class:`AdminUnavailable` (3: no server answers)
+and :class:`AdminForbidden` (4: the socket is another user's, or is not owned by whom we expect).
+
+Finding the socket (:func:`locate`): ``--admin-socket`` / ``ONEAPI_ADMIN_SOCKET`` when given (relative to the data
+directory); else ``oneapi.sock`` in the data directory (``ONEAPI_HOME``, else the working directory), as
+``oneapi serve`` places it; else the one server this user runs, as noted in the runtime directory
+(:mod:`oneapi.runtime`).
+
+Trusting it: the admin's commands carry keys and passwords, so before a byte is sent the socket file and the
+process listening on it (SO_PEERCRED) must belong to the current user or to the owner of the data directory (the
+account a service runs as). A socket someone else planted in a shared directory gets nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+import pwd
+import socket
+import stat
+import struct
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from oneapi import runtime
+
 DEFAULT_SOCKET = "oneapi.sock"
 
 
 class AdminError(Exception):
-    pass
-
-
-class AdminUnavailable(AdminError):
-    """Nothing answers on the admin socket."""
+    exit_code = 1
 
 
 class AdminRefused(AdminError):
     """The server answered ``success: false``."""
 
+    exit_code = 1
 
-def socket_path(explicit: str | None = None) -> Path:
-    """The socket to use: ``--admin-socket``, else ONEAPI_ADMIN_SOCKET, else oneapi.sock in the data directory
-    (ONEAPI_HOME, else the working directory) — the same rule as ``oneapi serve``."""
-    name = explicit or os.environ.get("ONEAPI_ADMIN_SOCKET") or DEFAULT_SOCKET
+
+class AdminAmbiguous(AdminError):
+    """Several servers could be meant; the user must choose one."""
+
+    exit_code = 2
+
+
+class AdminUnavailable(AdminError):
+    """Nothing answers on the admin socket."""
+
+    exit_code = 3
+
+
+class AdminForbidden(AdminError):
+    """The socket may not be used: permission denied, or it is not owned by whom we trust."""
+
+    exit_code = 4
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("ONEAPI_HOME") or ".").expanduser()
+
+
+def socket_path(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The socket named by ``--admin-socket`` or ONEAPI_ADMIN_SOCKET (relative to the data directory), or None."""
+    environ = os.environ if environ is None else environ
+    name = explicit or environ.get("ONEAPI_ADMIN_SOCKET")
+    if not name:
+        return None
     path = Path(name).expanduser()
-    if path.is_absolute():
-        return path
-    return Path(os.environ.get("ONEAPI_HOME") or ".").expanduser() / path
+    return path if path.is_absolute() else data_dir(environ) / path
+
+
+def _is_socket(path: Path) -> bool:
+    """True for a socket, and for a path we may not even look at (the connection then says why it fails)."""
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+
+
+def locate(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The admin socket to use (see the module docstring); AdminUnavailable says where it looked."""
+    named = socket_path(explicit, environ)
+    if named is not None:
+        return named.absolute()
+    default = (data_dir(environ) / DEFAULT_SOCKET).absolute()
+    if _is_socket(default):
+        return default
+    servers = runtime.registered(environ)
+    if len(servers) == 1:
+        return servers[0]
+    if servers:
+        raise AdminAmbiguous(f"several oneapi servers are running ({', '.join(map(str, servers))}); "
+                             "choose one with --admin-socket")
+    raise AdminUnavailable(f"no oneapi server answers: looked in {default} and "
+                           f"{runtime.runtime_dir(environ)} (no running server noted there); start one with "
+                           "'oneapi serve', or give --admin-socket or ONEAPI_HOME")
+
+
+def trusted_uids(environ: Mapping[str, str] | None = None) -> set[int]:
+    """Whom the socket may belong to: the current user and the owner of the data directory."""
+    uids = {os.getuid()}
+    with contextlib.suppress(OSError):
+        uids.add(data_dir(environ).stat().st_uid)
+    return uids
+
+
+def _describe(uids: set[int]) -> str:
+    return " or ".join(sorted(user_name(u) for u in uids))
+
+
+def check_socket_file(path: Path, trusted: set[int]) -> None:
+    """Refuse a path that is not a socket, or a socket owned by someone we do not trust."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise AdminUnavailable(f"no oneapi server answers on {path} (no such socket); "
+                               "start one with 'oneapi serve'") from None
+    except PermissionError:
+        raise AdminForbidden(f"permission denied on {path}: its directory is closed to "
+                             f"{user_name(os.getuid())}") from None
+    if not stat.S_ISSOCK(info.st_mode):
+        raise AdminUnavailable(f"no oneapi server answers on {path} (it is not a socket)")
+    if info.st_uid not in trusted:
+        raise AdminForbidden(f"refusing {path}: it is owned by {user_name(info.st_uid)}, not by "
+                             f"{_describe(trusted)}; it may not be a oneapi server")
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", raw)[1])
+
+
+class TrustedUnixConnector(aiohttp.UnixConnector):
+    """A Unix connector that sends nothing to a socket it does not trust: the file's owner is checked before
+    connecting, the listening process's uid right after, and "permission denied" is told as such."""
+
+    def __init__(self, path: Path, trusted: set[int]) -> None:
+        super().__init__(path=str(path))
+        self._socket = path
+        self._trusted = trusted
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        check_socket_file(self._socket, self._trusted)
+        try:
+            proto = await super()._create_connection(req, traces, timeout)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, PermissionError):
+                owner = user_name(self._socket.stat().st_uid)
+                raise AdminForbidden(f"permission denied on {self._socket} (owned by {owner}); run the command "
+                                     f"as {owner}, e.g. sudo -u {owner} oneapi ...") from None
+            raise
+        transport = proto.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        uid = peer_uid(sock) if sock is not None else None
+        if transport is not None and uid is not None and uid not in self._trusted:
+            transport.close()
+            raise AdminForbidden(f"refusing {self._socket}: the process listening there runs as "
+                                 f"{user_name(uid)}, not as {_describe(self._trusted)}")
+        return proto
 
 
 class AdminClient:
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0, trusted: set[int] | None = None) -> None:
         self.path = path
         self._timeout = timeout
+        self._trusted = trusted if trusted is not None else trusted_uids()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AdminClient:
@@ -52,11 +192,13 @@ class AdminClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _new_session(self, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=TrustedUnixConnector(self.path, self._trusted),
+                                     base_url="http://oneapi", timeout=timeout)
+
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=str(self.path)), base_url="http://oneapi",
-                timeout=aiohttp.ClientTimeout(total=self._timeout))
+            self._session = self._new_session(aiohttp.ClientTimeout(total=self._timeout))
         return self._session
 
     async def close(self) -> None:
@@ -106,9 +248,10 @@ class AdminClient:
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Live events (request logs, system logs, relay errors) until the server goes away, which raises
-        :class:`AdminUnavailable` (a server that refuses the stream raises :class:`AdminRefused`)."""
-        session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(self.path)),
-                                        base_url="http://oneapi", timeout=aiohttp.ClientTimeout(total=None))
+        :class:`AdminUnavailable` (a server that refuses the stream raises :class:`AdminRefused`). The first
+        event, ``{"kind": "connected"}``, comes from this client once the server has accepted the stream, so a
+        follower knows it is live (after a reconnection, say) before anything happens."""
+        session = self._new_session(aiohttp.ClientTimeout(total=None))
         try:
             try:
                 resp = await session.get("/admin/events")
@@ -122,6 +265,7 @@ class AdminClient:
                     except (ValueError, AttributeError, aiohttp.ClientError):
                         message = None
                     raise AdminRefused(str(message or f"HTTP {resp.status}"))
+                yield {"kind": "connected"}
                 buffer = b""
                 try:
                     async for chunk in resp.content.iter_any():

@@ -1,9 +1,11 @@
-"""How people type and read quotas and times, shared by the CLI and the TUI. Pure; errors are ValueError."""
+"""How people type and read quotas and times, shared by the CLI, the TUI and the web pages. Pure (stdlib only:
+no TUI or CLI imports); errors are ValueError."""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -12,6 +14,15 @@ from typing import Any
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_future_expiry(text: str, now: float | None = None) -> int:
+    """:func:`parse_expiry`, refusing a moment already past (a token that expires then is dead on arrival)."""
+    now = time.time() if now is None else now
+    expiry = parse_expiry(text, now)
+    if expiry != -1 and expiry <= now:
+        raise ValueError(f"{text.strip()!r} is in the past ({when(expiry)} UTC)")
+    return expiry
 
 
 def parse_expiry(text: str, now: float | None = None) -> int:
@@ -46,11 +57,32 @@ def parse_quota(text: str, quota_per_unit: float = 500_000) -> int:
     return round(value)
 
 
+SIGNIFICANT_DIGITS = 4
+MAX_DECIMALS = 12
+
+
+def dollars(amount: float) -> str:
+    """A dollar amount with its significant digits: cents at least, and 4 significant digits below that, so a
+    typical call (3 quota = $0.000006) does not read as $0.0000. ``$1.00``, ``$0.2469``, ``$0.000006``,
+    ``$2,000.00``, ``-$1.50``."""
+    if amount == 0 or not math.isfinite(amount):
+        return "$0.00" if amount == 0 else f"${amount}"
+    magnitude = math.floor(math.log10(abs(amount)))
+    decimals = min(MAX_DECIMALS, max(2, SIGNIFICANT_DIGITS - 1 - magnitude))
+    text = f"{abs(amount):,.{decimals}f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(2, "0")
+    return f"{'-' if amount < 0 else ''}${whole}.{fraction}"
+
+
 def money(quota: Any, display_in_currency: bool, quota_per_unit: float = 500_000) -> str:
-    if not isinstance(quota, int):
+    """Quota as people read it: dollars (:func:`dollars`) when ``display_in_currency``, else units with
+    thousands separators. What is not an int (``"unlimited"``) is shown as is. The one formatter of the TUI,
+    the CLI and the web pages."""
+    if not isinstance(quota, int) or isinstance(quota, bool):
         return str(quota)
     if display_in_currency:
-        return f"${quota / (quota_per_unit or 500_000):,.4f}"
+        return dollars(quota / (quota_per_unit or 500_000))
     return f"{quota:,}"
 
 
@@ -62,8 +94,19 @@ def when(timestamp: Any) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+EXPORT_SUFFIXES = (".txt", ".csv")
+
+
+def check_export_path(path: Path) -> None:
+    """ValueError unless ``path`` names a format :func:`voucher_export` writes (a .xlsx of text would be a lie)."""
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ValueError(f"{path.name}: write a .txt file (one key a line) or a .csv file (key,name,quota)")
+
+
 def voucher_export(path: Path, vouchers: list[dict[str, Any]]) -> str:
-    """The export file's content for ``path``: CSV (key,name,quota) for ``.csv``, else one key per line."""
+    """The export file's content for ``path``: CSV (key,name,quota) for ``.csv``, one key per line for ``.txt``;
+    ValueError for any other suffix."""
+    check_export_path(path)
     if path.suffix.lower() == ".csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)

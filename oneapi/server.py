@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from oneapi import __version__
+from oneapi import __version__, runtime
 from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
 from oneapi.api.client_ip import parse_networks
@@ -205,6 +205,15 @@ async def start_admin_socket(services: Services, config: Config, secret: str) ->
     return runner, path
 
 
+def note_admin_socket(path: Path) -> Path | None:
+    """Note the socket in the user's runtime directory, so ``oneapi tui`` and the CLI find it from anywhere."""
+    entry = runtime.register(path)
+    if entry is None:
+        log.warning("cannot note the admin socket in %s (not a private directory of this user); the TUI and CLI "
+                    "will need ONEAPI_HOME or --admin-socket to find %s", runtime.runtime_dir(), path)
+    return entry
+
+
 def _report_tokenizer(future: asyncio.Future[None]) -> None:
     if future.exception() is not None:
         log.error("the tokenizer failed to load: %s", future.exception())
@@ -223,8 +232,10 @@ async def run(config: Config) -> None:
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"))
     await runner.setup()
     admin: tuple[web.AppRunner, Path] | None = None
+    noted: Path | None = None
     try:
         admin = await start_admin_socket(services, config, secret)
+        noted = note_admin_socket(admin[1])
         site = web.TCPSite(runner, port=config.port, reuse_address=True)
         try:
             await site.start()
@@ -245,6 +256,7 @@ async def run(config: Config) -> None:
     finally:
         for job in jobs:
             job.cancel()
+        runtime.unregister(noted)
         if admin is not None:
             await admin[0].cleanup()
             admin[1].unlink(missing_ok=True)

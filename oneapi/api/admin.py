@@ -20,6 +20,7 @@ from oneapi.api import add_api
 from oneapi.api.common import CALLER, SERVICES, ok
 from oneapi.api.middleware import Handler, api_error_middleware, envelope_error, request_id_middleware
 from oneapi.services import Services, catalog
+from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import users as user_q
 
 HEARTBEAT_SECONDS = 15.0
@@ -60,6 +61,9 @@ async def stats(request: web.Request) -> web.Response:
     snapshot = services.stats.snapshot()
     snapshot["display_in_currency"] = services.options.get_bool("DisplayInCurrencyEnabled")
     snapshot["quota_per_unit"] = services.options.get_float("QuotaPerUnit")
+    # The dashboard shows channels by name: {id (as a JSON key, a string): name} of the top channels.
+    names = await services.store.read(channel_q.names, [int(cid) for cid, _ in snapshot["top_channels"]])
+    snapshot["channel_names"] = {str(cid): name for cid, name in names.items()}
     return ok(snapshot)
 
 

@@ -18,7 +18,8 @@ from oneapi.commands.common import (
     usage,
 )
 
-app = typer.Typer(help="Manage channels (upstream accounts).", no_args_is_help=True, cls=OneLineUsage)
+app = typer.Typer(help="Manage channels (upstream accounts).", no_args_is_help=True, cls=OneLineUsage,
+                  rich_markup_mode=None)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("type", "Type"), ("status_text", "Status"), ("priority", "Priority"),
            ("weight", "Weight"), ("models", "Models"), ("group", "Group"), ("balance", "Balance"),

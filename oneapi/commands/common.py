@@ -12,14 +12,15 @@ import typer
 from typer.core import TyperGroup
 
 from oneapi import humanize
-from oneapi.client import AdminClient, AdminRefused, AdminUnavailable, socket_path
+from oneapi.client import AdminClient, AdminError, locate
 
 SocketOption = Annotated[str | None, typer.Option("--admin-socket", envvar="ONEAPI_ADMIN_SOCKET",
                                                   help="Admin socket of the server (default: oneapi.sock in "
-                                                       "ONEAPI_HOME or the working directory).")]
+                                                       "ONEAPI_HOME or the working directory, else the server "
+                                                       "this user runs).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
-EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_USAGE = 2  # the other exit codes are the AdminError subclasses' exit_code (oneapi.client)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -54,15 +55,13 @@ class OneLineUsage(TyperGroup):
 def run(socket: str | None, action: Callable[[AdminClient], Awaitable[Any]]) -> Any:
     """Run one client conversation and map failures to the documented exit codes."""
     async def main() -> Any:
-        async with AdminClient(socket_path(socket)) as client:
+        async with AdminClient(locate(socket)) as client:
             return await action(client)
 
     try:
         return asyncio.run(main())
-    except AdminUnavailable as exc:
-        fail(str(exc), EXIT_UNREACHABLE)
-    except AdminRefused as exc:
-        fail(str(exc), EXIT_REFUSED)
+    except AdminError as exc:
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -105,9 +104,12 @@ def emit(data: Any, as_json: bool, columns: Sequence[tuple[str, str]] | None = N
         print_table(data if isinstance(data, list) else [data], columns, title)
 
 
+RawOption = Annotated[bool, typer.Option("--raw", help="Quota in units instead of dollars.")]
+
+
 def parse_expiry(text: str) -> int:
     try:
-        return humanize.parse_expiry(text)
+        return humanize.parse_future_expiry(text)
     except ValueError as exc:
         usage(f"--expires: {exc}")
 
@@ -119,8 +121,9 @@ def parse_quota(text: str, quota_per_unit: float = 500_000) -> int:
         usage(str(exc))
 
 
-def money(quota: Any, status: dict[str, Any]) -> str:
-    return humanize.money(quota, bool(status.get("display_in_currency")),
+def money(quota: Any, status: dict[str, Any], raw: bool = False) -> str:
+    """Quota as the TUI shows it (dollars when DisplayInCurrencyEnabled); units with ``raw``."""
+    return humanize.money(quota, not raw and bool(status.get("display_in_currency", True)),
                           float(status.get("quota_per_unit") or 500_000))
 
 

@@ -7,26 +7,27 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi.client import AdminClient, AdminRefused, AdminUnavailable, socket_path
+from oneapi.client import AdminClient, AdminError, locate
 from oneapi.commands.common import (
-    EXIT_REFUSED,
-    EXIT_UNREACHABLE,
     JsonOption,
     OneLineUsage,
+    RawOption,
     SocketOption,
     emit,
     fail,
+    money,
     print_json,
     print_json_line,
     run,
     when,
 )
 
-app = typer.Typer(help="Read logs.", no_args_is_help=True, cls=OneLineUsage)
+app = typer.Typer(help="Read logs.", no_args_is_help=True, cls=OneLineUsage,
+                  rich_markup_mode=None)
 
 COLUMNS = [("time", "Time"), ("type_text", "Type"), ("username", "User"), ("token_name", "Token"),
            ("model_name", "Model"), ("channel", "Ch"), ("prompt_tokens", "In"), ("completion_tokens", "Out"),
-           ("quota", "Quota"), ("content", "Content")]
+           ("quota_text", "Quota"), ("content", "Content")]
 TYPES = {0: "unknown", 1: "topup", 2: "consume", 3: "manage", 4: "system", 5: "test"}
 TYPE_IDS = {v: k for k, v in TYPES.items()}
 
@@ -52,29 +53,36 @@ def _matches(row: dict[str, Any], f: dict[str, Any]) -> bool:
             (not f["channel"] or row.get("channel") == f["channel"]))
 
 
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "time": when(row.get("created_at")), "type_text": TYPES.get(row.get("type", 0), "?")}
+def _row(row: dict[str, Any], status: dict[str, Any], raw: bool) -> dict[str, Any]:
+    return {**row, "time": when(row.get("created_at")), "type_text": TYPES.get(row.get("type", 0), "?"),
+            "quota_text": money(row.get("quota", 0), status, raw)}
 
 
 @app.command()
 def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new logs.")] = False,
          limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many recent logs.")] = 10,
          type_: Type = None, user: User = None, token: Token = None, model: Model = None,
-         channel: Channel = None, as_json: JsonOption = False, socket: SocketOption = None) -> None:
+         channel: Channel = None, raw: RawOption = False, as_json: JsonOption = False,
+         socket: SocketOption = None) -> None:
     """Show the most recent logs; with --follow, keep printing them as they happen."""
     f = _filters(type_, user, token, model, channel)
-    rows = run(socket, lambda c: c.get("/api/log/", p=0, **{k: v for k, v in f.items() if v is not None}))
+
+    async def recent(c: AdminClient) -> Any:
+        return (await c.get("/api/log/", p=0, **{k: v for k, v in f.items() if v is not None}),
+                await c.get("/api/status"))
+
+    rows, status = run(socket, recent)
     rows = list(reversed(rows[:limit]))
     if as_json:
         for row in rows:
             print_json_line(row)
     else:
-        emit([_row(r) for r in rows], False, COLUMNS)
+        emit([_row(r, status, raw) for r in rows], False, COLUMNS)
     if not follow:
         return
 
     async def stream() -> None:
-        async with AdminClient(socket_path(socket)) as client:
+        async with AdminClient(locate(socket)) as client:
             async for event in client.events():
                 row = event.get("log")
                 if event.get("kind") != "log" or not isinstance(row, dict) or not _matches(row, f):
@@ -82,22 +90,20 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
                 if as_json:
                     print_json_line(row)
                 else:
-                    r = _row(row)
+                    r = _row(row, status, raw)
                     typer.echo("  ".join(str(r.get(k, "")) for k, _ in COLUMNS))
 
     try:
         asyncio.run(stream())
-    except AdminUnavailable as exc:
-        fail(str(exc), EXIT_UNREACHABLE)
-    except AdminRefused as exc:
-        fail(str(exc), EXIT_REFUSED)
+    except AdminError as exc:
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         pass
 
 
 @app.command()
 def stats(type_: Type = None, user: User = None, token: Token = None, model: Model = None, channel: Channel = None,
-          as_json: JsonOption = False, socket: SocketOption = None) -> None:
+          raw: RawOption = False, as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Quota spent (consume logs matching the filters) and the server's live figures."""
     f = _filters(type_, user, token, model, channel)
 
@@ -109,8 +115,8 @@ def stats(type_: Type = None, user: User = None, token: Token = None, model: Mod
     if as_json:
         print_json(data)
         return
-    typer.echo(f"quota spent (matching logs): {data['quota']}")
-    typer.echo(f"requests/s (last minute): {data['requests_per_second']:.2f}   tokens/s: "
-               f"{data['tokens_per_second']:.1f}   error rate: {data['error_rate']:.1%}")
+    typer.echo(f"spent (matching logs): {money(data['quota'], data, raw)}")
+    typer.echo(f"last minute, per second on average: {data['requests_per_second']:.2f} requests, "
+               f"{data['tokens_per_second']:.1f} tokens; error rate {data['error_rate']:.1%}")
     typer.echo(f"since start: {data['total_requests']} requests, {data['total_errors']} errors, "
-               f"{data['total_quota']} quota")
+               f"{money(data['total_quota'], data, raw)} spent")

@@ -9,7 +9,7 @@ import typer
 from oneapi.commands.common import JsonOption, OneLineUsage, SocketOption, emit, print_json, run, usage
 
 app = typer.Typer(help="Read and change system options (secrets are write-only).", no_args_is_help=True,
-                  cls=OneLineUsage)
+                  cls=OneLineUsage, rich_markup_mode=None)
 
 
 @app.command()

@@ -21,7 +21,8 @@ from oneapi.commands.common import (
     when,
 )
 
-app = typer.Typer(help="Manage relay tokens (API keys) of the root user.", no_args_is_help=True, cls=OneLineUsage)
+app = typer.Typer(help="Manage relay tokens (API keys) of the root user.", no_args_is_help=True, cls=OneLineUsage,
+                  rich_markup_mode=None)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("remaining", "Remaining"),
            ("used", "Used"), ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet")]
@@ -81,7 +82,7 @@ def list_tokens(search: Annotated[str | None, typer.Option("--search", help="Nam
 def create(name: Name = None, quota: Quota = None, unlimited: Unlimited = None, expires: Expires = None,
            models: Models = None, subnet: Subnet = None, as_json: JsonOption = False,
            socket: SocketOption = None) -> None:
-    """Create a token and print its key (shown in full only here)."""
+    """Create a token and print its key (sk-...; 'token list --json' shows every key again)."""
     if quota is None and not unlimited:
         usage("give --quota or --unlimited")
 

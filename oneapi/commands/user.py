@@ -6,10 +6,22 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi.client import AdminClient
-from oneapi.commands.common import JsonOption, OneLineUsage, SocketOption, emit, money, parse_quota, run, usage
+from oneapi.client import AdminClient, AdminRefused
+from oneapi.commands.common import (
+    JsonOption,
+    OneLineUsage,
+    RawOption,
+    SocketOption,
+    emit,
+    money,
+    parse_quota,
+    print_json,
+    run,
+    usage,
+)
 
-app = typer.Typer(help="Manage users.", no_args_is_help=True, cls=OneLineUsage)
+app = typer.Typer(help="Manage users.", no_args_is_help=True, cls=OneLineUsage,
+                  rich_markup_mode=None)
 
 COLUMNS = [("id", "ID"), ("username", "Username"), ("display_name", "Name"), ("role_text", "Role"),
            ("status_text", "Status"), ("group", "Group"), ("balance", "Quota"), ("used", "Used"),
@@ -23,11 +35,21 @@ def _rows(users: list[dict[str, Any]], status: dict[str, Any]) -> list[dict[str,
              "balance": money(u.get("quota"), status), "used": money(u.get("used_quota"), status)} for u in users]
 
 
-async def _username(c: AdminClient, who: str) -> str:
-    """USER may be an id or a username."""
+async def _user(c: AdminClient, who: str) -> dict[str, Any]:
+    """USER may be an id or a username (AdminRefused when there is no such user)."""
     if who.isascii() and who.isdigit():
         user: dict[str, Any] = await c.get(f"/api/user/{who}")
-        return str(user["username"])
+        return user
+    found: list[dict[str, Any]] = await c.get("/api/user/search", keyword=who)
+    for user in found:
+        if user.get("username") == who:
+            return user
+    raise AdminRefused(f"no user named {who!r}")
+
+
+async def _username(c: AdminClient, who: str) -> str:
+    if who.isascii() and who.isdigit():
+        return str((await _user(c, who))["username"])
     return who
 
 
@@ -51,15 +73,23 @@ def create(username: Annotated[str, typer.Option("--username", help="At most 12 
            password: Annotated[str, typer.Option("--password", help="8 to 20 characters.")] = "",
            display_name: Annotated[str | None, typer.Option("--display-name")] = None,
            admin: Annotated[bool, typer.Option("--admin", help="Create an admin (role 10).")] = False,
-           socket: SocketOption = None) -> None:
-    """Create a user."""
+           as_json: JsonOption = False, socket: SocketOption = None) -> None:
+    """Create a user (with --json: print it as the API returns it)."""
     if not username or not password:
         usage("--username and --password are required")
     body: dict[str, Any] = {"username": username, "password": password, "role": 10 if admin else 1}
     if display_name is not None:
         body["display_name"] = display_name
-    run(socket, lambda c: c.post("/api/user/", body))
-    typer.echo(f"created user {username}")
+
+    async def action(c: AdminClient) -> dict[str, Any]:
+        await c.post("/api/user/", body)
+        return await _user(c, username)
+
+    user = run(socket, action)
+    if as_json:
+        print_json(user)
+    else:
+        typer.echo(f"created user {username} (id {user['id']})")
 
 
 @app.command()
@@ -94,8 +124,10 @@ def update(user_id: int,
 
 
 @app.command()
-def topup(user_id: int, quota: Annotated[str, typer.Option("--quota", help="Units or $dollars to add.")] = "",
-          remark: Annotated[str, typer.Option("--remark")] = "", socket: SocketOption = None) -> None:
+def topup(user: Annotated[str, typer.Argument(help="User id or username.")],
+          quota: Annotated[str, typer.Option("--quota", help="Units or $dollars to add.")] = "",
+          remark: Annotated[str, typer.Option("--remark")] = "", raw: RawOption = False,
+          as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Add quota to a user (writes a top-up log)."""
     if not quota:
         usage("--quota is required")
@@ -103,11 +135,16 @@ def topup(user_id: int, quota: Annotated[str, typer.Option("--quota", help="Unit
     async def action(c: AdminClient) -> Any:
         status = await c.get("/api/status")
         amount = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
-        await c.post("/api/topup", {"user_id": user_id, "quota": amount, "remark": remark})
-        return amount
+        target = await _user(c, user)
+        await c.post("/api/topup", {"user_id": target["id"], "quota": amount, "remark": remark})
+        return amount, await c.get(f"/api/user/{target['id']}"), status
 
-    amount = run(socket, action)
-    typer.echo(f"added {amount} quota to user {user_id}")
+    amount, after, status = run(socket, action)
+    if as_json:
+        print_json({"added": amount, "user": after})
+        return
+    typer.echo(f"added {money(amount, status, raw)} to {after['username']} (id {after['id']}); "
+               f"balance {money(after['quota'], status, raw)}")
 
 
 def _manage(who: str, action_name: str, socket: str | None) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi import humanize
+from oneapi import exports, humanize
 from oneapi.client import AdminClient, AdminError
 from oneapi.commands.common import (
     JsonOption,
@@ -24,7 +24,8 @@ from oneapi.commands.common import (
     when,
 )
 
-app = typer.Typer(help="Manage vouchers (redemption codes).", no_args_is_help=True, cls=OneLineUsage)
+app = typer.Typer(help="Manage vouchers (redemption codes).", no_args_is_help=True, cls=OneLineUsage,
+                  rich_markup_mode=None)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("amount", "Quota"), ("created", "Created"),
            ("redeemed", "Redeemed"), ("key", "Key")]
@@ -32,21 +33,23 @@ STATUS = {1: "unused", 2: "disabled", 3: "used"}
 BATCH = 100  # the API creates at most 100 per call
 
 
-def write_export(path: Path, vouchers: list[dict[str, Any]]) -> None:
-    path.write_text(humanize.voucher_export(path, vouchers), encoding="utf-8")
-
-
 @app.command()
 def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help="How many vouchers.")] = 1,
            quota: Annotated[str, typer.Option("--quota", help="Quota each: units (500000) or dollars ($1).")] = "",
            name: Annotated[str, typer.Option("--name", help="Name of the batch (at most 20 characters).")] = "cli",
-           out: Annotated[Path | None, typer.Option("--out", help="Write the keys to a .txt or .csv file.")] = None,
+           out: Annotated[Path | None, typer.Option("--out", help="Write the keys to a .txt file (one a line) or a "
+                                                    ".csv file (key,name,quota), readable only by you.")] = None,
            as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Generate vouchers (in batches of 100) and print or export their keys."""
     if not quota:
         usage("--quota is required")
     if out is not None and os.path.isdir(out):
         usage(f"--out: {out} is a directory")
+    if out is not None:
+        try:
+            humanize.check_export_path(out)
+        except ValueError as exc:
+            usage(f"--out: {exc}")
     if out is not None and not os.access(out.parent, os.W_OK):  # checked first: keys are shown only once
         usage(f"--out: cannot write to the directory {out.parent}")
 
@@ -71,7 +74,7 @@ def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help
     vouchers = run(socket, action)
     if out is not None:
         try:
-            write_export(out, vouchers)
+            exports.save_vouchers(out, vouchers)
         except OSError as exc:  # the vouchers exist now: print their keys rather than lose them
             for voucher in vouchers:
                 typer.echo(voucher["key"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +76,11 @@ class _Second:
 
 @dataclass
 class LiveStats:
-    """Per-second buckets of the last minute, plus counters of models and channels since start."""
+    """Per-second buckets of the last minute, plus counters of models and channels since start. ``clock`` tells
+    the time (tests hold it still to get figures that do not move)."""
 
-    started: float = field(default_factory=time.time)
+    clock: Callable[[], float] = time.time
+    started: float = field(default=0.0)
     _buckets: deque[tuple[int, _Second]] = field(default_factory=lambda: deque(maxlen=WINDOW_SECONDS))
     models: Counter[str] = field(default_factory=Counter)
     channels: Counter[int] = field(default_factory=Counter)
@@ -85,8 +88,11 @@ class LiveStats:
     total_errors: int = 0
     total_quota: int = 0
 
+    def __post_init__(self) -> None:
+        self.started = self.started or self.clock()
+
     def _bucket(self, now: float | None = None) -> _Second:
-        second = int(now if now is not None else time.time())
+        second = int(now if now is not None else self.clock())
         if not self._buckets or self._buckets[-1][0] != second:
             self._buckets.append((second, _Second()))
         return self._buckets[-1][1]
@@ -108,7 +114,7 @@ class LiveStats:
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Rates over the last minute, per-second series for sparklines, totals and top lists."""
-        now = now if now is not None else time.time()
+        now = now if now is not None else self.clock()
         first = int(now) - WINDOW_SECONDS + 1
         series = {s: b for s, b in self._buckets if s >= first}
         seconds = [series.get(first + i, _Second()) for i in range(WINDOW_SECONDS)]

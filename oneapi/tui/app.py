@@ -29,10 +29,13 @@ class OneAPIApp(App[None]):
     DataTable { height: 1fr; }
     .toolbar { height: auto; }
     .toolbar Input { width: 1fr; }
-    .form { padding: 1 2; width: 80; height: auto; max-height: 90%; border: thick $accent; background: $panel; }
-    .form Input, .form Select, .form TextArea { margin-bottom: 1; }
-    .form .buttons { height: auto; }
-    .hint { color: $text-muted; }
+    .form { padding: 0 1; width: 96%; max-width: 100; height: auto; max-height: 96%; border: thick $accent;
+            background: $panel; }
+    .form Input, .form Select { margin-bottom: 0; }
+    .form TextArea { height: auto; min-height: 3; max-height: 8; }
+    .form .buttons { height: auto; margin-top: 1; }
+    .hint { color: $text-muted; width: 1fr; height: auto; }
+    Footer { height: auto; }
     """
     BINDINGS: ClassVar = [
         Binding("q", "quit", "Quit"),
@@ -44,6 +47,7 @@ class OneAPIApp(App[None]):
         super().__init__()
         self.client = AdminClient(socket)
         self.status: dict[str, Any] = {}
+        self.channel_types: dict[int, str] = {}  # type id → name, loaded with the first channel list
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,7 +66,8 @@ class OneAPIApp(App[None]):
                 yield OptionsPane()
             with TabPane("7 Logs", id="logs"):
                 yield LogsPane()
-        yield Footer()
+        # At 80 columns every key must fit: compact, and without the palette's ^p (it still works; see the hints).
+        yield Footer(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         try:
@@ -90,6 +95,7 @@ class OneAPIApp(App[None]):
             tables.first().focus()
 
     def action_refresh(self) -> None:
+        """``r``: the active tab loads its data again (the Logs tab also reconnects its live tail)."""
         pane = self.query_one(TabbedContent).active_pane
         if pane is not None:
             for child in pane.children:

@@ -1,8 +1,8 @@
 """How the pages show and read amounts and times. Pure functions; the web's one money formatter is :func:`money`.
 
 Amounts are quota units. With ``DisplayInCurrencyEnabled`` they are shown in dollars (``QuotaPerUnit`` units
-per $1) with two significant digits below $1, so one cheap request is ``$0.000006`` rather than ``$0.00``;
-otherwise as whole units with thousands separators.
+per $1) with their significant digits below $1, so one cheap request is ``$0.000006`` rather than ``$0.00``;
+otherwise as whole units with thousands separators (``oneapi.humanize``, shared with the TUI and the CLI).
 
 Times are shown in the browser's time zone: the page script stores its IANA name in the ``tz`` cookie. Until
 then (or without JavaScript) they are shown, and form times read, in UTC, and the pages say so.
@@ -10,12 +10,13 @@ then (or without JavaScript) they are shown, and form times read, in UTC, and th
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from oneapi import humanize
 
 TZ_COOKIE = "tz"
 _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
@@ -23,27 +24,12 @@ MAX_AMOUNT = (1 << 53) - 1
 
 
 def money(quota: int, quota_per_unit: float = 500_000.0, in_currency: bool = True) -> str:
-    """``$12.35``, ``$0.50``, ``$0.012``, ``$0.000006`` (dollars), or ``1,234`` (quota units)."""
-    if not in_currency:
-        return f"{quota:,}"
-    return dollars(quota / (quota_per_unit or 500_000.0))
+    """``$12.35``, ``$0.50``, ``$0.012``, ``$0.000006`` (dollars), or ``1,234`` (quota units): the TUI's and
+    the CLI's formatter (:func:`oneapi.humanize.money`), so every door shows one amount the same way."""
+    return humanize.money(quota, in_currency, quota_per_unit or 500_000.0)
 
 
-def dollars(value: float) -> str:
-    """A dollar amount: two decimals from $1 up, two significant digits below."""
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    if value == 0:
-        return "$0.00"
-    if value >= 1:
-        return f"{sign}${value:,.2f}"
-    decimals = max(2, 1 - math.floor(math.log10(value)))  # two significant digits
-    text = f"{value:.{decimals}f}"
-    if decimals > 2:
-        whole, _, fraction = text.partition(".")
-        fraction = fraction.rstrip("0")
-        text = f"{whole}.{fraction.ljust(2, '0')}"
-    return f"{sign}${text}"
+dollars = humanize.dollars
 
 
 def amount_text(quota: int, quota_per_unit: float, in_currency: bool) -> str:

@@ -24,15 +24,27 @@ def free_port() -> int:
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The parent's environment without One API settings, with ONEAPI_HOME set."""
+    """The parent's environment without One API settings, with ONEAPI_HOME set, and a runtime directory of the
+    test's own (where servers note their admin sockets), so that tests never find each other's servers."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SQL_", "LOG_SQL_", "REDIS_", "NODE_TYPE", "PORT", "INITIAL_ROOT", "SESSION_"))}
-    env.update(ONEAPI_HOME=str(home), **extra)
+    runtime = home / ".run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env.update({"ONEAPI_HOME": str(home), "XDG_RUNTIME_DIR": str(runtime), **extra})
     return env
 
 
 def oneapi_cmd() -> list[str]:
     return [sys.executable, "-m", "oneapi"]
+
+
+def with_default_sigint(cmd: list[str]) -> list[str]:
+    """``cmd`` started with SIGINT at its default disposition, as a terminal's Ctrl-C finds it, whatever this
+    process inherited: an ignored SIGINT (background jobs, nohup, some CI runners) is inherited by every child,
+    and Python then never raises KeyboardInterrupt. The reset happens in a tiny exec wrapper, which, unlike
+    ``preexec_fn``, is safe while the test has threads running."""
+    reset = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", reset, *cmd]
 
 
 def run_cli(*args: str, home: Path, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:

@@ -142,8 +142,14 @@ def test_env_and_flag_choose_the_socket_and_the_flag_wins(home: Path) -> None:
 
         assert cli(home / "a", "option", "get", "SystemName", ONEAPI_ADMIN_SOCKET="ctl/admin.sock").returncode == 0
         assert cli(home / "b", "option", "get", "SystemName", "--admin-socket", str(flagged)).returncode == 0
-        lost = cli(home / "b", "option", "get", "SystemName")  # default path: nobody there
+        # Nothing at the default path: the one server this user runs, as noted in the runtime directory.
+        noted = cli(home / "b", "option", "get", "SystemName", "--json")
+        assert noted.returncode == 0 and json.loads(noted.stdout)["key"] == "SystemName", noted.stderr
+        elsewhere = home / "b" / "other-run"
+        elsewhere.mkdir(mode=0o700)
+        lost = cli(home / "b", "option", "get", "SystemName", XDG_RUNTIME_DIR=str(elsewhere))  # no server noted
         assert lost.returncode == 3 and str(home / "b" / "oneapi.sock") in lost.stderr
+        assert str(elsewhere / "oneapi") in lost.stderr and len(lost.stderr.strip().splitlines()) == 1
     finally:
         assert by_env.stop() == 0
         assert by_flag.stop() == 0

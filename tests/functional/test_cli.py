@@ -8,14 +8,15 @@ HTTP ``/api`` says, so both doors must agree. Exit codes: 0 ok, 1 refused (the s
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -29,34 +30,13 @@ import openai
 import pytest
 from aiohttp import web
 
-from tests.fakes.openai_upstream import FakeOpenAI, start_fake
-from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd, run_cli
+from oneapi.humanize import money
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.threaded import ThreadedFake
+from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd, run_cli, with_default_sigint
 
 ACCESS = "cli-test-access-token-0123456789"
 BALANCE_LIMIT, BALANCE_USED_CENTS = 100.0, 1234  # the fake's billing answers: balance 87.66
-
-
-class ThreadedFake:
-    """A :class:`FakeOpenAI` served by its own event loop in a daemon thread, for tests that are not async."""
-
-    def __init__(self, fake: FakeOpenAI | None = None) -> None:
-        self.fake = fake or FakeOpenAI()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        self.url, self._stop = asyncio.run_coroutine_threadsafe(start_fake(self.fake), self._loop).result(10)
-
-    def close(self) -> None:
-        async def stop() -> None:
-            await self._stop()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def paths(self) -> list[str]:
-        return [r.path for r in list(self.fake.requests)]
 
 
 def with_billing(fake: FakeOpenAI) -> FakeOpenAI:
@@ -303,6 +283,11 @@ def test_token_create_list_update_enable_disable_delete(served: Served) -> None:
     row = served.data("GET", f"/api/token/{tid}")
     assert row["status"] == 1 and row["expired_time"] == 4070908800
 
+    # The create help's claim about the key is what list --json does.
+    create_help = " ".join(served.ok("token", "create", "--help").split())
+    assert "shown in full only here" not in create_help and "'token list --json' shows every key" in create_help
+    assert {t["key"] for t in served.json("token", "list")} >= {key}
+
     for token_id in (tid, unlimited["id"]):
         assert served.ok("token", "delete", str(token_id)).strip() == f"deleted token {token_id}"
         assert served.api("GET", f"/api/token/{token_id}")["success"] is False
@@ -340,8 +325,12 @@ def test_voucher_create_print_export_list_disable_delete(served: Served, tmp_pat
     lines = txt.read_text().splitlines()
     assert len(lines) == 4 and {v["key"] for v in all_vouchers(served) if v["name"] == name + "t"} == set(lines)
 
+    assert stat.S_IMODE(txt.stat().st_mode) == 0o600  # keys are money: readable only by their owner
     out = tmp_path / "keys.CSV"
+    out.write_text("an older export\n")
+    out.chmod(0o644)  # an existing file is narrowed before the keys go in
     served.ok("voucher", "create", "--count", "2", "--quota", "$0.5", "--name", name + "c", "--out", str(out))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
     rows = list(csv.reader(out.read_text().splitlines()))
     assert rows[0] == ["key", "name", "quota"] and len(rows) == 3
     assert {(r[1], r[2]) for r in rows[1:]} == {(name + "c", "250000")}
@@ -382,11 +371,15 @@ def test_voucher_keys_are_printed_when_the_export_cannot_be_written(served: Serv
 
 def test_user_create_list_update_topup_enable_disable(served: Served) -> None:
     username = served.unique("cliuser")
-    assert served.ok("user", "create", "--username", username, "--password", "password123", "--display-name",
-                     "Cli User").strip() == f"created user {username}"
+    created = served.json("user", "create", "--username", username, "--password", "password123", "--display-name",
+                          "Cli User")
     found = served.data("GET", f"/api/user/search?keyword={username}")
     assert [(u["username"], u["display_name"], u["role"]) for u in found] == [(username, "Cli User", 1)]
     uid = found[0]["id"]
+    assert created == served.data("GET", f"/api/user/{uid}")
+    other = served.unique("cliuser")
+    said = served.ok("user", "create", "--username", other, "--password", "password123").strip()
+    assert said == f"created user {other} (id {served.data('GET', f'/api/user/search?keyword={other}')[0]['id']})"
     assert username in {u["username"] for u in served.json("user", "list")}
     assert [u["id"] for u in served.json("user", "list", "--search", username)] == [uid]
 
@@ -400,10 +393,16 @@ def test_user_create_list_update_topup_enable_disable(served: Served) -> None:
     assert served.data("GET", f"/api/user/{uid}")["role"] == 1
 
     said = served.ok("user", "topup", str(uid), "--quota", "$1", "--remark", "cli test")
-    assert said.strip() == f"added 500000 quota to user {uid}"
+    assert said.strip() == f"added $1.00 to {username} (id {uid}); balance $4.00"  # dollars, as the TUI shows
     assert served.data("GET", f"/api/user/{uid}")["quota"] == 2_000_000
+    said = served.ok("user", "topup", username, "--quota", "3", "--raw")  # a username, as enable takes
+    assert said.strip() == f"added 3 to {username} (id {uid}); balance 2,000,003"
+    topped = served.json("user", "topup", username, "--quota", "$0.000004")
+    assert topped["added"] == 2 and topped["user"]["quota"] == 2_000_005
     topups = served.data("GET", f"/api/log/?type=1&username={username}")
-    assert len(topups) == 1 and topups[0]["quota"] == 500_000
+    assert sorted(t["quota"] for t in topups) == [2, 3, 500_000]
+    nobody = served.cli("user", "topup", "no-such-user", "--quota", "1")
+    assert nobody.returncode == 1 and nobody.stderr == "oneapi: no user named 'no-such-user'\n"
 
     assert served.ok("user", "disable", username).strip() == f"user {username}: disabled"
     assert served.data("GET", f"/api/user/{uid}")["status"] == 2
@@ -459,15 +458,26 @@ def test_log_tail_and_stats_show_a_relayed_call(served: Served) -> None:
     assert stats["total_requests"] >= stats_before["total_requests"] + 1
     assert stats["total_quota"] >= stats_before["total_quota"] + row["quota"]
     assert "gpt-4o-mini" in {model for model, _ in stats["top_models"]}
-    text = served.ok("log", "stats")
-    assert "quota spent" in text and "requests" in text
+    text = served.ok("log", "stats", "--token", name)
+    assert f"spent (matching logs): {money(row['quota'], True)}\n" in text and "requests" in text
+    assert f"spent (matching logs): {row['quota']:,}\n" in served.ok("log", "stats", "--token", name, "--raw")
+    table = served.ok("log", "tail", "--token", name, COLUMNS="300")
+    assert money(row["quota"], True) in table
 
 
-def test_log_tail_follow_prints_a_relayed_call_as_it_happens(served: Served) -> None:
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
+def test_log_tail_follow_prints_a_relayed_call_as_it_happens(served: Served, inherited: signal.Handlers) -> None:
+    """Ctrl-C ends the follow with exit 0, whatever SIGINT disposition the suite inherited (a suite started in the
+    background, under nohup or by some CI runners ignores SIGINT, and so would every child it starts)."""
     name = served.unique("follow")
     key = "sk-" + served.data("POST", "/api/token/", {"name": name, "unlimited_quota": True})["key"]
-    proc = subprocess.Popen([*oneapi_cmd(), "log", "tail", "--follow", "--json", "--token", name], cwd=served.home,
-                            env=served.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = signal.signal(signal.SIGINT, inherited)
+    try:
+        proc = subprocess.Popen([*with_default_sigint(oneapi_cmd()), "log", "tail", "--follow", "--json", "--token",
+                                 name], cwd=served.home, env=served.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     chunks: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
@@ -552,8 +562,8 @@ BAD_USAGE: list[tuple[list[str], tuple[str, ...]]] = [
     (["channel", "add", "--key", "k", "--config", "[1, 2]"], ("--config", "JSON object")),
     (["channel", "add", "--key", "k", "--priority", "high"], ("--priority",)),
     (["channel", "list", "--bogus"], ("--bogus",)),
-    (["channel", "delete", "abc"], ("channel_id",)),
-    (["channel", "enable", "1.5"], ("channel_id",)),
+    (["channel", "delete", "abc"], ("CHANNEL_ID",)),
+    (["channel", "enable", "1.5"], ("CHANNEL_ID",)),
     (["channel", "test"], ("give a channel id or --all",)),
     (["channel", "balance", "1", "--all"], ("give a channel id or --all",)),
     (["channel", "update", "1"], ("nothing to change",)),
@@ -563,18 +573,23 @@ BAD_USAGE: list[tuple[list[str], tuple[str, ...]]] = [
     (["token", "create", "--quota", "-5"], ("between 0",)),
     (["token", "create", "--quota", "1", "--expires", "someday"], ("--expires", "'someday'")),
     (["token", "update", "1"], ("nothing to change",)),
-    (["token", "delete", "one"], ("token_id",)),
+    (["token", "delete", "one"], ("TOKEN_ID",)),
+    (["token", "create", "--quota", "1", "--expires", "2020-01-01"], ("--expires", "'2020-01-01' is in the past")),
+    (["token", "create", "--quota", "1", "--expires", "1"], ("--expires", "in the past")),
+    (["token", "update", "1", "--expires", "2001-09-09"], ("--expires", "in the past")),
     (["voucher", "create", "--count", "3"], ("--quota is required",)),
     (["voucher", "create", "--count", "0", "--quota", "1"], ("--count",)),
     (["voucher", "create", "--quota", "$x"], ("not a number",)),
-    (["voucher", "disable", "x1"], ("voucher_id",)),
+    (["voucher", "disable", "x1"], ("VOUCHER_ID",)),
+    (["voucher", "create", "--quota", "1", "--out", "v.xlsx"], ("--out", "v.xlsx", ".txt", ".csv")),
+    (["voucher", "create", "--quota", "1", "--out", "keys"], ("--out", ".txt", ".csv")),
     (["voucher", "create", "--quota", "1", "--out", "/nonexistent-oa/keys.csv"], ("--out", "/nonexistent-oa")),
     (["voucher", "create", "--quota", "1", "--out", "/tmp"], ("--out", "is a directory")),
     (["user", "create", "--username", "bob"], ("--username and --password are required",)),
-    (["user", "topup", "x"], ("user_id",)),
+    (["user", "topup", "x"], ("--quota is required",)),
     (["user", "topup", "1"], ("--quota is required",)),
     (["user", "update", "1", "--quota", "lots"], ("not a number",)),
-    (["option", "set", "RetryTimes"], ("value",)),
+    (["option", "set", "RetryTimes"], ("VALUE",)),
     (["option", "get", "NoSuchOption"], ("NoSuchOption",)),
     (["log", "tail", "--type", "bogus"], ("bogus",)),
     (["log", "tail", "--limit", "0"], ("--limit",)),
@@ -681,6 +696,24 @@ def test_help_is_not_an_error() -> None:
     result = subprocess.run([*oneapi_cmd(), "channel", "--help"], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "COLUMNS": "120"})
     assert result.returncode == 0 and "balance" in result.stdout and result.stderr == ""
+
+
+def test_help_shows_flags_the_usual_way() -> None:
+    """Flags take nothing; options name the kind of value they take; arguments are in capitals."""
+    def helped(*args: str) -> str:
+        result = subprocess.run([*oneapi_cmd(), *args, "--help"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "COLUMNS": "120"})
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    top = helped()
+    assert re.search(r"^  --version +Print the version and exit\.$", top, re.M), top
+    assert "<bool>" not in top and "<str>" not in top
+    update = helped("token", "update")
+    assert "TOKEN_ID" in update and re.search(r"^  --name TEXT +Token name", update, re.M), update
+    assert re.search(r"^  --enable / --disable +Switch", update, re.M), update
+    assert re.search(r"^  --port INTEGER +TCP port", helped("serve"), re.M)
+    assert not re.search(r"<(bool|str|int|path)>", helped("voucher", "create") + helped("log", "tail"))
 
 
 def test_top_level_usage_errors_are_one_line(tmp_path: Path) -> None:

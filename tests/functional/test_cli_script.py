@@ -17,8 +17,8 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.fakes.threaded import ThreadedFake
 from tests.functional.server_process import Server, clean_env, free_port, oneapi_cmd
-from tests.functional.test_cli import ThreadedFake
 
 SETUP = r"""#!/usr/bin/env bash
 # Set up a gateway in front of one OpenAI-compatible upstream; print the new token's key on stdout.

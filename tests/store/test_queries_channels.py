@@ -144,3 +144,9 @@ def test_search_by_name_prefix_or_id(database: Database) -> None:
     assert [c["id"] for c in channels.search(database, "azure_", 10)] == [ids[1]]
     assert [c["id"] for c in channels.search(database, str(ids[2]), 10)] == [ids[2]]
     assert channels.search(database, "zzz", 10) == []
+
+
+def test_names_of_the_given_channels(database: Database) -> None:
+    ids = channels.insert_many(database, [_channel("openai-main"), _channel("claude"), _channel("spare")])
+    assert channels.names(database, [ids[1], ids[0], 99_999]) == {ids[0]: "openai-main", ids[1]: "claude"}
+    assert channels.names(database, []) == {}

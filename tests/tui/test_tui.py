@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
+import stat
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Select, Sparkline, TabbedContent
+from aiohttp import web
+from textual.widgets import DataTable, Input, Select, Sparkline, Static, TabbedContent, TextArea
 
+from oneapi.api.admin import make_admin_app
 from oneapi.store.queries import channels as channel_q
+from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import redemptions as voucher_q
 from oneapi.tui import make_app
 from tests.functional.admin_env import AdminEnv
+from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
 SIZE = (100, 32)
 
@@ -34,15 +40,18 @@ async def test_add_a_channel_through_the_ui_and_find_it_through_the_api(admin_en
         form = app.screen
         form.query_one("#type", Select).value = 1
         form.query_one("#field-name", Input).value = "from-tui"
-        form.query_one("#field-key", Input).value = "sk-upstream"
+        form.query_one("#field-key", TextArea).text = "sk-upstream-1\nsk-upstream-2\n"  # one channel per line
         form.query_one("#field-base_url", Input).value = "http://127.0.0.1:9"
         form.query_one("#field-models", Input).value = "gpt-4o-mini"
         form.query_one("#field-priority", Input).value = "5"
         await pilot.press("ctrl+s")
         await wait_for(lambda: len(app.screen_stack) == 1)
         rows = await admin_env.relay.services.store.read(channel_q.list_all)
-        await wait_for(lambda: app.query_one("ChannelsPane DataTable", DataTable).row_count == 1)
-    assert [(r["name"], r["priority"], r["base_url"]) for r in rows] == [("from-tui", 5, "http://127.0.0.1:9")]
+        table = app.query_one("ChannelsPane DataTable", DataTable)
+        await wait_for(lambda: table.row_count == 2)
+        assert [str(c) for c in table.get_row_at(0)][2] == "OpenAI"  # the type by name, not "1"
+    assert [(r["name"], r["priority"], r["base_url"], r["key"]) for r in rows] == [
+        ("from-tui", 5, "http://127.0.0.1:9", "sk-upstream-1"), ("from-tui", 5, "http://127.0.0.1:9", "sk-upstream-2")]
     found = await admin_env.relay.services.channels.search("from-tui")
     assert found and "key" not in found[0]
 
@@ -114,20 +123,171 @@ async def test_tokens_create_shows_the_key_once(admin_env: AdminEnv) -> None:
         form.query_one("#field-quota", Input).value = "$1"
         await pilot.press("ctrl+s")
         await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#text"))
-        key = app.screen.query_one("#text", Input).value
+        key = app.screen.query_one("#text", TextArea).text
         await pilot.press("escape")
     assert key.startswith("sk-") and len(key) == 51
     tokens = await admin_env.relay.services.tokens.list_page(1, 0, "")
     assert any(t["name"] == "ci" and t["remain_quota"] == 500_000 and "sk-" + t["key"] == key for t in tokens)
 
 
-async def test_bad_input_in_a_form_is_a_notification_not_a_crash(admin_env: AdminEnv) -> None:
+async def test_a_form_takes_typing_at_once_and_keeps_it_when_a_value_is_refused(admin_env: AdminEnv) -> None:
     app = make_app(admin_env.socket)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.press("a")
         await wait_for(lambda: len(app.screen_stack) > 1)
-        app.screen.query_one("#field-quota", Input).value = "lots"
+        form = app.screen
+        await pilot.press(*"ci-token")  # typed straight away: the first field has the focus
+        assert form.query_one("#field-name", Input).value == "ci-token"
+        form.query_one("#field-quota", Input).value = "lots"
+        form.query_one("#field-expires", Input).value = "2001-01-01"
         await pilot.press("ctrl+s")
-        await wait_for(lambda: any("not a number" in str(n.message) for n in app._notifications))
-        assert app.is_running
+        error = form.query_one("#error-quota", Static)
+        await wait_for(lambda: "not a number" in str(error.render()))
+        assert app.screen is form and app.is_running  # still open, nothing lost
+        assert form.query_one("#field-name", Input).value == "ci-token"
+        assert form.query_one("#field-quota", Input).value == "lots"
+        form.query_one("#field-quota", Input).value = "$1"
+        await pilot.press("ctrl+s")
+        expires = form.query_one("#error-expires", Static)
+        await wait_for(lambda: "in the past" in str(expires.render()))
+        assert "not a number" not in str(error.render()) and app.screen is form
+        form.query_one("#field-expires", Input).value = "30d"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: app.screen is not form and app.screen.query("#text"))
+    tokens = await admin_env.relay.services.tokens.list_page(1, 0, "")
+    assert any(t["name"] == "ci-token" and t["remain_quota"] == 500_000 for t in tokens)
+
+
+async def test_a_refusal_from_the_server_keeps_the_form_open_and_says_why(admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        form = app.screen
+        assert form.query_one("#field-password", Input).password  # passwords are not shown while typed
+        form.query_one("#field-username", Input).value = "root"  # taken
+        form.query_one("#field-password", Input).value = "password123"
+        await pilot.press("ctrl+s")
+        problem = form.query_one("#error-form", Static)
+        await wait_for(lambda: str(problem.render()).strip() != "")
+        assert app.screen is form and form.query_one("#field-username", Input).value == "root"
+        form.query_one("#field-password", Input).value = "short"
+        form.query_one("#field-username", Input).value = "newbie"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: "8 to 20" in str(form.query_one("#error-password", Static).render()))
+        form.query_one("#field-password", Input).value = "long-enough-pw"
+        await pilot.press("enter")  # enter in a field saves too
+        await wait_for(lambda: app.screen is not form)
+    assert any(u["username"] == "newbie" for u in await admin_env.relay.services.accounts.search("newbie"))
+
+
+async def test_voucher_export_refuses_a_format_it_cannot_write_and_writes_0600(admin_env: AdminEnv,
+                                                                                tmp_path: Path) -> None:
+    await admin_env.relay.services.vouchers.create(1, {"name": "promo", "quota": 7, "count": 2})
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await wait_for(lambda: app.query_one("VouchersPane DataTable", DataTable).row_count == 2)
+        await pilot.press("x")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        form = app.screen
+        form.query_one("#field-out", Input).value = str(tmp_path / "v.xlsx")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: ".csv" in str(form.query_one("#error-out", Static).render()))
+        assert not (tmp_path / "v.xlsx").exists() and app.screen is form
+        form.query_one("#field-out", Input).value = str(tmp_path / "v.txt")
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: (tmp_path / "v.txt").exists() and app.screen is not form)
+    assert len((tmp_path / "v.txt").read_text().split()) == 2
+    assert stat.S_IMODE((tmp_path / "v.txt").stat().st_mode) == 0o600
+
+
+async def test_enter_on_a_log_shows_all_of_it(admin_env: AdminEnv) -> None:
+    long_text = "the upstream said: " + "x" * 200 + " END"
+    await admin_env.relay.services.store.write(log_q.insert, {"created_at": 1_700_000_000, "type": 4,
+                                                              "content": long_text})
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7")
+        table = app.query_one("LogsPane DataTable", DataTable)
+        await wait_for(lambda: table.row_count == 1)
+        assert table.has_focus
+        shown = str(table.get_row_at(0)[-1])
+        assert shown.endswith("…") and len(shown) < 80  # cut to fit the table ...
+        await pilot.press("enter")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        text = app.screen.query_one("#text", TextArea).text  # ... and whole in the detail view
+        assert long_text in text and "type: system" in text
+        await pilot.press("escape")
+        await wait_for(lambda: len(app.screen_stack) == 1)
+
+
+def cells(table: DataTable) -> list[str]:  # type: ignore[type-arg]
+    return [str(c) for r in table.rows for c in table.get_row(r)]
+
+
+async def test_the_live_tail_resumes_after_a_server_restart_and_r_reloads(tmp_path: Path) -> None:
+    socket = Path("/tmp") / f"oneapi-restart-{tmp_path.name[-30:]}.sock"
+    socket.unlink(missing_ok=True)
+    async for env in start_relay_env(sqlite_db(tmp_path), relay_config()):
+        try:
+            await restart_while_tailing(env, socket)
+        finally:
+            socket.unlink(missing_ok=True)
+
+
+async def restart_while_tailing(env: RelayEnv, socket: Path) -> None:
+    async def serve() -> web.AppRunner:
+        runner = web.AppRunner(make_admin_app(env.services, "test-secret"))
+        await runner.setup()
+        await web.UnixSite(runner, str(socket)).start()
+        return runner
+
+    runner = await serve()
+    _fake, url = await env.fake()
+    await env.add_channel(url)
+    app = make_app(socket)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7")
+            state = app.query_one("#state")
+            table = app.query_one("LogsPane DataTable", DataTable)
+            await pilot.pause(0.3)
+            await runner.cleanup()  # the server goes away ...
+            await wait_for(lambda: "reconnecting" in str(state.render()))
+            runner = await serve()  # ... and comes back
+            await wait_for(lambda: str(state.render()).startswith("live"), timeout=10)
+            await env.client().chat.completions.create(model="gpt-4o-mini",
+                                                       messages=[{"role": "user", "content": "after restart"}])
+            await wait_for(lambda: "gpt-4o-mini" in cells(table))
+
+            # A log the live stream never carried (written straight to the database): r shows it.
+            await env.services.store.write(log_q.insert, {"created_at": 1_700_000_001, "type": 4,
+                                                          "content": "behind the stream"})
+            await pilot.pause(0.3)
+            assert "behind the stream" not in cells(table)
+            await pilot.press("r")
+            await wait_for(lambda: "behind the stream" in cells(table))
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_dashboard_names_channels_and_says_rates_are_one_minute_averages(admin_env: AdminEnv) -> None:
+    env = admin_env.relay
+    _fake, url = await env.fake()
+    await env.add_channel(url)
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await env.client().chat.completions.create(model="gpt-4o-mini",
+                                                   messages=[{"role": "user", "content": "hi"}])
+        channels = app.query_one("#top-channels", Static)
+        await wait_for(lambda: "1  " in str(channels.render()))
+        name = (await env.services.store.read(channel_q.list_all))[0]["name"]
+        assert name in str(channels.render()) and "#" not in str(channels.render())
+        rps = app.query_one("#rps", Static)
+        assert rps.border_title == "requests/s" and rps.border_subtitle == "1-min average"
+        spent = app.query_one("#quota", Static)
+        await wait_for(lambda: re.fullmatch(r"\$0\.0*[1-9]\d*", str(spent.render())) is not None)
+        await pilot.pause()

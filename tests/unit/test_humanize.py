@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from oneapi.humanize import money, parse_expiry, parse_quota, voucher_export, when
+from oneapi.humanize import (
+    check_export_path,
+    money,
+    parse_expiry,
+    parse_future_expiry,
+    parse_quota,
+    voucher_export,
+    when,
+)
 
 NOW = 1_700_000_000.7  # 2023-11-14 22:13:20 UTC
 
@@ -103,12 +111,28 @@ def test_quota_out_of_range(text: str) -> None:
 def test_money_in_units_or_currency() -> None:
     assert money(1_234_567, False) == "1,234,567"
     assert money(0, False) == "0"
-    assert money(500_000, True) == "$1.0000"
-    assert money(750_000, True, 500_000) == "$1.5000"
-    assert money(1_000_000_000, True) == "$2,000.0000"
-    assert money(2000, True, quota_per_unit=1000) == "$2.0000"
-    assert money(500_000, True, quota_per_unit=0) == "$1.0000"  # a zero rate falls back to the default
-    assert money(-500_000, True) == "$-1.0000"
+    assert money(500_000, True) == "$1.00"
+    assert money(750_000, True, 500_000) == "$1.50"
+    assert money(1_000_000_000, True) == "$2,000.00"
+    assert money(2000, True, quota_per_unit=1000) == "$2.00"
+    assert money(500_000, True, quota_per_unit=0) == "$1.00"  # a zero rate falls back to the default
+    assert money(-750_000, True) == "-$1.50"
+    assert money(0, True) == "$0.00"
+
+
+@pytest.mark.parametrize(("quota", "shown"), [
+    (3, "$0.000006"),  # a typical small call: not $0.0000
+    (1, "$0.000002"),
+    (7, "$0.000014"),
+    (123_456, "$0.2469"),  # four significant digits below a dollar
+    (5_000, "$0.01"),
+    (6_173, "$0.01235"),
+    (500_001, "$1.00"),  # cents at least, trailing zeros dropped beyond them
+    (6_172_839, "$12.35"),
+    (617_283_950, "$1,234.57"),
+])
+def test_money_shows_significant_digits(quota: int, shown: str) -> None:
+    assert money(quota, True) == shown
 
 
 def test_money_passes_through_what_is_not_a_quota() -> None:
@@ -124,12 +148,28 @@ def test_when() -> None:
         assert when(nothing) == ""
 
 
-def test_voucher_export_is_csv_for_csv_files_and_one_key_a_line_otherwise() -> None:
+def test_voucher_export_is_csv_for_csv_files_and_one_key_a_line_for_txt_files() -> None:
     vouchers = [{"key": "a" * 32, "name": "promo, spring", "quota": 500_000}, {"key": "b" * 32, "name": "x",
                                                                                  "quota": 7}]
     assert voucher_export(Path("keys.txt"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
-    assert voucher_export(Path("keys"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
+    assert voucher_export(Path("KEYS.TXT"), vouchers) == f"{'a' * 32}\n{'b' * 32}\n"
     for name in ("keys.csv", "KEYS.CSV"):
         text = voucher_export(Path(name), vouchers)
         assert text.splitlines() == ["key,name,quota", f'{"a" * 32},"promo, spring",500000', f"{'b' * 32},x,7"]
     assert voucher_export(Path("none.txt"), []) == ""
+
+
+@pytest.mark.parametrize("name", ["v.xlsx", "keys", "keys.json", "keys.csv.gz"])
+def test_voucher_export_refuses_a_format_it_does_not_write(name: str) -> None:
+    with pytest.raises(ValueError, match=r"\.txt .*\.csv"):
+        voucher_export(Path(name), [{"key": "a" * 32, "name": "x", "quota": 1}])
+    with pytest.raises(ValueError, match=name):
+        check_export_path(Path(name))
+
+
+def test_expiries_in_the_past_are_refused_for_new_settings() -> None:
+    assert parse_future_expiry("never", now=NOW) == -1
+    assert parse_future_expiry("1d", now=NOW) == int(NOW) + 86400
+    for past in ("2020-01-01", "1", "1700000000", "0d"):
+        with pytest.raises(ValueError, match="in the past"):
+            parse_future_expiry(past, now=NOW)

@@ -8,6 +8,7 @@ in this process would prove nothing, since pytest has already loaded everything.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +120,14 @@ asyncio.run(main())
 """
 
 
+def pruned() -> set[str]:
+    """The top-level modules of the distributions build_zipapp.sh leaves out of the .pyz (its PRUNE list)."""
+    script = (ROOT / "build_zipapp.sh").read_text()
+    match = re.search(r"^PRUNE=\$\{PRUNE:-([^}]*)\}", script, re.M)
+    assert match, "PRUNE not found in build_zipapp.sh"
+    return {name.replace("-", "_") for name in match.group(1).split()}
+
+
 def run_script(code: str, *args: str, home: Path) -> set[str]:
     script = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
     result = subprocess.run([sys.executable, "-I", "-c", script, *args], cwd=home, env=clean_env(home),
@@ -130,7 +139,7 @@ def run_script(code: str, *args: str, home: Path) -> set[str]:
 @pytest.mark.slow
 def test_a_running_server_and_a_running_tui_keep_to_their_rooms() -> None:
     """Lazy imports happen at run time too: serve for real (until SIGTERM), and drive every TUI tab against a
-    live server, each in its own interpreter."""
+    live server, each in its own interpreter. Neither loads what the .pyz leaves out."""
     home = Path(tempfile.mkdtemp(prefix="oa-imp-", dir="/tmp"))  # short: the socket path must fit sun_path
     try:
         served = run_script(SERVE_THEN_STOP, str(free_port()), home=home)
@@ -145,5 +154,7 @@ def test_a_running_server_and_a_running_tui_keep_to_their_rooms() -> None:
             assert server.stop() == 0
         assert "oneapi.tui.screens.logs" in shown and "oneapi.client" in shown
         assert under(shown, *SERVER_SIDE) == set()
+        assert pruned() >= {"requests", "regex", "redis"}
+        assert under(served | shown, *pruned()) == set()
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -6,6 +6,7 @@ from datetime import UTC
 
 import pytest
 
+from oneapi import humanize
 from oneapi.web import display
 
 
@@ -23,8 +24,9 @@ from oneapi.web import display
     (-3, "-$0.000006"),
     (-1_000_000, "-$2.00"),
 ])
-def test_money_in_dollars_keeps_two_significant_digits_below_a_dollar(quota: int, expected: str) -> None:
+def test_money_in_dollars_keeps_its_significant_digits_below_a_dollar(quota: int, expected: str) -> None:
     assert display.money(quota) == expected
+    assert display.money(quota) == humanize.money(quota, True)  # one formatter for the web, the TUI and the CLI
 
 
 def test_money_in_units_and_other_rates() -> None:

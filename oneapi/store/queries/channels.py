@@ -57,6 +57,14 @@ def search(db: Database, keyword: str, limit: int) -> list[dict[str, Any]]:
     return dicts(t.select().where(cond).order_by(t.id.desc()).limit(limit))
 
 
+def names(db: Database, channel_ids: list[int]) -> dict[int, str]:
+    """The names of the given channels (missing ids are left out)."""
+    if not channel_ids:
+        return {}
+    t = db.tables.channel
+    return {int(r["id"]): str(r["name"] or "") for r in dicts(t.select(t.id, t.name).where(t.id.in_(channel_ids)))}
+
+
 def get(db: Database, channel_id: int) -> dict[str, Any] | None:
     t = db.tables.channel
     return first(t.select().where(t.id == channel_id))

@@ -4,50 +4,84 @@ type picker that shows each type's key format and default base URL; enable / dis
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar, Select
+from textual.widget import Widget
+from textual.widgets import Input, Label, ProgressBar, Select, TextArea
 
 from oneapi.client import AdminError
-from oneapi.tui.screens.base import TablePane
+from oneapi.tui.screens.base import FieldError, Form, Submit, TablePane, clip
 
 STATUS = {0: "unknown", 1: "enabled", 2: "disabled", 3: "auto-disabled"}
-FIELDS = (("name", "Name"), ("key", "Key (several lines = one channel each; empty when editing keeps it)"),
-          ("base_url", "Base URL (empty: the type's default)"), ("models", "Models (comma-separated)"),
-          ("group", "Groups (comma-separated)"), ("priority", "Priority (higher first)"),
-          ("weight", "Weight (share within the priority; 0 = equal)"), ("model_mapping", "Model mapping (JSON)"),
+FIELDS = (("name", "Name"), ("base_url", "Base URL (empty: the type's default)"),
+          ("models", "Models (comma-separated)"), ("group", "Groups (comma-separated)"),
+          ("priority", "Priority (higher first)"), ("weight", "Weight (share within the priority; 0 = equal)"),
+          ("model_mapping", "Model mapping (JSON)"),
           ("config", "Config (JSON, e.g. {\"api_version\": \"2024-06-01\"})"), ("system_prompt", "System prompt"))
+JSON_FIELDS = ("model_mapping", "config")
 
 
-class ChannelForm(ModalScreen[dict[str, Any] | None]):
-    BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
+def channel_body(values: dict[str, Any], editing: dict[str, Any] | None) -> dict[str, Any]:
+    """Form values → the API's channel fields; FieldError names the field that cannot be used."""
+    body: dict[str, Any] = {"type": values["type"]}
+    for name, _ in FIELDS:
+        value = str(values[name])
+        if name in ("priority", "weight"):
+            try:
+                body[name] = int(value.strip() or 0)
+            except ValueError:
+                raise FieldError(name, f"{value!r} is not a whole number") from None
+        elif name in JSON_FIELDS and value.strip():
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise FieldError(name, f"not valid JSON: {exc}") from None
+            if not isinstance(parsed, dict):
+                raise FieldError(name, "must be a JSON object")
+            body[name] = value
+        else:
+            body[name] = value
+    key = "\n".join(line.strip() for line in str(values["key"]).splitlines() if line.strip())
+    if key:
+        body["key"] = key
+    elif not editing:
+        raise FieldError("key", "give the upstream key (one per line: one channel each)")
+    if editing:
+        body["id"] = editing["id"]
+    return body
 
-    def __init__(self, types: list[dict[str, Any]], channel: dict[str, Any] | None = None) -> None:
-        super().__init__()
+
+class ChannelForm(Form):
+    """Add or edit a channel: a type picker showing each type's key format and default base URL, the key in a
+    box of several lines (one channel per line), the other fields one line each."""
+
+    def __init__(self, types: list[dict[str, Any]], channel: dict[str, Any] | None = None,
+                 submit: Submit | None = None) -> None:
+        super().__init__("Edit channel" if channel else "Add channel", submit)
         self._types = {t["id"]: t for t in types}
         self._channel = channel or {}
 
-    def compose(self) -> ComposeResult:
+    def compose_fields(self) -> Iterator[Widget]:
         current = self._channel.get("type", 1)
-        with VerticalScroll(classes="form"):
-            yield Label(("[b]Edit channel[/b]" if self._channel else "[b]Add channel[/b]") + "  ctrl+s saves")
-            yield Label("Type")
-            yield Select([(f"{t['id']} {t['name']}", t["id"]) for t in self._types.values()], value=current,
-                         allow_blank=False, id="type")
-            yield Label(self._type_hint(current), id="type-hint", classes="hint")
-            for name, label in FIELDS:
-                yield Label(label)
-                value = "" if name == "key" else str(self._channel.get(name) if self._channel.get(name)
-                                                   is not None else ("default" if name == "group" else ""))
-                yield Input(value=value, id=f"field-{name}")
-            with Horizontal(classes="buttons"):
-                yield Button("Save", variant="primary", id="save")
-                yield Button("Cancel", id="cancel")
+        yield Label("Type")
+        yield Select([(f"{t['name']} ({t['id']})", t["id"]) for t in self._types.values()], value=current,
+                     allow_blank=False, id="type")
+        yield Label(self._type_hint(current), id="type-hint", classes="hint")
+        yield Label("Key: one per line, each line makes a channel" + (" (empty keeps the current key)"
+                                                                       if self._channel else ""))
+        yield TextArea("", id="field-key", soft_wrap=True, show_line_numbers=False)
+        yield self.error_line("key")
+        for name, label in FIELDS:
+            yield Label(label)
+            value = self._channel.get(name)
+            yield Input(value=str(value) if value is not None else ("default" if name == "group" else ""),
+                        id=f"field-{name}")
+            yield self.error_line(name)
 
     def _type_hint(self, type_id: Any) -> str:
         t = self._types.get(type_id)
@@ -62,48 +96,42 @@ class ChannelForm(ModalScreen[dict[str, Any] | None]):
         if t is not None and not models.value:
             models.value = ",".join(t["models"][:8])
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(self.values() if event.button.id == "save" else None)
-
     def values(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.query_one("#type", Select).value}
-        for name, _ in FIELDS:
-            value = self.query_one(f"#field-{name}", Input).value
-            if name in ("priority", "weight"):
-                body[name] = int(value) if value.strip().lstrip("-").isdigit() else 0
-            elif name == "key" and not value and self._channel:
-                continue
-            else:
-                body[name] = value.replace("\\n", "\n") if name == "key" else value
-        if self._channel:
-            body["id"] = self._channel["id"]
-        return body
-
-    def action_save(self) -> None:
-        self.dismiss(self.values())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        values: dict[str, Any] = {name: self.query_one(f"#field-{name}", Input).value for name, _ in FIELDS}
+        values["type"] = self.query_one("#type", Select).value
+        values["key"] = self.query_one("#field-key", TextArea).text
+        return values
 
 
 class ChannelsPane(TablePane):
     COLUMNS = (("id", "ID"), ("name", "Name"), ("type", "Type"), ("status", "Status"), ("priority", "Prio"),
                ("weight", "Weight"), ("balance", "Balance"), ("response_time", "ms"), ("used_quota", "Used"),
                ("models", "Models"))
+    WIDE_ONLY = frozenset({"weight", "balance", "response_time"})
     RESOURCE = "channel"
     BINDINGS: ClassVar = [Binding("a", "add", "Add"), Binding("e", "edit", "Edit"),
-                          Binding("space", "switch", "Enable/disable"), Binding("d", "delete", "Delete"),
-                          Binding("t", "test", "Test"), Binding("T", "test_all", "Test all"),
-                          Binding("b", "balance", "Balance")]
+                          Binding("space", "switch", "On/off"), Binding("d", "delete", "Delete"),
+                          Binding("t", "test", "Test"), Binding("T", "test_all", "Test all", show=False),
+                          Binding("b", "balance", "Balance", show=False)]  # the hint line names every key
 
     def hint(self) -> str:
         return "a add · e edit · space enable/disable · d delete · t test · T test all · b balance · r refresh"
 
-    def cells(self, row: dict[str, Any]) -> list[Any]:
-        return [row["id"], row.get("name", ""), row.get("type", ""), STATUS.get(row.get("status", 0), "?"),
-                row.get("priority") or 0, row.get("weight") or 0, f"{row.get('balance') or 0:.2f}",
-                row.get("response_time", 0), self.oneapi.money(row.get("used_quota", 0)),
-                (row.get("models") or "")[:40]]
+    async def fetch(self, search: str) -> list[dict[str, Any]]:
+        if not self.oneapi.channel_types:
+            types = await self.oneapi.client.get("/admin/channel_types")
+            self.oneapi.channel_types = {t["id"]: t["name"] for t in types}
+        return await super().fetch(search)
+
+    def cells(self, row: dict[str, Any]) -> dict[str, Any]:
+        type_id = row.get("type", 0)
+        models_width = 18 if self.narrow else 40
+        return {"id": row["id"], "name": clip(row.get("name", ""), 16 if self.narrow else 24),
+                "type": clip(self.oneapi.channel_types.get(type_id, str(type_id)), 12 if self.narrow else 20),
+                "status": STATUS.get(row.get("status", 0), "?"), "priority": row.get("priority") or 0,
+                "weight": row.get("weight") or 0, "balance": f"{row.get('balance') or 0:.2f}",
+                "response_time": row.get("response_time", 0), "used_quota": self.oneapi.money(row.get("used_quota", 0)),
+                "models": clip(row.get("models") or "", models_width)}
 
     @work(group="act")
     async def action_add(self) -> None:
@@ -116,24 +144,25 @@ class ChannelsPane(TablePane):
             await self._edit(row)
 
     async def _edit(self, row: dict[str, Any] | None) -> None:
+        client = self.oneapi.client
         try:
-            types = await self.oneapi.client.get("/admin/channel_types")
+            types = await client.get("/admin/channel_types")
         except AdminError as exc:
             self.oneapi.report(exc)
             return
-        body = await self.app.push_screen_wait(ChannelForm(types, row))
-        if body is None:
-            return
-        try:
+
+        async def save(values: dict[str, Any]) -> str:
+            body = channel_body(values, row)
             if row is None:
-                ids = await self.oneapi.client.post("/api/channel/", body)
-                self.oneapi.notify(f"created channel {', '.join(map(str, ids))}")
-            else:
-                await self.oneapi.client.put("/api/channel/", body)
-                self.oneapi.notify(f"updated channel {row['id']}")
-        except AdminError as exc:
-            self.oneapi.report(exc)
-        self.reload()
+                ids = await client.post("/api/channel/", body)
+                return f"created channel {', '.join(map(str, ids))}"
+            await client.put("/api/channel/", body)
+            return f"updated channel {row['id']}"
+
+        done = await self.app.push_screen_wait(ChannelForm(types, row, save))
+        if done is not None:
+            self.oneapi.notify(done)
+            self.reload()
 
     def action_switch(self) -> None:
         row = self.selected()

@@ -1,9 +1,11 @@
-"""Dashboard: live requests/s, tokens/s, quota, error rate, sparklines, top models and channels."""
+"""Dashboard: requests/s and tokens/s (one-minute averages), money spent and error rate in the last minute,
+sparklines, top models and channels (by name), totals since the server started."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -23,11 +25,14 @@ class DashboardPane(Widget):
     DEFAULT_CSS = """
     DashboardPane { height: 1fr; padding: 0 1; }
     DashboardPane .figures { height: 3; }
-    DashboardPane .figure { width: 1fr; border: round $accent; padding: 0 1; }
-    DashboardPane Sparkline { height: 3; margin-bottom: 1; }
-    DashboardPane .tops { height: 1fr; }
+    DashboardPane .figure { width: 1fr; height: 3; border: round $accent; padding: 0 1; content-align: center middle; }
+    DashboardPane Sparkline { height: 2; margin-bottom: 1; }
+    DashboardPane .tops { height: 1fr; min-height: 5; }
     DashboardPane .top { width: 1fr; border: round $secondary; padding: 0 1; }
+    DashboardPane .top Static { text-wrap: nowrap; text-overflow: ellipsis; }
     """
+
+    FIGURES = (("rps", "requests/s"), ("tps", "tokens/s"), ("quota", "spent"), ("errors", "error rate"))
 
     class StatsLoaded(Message):
         def __init__(self, stats: dict[str, Any]) -> None:
@@ -36,24 +41,22 @@ class DashboardPane(Widget):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="figures"):
-            yield Static("requests/s\n-", id="rps", classes="figure")
-            yield Static("tokens/s\n-", id="tps", classes="figure")
-            yield Static("quota, last minute\n-", id="quota", classes="figure")
-            yield Static("error rate\n-", id="errors", classes="figure")
-        yield Label("requests per second, last minute")
+            for name, title in self.FIGURES:
+                figure = Static("-", id=name, classes="figure")
+                figure.border_title = title
+                figure.border_subtitle = "last minute" if name in ("quota", "errors") else "1-min average"
+                yield figure
+        yield Label("requests per second over the last minute")
         yield Sparkline([0] * 60, id="requests")
-        yield Label("tokens per second, last minute")
+        yield Label("tokens per second over the last minute")
         yield Sparkline([0] * 60, id="tokens")
         with Horizontal(classes="tops"):
-            with Vertical(classes="top"):
-                yield Label("[b]top models[/b]")
-                yield Static("", id="models")
-            with Vertical(classes="top"):
-                yield Label("[b]top channels[/b]")
-                yield Static("", id="channels")
-            with Vertical(classes="top"):
-                yield Label("[b]since start[/b]")
-                yield Static("", id="totals")
+            for name, title in (("top-models", "top models"), ("top-channels", "top channels"),
+                                ("totals", "since start")):
+                top = Vertical(classes="top")
+                top.border_title = title
+                with top:
+                    yield Static("-", id=name)
 
     def on_mount(self) -> None:
         self.reload()
@@ -71,14 +74,17 @@ class DashboardPane(Widget):
     def on_dashboard_pane_stats_loaded(self, message: StatsLoaded) -> None:
         app: OneAPIApp = self.app  # type: ignore[assignment]
         s = message.stats
-        self.query_one("#rps", Static).update(f"requests/s\n[b]{s['requests_per_second']:.2f}[/b]")
-        self.query_one("#tps", Static).update(f"tokens/s\n[b]{s['tokens_per_second']:.1f}[/b]")
-        self.query_one("#quota", Static).update(f"quota, last minute\n[b]{app.money(s['quota_last_minute'])}[/b]")
-        self.query_one("#errors", Static).update(f"error rate\n[b]{s['error_rate']:.1%}[/b]")
+        self.query_one("#rps", Static).update(f"[b]{s['requests_per_second']:.2f}[/b]")
+        self.query_one("#tps", Static).update(f"[b]{s['tokens_per_second']:.1f}[/b]")
+        self.query_one("#quota", Static).update(f"[b]{app.money(s['quota_last_minute'])}[/b]")
+        self.query_one("#errors", Static).update(f"[b]{s['error_rate']:.1%}[/b]")
         self.query_one("#requests", Sparkline).data = s["series"]["requests"]
         self.query_one("#tokens", Sparkline).data = s["series"]["tokens"]
-        self.query_one("#models", Static).update("\n".join(f"{n:>6}  {m}" for m, n in s["top_models"]) or "-")
-        self.query_one("#channels", Static).update(
-            "\n".join(f"{n:>6}  #{cid}" for cid, n in s["top_channels"]) or "-")
+        self.query_one("#top-models", Static).update(
+            "\n".join(f"{n:>6}  {escape(str(m))}" for m, n in s["top_models"]) or "-")
+        names = s.get("channel_names") or {}
+        self.query_one("#top-channels", Static).update(
+            "\n".join(f"{n:>6}  {escape(names.get(str(cid)) or f'#{cid} (deleted)')}"
+                      for cid, n in s["top_channels"]) or "-")
         self.query_one("#totals", Static).update(
-            f"requests {s['total_requests']}\nerrors {s['total_errors']}\nquota {app.money(s['total_quota'])}")
+            f"requests {s['total_requests']}\nerrors {s['total_errors']}\nspent {app.money(s['total_quota'])}")

@@ -1,11 +1,16 @@
-"""Logs: a live tail (request logs, system logs, relay errors) with filters, pause / resume and a detail view."""
+"""Logs: a live tail (request logs, system logs, relay errors) with filters, pause / resume and a detail view.
+
+The tail survives the server: when the event stream ends (a restart, a crash), the pane says so and reconnects
+every few seconds, then fetches what it missed. ``r`` reloads the recent logs and reconnects at once. Cells are
+cut to fit the terminal; ``enter`` shows the whole entry, wrapped.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any, ClassVar
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -14,13 +19,26 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 
 from oneapi import humanize
-from oneapi.client import AdminError
-from oneapi.tui.screens.base import MessageScreen
+from oneapi.client import AdminError, AdminRefused
+from oneapi.tui.screens.base import NARROW, MessageScreen, clip
+
+if TYPE_CHECKING:
+    from oneapi.tui.app import OneAPIApp
 
 TYPES = {0: "unknown", 1: "topup", 2: "consume", 3: "manage", 4: "system", 5: "test"}
 MAX_ROWS = 1000
-FILTERS = (("user", "user"), ("token", "token"), ("model", "model"), ("channel", "channel id"),
-           ("type", "type (consume, topup, ...)"))
+RECONNECT_SECONDS = 2.0
+FILTERS = (("user", "user"), ("token", "token"), ("model", "model"), ("channel", "channel id"), ("type", "type"))
+COLUMNS = (("time", "Time"), ("type", "Type"), ("user", "User"), ("token", "Token"), ("model", "Model"),
+           ("channel", "Ch"), ("tokens", "In+out"), ("quota", "Quota"), ("ms", "ms"), ("content", "Content"))
+# Columns shown only from this terminal width on, so that the content keeps a readable share of the line.
+FROM_WIDTH = {"token": 120, "tokens": 120, "channel": 140, "ms": 140}
+# Fixed widths, so that a long user or model name cannot push the content off screen; the content column gets
+# the rest of the line (each column also takes 2 cells of padding, the scrollbar 2).
+WIDTHS = {"time": 16, "type": 7, "user": 8, "token": 8, "model": 16, "channel": 3, "tokens": 9, "quota": 9,
+          "ms": 5}
+NARROW_TIME = 11  # 12-31 23:59
+LIVE = "live · enter shows an entry in full · p pause/resume · filters apply to new and listed rows"
 
 
 def matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
@@ -30,35 +48,84 @@ def matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
     return all(not want or checks[name] == want for name, want in filters.items())
 
 
+def kind(row: dict[str, Any]) -> str:
+    return "error" if row.get("type") == -1 else TYPES.get(row.get("type", 0), "?")
+
+
+def detail(row: dict[str, Any]) -> str:
+    """The whole entry, one field a line, the content last and in full."""
+    fields = {"time": humanize.when(row.get("created_at")), "type": kind(row), **{
+        k: v for k, v in row.items() if k not in ("content", "created_at", "type") and v not in ("", None)}}
+    lines = [f"{name}: {value}" for name, value in fields.items()]
+    return "\n".join([*lines, "", str(row.get("content", ""))])
+
+
 class LogsPane(Widget):
-    DEFAULT_CSS = "LogsPane { height: 1fr; } LogsPane .toolbar Input { width: 1fr; }"
-    BINDINGS: ClassVar = [Binding("p", "pause", "Pause/resume"), Binding("enter", "detail", "Detail")]
+    DEFAULT_CSS = """
+    LogsPane { height: 1fr; }
+    LogsPane .toolbar Input { width: 1fr; }
+    LogsPane #state { height: auto; }
+    """
+    BINDINGS: ClassVar = [Binding("p", "pause", "Pause/resume"), Binding("enter", "detail", "Details")]
 
     class Arrived(Message):
         def __init__(self, row: dict[str, Any]) -> None:
             super().__init__()
             self.row = row
 
+    class Connected(Message):
+        """The live stream is (re)connected: fetch what was missed."""
+
+    class Lost(Message):
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[dict[str, Any]] = []
         self.paused = False
         self.held: list[dict[str, Any]] = []
+        self._shown: tuple[str, ...] = ()
+        self._content_width = 60
+
+    @property
+    def oneapi(self) -> OneAPIApp:
+        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             for name, placeholder in FILTERS:
                 yield Input(placeholder=placeholder, id=f"filter-{name}")
         yield DataTable(cursor_type="row", zebra_stripes=True)
-        yield Label("live · p pause/resume · enter details · filters apply to new and listed rows", id="state",
-                    classes="hint")
+        yield Label(LIVE, id="state", classes="hint")
+
+    def shown_columns(self) -> tuple[str, ...]:
+        width = self.app.size.width
+        return tuple(key for key, _ in COLUMNS if width >= FROM_WIDTH.get(key, 0))
+
+    def _width(self, key: str) -> int:
+        return NARROW_TIME if key == "time" and self.app.size.width < NARROW else WIDTHS[key]
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for title in ("Time", "Type", "User", "Token", "Model", "Ch", "In", "Out", "Quota", "ms", "Content"):
-            table.add_column(title)
+        self._layout_columns()
         self.load_recent()
         self.follow()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.shown_columns() != self._shown:
+            self._layout_columns()
+            self.redraw()
+
+    def _layout_columns(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        self._shown = self.shown_columns()
+        used = sum(self._width(key) + 2 for key in self._shown if key in WIDTHS) + 2 + 2
+        self._content_width = max(12, self.app.size.width - used)
+        titles = dict(COLUMNS)
+        for key in self._shown:
+            table.add_column(titles[key], key=key, width=self._width(key) if key in WIDTHS else self._content_width)
 
     def filters(self) -> dict[str, str]:
         return {name: self.query_one(f"#filter-{name}", Input).value.strip() for name, _ in FILTERS}
@@ -66,31 +133,63 @@ class LogsPane(Widget):
     def on_input_changed(self) -> None:
         self.redraw()
 
-    @work(group="recent")
+    def reload(self) -> None:
+        """``r``: the recent logs again, and a new live stream at once."""
+        self.rows = []
+        self.held = []
+        self.redraw()
+        self.load_recent()
+        self.follow()
+
+    @work(group="recent", exclusive=True)
     async def load_recent(self) -> None:
         try:
-            rows = await self.app.client.get("/api/log/", p=0)  # type: ignore[attr-defined]
+            rows = await self.oneapi.client.get("/api/log/", p=0)
         except AdminError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            self.oneapi.report(exc)
             return
+        known = {r.get("id") for r in self.rows + self.held if r.get("id") is not None}
         for row in reversed(rows):
-            self.post_message(self.Arrived(row))
+            if row.get("id") not in known:
+                self.post_message(self.Arrived(row))
 
     @work(group="follow", exclusive=True)
     async def follow(self) -> None:
-        try:
-            async for event in self.app.client.events():  # type: ignore[attr-defined]
-                if event.get("kind") == "log" and isinstance(event.get("log"), dict):
-                    self.post_message(self.Arrived(event["log"]))
-                elif event.get("kind") == "relay_error":
-                    self.post_message(self.Arrived({"type": -1, "created_at": int(event.get("time", 0)),
-                                                    "content": f"{event.get('status')} on {event.get('path')} "
-                                                               f"(request {event.get('request_id')})"}))
-                elif event.get("kind") == "alert":  # accounting set-asides, upstream anomalies
-                    self.post_message(self.Arrived({"type": -1, "created_at": int(event.get("time", 0)),
-                                                    "content": str(event.get("message", ""))}))
-        except AdminError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+        """The live stream; when it ends, say so and reconnect every RECONNECT_SECONDS until it is back."""
+        lost = False
+        while True:
+            try:
+                async for event in self.oneapi.client.events():
+                    if lost:
+                        lost = False
+                        self.post_message(self.Connected())
+                    if event.get("kind") == "log" and isinstance(event.get("log"), dict):
+                        self.post_message(self.Arrived(event["log"]))
+                    elif event.get("kind") == "relay_error":
+                        self.post_message(self.Arrived({
+                            "type": -1, "created_at": int(event.get("time", 0)),
+                            "content": f"{event.get('status')} on {event.get('path')} "
+                                       f"(request {event.get('request_id')})"}))
+                    elif event.get("kind") == "alert":  # accounting set-asides, upstream anomalies
+                        self.post_message(self.Arrived({"type": -1, "created_at": int(event.get("time", 0)),
+                                                        "content": str(event.get("message", ""))}))
+            except AdminRefused as exc:  # e.g. too many subscribers: retrying will not help soon
+                self.oneapi.report(exc)
+                self.post_message(self.Lost(f"live tail refused: {exc}; r retries"))
+                return
+            except AdminError as exc:
+                if not lost:
+                    lost = True
+                    self.post_message(self.Lost(f"disconnected ({exc}); reconnecting every "
+                                                f"{RECONNECT_SECONDS:.0f} s · r retries now"))
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    def on_logs_pane_lost(self, message: Lost) -> None:
+        self.query_one("#state", Label).update(message.reason)
+
+    def on_logs_pane_connected(self) -> None:
+        self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
+        self.load_recent()  # what happened while the stream was down
 
     def on_logs_pane_arrived(self, message: Arrived) -> None:
         if self.paused:
@@ -102,14 +201,24 @@ class LogsPane(Widget):
         if matches(message.row, self.filters()):
             self._add(message.row)
 
+    def cells(self, row: dict[str, Any]) -> dict[str, str]:
+        consume = row.get("type") == 2  # the call figures mean something only for consume logs
+        figures = {"channel": row.get("channel", ""), "ms": row.get("elapsed_time", ""),
+                   "tokens": f"{row.get('prompt_tokens', 0)}+{row.get('completion_tokens', 0)}"}
+        when = humanize.when(row.get("created_at"))
+        values = {"time": when[5:] if self.app.size.width < NARROW else when, "type": kind(row),
+                  "user": row.get("username", ""),
+                  "token": row.get("token_name", ""), "model": row.get("model_name", ""),
+                  **{k: v if consume else "" for k, v in figures.items()},
+                  "quota": self.oneapi.money(row.get("quota", 0)) if row.get("quota") else ""}
+        cells = {key: clip(value, self._width(key)) for key, value in values.items()}
+        cells["content"] = clip(row.get("content", ""), self._content_width)
+        return cells
+
     def _add(self, row: dict[str, Any]) -> None:
         table = self.query_one(DataTable)
-        money = self.app.money  # type: ignore[attr-defined]
-        kind = "error" if row.get("type") == -1 else TYPES.get(row.get("type", 0), "?")
-        table.add_row(humanize.when(row.get("created_at")), kind, row.get("username", ""), row.get("token_name", ""),
-                      row.get("model_name", ""), row.get("channel", ""), row.get("prompt_tokens", ""),
-                      row.get("completion_tokens", ""), money(row.get("quota", 0)), row.get("elapsed_time", ""),
-                      str(row.get("content", ""))[:60])
+        cells = self.cells(row)
+        table.add_row(*(cells[key] for key in self._shown))
         if table.row_count > MAX_ROWS:
             table.remove_row(next(iter(table.rows)))
         table.move_cursor(row=table.row_count - 1)
@@ -127,16 +236,21 @@ class LogsPane(Widget):
             for row in self.held:
                 self.post_message(self.Arrived(row))
             self.held = []
-        self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else
-                                               "live · p pause/resume · enter details")
+        self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
 
     def shown_rows(self) -> list[dict[str, Any]]:
         wanted = self.filters()
         return [r for r in self.rows if matches(r, wanted)]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on the table (the table's own binding takes the key) opens the entry."""
+        event.stop()
+        self.action_detail()
 
     def action_detail(self) -> None:
         table = self.query_one(DataTable)
         shown = self.shown_rows()
         if table.cursor_row is None or not 0 <= table.cursor_row < len(shown):
             return
-        self.app.push_screen(MessageScreen("Log entry", json.dumps(shown[table.cursor_row], ensure_ascii=False)))
+        row = shown[table.cursor_row]
+        self.app.push_screen(MessageScreen("Log entry", detail(row)))

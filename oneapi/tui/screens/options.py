@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from textual import work
@@ -12,10 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, TextArea
+from textual.widgets import Button, Label, Static, TextArea
 
 from oneapi.client import AdminError
-from oneapi.tui.screens.base import FormScreen, TablePane
+from oneapi.tui.screens.base import Field, FieldError, FormScreen, TablePane, clip
 
 FIRST = ("SystemName", "Logo", "Footer", "Notice", "About", "HomePageContent", "TopUpLink", "ChatLink",
          "QuotaForNewUser", "QuotaForInviter", "QuotaForInvitee", "PreConsumedQuota", "PreConsumeMaxOutput",
@@ -42,16 +43,25 @@ def check_ratio_json(key: str, text: str) -> str | None:
 
 
 class TextEditor(ModalScreen[str | None]):
-    BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
+    """A long option (ratio tables as pretty JSON, site texts) in a text area; a ratio table is checked before it
+    is sent, and a refusal (a local check or the server's) is shown under it while the text stays."""
 
-    def __init__(self, key: str, value: str) -> None:
+    BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
+    DEFAULT_CSS = """
+    TextEditor { align: center middle; }
+    TextEditor #editor { height: 16; }
+    TextEditor #problem { color: $error; height: auto; }
+    """
+
+    def __init__(self, key: str, value: str, submit: Callable[[str], Awaitable[Any]] | None = None) -> None:
         super().__init__()
         self._key = key
         self._value = value
+        self._submit = submit
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
-            yield Label(f"[b]{self._key}[/b]  (ctrl+s saves, escape cancels)")
+            yield Label(f"[b]{self._key}[/b]  ctrl+s saves · escape cancels")
             if self._key in JSON_KEYS:
                 try:
                     pretty = json.dumps(json.loads(self._value), indent=2, ensure_ascii=False)
@@ -60,10 +70,13 @@ class TextEditor(ModalScreen[str | None]):
             else:
                 pretty = self._value
             yield TextArea(pretty, id="editor")
-            yield Label("", id="problem", classes="hint")
+            yield Static("", id="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#editor", TextArea).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
@@ -74,8 +87,18 @@ class TextEditor(ModalScreen[str | None]):
     def action_save(self) -> None:
         text = self.query_one("#editor", TextArea).text
         if self._key in JSON_KEYS and (problem := check_ratio_json(self._key, text)):
-            self.query_one("#problem", Label).update(f"[red]{problem}[/red]")
+            self.query_one("#problem", Static).update(problem)
             return
+        self._save(text)
+
+    @work(exclusive=True, group="form")
+    async def _save(self, text: str) -> None:
+        if self._submit is not None:
+            try:
+                await self._submit(text)
+            except AdminError as exc:
+                self.query_one("#problem", Static).update(str(exc))
+                return
         self.dismiss(text)
 
     def action_cancel(self) -> None:
@@ -95,12 +118,14 @@ class OptionsPane(TablePane):
         items.sort(key=lambda i: (order.get(i["key"], len(order)), i["key"]))
         return [i for i in items if search.lower() in i["key"].lower()] if search else items
 
-    def cells(self, row: dict[str, Any]) -> list[Any]:
-        value = str(row.get("value", "")).replace("\n", " ")
-        return [row["key"], value[:70] + ("…" if len(value) > 70 else "")]
+    def cells(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"key": row["key"], "value": clip(row.get("value", ""), 50 if self.narrow else 80)}
 
     def on_data_table_row_selected(self) -> None:
         self.action_edit()
+
+    async def _put(self, key: str, value: str) -> None:
+        await self.oneapi.client.put("/api/option/", {"key": key, "value": value})
 
     @work(group="act")
     async def action_edit(self) -> None:
@@ -109,31 +134,34 @@ class OptionsPane(TablePane):
             return
         key, value = row["key"], str(row.get("value", ""))
         if value in ("true", "false"):  # every switch: *Enabled and PreConsumeMaxOutput
-            new: str | None = "false" if value == "true" else "true"
+            try:
+                await self._put(key, "false" if value == "true" else "true")
+            except AdminError as exc:
+                self.oneapi.report(exc)
+                return
+            saved: Any = True
         elif key in JSON_KEYS or key in LONG_TEXT:
-            new = await self.app.push_screen_wait(TextEditor(key, value))
+            saved = await self.app.push_screen_wait(TextEditor(key, value, lambda text: self._put(key, text)))
         else:
-            values = await self.app.push_screen_wait(FormScreen(f"Set {key}", [("value", key, value)]))
-            new = None if values is None else values["value"]
-        if new is None:
-            return
-        try:
-            await self.oneapi.client.put("/api/option/", {"key": key, "value": new})
-        except AdminError as exc:
-            self.oneapi.report(exc)
-            return
-        self.oneapi.notify(f"{key} saved")
-        self.reload()
+            async def submit(values: dict[str, str]) -> bool:
+                await self._put(key, values["value"])
+                return True
+
+            saved = await self.app.push_screen_wait(FormScreen(f"Set {key}", [("value", key, value)], submit=submit))
+        if saved is not None:
+            self.oneapi.notify(f"{key} saved")
+            self.reload()
 
     @work(group="act")
     async def action_secret(self) -> None:
-        values = await self.app.push_screen_wait(FormScreen("Set a secret option (it is never shown again)", [
-            ("key", "Option name (ends in Token or Secret)", ""), ("value", "Value", "")]))
-        if values is None:
-            return
-        try:
-            await self.oneapi.client.put("/api/option/", values)
-        except AdminError as exc:
-            self.oneapi.report(exc)
-            return
-        self.oneapi.notify(f"{values['key']} saved")
+        async def submit(values: dict[str, str]) -> str:
+            if not values["key"].endswith(("Token", "Secret")):
+                raise FieldError("key", "secret options end in Token or Secret (SMTPToken, GitHubClientSecret, ...)")
+            await self._put(values["key"], values["value"])
+            return str(values["key"])
+
+        saved = await self.app.push_screen_wait(FormScreen("Set a secret option (it is never shown again)", [
+            Field("key", "Option name (ends in Token or Secret)"), Field("value", "Value", password=True)],
+            submit=submit))
+        if saved is not None:
+            self.oneapi.notify(f"{saved} saved")

@@ -9,59 +9,69 @@ from textual import work
 from textual.binding import Binding
 
 from oneapi import humanize
-from oneapi.client import AdminError
-from oneapi.tui.screens.base import FormScreen, MessageScreen, TablePane
+from oneapi.tui.screens.base import FieldError, FormScreen, MessageScreen, TablePane, clip
 
 STATUS = {1: "enabled", 2: "disabled", 3: "expired", 4: "exhausted"}
 
 
 def token_body(values: dict[str, str], quota_per_unit: float) -> dict[str, Any]:
-    """Form strings → the API's token fields; ValueError names the bad field."""
+    """Form strings → the API's token fields; FieldError names the field that cannot be used."""
     unlimited = values["unlimited"].strip().lower() in ("y", "yes", "true", "1")
     quota = values["quota"].strip()
     if not unlimited and not quota:
-        raise ValueError("give a quota, or answer yes to unlimited")
-    return {"name": values["name"].strip(), "unlimited_quota": unlimited,
-            "remain_quota": humanize.parse_quota(quota or "0", quota_per_unit),
-            "expired_time": humanize.parse_expiry(values["expires"]), "models": values["models"].strip(),
-            "subnet": values["subnet"].strip()}
+        raise FieldError("quota", "give a quota, or answer yes to unlimited")
+    try:
+        remain = humanize.parse_quota(quota or "0", quota_per_unit)
+    except ValueError as exc:
+        raise FieldError("quota", str(exc)) from None
+    try:
+        expiry = humanize.parse_future_expiry(values["expires"])
+    except ValueError as exc:
+        raise FieldError("expires", str(exc)) from None
+    return {"name": values["name"].strip(), "unlimited_quota": unlimited, "remain_quota": remain,
+            "expired_time": expiry, "models": values["models"].strip(), "subnet": values["subnet"].strip()}
 
 
 class TokensPane(TablePane):
     COLUMNS = (("id", "ID"), ("name", "Name"), ("status", "Status"), ("remain", "Remaining"), ("used", "Used"),
                ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet"))
+    WIDE_ONLY = frozenset({"subnet"})
     RESOURCE = "token"
-    BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "Enable/disable"),
+    BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "On/off"),
                           Binding("d", "delete", "Delete")]
 
     def hint(self) -> str:
         return "a create · space enable/disable · d delete · tokens of the root user (the admin socket's identity)"
 
-    def cells(self, row: dict[str, Any]) -> list[Any]:
+    def cells(self, row: dict[str, Any]) -> dict[str, Any]:
         money = self.oneapi.money
-        return [row["id"], row.get("name", ""), STATUS.get(row.get("status", 0), "?"),
-                "unlimited" if row.get("unlimited_quota") else money(row.get("remain_quota", 0)),
-                money(row.get("used_quota", 0)), humanize.when(row.get("expired_time")), row.get("models") or "",
-                row.get("subnet") or ""]
+        return {"id": row["id"], "name": clip(row.get("name", ""), 18 if self.narrow else 24),
+                "status": STATUS.get(row.get("status", 0), "?"),
+                "remain": "unlimited" if row.get("unlimited_quota") else money(row.get("remain_quota", 0)),
+                "used": money(row.get("used_quota", 0)),
+                "expires": humanize.when(row.get("expired_time"))[:10 if self.narrow else None],
+                "models": clip(row.get("models") or "", 16 if self.narrow else 40),
+                "subnet": clip(row.get("subnet") or "", 30)}
 
     @work(group="act")
     async def action_add(self) -> None:
-        values = await self.app.push_screen_wait(FormScreen("Create token", [
+        async def create(values: dict[str, str]) -> dict[str, Any]:
+            token: dict[str, Any] = await self.oneapi.client.post(
+                "/api/token/", token_body(values, self.oneapi.quota_per_unit))
+            return token
+
+        token = await self.app.push_screen_wait(FormScreen("Create token", [
             ("name", "Name (at most 30 characters)", ""), ("quota", "Quota: units (500000) or dollars ($1)", ""),
             ("unlimited", "Unlimited? (yes/no)", "no"), ("expires", "Expires: never, 2026-12-31 or 30d", "never"),
             ("models", "Models it may use (comma-separated; empty: all)", ""),
-            ("subnet", "Subnets it may be used from (CIDRs; empty: any)", "")]))
-        if values is None:
-            return
-        try:
-            body = token_body(values, self.oneapi.quota_per_unit)
-            token = await self.oneapi.client.post("/api/token/", body)
-        except (ValueError, AdminError) as exc:
-            self.oneapi.report(exc)
+            ("subnet", "Subnets it may be used from (CIDRs; empty: any)", "")], submit=create))
+        if token is None:
             return
         self.reload()
-        await self.app.push_screen_wait(MessageScreen(f"Token {token['name']} created — its key",
-                                                      "sk-" + token["key"]))
+        await self.app.push_screen_wait(MessageScreen(
+            f"Token {token['name']} created — its key", "sk-" + token["key"], copy=True,
+            note="Sent to the terminal's clipboard where the terminal allows it; 'oneapi token list --json' "
+                 "shows it again."))
 
     def action_switch(self) -> None:
         row = self.selected()

@@ -8,8 +8,7 @@ from textual import work
 from textual.binding import Binding
 
 from oneapi import humanize
-from oneapi.client import AdminError
-from oneapi.tui.screens.base import FormScreen, TablePane
+from oneapi.tui.screens.base import Field, FieldError, FormScreen, TablePane, clip
 
 ROLES = {1: "common", 10: "admin", 100: "root"}
 STATUS = {1: "enabled", 2: "disabled", 3: "deleted"}
@@ -19,35 +18,47 @@ class UsersPane(TablePane):
     COLUMNS = (("id", "ID"), ("username", "Username"), ("display_name", "Name"), ("role", "Role"),
                ("status", "Status"), ("group", "Group"), ("quota", "Quota"), ("used", "Used"),
                ("requests", "Requests"))
+    WIDE_ONLY = frozenset({"display_name", "group"})
     RESOURCE = "user"
-    BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "Enable/disable"),
+    BINDINGS: ClassVar = [Binding("a", "add", "Create"), Binding("space", "switch", "On/off"),
                           Binding("p", "promote", "Promote/demote"), Binding("u", "topup", "Top up"),
-                          Binding("e", "edit", "Edit group/quota")]
+                          Binding("e", "edit", "Edit")]
 
     def hint(self) -> str:
         return "a create · space enable/disable · p promote/demote · u top up · e edit group and quota"
 
-    def cells(self, row: dict[str, Any]) -> list[Any]:
-        return [row["id"], row.get("username", ""), row.get("display_name", ""), ROLES.get(row.get("role", 1), "?"),
-                STATUS.get(row.get("status", 1), "?"), row.get("group", ""), self.oneapi.money(row.get("quota", 0)),
-                self.oneapi.money(row.get("used_quota", 0)), row.get("request_count", 0)]
+    def cells(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"id": row["id"], "username": row.get("username", ""),
+                "display_name": clip(row.get("display_name", ""), 20), "role": ROLES.get(row.get("role", 1), "?"),
+                "status": STATUS.get(row.get("status", 1), "?"), "group": row.get("group", ""),
+                "quota": self.oneapi.money(row.get("quota", 0)), "used": self.oneapi.money(row.get("used_quota", 0)),
+                "requests": row.get("request_count", 0)}
+
+    def _quota(self, text: str) -> int:
+        try:
+            return humanize.parse_quota(text, self.oneapi.quota_per_unit)
+        except ValueError as exc:
+            raise FieldError("quota", str(exc)) from None
+
+    async def _done(self, message: str | None) -> None:
+        if message is not None:
+            self.oneapi.notify(message)
+            self.reload()
 
     @work(group="act")
     async def action_add(self) -> None:
-        values = await self.app.push_screen_wait(FormScreen("Create user", [
-            ("username", "Username (at most 12 characters)", ""), ("password", "Password (8 to 20 characters)", ""),
-            ("display_name", "Display name", "")]))
-        if values is not None:
-            await self._call(f"created user {values['username']}", self.oneapi.client.post("/api/user/", values))
+        async def create(values: dict[str, str]) -> str:
+            if not values["username"].strip():
+                raise FieldError("username", "give a username")
+            if not 8 <= len(values["password"]) <= 20:
+                raise FieldError("password", "8 to 20 characters")
+            await self.oneapi.client.post("/api/user/", values)
+            return f"created user {values['username']}"
 
-    async def _call(self, done: str, call: Any) -> None:
-        try:
-            await call
-        except AdminError as exc:
-            self.oneapi.report(exc)
-            return
-        self.oneapi.notify(done)
-        self.reload()
+        await self._done(await self.app.push_screen_wait(FormScreen("Create user", [
+            Field("username", "Username (at most 12 characters)"),
+            Field("password", "Password (8 to 20 characters)", password=True),
+            Field("display_name", "Display name")], submit=create)))
 
     def action_switch(self) -> None:
         row = self.selected()
@@ -68,34 +79,29 @@ class UsersPane(TablePane):
         row = self.selected()
         if row is None:
             return
-        values = await self.app.push_screen_wait(FormScreen(f"Top up {row['username']}", [
-            ("quota", "Add: units or $dollars", "$1"), ("remark", "Remark (shown in the log)", "")]))
-        if values is None:
-            return
-        try:
-            quota = humanize.parse_quota(values["quota"], self.oneapi.quota_per_unit)
-        except ValueError as exc:
-            self.oneapi.report(exc)
-            return
-        await self._call(f"added {self.oneapi.money(quota)} to {row['username']}",
-                         self.oneapi.client.post("/api/topup", {"user_id": row["id"], "quota": quota,
-                                                                 "remark": values["remark"]}))
+
+        async def topup(values: dict[str, str]) -> str:
+            quota = self._quota(values["quota"])
+            await self.oneapi.client.post("/api/topup", {"user_id": row["id"], "quota": quota,
+                                                         "remark": values["remark"]})
+            return f"added {self.oneapi.money(quota)} to {row['username']}"
+
+        await self._done(await self.app.push_screen_wait(FormScreen(f"Top up {row['username']}", [
+            ("quota", "Add: units or $dollars", "$1"), ("remark", "Remark (shown in the log)", "")], submit=topup)))
 
     @work(group="act")
     async def action_edit(self) -> None:
         row = self.selected()
         if row is None:
             return
-        values = await self.app.push_screen_wait(FormScreen(f"Edit {row['username']}", [
+
+        async def edit(values: dict[str, str]) -> str:
+            quota = self._quota(values["quota"])
+            await self.oneapi.client.put("/api/user/", {"id": row["id"], "group": values["group"], "quota": quota,
+                                                        "display_name": values["display_name"]})
+            return f"updated {row['username']}"
+
+        await self._done(await self.app.push_screen_wait(FormScreen(f"Edit {row['username']}", [
             ("group", "Group", str(row.get("group", "default"))),
             ("quota", "Balance: units or $dollars", str(row.get("quota", 0))),
-            ("display_name", "Display name", str(row.get("display_name", "")))]))
-        if values is None:
-            return
-        try:
-            quota = humanize.parse_quota(values["quota"], self.oneapi.quota_per_unit)
-        except ValueError as exc:
-            self.oneapi.report(exc)
-            return
-        await self._call(f"updated {row['username']}", self.oneapi.client.put("/api/user/", {
-            "id": row["id"], "group": values["group"], "quota": quota, "display_name": values["display_name"]}))
+            ("display_name", "Display name", str(row.get("display_name", "")))], submit=edit)))

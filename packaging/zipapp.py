@@ -1,0 +1,101 @@
+"""Helpers of build_zipapp.sh (stdlib only; run with the building interpreter).
+
+``pins SITE``      print ``name==version`` for every distribution in SITE but oneapi (the versions the first
+                   target Python resolved, used as constraints for the others);
+``prune SITE``     check the merged SITE holds one version of each distribution, then remove the distributions
+                   named in $PRUNE and the files matching $PRUNE_FILES (each must exist: a stale name fails);
+``guard PYZ V...`` put a check in front of shiv's bootstrap: on a Python the bundle has no compiled modules
+                   for (not CPython V..., not Linux x86_64) it says so in one line and exits 2, before anything
+                   is unpacked or imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import zipfile
+from collections import Counter
+from importlib.metadata import Distribution, distributions
+from pathlib import Path
+
+GUARD = '''import platform, sys
+if (sys.implementation.name != "cpython" or sys.version_info[:2] not in {supported!r}
+        or sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64")):
+    sys.stderr.write("oneapi: this file runs on CPython {shown} on Linux x86_64; this is %s %d.%d.%d on %s %s (%s)\\n"
+                     % (sys.implementation.name, sys.version_info[0], sys.version_info[1], sys.version_info[2],
+                        sys.platform, platform.machine(), sys.executable))
+    sys.exit(2)
+'''
+
+
+def _name(dist: Distribution) -> str:
+    return str(dist.metadata["Name"]).lower().replace("_", "-")
+
+
+def pins(site: Path) -> None:
+    for dist in sorted(distributions(path=[str(site)]), key=_name):
+        if _name(dist) != "oneapi":
+            print(f"{dist.metadata['Name']}=={dist.version}")
+
+
+def prune(site: Path) -> None:
+    dists = list(distributions(path=[str(site)]))
+    names = Counter(_name(d) for d in dists)
+    twice = sorted(n for n, count in names.items() if count > 1)
+    if twice:
+        sys.exit(f"build_zipapp: the target Pythons resolved different versions of {', '.join(twice)}")
+    wanted = {n.lower().replace("_", "-") for n in os.environ.get("PRUNE", "").split()}
+    missing = sorted(wanted - set(names))
+    if missing:
+        sys.exit(f"build_zipapp: PRUNE names distributions that are not installed: {', '.join(missing)}")
+    for dist in dists:
+        if _name(dist) not in wanted:
+            continue
+        # Only what lies inside SITE: RECORD also lists console scripts as ../../bin/NAME.
+        files = [f for f in (Path(str(f)) for f in dist.files or []) if ".." not in f.parts]
+        for file in files:
+            (site / file).unlink(missing_ok=True)
+        for top in {f.parts[0] for f in files if len(f.parts) > 1}:
+            shutil.rmtree(site / top, ignore_errors=True)
+    for pattern in os.environ.get("PRUNE_FILES", "").split():
+        found = list(site.glob(pattern))
+        if not found:
+            sys.exit(f"build_zipapp: PRUNE_FILES pattern {pattern} matches nothing")
+        for path in found:
+            path.unlink()
+    for cache in list(site.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def guard(pyz: Path, versions: list[str]) -> None:
+    supported = sorted(tuple(int(p) for p in v.split(".")) for v in versions)
+    code = GUARD.format(supported=supported, shown=", ".join("%d.%d" % v for v in supported))
+    data = pyz.read_bytes()
+    shebang = data[:data.index(b"\n") + 1]
+    tmp = pyz.with_name(pyz.name + ".tmp")
+    with zipfile.ZipFile(pyz) as source, tmp.open("wb") as fd:
+        fd.write(shebang)
+        with zipfile.ZipFile(fd, "w") as target:
+            for info in source.infolist():
+                content = source.read(info)
+                if info.filename == "__main__.py":
+                    content = code.encode() + content
+                target.writestr(info, content)
+    tmp.replace(pyz)
+
+
+def main(argv: list[str]) -> None:
+    command, *args = argv
+    if command == "pins":
+        pins(Path(args[0]))
+    elif command == "prune":
+        prune(Path(args[0]))
+    elif command == "guard":
+        guard(Path(args[0]), args[1:])
+    else:
+        sys.exit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
