@@ -286,7 +286,7 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     if translating is not None and translating.inline_images and job.mode == "chat" and job.images is None:
         job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
     exchange = cast(CredentialExchange, adaptor) if hasattr(adaptor, "credential_request") else None
-    amount, output = reserve_amount(job, price, upstream_model)
+    amount, output = reserve_amount(job, price, upstream_model, channel.system_prompt if job.mode == "chat" else "")
     reservation = relay.ledger.reserve(job.caller.user, job.caller.token, amount)
     try:
         for fresh_credential in (False, True):
@@ -359,7 +359,8 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
 GENERATIVE_MODES = ("chat", "completions", "edits")
 
 
-def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> tuple[int, int | None]:
+def reserve_amount(job: Job, price: pricing.Price, upstream_model: str,
+                   system_prompt: str = "") -> tuple[int, int | None]:
     """What to hold before calling the upstream: the estimate for text, the exact price for images and
     speech (known up front), PreConsumedQuota × ratio for transcriptions. Second: under PreConsumeMaxOutput,
     the completion tokens the hold pays for (the request's max_tokens, else the model's maximum output), so
@@ -374,9 +375,14 @@ def reserve_amount(job: Job, price: pricing.Price, upstream_model: str) -> tuple
         return int(options.get_int("PreConsumedQuota") * price.ratio), None
     prompt = job.prompt_tokens(upstream_model)
     if job.mode in GENERATIVE_MODES and options.get_bool("PreConsumeMaxOutput"):
+        # Everything the upstream will count as prompt that oneapi can count: the channel's system prompt and
+        # the tool definitions too, so that the reservation covers the prompt as well as it can.
+        tokenizer = job.relay.tokenizer
+        prompt += tokenizer.count_text(system_prompt, upstream_model) if system_prompt else 0
+        extras = [data[k] for k in ("tools", "functions", "response_format") if data.get(k)]
+        prompt += tokenizer.count_text(json.dumps(extras, ensure_ascii=False), upstream_model) if extras else 0
         most = limits_for(upstream_model).reservable_output
-        choices = data.get("n") or 1  # checked 1..128 by parse_text_body; each choice is an answer
-        output = (min(job.max_tokens, most) if job.max_tokens else most) * choices
+        output = (min(job.max_tokens, most) if job.max_tokens else most) * answers_requested(data)
         return pricing.text_quota(price, prompt, output), output
     return pricing.pre_consume_quota(price, options.get_int("PreConsumedQuota"), prompt, job.max_tokens), None
 
@@ -434,15 +440,17 @@ def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered:
     if quota is None:
         model = state.upstream_model
         checked = check_usage(prompt, completion, limits_for(model), job.prompt_tokens(model),
-                              lambda: relay.tokenizer.count_text(delivered(), model) if delivered else 0)
+                              lambda: relay.tokenizer.count_text(delivered(), model) if delivered else 0,
+                              choices=answers_requested(job.data), generative=job.mode in GENERATIVE_MODES)
         if checked.anomaly is not None:
             report_anomaly(job, state, checked)
         prompt, completion = checked.prompt_tokens, checked.completion_tokens
+        if state.budget is not None and completion > state.budget.limit:
+            # PreConsumeMaxOutput: the answer is paid for up to what was reserved (the prompt in full).
+            log.info("request %s on channel #%d: %d completion tokens, %d reserved: billed the reservation's "
+                     "(PreConsumeMaxOutput)", job.request_id, state.channel.id, completion, state.budget.limit)
+            completion = state.budget.limit
         quota = pricing.text_quota(state.price, prompt, completion)
-        if state.budget is not None and quota > state.reservation.amount:
-            log.info("request %s on channel #%d cost %d, more than the %d reserved: charged the reservation "
-                     "(PreConsumeMaxOutput)", job.request_id, state.channel.id, quota, state.reservation.amount)
-            quota = state.reservation.amount
     quota = min(quota, MAX_CHARGE)
     log_row = None
     if relay.options.get_bool("LogConsumeEnabled"):
@@ -458,11 +466,23 @@ def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered:
     return quota
 
 
+def answers_requested(data: dict[str, Any]) -> int:
+    """How many answers one request may produce: ``n`` choices (``best_of`` for completions, which the
+    upstream generates and bills even when it returns fewer)."""
+    counts = [v for v in (data.get("n"), data.get("best_of")) if isinstance(v, int) and not isinstance(v, bool)]
+    return max([1, *counts])
+
+
 def report_anomaly(job: Job, state: Attempt, checked: CheckedUsage) -> None:
-    """One line for the operator (server log and the TUI's events) when an upstream's usage was refused."""
+    """One line for the operator (server log and the TUI's events) when an upstream's usage was refused; at
+    most one a minute per channel, with the count of the others (a lying upstream answers thousands)."""
+    suppressed = job.relay.anomalies.admit(state.channel.id)
+    if suppressed is None:
+        return
+    others = f" ({suppressed} more on this channel since the last report)" if suppressed else ""
     message = (f"upstream anomaly on channel #{state.channel.id} (model {state.upstream_model}, request "
                f"{job.request_id}): {checked.anomaly}; billed {checked.prompt_tokens} prompt and "
-               f"{checked.completion_tokens} completion tokens as counted by oneapi")
+               f"{checked.completion_tokens} completion tokens as counted by oneapi{others}")
     log.warning(message)
     job.relay.services.events.publish("alert", {"message": message, "channel": state.channel.id})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -36,6 +37,24 @@ def _make_credentials(relay: Relay) -> Credentials:
     return Credentials(relay)
 
 
+class ReportThrottle:
+    """At most one report per key every ``seconds``, counting the ones held back (bounded: a key per channel)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._last: dict[int, tuple[float, int]] = {}
+
+    def admit(self, key: int) -> int | None:
+        """None: hold this report back; else how many were held back since the last one."""
+        now = time.monotonic()
+        last, held = self._last.get(key, (-self._seconds, 0))
+        if now - last < self._seconds:
+            self._last[key] = (last, held + 1)
+            return None
+        self._last[key] = (now, 0)
+        return held
+
+
 class Relay:
     def __init__(self, config: Config, services: Services, tokenizer: Tokenizer) -> None:
         self.config = config
@@ -46,6 +65,7 @@ class Relay:
         self.routes = RoutingTable([])
         self.session: aiohttp.ClientSession | None = None
         self.metrics = SuccessWindow(config.metric_queue_size, config.metric_success_rate_threshold)
+        self.anomalies = ReportThrottle(60.0)
         self._prices: tuple[tuple[str, str, str], PriceTables] | None = None
         self._reload_lock = asyncio.Lock()
         self.credentials: Credentials = _make_credentials(self)

@@ -50,7 +50,7 @@ async def start_services(config: Config, store: Store) -> Services:
     options = await Options.load(store, {"Theme": config.theme})
     events = EventHub()
     stats = LiveStats()
-    journal = Journal.open(config.data_path(config.journal_dir))
+    journal = Journal.open(config.data_path(config.journal_dir), fsync_each=config.journal_fsync_interval == 0)
     try:
         ledger = Ledger(store, journal,
                         flush_interval=config.batch_update_interval if config.batch_update_enabled else 0.0,

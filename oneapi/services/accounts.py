@@ -345,9 +345,9 @@ class Accounts:
                 return rows[-1]
 
             change = await self._store.write(q.set_quota, user_id, new_quota, describe)
-            await self._ledger.user_changed(user_id)
             if change:
-                self._logs.committed(rows, change[2])
+                self._logs.committed(rows, change[2])  # before any await: the change is in, its log must follow
+            await self._ledger.user_changed(user_id)
 
     async def delete(self, actor: dict[str, Any], user_id: int) -> None:
         target = await self._target(user_id)
@@ -370,5 +370,5 @@ class Accounts:
         leftover = await self._store.write(q.credit, user_id, quota, row)  # balance and log: one transaction
         if leftover is None:
             raise NotFoundError(f"user {user_id} does not exist")
+        self._logs.committed([row], leftover)  # before any await: the credit is in, its log must follow
         await self._ledger.user_changed(user_id)
-        self._logs.committed([row], leftover)

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import itertools
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from oneapi.store.queries.accounting import (
     batch_from_records,
     charge_payload,
     charges_in,
+    forget_marks,
     load_user,
     log_payload,
     read_marks,
@@ -78,6 +80,7 @@ COALESCE_SECONDS = 0.2  # even "unbatched", gather a fifth of a second of change
 MAX_PENDING_LOGS = 100_000  # beyond this the database is not keeping up: new requests are refused, not lost
 NEGATIVE_TTL = 10.0  # seconds an unknown token key is remembered as unknown
 FAILURE_LOG_SECONDS = 30.0
+MUST_RELOAD = -1.0  # loaded_at of an account whose reload after a change failed: reloaded before its next use
 EVICTION_LOOKAHEAD = 64  # accounts past the oldest looked at when the oldest ones hold quota
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -175,7 +178,7 @@ class Ledger:
         self._loading: dict[tuple[str, Any], asyncio.Future[Any]] = {}
         self._refreshing: dict[tuple[str, Any], asyncio.Task[Any]] = {}
         self._pending = Batch()
-        self._inflight: dict[int, Batch] = {}
+        self._unacked: deque[Batch] = deque()  # submitted, not confirmed: retried in order, never merged
         self._generation = 0
         self._written_through = 0  # journal sequence numbers up to here are in the database (both marks)
         self._flush_lock = asyncio.Lock()
@@ -194,19 +197,28 @@ class Ledger:
 
     async def recover(self) -> int:
         """Replay what an earlier process journaled but never wrote (a kill, a power loss, a database that
-        was down at shutdown); returns the number of journal records applied. Call before serving."""
-        records = self._journal.recorded()
-        marks = await self._store.write(read_marks, self._journal.id)
-        batch = batch_from_records(records, marks)
-        if not batch.empty():
-            refused = await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
+        was down at shutdown), one segment at a time; returns the number of journal records applied. Then the
+        journal is emptied under a new identity. Call before serving."""
+        old_id = self._journal.id
+        marks = await self._store.write(read_marks, old_id)
+        charges = logs = refused = 0
+        for records in self._journal.earlier_segments():
+            batch = batch_from_records(records, marks)
+            if batch.empty():
+                continue
+            applied = await self._store.write(apply_batch, batch, old_id, self._set_aside)
+            charges += charges_in(records, marks[ACCOUNTS])
+            logs += len(batch.logs)
+            refused += applied.set_aside
+            marks = {ACCOUNTS: max(marks[ACCOUNTS], batch.seq), LOGS: max(marks[LOGS], batch.log_seq)}
+        if charges or logs:
             log.warning("replayed the journal in %s: %d charges and %d log rows the database lacked%s",
-                        self._journal.directory, charges_in(records, marks[ACCOUNTS]), len(batch.logs),
-                        f" ({refused} set aside)" if refused else "")
+                        self._journal.directory, charges, logs, f" ({refused} set aside)" if refused else "")
         last = max([self._journal.last_seq, *marks.values()])
         self._journal.reset(last)
+        await self._store.write(forget_marks, old_id)
         self._written_through = last
-        return charges_in(records, marks[ACCOUNTS]) + len(batch.logs)
+        return charges + logs
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -216,7 +228,8 @@ class Ledger:
 
     async def close(self) -> ShutdownReport:
         """Flush everything pending; called on shutdown after requests have drained. What the database
-        could not take stays in the journal, for the next start."""
+        could not take stays in the journal, for the next start; when it took everything, the journal is
+        emptied."""
         self._closing = True
         self._stop.set()
         self._wake.set()
@@ -228,7 +241,7 @@ class Ledger:
         with contextlib.suppress(Exception):  # logged in flush; the journal keeps what it could not write
             await self.flush()
         report = ShutdownReport(self._journal.unwritten_count(self._written_through), self._journal.directory)
-        await asyncio.get_running_loop().run_in_executor(None, self._journal.close)
+        await asyncio.get_running_loop().run_in_executor(None, self._journal.close, report.complete)
         return report
 
     async def _flush_loop(self) -> None:
@@ -241,7 +254,7 @@ class Ledger:
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:  # logged in flush; the deltas are back in pending and retried
+            except Exception:  # logged in flush; the batch stays queued and is retried
                 if not self._closing:
                     await asyncio.sleep(1.0)
             if self._closing:
@@ -257,38 +270,54 @@ class Ledger:
                 log.exception("could not fsync the journal; will retry")
 
     async def flush(self) -> None:
-        """Write every pending change and log in one batch. On failure the batch returns to pending.
+        """Write what is pending: first the batches an earlier attempt could not confirm, in order, then
+        everything pending as one new batch. A batch that fails stays queued (never merged with newer
+        changes), so its retry can ask the journal marks whether an attempt whose acknowledgement was lost
+        did commit after all, and write only what is missing.
 
-        One flush at a time: the journal marks are high-water marks, so a batch must not commit while an
-        earlier one may still fail and come back."""
+        One flush at a time: the marks are high-water marks, so a batch must not commit while an earlier one
+        may still fail."""
         async with self._flush_lock:
-            if self._pending.empty():
-                return
-            batch, self._pending = self._pending, Batch()
-            self._generation += 1
-            generation = self._generation
-            self._inflight[generation] = batch
-            try:
-                await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
-            except LogsNotWrittenError as exc:  # the deltas are in: retry only the log rows, or they would count twice
-                self._failed(f"could not write {len(batch.logs)} log rows ({exc})")
-                self._pending.merge(Batch(logs=batch.logs, log_seq=batch.log_seq))
-                self._wake.set()
-                raise
-            except Exception as exc:
-                self._failed(f"could not write {len(batch.users) + len(batch.tokens)} balance changes and "
-                             f"{len(batch.logs)} log rows ({_cause(exc)})")
-                self._pending.merge(batch)
-                self._wake.set()
-                raise
-            finally:
-                self._inflight.pop(generation, None)
+            took_pending = False
+            while True:
+                if not self._unacked:
+                    if took_pending or self._pending.empty():
+                        break
+                    self._unacked.append(self._pending)
+                    self._pending = Batch()
+                    took_pending = True
+                batch = self._unacked[0]
+                self._generation += 1
+                batch.generation = self._generation
+                try:
+                    applied = await self._store.write(apply_batch, batch, self._journal.id, self._set_aside)
+                except LogsNotWrittenError as exc:  # the deltas are in: only the log rows are retried
+                    self._unacked[0] = batch.log_rows_only()
+                    self._failed(f"could not write {len(batch.logs)} log rows ({exc})")
+                    self._wake.set()
+                    raise
+                except Exception as exc:
+                    self._failed(f"could not write {len(batch.users) + len(batch.tokens)} balance changes and "
+                                 f"{len(batch.logs)} log rows ({_cause(exc)})")
+                    self._wake.set()
+                    raise
+                self._unacked.popleft()
+                if applied.deltas_were_there:  # our view counted this batch as not written: look again
+                    self._stale_accounts(batch)
+                # Everything journaled before this batch was taken is in it or in an earlier one.
+                self._written_through = max(self._written_through, batch.seq, batch.log_seq)
             if self._failures:
                 log.warning("the accounting batches are written again after %d failed attempts", self._failures)
                 self._failures = 0
-            # Everything journaled before this batch was taken is in it or in an earlier one.
-            self._written_through = max(self._written_through, batch.seq, batch.log_seq)
             self._journal.forget_through(self._written_through)
+
+    def _stale_accounts(self, batch: Batch) -> None:
+        for user_id in batch.users:
+            if user_id in self._users:
+                self._refresh_in_background(("user", user_id), functools.partial(self.reload_user, user_id))
+        for token_id in batch.tokens:
+            if token_id in self._tokens:
+                self._refresh_in_background(("token", token_id), functools.partial(self.reload_token, token_id))
 
     def _failed(self, what: str) -> None:
         """One line per failure, then one every FAILURE_LOG_SECONDS while the database stays out of reach: the
@@ -337,7 +366,7 @@ class Ledger:
 
     async def user(self, user_id: int) -> UserAccount | None:
         account = self._users.get(user_id)
-        if account is not None:
+        if account is not None and account.loaded_at != MUST_RELOAD:
             self._users.move_to_end(user_id)
             if time.monotonic() - account.loaded_at > self._stale_after:
                 self._refresh_in_background(("user", user_id), lambda: self.reload_user(user_id))
@@ -387,6 +416,8 @@ class Ledger:
         token_id = self._token_ids.get(key)
         if token_id is not None:
             account = self._tokens.get(token_id)
+            if account is not None and account.loaded_at == MUST_RELOAD:
+                return await self._load("token", token_id, lambda: self.reload_token(token_id))
             if account is not None:
                 self._tokens.move_to_end(token_id)
                 if time.monotonic() - account.loaded_at > self._stale_after:
@@ -400,8 +431,12 @@ class Ledger:
         return await self._load("key", key, lambda: self._load_token_by_key(key))
 
     async def _load_token_by_key(self, key: str) -> TokenAccount | None:
-        generation = self._generation
-        row = await self._store.write(find_by_key, key)
+        # Ask the read pool first: a flood of made-up keys must not queue on the writer thread, which the
+        # accounting flush needs. Only a key that exists is loaded in order with the batches.
+        row = await self._store.read(find_by_key, key)
+        if row is not None:
+            generation = self._generation
+            row = await self._store.write(find_by_key, key)
         if row is None:
             self._unknown[key] = time.monotonic()
             if len(self._unknown) > MAX_ACCOUNTS:
@@ -427,14 +462,18 @@ class Ledger:
     def _install_token(self, row: dict[str, Any], since_generation: int) -> TokenAccount:
         fresh = _token_from_row(row, time.monotonic())
         current = self._tokens.get(fresh.id)
-        remain, used, _ = self._unsettled("token", fresh.id, since_generation)
+        if current is not None and current.key != fresh.key:
+            # SQLite gave a deleted token's id to a new one: the cached account (and the holds of its requests
+            # still in flight) belongs to the old token; the new one starts clean.
+            self._token_ids.pop(current.key, None)
+            del self._tokens[fresh.id]
+            current = None
+        remain, used, _ = self._unsettled("token", fresh.id, since_generation, fresh.key)
         held = current.held if current is not None else 0
         fresh.remain_quota += remain - (0 if fresh.unlimited else held)
         fresh.used_quota += used + held
         fresh.held = held
         if current is not None:
-            if current.key != fresh.key:
-                self._token_ids.pop(current.key, None)
             current.__dict__.update(fresh.__dict__)
             fresh = current
         else:
@@ -446,25 +485,45 @@ class Ledger:
 
     async def user_changed(self, user_id: int) -> None:
         """The user's row changed in the database (admin edit, top-up, voucher, deletion): reload it if
-        cached, before the caller answers."""
-        if user_id in self._users:
+        cached, before the caller answers. Never raises: the change is committed, and if the reload fails the
+        account is reloaded before its next use instead."""
+        account = self._users.get(user_id)
+        if account is None:
+            return
+        try:
             await self.reload_user(user_id)
+        except Exception as exc:
+            log.warning("reloading user #%d after a change failed (%s); it is reloaded on its next use",
+                        user_id, _cause(exc))
+            account.loaded_at = MUST_RELOAD
 
     async def token_changed(self, token_id: int) -> None:
-        """The token's row changed or was deleted: reload (or drop) it if cached, before the caller answers."""
-        if token_id in self._tokens:
+        """The token's row changed or was deleted: reload (or drop) it if cached, before the caller answers.
+        Never raises (see :meth:`user_changed`)."""
+        account = self._tokens.get(token_id)
+        if account is None:
+            return
+        try:
             await self.reload_token(token_id)
+        except Exception as exc:
+            log.warning("reloading token #%d after a change failed (%s); it is reloaded on its next use",
+                        token_id, _cause(exc))
+            account.loaded_at = MUST_RELOAD
 
     def token_created(self, key: str) -> None:
         """A token with this key now exists: forget having looked for it in vain."""
         self._unknown.pop(key, None)
 
-    def _unsettled(self, kind: str, ident: int, since_generation: int) -> list[int]:
-        """Deltas of ``kind``/``ident`` not in the database as of a read submitted at ``since_generation``."""
+    def _unsettled(self, kind: str, ident: int, since_generation: int, key: str = "") -> list[int]:
+        """Deltas of ``kind``/``ident`` that a database read submitted at ``since_generation`` did not see: the
+        batches submitted after it, the ones the writer thread has not marked as committed, and pending. A
+        token's deltas count only for the token with that key (SQLite reuses a deleted token's id)."""
         total = [0, 0, 0]
-        batches = [b for g, b in self._inflight.items() if g > since_generation] + [self._pending]
-        for batch in batches:
+        batches = [b for b in self._unacked if b.generation > since_generation or not b.deltas_in_db]
+        for batch in [*batches, self._pending]:
             row = (batch.users if kind == "user" else batch.tokens).get(ident)
+            if row and kind == "token" and batch.token_keys.get(ident, key) != key:
+                continue
             if row:
                 total[0] += row[0]
                 total[1] += row[1]
@@ -516,8 +575,8 @@ class Ledger:
         user, token = reservation.user, reservation.token
         now = int(time.time())
         row = log_row.checked() if log_row is not None else None
-        seq = self._journaled(charge_payload(request_id, user.id, token.id, not token.unlimited, channel_id, quota,
-                                             now, row))
+        seq = self._journaled(charge_payload(request_id, user.id, token.id, token.key, not token.unlimited,
+                                             channel_id, quota, now, row))
         reservation.done = True
         self._release(reservation)
         user.quota -= quota
@@ -526,7 +585,7 @@ class Ledger:
         token.used_quota += quota
         if not token.unlimited:
             token.remain_quota -= quota
-        self._pending.charge(user.id, token.id, not token.unlimited, channel_id, quota, now)
+        self._pending.charge(user.id, token.id, token.key, not token.unlimited, channel_id, quota, now)
         self._pending.seq = max(self._pending.seq, seq)
         if row is not None:
             self._queue_log(row, seq)
@@ -538,7 +597,7 @@ class Ledger:
             return
         reservation.done = True
         self._release(reservation)
-        self._pending.token(reservation.token.id, 0, 0, int(time.time()))  # accessed, nothing else
+        self._pending.token(reservation.token.id, reservation.token.key, 0, 0, int(time.time()))  # accessed only
         self._wake.set()
 
     def add_log(self, row: LogRow) -> None:

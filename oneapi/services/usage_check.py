@@ -2,9 +2,12 @@
 
 An upstream's ``usage`` decides what a client pays, so it is input like any other: a negative count served
 the request for free, and a count of 2³¹ (or 2⁶³) overflowed the logs table's columns and wedged every later
-write. A number is refused when it is negative or beyond what the model can read or write
-(``model_limits``); billing then uses the tokens oneapi counts itself (the prompt it sent, the text it
-delivered), capped at the model's limits, and the caller logs one line naming the channel.
+write. A number is refused when it is negative or beyond what the request could have produced: more completion
+tokens than ``choices`` answers of the model's maximum output (``model_limits``), more prompt tokens than the
+model reads (generative requests only: an embedding request carries many inputs, each within the limit), or
+more than the logs table's 32-bit columns hold. Billing then uses the tokens oneapi counts itself (the prompt
+it sent, the text it delivered) — never capped at the catalogue's limits, which describe the model, not what
+oneapi counted — and the caller reports the anomaly once.
 """
 
 from __future__ import annotations
@@ -25,15 +28,20 @@ class CheckedUsage:
 
 
 def check_usage(prompt: int, completion: int, limits: ModelLimits, counted_prompt: int,
-                count_completion: Callable[[], int]) -> CheckedUsage:
-    """The numbers to bill. ``count_completion`` is called only when the upstream's count is refused."""
+                count_completion: Callable[[], int], *, choices: int = 1, generative: bool = True) -> CheckedUsage:
+    """The numbers to bill. ``count_completion`` is called only when the upstream's count is refused;
+    ``choices`` is how many answers the request asked for (``n``, ``best_of``)."""
     problems = []
-    prompt_cap = min(limits.context, INT32_MAX)
-    completion_cap = min(limits.max_output, INT32_MAX)
+    prompt_cap = min(limits.context, INT32_MAX) if generative else INT32_MAX
+    completion_cap = min(limits.max_output * max(choices, 1), INT32_MAX)
     if not 0 <= prompt <= prompt_cap:
-        problems.append(f"prompt_tokens {prompt} (the model reads at most {prompt_cap})")
-        prompt = min(max(counted_prompt, 0), prompt_cap)
+        problems.append(f"prompt_tokens {prompt} (at most {prompt_cap} possible)")
+        prompt = _column(counted_prompt)
     if not 0 <= completion <= completion_cap:
-        problems.append(f"completion_tokens {completion} (the model writes at most {completion_cap})")
-        completion = min(max(count_completion(), 0), completion_cap)
+        problems.append(f"completion_tokens {completion} (at most {completion_cap} possible)")
+        completion = _column(count_completion())
     return CheckedUsage(prompt, completion, "; ".join(problems) or None)
+
+
+def _column(count: int) -> int:
+    return min(max(count, 0), INT32_MAX)

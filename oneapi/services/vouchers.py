@@ -84,6 +84,6 @@ class Vouchers:
             return rows[-1]
 
         quota, leftover = await self._store.write(q.redeem, key, user["id"], int(time.time()), describe)
+        self._logs.committed(rows, leftover)  # before any await: the credit is in, its log must follow
         await self._ledger.user_changed(user["id"])
-        self._logs.committed(rows, leftover)
         return quota

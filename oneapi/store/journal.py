@@ -13,13 +13,15 @@ How it survives what:
   exists nowhere.)
 - :meth:`Journal.sync` fsyncs what was written since the last call; the ledger runs it every
   ``JOURNAL_FSYNC_INTERVAL`` seconds off the event loop. A power loss or kernel crash can lose at most that
-  interval of charges (0 fsyncs every record, at the cost of a disk flush per request).
+  interval of charges. With ``fsync_each`` (an interval of 0) every append is fsynced before it returns.
 
 Replay is idempotent: every record has a sequence number, and the database keeps per journal the highest
 sequence number whose effect it holds (table ``oneapi_journal_marks``), written in the same transaction as
-the batch that carries those records. At start the ledger applies only what lies above the marks, then
-empties the journal (:meth:`reset`). Segment files rotate at ``SEGMENT_BYTES``, and a segment is deleted as
-soon as the marks have passed its last record (:meth:`forget_through`).
+the batch that carries those records. At start the ledger applies, segment by segment, only what lies above
+the marks; then the journal is emptied and takes a new identity (:meth:`reset`), so a data directory copied
+elsewhere afterwards never shares marks with this one. Segment files rotate at ``SEGMENT_BYTES``; a segment is
+deleted as soon as the marks have passed its last record (:meth:`forget_through`), and all of them when a
+shutdown has written everything (:meth:`close` with ``everything_written``).
 
 One process owns a journal directory (an ``flock`` on ``lock``): two servers on one data directory would
 otherwise replay each other's charges.
@@ -37,9 +39,11 @@ import fcntl
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +51,10 @@ from typing import Any
 log = logging.getLogger("oneapi.journal")
 
 SEGMENT_BYTES = 16 * 1024 * 1024
+ROTATE_RETRY_SECONDS = 1.0  # after the disk refused a write, how long before a new segment is tried
 _SUFFIX = ".jsonl"
 SET_ASIDE_FILE = "set-aside.jsonl"
+_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class JournalError(RuntimeError):
@@ -75,20 +81,23 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)  # ASCI
 
 
 class Journal:
-    """Create with :meth:`open`; the owner calls :meth:`sync` periodically and :meth:`close` at the end."""
+    """Create with :meth:`open`; the owner replays :meth:`earlier_segments`, calls :meth:`sync` periodically
+    (unless ``fsync_each``) and :meth:`close` at the end."""
 
-    def __init__(self, directory: Path, lock_fd: int, journal_id: str, segments: list[_Segment],
-                 records: list[Record]) -> None:
+    def __init__(self, directory: Path, lock_fd: int, journal_id: str, earlier: list[Path],
+                 fsync_each: bool) -> None:
         self.directory = directory
         self.id = journal_id
+        self._fsync_each = fsync_each
         self._header = b"{}\n"
         self._lock_fd = lock_fd
-        self._closed_segments = segments  # from earlier runs, until reset() or forget_through()
-        self._recorded = records
-        self._seq = max((s.last for s in segments), default=0)
+        self._earlier = earlier  # segments earlier runs left, until reset()
+        self._closed_segments: list[_Segment] = []  # rotated out by this run, until forget_through()
+        self._seq = 0
         self._fd: int | None = None
         self._segment: _Segment | None = None
         self._size = 0
+        self._refused_at = -ROTATE_RETRY_SECONDS
         self._dirty: set[int] = set()  # descriptors written since their last fsync
         self._retired: list[int] = []  # rotated-out descriptors, closed after their final fsync
         self._guard = threading.Lock()  # sync() runs on another thread
@@ -96,8 +105,8 @@ class Journal:
     # -- opening and replay ----------------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: Path) -> Journal:
-        """Take the journal directory (created 0700 if missing) and read what earlier runs left in it."""
+    def open(cls, directory: Path, *, fsync_each: bool = False) -> Journal:
+        """Take the journal directory (created 0700 if missing). ``fsync_each``: fsync every append."""
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             lock_fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -109,29 +118,36 @@ class Journal:
             os.close(lock_fd)
             raise JournalError(f"another oneapi process is using the journal in {directory}; "
                                "each server needs its own data directory (ONEAPI_HOME)") from None
-        id_path = directory / "id"
-        if not id_path.exists():
-            id_path.write_text(uuid.uuid4().hex + "\n")
-        journal_id = id_path.read_text().strip()
-        segments, records = _read_segments(directory)
-        return cls(directory, lock_fd, journal_id, segments, records)
+        try:
+            journal_id = _read_id(directory)
+        except OSError as exc:
+            os.close(lock_fd)
+            raise JournalError(f"cannot use the journal directory {directory}: {exc.strerror or exc}") from None
+        earlier = sorted(p for p in directory.glob(f"*{_SUFFIX}") if p.name != SET_ASIDE_FILE)
+        return cls(directory, lock_fd, journal_id, earlier, fsync_each)
 
     def set_header(self, header: dict[str, Any]) -> None:
         """What starts every segment written from now on (it comes back with each :class:`Record`)."""
         self._header = (_ENCODER.encode(header) + "\n").encode("ascii")
 
-    def recorded(self) -> list[Record]:
-        """The records earlier runs left, in order (a line torn by a power loss is skipped)."""
-        return self._recorded
+    def earlier_segments(self) -> Iterator[list[Record]]:
+        """The records earlier runs left, one segment at a time and in order, so a long outage's journal is
+        replayed in bounded memory (a line torn by a power loss is skipped)."""
+        for path in self._earlier:
+            records = _read_segment(path)
+            if records:
+                self._seq = max(self._seq, records[-1].seq)
+            yield records
 
-    def reset(self, applied_through: int) -> None:
-        """Everything recorded so far is in the database: delete it, and go on numbering after
-        ``applied_through`` (the database's marks may be ahead of what is on disk)."""
-        for segment in self._closed_segments:
-            segment.path.unlink(missing_ok=True)
-        self._closed_segments = []
-        self._recorded = []
+    def reset(self, applied_through: int) -> str:
+        """Everything recorded so far is in the database: delete it, take a new identity (returned), and
+        number on after ``applied_through`` (the database's marks may be ahead of what is on disk)."""
+        for path in self._earlier:
+            path.unlink(missing_ok=True)
+        self._earlier = []
         self._seq = max(self._seq, applied_through)
+        self.id = _write_id(self.directory)
+        return self.id
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -142,20 +158,27 @@ class Journal:
     def append(self, payload: list[Any]) -> int:
         """Write ``payload`` (JSON-able values) as the next record; returns its sequence number. Raises
         OSError when the disk refuses (full, failing): the next record then starts a new segment, so a torn
-        line never runs into the records after it."""
+        line never runs into the records after it (tried again at most every ROTATE_RETRY_SECONDS)."""
         self._seq += 1
         line = (_ENCODER.encode([self._seq, *payload]) + "\n").encode("ascii")
         try:
             if self._fd is None or self._size >= SEGMENT_BYTES:
+                if time.monotonic() - self._refused_at < ROTATE_RETRY_SECONDS:
+                    raise OSError(28, "the journal's disk refused a write a moment ago")
                 self._rotate()
             fd = self._fd
             assert fd is not None and self._segment is not None
             self._write(fd, line)
+            if self._fsync_each:
+                os.fsync(fd)
         except OSError:
             self._size = SEGMENT_BYTES
+            self._refused_at = time.monotonic()
             raise
         self._segment.last = self._seq
-        self._dirty.add(fd)
+        if not self._fsync_each:
+            with self._guard:
+                self._dirty.add(fd)
         return self._seq
 
     def _write(self, fd: int, line: bytes) -> None:
@@ -168,9 +191,13 @@ class Journal:
         path = self.directory / f"{self._seq:020d}{_SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with self._guard:
-            if self._fd is not None and self._segment is not None:
-                self._retired.append(self._fd)
+            old = self._fd
+            if old is not None and self._segment is not None:
                 self._closed_segments.append(self._segment)
+                if self._fsync_each:  # already on disk: nothing for sync() to wait for
+                    os.close(old)
+                else:
+                    self._retired.append(old)
             self._fd = fd
             self._segment = _Segment(path, self._seq, self._seq - 1)
             self._size = 0
@@ -181,20 +208,14 @@ class Journal:
         with self._guard:
             dirty, self._dirty = self._dirty, set()
             retired, self._retired = self._retired, []
-        for fd in dirty:
+        for fd in dirty | set(retired):
             with contextlib.suppress(OSError):
                 os.fsync(fd)
         for fd in retired:
             with contextlib.suppress(OSError):
-                os.fsync(fd)
                 os.close(fd)
         if dirty or retired:
-            with contextlib.suppress(OSError):
-                dir_fd = os.open(self.directory, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)  # new segment files' directory entries
-                finally:
-                    os.close(dir_fd)
+            _fsync_directory(self.directory)  # new segment files' directory entries
 
     def forget_through(self, seq: int) -> None:
         """The database holds every record up to ``seq``: delete the rotated-out segments it covers."""
@@ -208,22 +229,24 @@ class Journal:
 
     # -- rows the database refused ---------------------------------------------------------------
 
-    def set_aside(self, item: dict[str, Any], reason: str) -> Path:  # rare: clarity over speed
+    def set_aside(self, item: dict[str, Any], reason: str) -> Path:
         """Keep a change the database refused (a value out of its column's range, say) in
-        ``set-aside.jsonl``, durably, so the batch it came with can be written without it."""
+        ``set-aside.jsonl``, durably, so the batch it came with can be written without it. Rare: written
+        for people, with a time and the reason."""
         path = self.directory / SET_ASIDE_FILE
-        line = json.dumps({"at": int(time.time()), "reason": reason, "item": item}, ensure_ascii=False,
+        line = json.dumps({"at": int(time.time()), "journal": self.id, "reason": reason, "item": item},
                           default=str) + "\n"
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("utf-8", "surrogatepass"))
+            os.write(fd, line.encode("ascii"))
             os.fsync(fd)
         finally:
             os.close(fd)
         return path
 
-    def close(self) -> None:
-        """fsync and close everything, and release the directory. Idempotent."""
+    def close(self, everything_written: bool = False) -> None:
+        """fsync and close everything, and release the directory. ``everything_written``: the database holds
+        every record, so the segments go too (the next start has nothing to replay). Idempotent."""
         if self._lock_fd < 0:
             return
         self.sync()
@@ -233,37 +256,68 @@ class Journal:
                     os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None
+        if everything_written:
+            segments = [*self._closed_segments, *([self._segment] if self._segment else [])]
+            for segment in segments:
+                segment.path.unlink(missing_ok=True)
+            self._closed_segments = []
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
         self._lock_fd = -1
 
     def unwritten_count(self, applied_through: int) -> int:
-        """How many records on disk lie above ``applied_through`` (for the shutdown report)."""
+        """How many records lie above ``applied_through`` (for the shutdown report)."""
         return max(0, self._seq - applied_through)
 
 
-def _read_segments(directory: Path) -> tuple[list[_Segment], list[Record]]:
-    segments: list[_Segment] = []
+def _read_id(directory: Path) -> str:
+    """The journal's identity, created on first use; an unreadable one (a crash while writing it) is
+    replaced, which is safe: only the records of a journal with its identity can be replayed, and a
+    damaged identity file means nothing was journaled under it yet."""
+    path = directory / "id"
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        text = ""
+    return text if _ID.fullmatch(text) else _write_id(directory)
+
+
+def _write_id(directory: Path) -> str:
+    """A fresh identity, written atomically (temporary file, fsync, rename)."""
+    journal_id = uuid.uuid4().hex
+    temporary = directory / "id.new"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, (journal_id + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, directory / "id")
+    _fsync_directory(directory)
+    return journal_id
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _read_segment(path: Path) -> list[Record]:
     records: list[Record] = []
-    for path in sorted(directory.glob(f"*{_SUFFIX}")):
-        if path.name == SET_ASIDE_FILE:
-            continue
-        first = last = 0
-        header: dict[str, Any] = {}
-        with path.open("rb") as fh:
-            for number, raw in enumerate(fh, 1):
-                try:
-                    line = json.loads(raw)
-                    if isinstance(line, dict):
-                        header = line
-                        continue
-                    record = Record(int(line[0]), line[1:], header)
-                except (ValueError, IndexError, TypeError):
-                    log.warning("journal %s line %d is unreadable (torn by a crash?); skipped", path, number)
+    header: dict[str, Any] = {}
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = json.loads(raw)
+                if isinstance(line, dict):
+                    header = line
                     continue
-                records.append(record)
-                first = first or record.seq
-                last = max(last, record.seq)
-        segments.append(_Segment(path, first, last))
+                records.append(Record(int(line[0]), line[1:], header))
+            except (ValueError, IndexError, TypeError):
+                log.warning("journal %s line %d is unreadable (torn by a crash?); skipped", path, number)
     records.sort(key=lambda r: r.seq)
-    return segments, records
+    return records

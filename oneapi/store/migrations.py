@@ -129,6 +129,10 @@ def migrate_database(db: Database) -> list[str]:
         step(db)
         db.tables.migration.insert(name=name, applied_at=int(time.time())).on_conflict_ignore().execute()
         ran.append(name)
+    # LOG_SQL_DSN may name a logs database after the migrations ran (an existing One API logs database, say):
+    # it needs the logs table and its own journal mark at every start, not only when 0001/0002 ran.
+    if db.logs is not db.main:
+        db.logs.create_tables([db.tables.log, db.tables.log_journal_mark], safe=True)
     return ran
 
 
@@ -139,3 +143,8 @@ def check_schema(db: Database) -> None:
         raise SchemaNotReadyError(
             f"database schema is not ready (pending migrations: {', '.join(missing)}); "
             "start the master node first: slave nodes (NODE_TYPE=slave) never migrate")
+    for table in (db.tables.log, db.tables.log_journal_mark):
+        if not db.logs.table_exists(table._meta.table_name):
+            raise SchemaNotReadyError(
+                f"the logs database ({db.log_spec.describe()}) has no table {table._meta.table_name}; start the "
+                "master node with the same LOG_SQL_DSN first: slave nodes never change a schema")

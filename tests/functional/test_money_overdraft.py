@@ -173,3 +173,20 @@ async def test_pre_consume_max_output_reserves_every_choice(relay_env: RelayEnv)
     price = pricing.price_for(env.relay.prices(), MODEL, 1, "default")
     assert log["completion_tokens"] == 120
     assert log["quota"] == pricing.text_quota(price, log["prompt_tokens"], 120)  # all three billed, not capped
+
+
+async def test_pre_consume_max_output_bills_the_prompt_in_full(relay_env: RelayEnv) -> None:
+    """Only the answer is capped at the reservation: a prompt the upstream counts larger than oneapi did (tools,
+    files, images) is billed as the upstream counted it."""
+    env = relay_env
+    fake, url = await env.fake()
+    await env.add_channel(url)
+    await env.set_option("PreConsumeMaxOutput", "true")
+    _, key = await customer(env)
+    fake.report_usage(prompt_tokens=100_000, total_tokens=100_001)
+    await env.client("sk-" + key).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=1)
+    (log,) = await env.consume_logs()
+    price = pricing.price_for(env.relay.prices(), MODEL, 1, "default")
+    assert log["prompt_tokens"] == 100_000
+    assert log["quota"] == pricing.text_quota(price, 100_000, log["completion_tokens"]) > 1_000

@@ -77,3 +77,47 @@ async def test_an_absurd_stream_usage_is_checked_too(relay_any: RelayEnv) -> Non
     assert text == "echo: count to three"
     (log,) = await env.consume_logs()
     assert 0 < log["completion_tokens"] < 100
+
+
+async def test_n_answers_are_billed_in_full_without_an_anomaly(relay_env: RelayEnv,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """n choices legitimately report n times one answer's tokens: beyond one answer's limit, not beyond n."""
+    env = relay_env
+    fake, url = await env.fake()
+    await env.add_channel(url)
+    fake.report_usage(completion_tokens=20 * 16_000, total_tokens=20 * 16_000 + 10)
+    with caplog.at_level(logging.WARNING, logger="oneapi.relay"):
+        await env.client().chat.completions.create(model="gpt-4o-mini", n=20,
+                                                   messages=[{"role": "user", "content": "many"}])
+    assert not [r for r in caplog.records if "upstream anomaly" in r.getMessage()]
+    (log,) = await env.consume_logs()
+    assert log["completion_tokens"] == 320_000
+
+
+async def test_an_embedding_batch_is_billed_for_every_input(relay_env: RelayEnv,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """The model's context bounds one input, not a batch of them."""
+    env = relay_env
+    _, url = await env.fake()
+    await env.add_channel(url)
+    inputs = [" ".join(["word"] * 1_000)] * 50
+    with caplog.at_level(logging.WARNING, logger="oneapi.relay"):
+        answer = await env.client().embeddings.create(model="text-embedding-3-small", input=inputs)
+    assert answer.usage.prompt_tokens == 50_000
+    assert not [r for r in caplog.records if "upstream anomaly" in r.getMessage()]
+    (log,) = await env.consume_logs()
+    assert log["prompt_tokens"] == 50_000
+
+
+async def test_anomalies_are_reported_at_most_once_a_minute_per_channel(relay_env: RelayEnv,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    env = relay_env
+    fake, url = await env.fake()
+    channel_id = await env.add_channel(url)
+    with caplog.at_level(logging.WARNING, logger="oneapi.relay"):
+        for _ in range(5):
+            fake.report_usage(completion_tokens=-1)
+            await env.client().chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    reports = [r.getMessage() for r in caplog.records if "upstream anomaly" in r.getMessage()]
+    assert len(reports) == 1 and f"channel #{channel_id}" in reports[0]
+    assert len(await env.consume_logs()) == 5  # every request still billed as counted

@@ -5,14 +5,18 @@ without losing an update.
 
 Exactly once: a batch carries the journal's sequence numbers up to which it holds the charges (``seq``) and
 the log rows (``log_seq``). The same transaction that applies it raises the journal's marks in
-``oneapi_journal_marks`` (the log mark lives in the logs database, which ``LOG_SQL_DSN`` may separate), so a
-replay after a crash applies exactly what the database lacks (see ``store/journal.py``).
+``oneapi_journal_marks`` (the log mark lives in the logs database, which ``LOG_SQL_DSN`` may separate), after
+reading them under a row lock: a batch whose mark is already there is not applied again. So a replay after a
+crash applies exactly what the database lacks (see ``store/journal.py``), and so does a retry after a commit
+whose acknowledgement was lost (the connection dropped after COMMIT reached the server).
 
 One bad row never blocks the others: a batch first runs whole inside a savepoint; if the database refuses a
 value (out of a column's range, text it cannot store), each change is retried in a savepoint of its own and
 the ones still refused are handed to ``set_aside`` — kept in a file and reported, never dropped silently —
-while the rest commit. Connection and lock errors are not row problems: they fail the batch, which the ledger
-retries whole.
+while the rest commit. When every change of a batch is refused one by one, the fault is not in the rows: the
+batch fails instead. Connection and lock errors are not row problems either: they fail the batch, which the
+ledger retries whole. (A retry after a failed commit may set the same change aside again: every entry names
+its batch, so an operator applies each batch's entries once.)
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import peewee as pw
 
 from oneapi.store.database import Database
 from oneapi.store.journal import Record
-from oneapi.store.queries.common import first
+from oneapi.store.queries.common import exact, first
 
 ACCOUNTS, LOGS = "accounts", "logs"
 
@@ -37,8 +41,8 @@ TEXT_MAX = 16_384  # characters of a log's content: far below MySQL TEXT's 65,53
 
 # What the database says when a value, not the connection, is the problem. sqlite3 raises OverflowError for
 # an int beyond 64 bits and every driver a UnicodeEncodeError for a lone surrogate; neither is a DB-API error.
-ROW_ERRORS: tuple[type[BaseException], ...] = (pw.DataError, pw.IntegrityError, OverflowError, UnicodeError,
-                                               ValueError, TypeError)
+# Not ValueError or TypeError: those are bugs in oneapi, which must fail loudly, not divert rows.
+ROW_ERRORS: tuple[type[BaseException], ...] = (pw.DataError, pw.IntegrityError, OverflowError, UnicodeError)
 
 SetAside = Callable[[dict[str, Any], str], None]
 
@@ -132,25 +136,34 @@ def _text(value: Any, limit: int) -> str:
 @dataclass
 class Batch:
     """Deltas keyed by id. users: [quota, used_quota, request_count]; tokens: [remain_quota, used_quota,
-    accessed_time (absolute, max wins)]; channels: used_quota. ``seq`` / ``log_seq``: the journal's sequence
-    numbers up to which this batch holds the charges and the log rows (0: none journaled)."""
+    accessed_time (absolute, max wins)], applied only to the row that still has the key in ``token_keys`` (an
+    id SQLite gave to a new token after the old one was deleted is not charged for the old one's requests);
+    channels: used_quota. ``seq`` / ``log_seq``: the journal's sequence numbers up to which this batch holds
+    the charges and the log rows (0: none journaled).
+
+    ``generation`` is set by the ledger when it submits the batch; ``deltas_in_db`` / ``logs_in_db`` by the
+    store's writer thread once the database holds them (the ledger reads them to know what a reload saw)."""
 
     users: dict[int, list[int]] = field(default_factory=dict)
     tokens: dict[int, list[int]] = field(default_factory=dict)
+    token_keys: dict[int, str] = field(default_factory=dict)
     channels: dict[int, int] = field(default_factory=dict)
     logs: list[LogRow] = field(default_factory=list)
     seq: int = 0
     log_seq: int = 0
+    generation: int = 0
+    deltas_in_db: bool = False
+    logs_in_db: bool = False
 
     def empty(self) -> bool:
         return not (self.users or self.tokens or self.channels or self.logs or self.seq or self.log_seq)
 
-    def charge(self, user_id: int, token_id: int, limited: bool, channel_id: int, quota: int,
+    def charge(self, user_id: int, token_id: int, token_key: str, limited: bool, channel_id: int, quota: int,
                accessed: int) -> None:
         """One settled request: the user pays ``quota`` and counts a request, the token too (its remaining
         quota only when it is limited), the channel records the use."""
         self.user(user_id, -quota, quota, 1)
-        self.token(token_id, -quota if limited else 0, quota, accessed)
+        self.token(token_id, token_key, -quota if limited else 0, quota, accessed)
         if quota:
             self.channels[channel_id] = self.channels.get(channel_id, 0) + quota
 
@@ -160,56 +173,76 @@ class Batch:
         row[1] += used
         row[2] += count
 
-    def token(self, token_id: int, remain: int, used: int, accessed: int = 0) -> None:
+    def token(self, token_id: int, key: str, remain: int, used: int, accessed: int = 0) -> None:
         row = self.tokens.setdefault(token_id, [0, 0, 0])
         row[0] += remain
         row[1] += used
         row[2] = max(row[2], accessed)
+        self.token_keys[token_id] = key
 
-    def merge(self, other: Batch) -> None:
-        """Add ``other`` (an earlier batch that failed) back in; its log rows go first."""
-        for uid, (q, u, c) in other.users.items():
-            self.user(uid, q, u, c)
-        for tid, (r, u, a) in other.tokens.items():
-            self.token(tid, r, u, a)
-        for cid, used in other.channels.items():
-            self.channels[cid] = self.channels.get(cid, 0) + used
-        self.logs[:0] = other.logs
-        self.seq = max(self.seq, other.seq)
-        self.log_seq = max(self.log_seq, other.log_seq)
+    def log_rows_only(self) -> Batch:
+        """What is left to write of a batch whose deltas the database already holds."""
+        return Batch(logs=self.logs, log_seq=self.log_seq, generation=self.generation, deltas_in_db=True)
 
 
 class LogsNotWrittenError(Exception):
     """The batch's deltas were committed but its log rows were not (only with a separate LOG_SQL_DSN
-    database): the caller must retry the log rows alone, never the deltas again."""
+    database): the caller retries the log rows alone (``Batch.log_rows_only``)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :func:`apply_batch` did: changes set aside, and whether the marks showed a part already applied
+    (by an earlier attempt whose acknowledgement was lost)."""
+
+    set_aside: int = 0
+    deltas_were_there: bool = False
+    logs_were_there: bool = False
 
 
 # -- applying a batch ----------------------------------------------------------------------------
 
 
-def apply_batch(db: Database, batch: Batch, journal_id: str, set_aside: SetAside) -> int:
-    """Commit the deltas and the log rows, and raise the journal's marks; returns how many changes were set
-    aside. With the logs in the main database it is one transaction (all or nothing, so a failed batch can be
-    retried whole); otherwise see :class:`LogsNotWrittenError`."""
+def apply_batch(db: Database, batch: Batch, journal_id: str, set_aside: SetAside) -> Applied:
+    """Commit the deltas and the log rows and raise the journal's marks, skipping a part the marks show is
+    already in. With the logs in the main database it is one transaction (all or nothing, so a failed batch
+    can be retried whole); otherwise see :class:`LogsNotWrittenError`."""
     same_db = db.logs is db.main
     refused = 0
-    with db.main.atomic():
-        refused += _apply_deltas(db, batch, set_aside)
-        if batch.seq:
-            _raise_mark(db, db.main, journal_id, ACCOUNTS, batch.seq)
-        if same_db:
-            refused += _insert_logs_checked(db, batch.logs, set_aside)
-            if batch.log_seq:
-                _raise_mark(db, db.main, journal_id, LOGS, batch.log_seq)
-    if not same_db and (batch.logs or batch.log_seq):
+    deltas_there = logs_there = False
+    if not batch.deltas_in_db:
+        with db.main.atomic():
+            deltas_there = bool(batch.seq) and _locked_mark(db, db.main, journal_id, ACCOUNTS) >= batch.seq
+            if not deltas_there:
+                refused += _apply_deltas(db, batch, set_aside)
+                if batch.seq:
+                    _raise_mark(db, db.main, journal_id, ACCOUNTS, batch.seq)
+            if same_db:
+                logs_there, refused_logs = _write_logs(db, db.main, batch, journal_id, set_aside)
+                refused += refused_logs
+        batch.deltas_in_db = True
+        batch.logs_in_db = same_db
+    if not batch.logs_in_db:
         try:
             with db.logs.atomic():
-                refused += _insert_logs_checked(db, batch.logs, set_aside)
-                if batch.log_seq:
-                    _raise_mark(db, db.logs, journal_id, LOGS, batch.log_seq)
+                logs_there, refused_logs = _write_logs(db, db.logs, batch, journal_id, set_aside)
         except Exception as exc:
             raise LogsNotWrittenError(f"{type(exc).__name__}: {exc}") from exc
-    return refused
+        refused += refused_logs
+        batch.logs_in_db = True
+    return Applied(refused, deltas_there, logs_there)
+
+
+def _write_logs(db: Database, database: pw.Database, batch: Batch, journal_id: str,
+                set_aside: SetAside) -> tuple[bool, int]:
+    """Insert the batch's log rows and raise the logs mark, unless the mark shows they are in already.
+    Returns (whether they were, how many rows were set aside)."""
+    if batch.log_seq and _locked_mark(db, database, journal_id, LOGS) >= batch.log_seq:
+        return True, 0
+    refused = _insert_logs_checked(db, batch.logs, set_aside)
+    if batch.log_seq:
+        _raise_mark(db, database, journal_id, LOGS, batch.log_seq)
+    return False, refused
 
 
 def _delta_updates(db: Database, batch: Batch) -> list[tuple[dict[str, Any], Callable[[], object]]]:
@@ -231,7 +264,9 @@ def _delta_updates(db: Database, batch: Batch) -> list[tuple[dict[str, Any], Cal
         if accessed:
             fields[t.token.accessed_time] = accessed
         if fields:
-            query = t.token.update(fields).where(t.token.id == token_id)
+            key = batch.token_keys.get(token_id)
+            where = [t.token.id == token_id] + ([exact(db, t.token.key, key)] if key else [])
+            query = t.token.update(fields).where(*where)
             updates.append(({"token_id": token_id, "remain_quota": remain, "used_quota": used}, query.execute))
     for channel_id, used in batch.channels.items():
         if used:
@@ -247,17 +282,20 @@ def _apply_deltas(db: Database, batch: Batch, set_aside: SetAside) -> int:
             for _, apply in updates:
                 apply()
         return 0
-    except ROW_ERRORS:
-        pass
-    refused = 0
+    except ROW_ERRORS as exc:
+        first_error: BaseException = exc
+    refused: list[tuple[dict[str, Any], str]] = []
     for what, apply in updates:  # one savepoint each: only the changes the database refuses are set aside
         try:
             with db.main.atomic():
                 apply()
         except ROW_ERRORS as exc:
-            set_aside({"change": what}, _reason(exc))
-            refused += 1
-    return refused
+            refused.append(({"change": what, "batch": batch.seq}, _reason(exc)))
+    if len(refused) == len(updates) > 1:
+        raise first_error  # every change refused: the fault is not in the rows
+    for item, reason in refused:
+        set_aside(item, reason)
+    return len(refused)
 
 
 def _insert_logs_checked(db: Database, rows: list[LogRow], set_aside: SetAside) -> int:
@@ -272,8 +310,19 @@ def _insert_logs_checked(db: Database, rows: list[LogRow], set_aside: SetAside) 
         if len(rows) == 1:
             set_aside({"log": rows[0].as_dict()}, _reason(exc))
             return 1
-    middle = len(rows) // 2
-    return _insert_logs_checked(db, rows[:middle], set_aside) + _insert_logs_checked(db, rows[middle:], set_aside)
+        first_error: BaseException = exc
+    refused = []
+    for row in rows:
+        try:
+            with db.logs.atomic():
+                insert_logs(db, [row])
+        except ROW_ERRORS as exc:
+            refused.append((row, _reason(exc)))
+    if len(refused) == len(rows):
+        raise first_error  # every row refused: the fault is not in the rows
+    for row, reason in refused:
+        set_aside({"log": row.as_dict()}, reason)
+    return len(refused)
 
 
 def _reason(exc: BaseException) -> str:
@@ -308,13 +357,33 @@ def log_in_transaction(db: Database, rows: Iterable[LogRow]) -> list[LogRow]:
 # -- journal marks -------------------------------------------------------------------------------
 
 
+def _mark_table(db: Database, database: pw.Database) -> Any:
+    return db.tables.journal_mark if database is db.main else db.tables.log_journal_mark
+
+
+def _locked_mark(db: Database, database: pw.Database, journal_id: str, part: str) -> int:
+    """The mark, read under a row lock that holds until the transaction ends (SQLite's IMMEDIATE
+    transaction locks the whole database already)."""
+    t = _mark_table(db, database)
+    query = t.select(t.seq).where(t.journal == journal_id, t.part == part)
+    kind = db.spec.kind if database is db.main else db.log_spec.kind
+    row = first(query if kind == "sqlite" else query.for_update())
+    return int(row["seq"]) if row else 0
+
+
 def _raise_mark(db: Database, database: pw.Database, journal_id: str, part: str, seq: int) -> None:
-    t = db.tables.journal_mark if database is db.main else db.tables.log_journal_mark
+    t = _mark_table(db, database)
     now = int(time.time())
     updated = t.update(seq=pw.fn.GREATEST(t.seq, seq) if db.kind != "sqlite" else pw.fn.MAX(t.seq, seq),
                        updated_at=now).where(t.journal == journal_id, t.part == part).execute()
     if not updated:
         t.insert(journal=journal_id, part=part, seq=seq, updated_at=now).execute()
+
+
+def forget_marks(db: Database, journal_id: str) -> None:
+    """A journal replayed and renamed: its marks are of no more use."""
+    for table in {db.tables.journal_mark, db.tables.log_journal_mark}:
+        table.delete().where(table.journal == journal_id).execute()
 
 
 def read_marks(db: Database, journal_id: str) -> dict[str, int]:
@@ -335,9 +404,9 @@ CHARGE, LOG_ONLY = "C", "L"
 JOURNAL_HEADER = {"journal": 1, "log_columns": list(LOG_COLUMNS)}
 
 
-def charge_payload(request_id: str, user_id: int, token_id: int, limited: bool, channel_id: int, quota: int,
-                   accessed: int, log: LogRow | None) -> list[Any]:
-    return [CHARGE, request_id, user_id, token_id, limited, channel_id, quota, accessed,
+def charge_payload(request_id: str, user_id: int, token_id: int, token_key: str, limited: bool, channel_id: int,
+                   quota: int, accessed: int, log: LogRow | None) -> list[Any]:
+    return [CHARGE, request_id, user_id, token_id, token_key, limited, channel_id, quota, accessed,
             log.values() if log is not None else None]
 
 
@@ -353,9 +422,10 @@ def batch_from_records(records: Iterable[Record], marks: dict[str, int]) -> Batc
         payload, columns = record.payload, record.header.get("log_columns", LOG_COLUMNS)
         log_values = None
         if payload[0] == CHARGE:
-            _, _, user_id, token_id, limited, channel_id, quota, accessed, log_values = payload
+            _, _, user_id, token_id, token_key, limited, channel_id, quota, accessed, log_values = payload
             if record.seq > marks[ACCOUNTS]:
-                batch.charge(int(user_id), int(token_id), bool(limited), int(channel_id), int(quota), int(accessed))
+                batch.charge(int(user_id), int(token_id), str(token_key), bool(limited), int(channel_id), int(quota),
+                             int(accessed))
                 batch.seq = max(batch.seq, record.seq)
         elif payload[0] == LOG_ONLY:
             log_values = payload[1]
