@@ -315,7 +315,7 @@ class Ledger:
         for user_id in batch.users:
             if user_id in self._users:
                 self._refresh_in_background(("user", user_id), functools.partial(self.reload_user, user_id))
-        for token_id in batch.tokens:
+        for token_id, _ in batch.tokens:
             if token_id in self._tokens:
                 self._refresh_in_background(("token", token_id), functools.partial(self.reload_token, token_id))
 
@@ -521,9 +521,7 @@ class Ledger:
         total = [0, 0, 0]
         batches = [b for b in self._unacked if b.generation > since_generation or not b.deltas_in_db]
         for batch in [*batches, self._pending]:
-            row = (batch.users if kind == "user" else batch.tokens).get(ident)
-            if row and kind == "token" and batch.token_keys.get(ident, key) != key:
-                continue
+            row = batch.users.get(ident) if kind == "user" else batch.tokens.get((ident, key))
             if row:
                 total[0] += row[0]
                 total[1] += row[1]
@@ -574,21 +572,26 @@ class Ledger:
             raise RuntimeError("reservation settled twice")
         user, token = reservation.user, reservation.token
         now = int(time.time())
-        row = log_row.checked() if log_row is not None else None
-        seq = self._journaled(charge_payload(request_id, user.id, token.id, token.key, not token.unlimited,
-                                             channel_id, quota, now, row))
+        limited = not token.unlimited
+        # The row goes to the journal as it is (JSON holds any value); it is fitted to its columns when it is
+        # written to the database, on the writer thread (LogRow.checked in insert_logs).
+        seq = self._journaled(charge_payload(request_id, user.id, token.id, token.key, limited, channel_id,
+                                             quota, now, log_row))
         reservation.done = True
-        self._release(reservation)
-        user.quota -= quota
+        held = reservation.amount  # the hold is released and the final quota taken, in one step
+        user.quota += held - quota
+        user.held -= held
         user.used_quota += quota
         user.request_count += 1
-        token.used_quota += quota
-        if not token.unlimited:
-            token.remain_quota -= quota
-        self._pending.charge(user.id, token.id, token.key, not token.unlimited, channel_id, quota, now)
-        self._pending.seq = max(self._pending.seq, seq)
-        if row is not None:
-            self._queue_log(row, seq)
+        token.held -= held
+        token.used_quota += quota - held
+        if limited:
+            token.remain_quota += held - quota
+        self._pending.charge(user.id, token.id, token.key, limited, channel_id, quota, now)
+        if seq:
+            self._pending.seq = seq
+        if log_row is not None:
+            self._queue_log(log_row, seq)
         self._wake.set()
 
     def refund(self, reservation: Reservation) -> None:
@@ -623,7 +626,8 @@ class Ledger:
 
     def _queue_log(self, row: LogRow, seq: int, notify: bool = True) -> None:
         self._pending.logs.append(row)
-        self._pending.log_seq = max(self._pending.log_seq, seq)
+        if seq:
+            self._pending.log_seq = seq
         if notify:
             for listener in self.on_log:
                 try:

@@ -7,6 +7,8 @@ no flush, no close. A new ledger over the same journal directory then replays it
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +42,54 @@ async def restart(store: Store, directory: Path) -> tuple[Ledger, int]:
 # -- one bad row ---------------------------------------------------------------------------------------
 
 
+def _add_unique_request_ids(db: Any) -> None:
+    db.logs.execute_sql("CREATE UNIQUE INDEX test_unique_request_id ON logs (request_id)")
+
+
+def _drop_unique_request_ids(db: Any) -> None:
+    db.logs.execute_sql("DROP INDEX IF EXISTS test_unique_request_id" + (" ON logs" if db.kind == "mysql" else ""))
+
+
+@contextlib.asynccontextmanager
+async def unique_request_ids(store: Store) -> AsyncIterator[None]:
+    """A constraint the logs table does not have, so that the database itself refuses one row."""
+    await store.write(_drop_unique_request_ids)  # left by an interrupted run
+    await store.write(_add_unique_request_ids)
+    try:
+        yield
+    finally:
+        await store.write(_drop_unique_request_ids)
+
+
 async def test_a_refused_log_row_is_set_aside_and_the_rest_of_the_batch_is_written(store: Store) -> None:
     uid, _ = await make_account(store, quota=10_000)
     good = [log_row(uid, q, request_id=f"good-{q}") for q in range(1, 12)]
-    bad = LogRow(user_id=uid, type=log_q.TYPE_CONSUME, prompt_tokens=2**70, request_id="bad")  # never checked()
-    batch = Batch(logs=[*good[:5], bad, *good[5:]], log_seq=17)
+    batch = Batch(logs=[*good[:5], log_row(uid, 99, request_id="good-3"), *good[5:]], log_seq=17)
     batch.user(uid, -66, 66, 11)
     set_aside: list[tuple[dict[str, Any], str]] = []
 
-    applied = await store.write(apply_batch, batch, "j1", lambda item, reason: set_aside.append((item, reason)))
+    async with unique_request_ids(store):
+        applied = await store.write(apply_batch, batch, "j1",
+                                    lambda item, reason: set_aside.append((item, reason)))
 
     assert applied.set_aside == 1
-    assert [item["log"]["request_id"] for item, _ in set_aside] == ["bad"]
+    assert [(item["log"]["request_id"], item["log"]["quota"]) for item, _ in set_aside] == [("good-3", 99)]
     rows = await consume_logs(store)
     assert sorted(r["request_id"] for r in rows) == sorted(r.request_id for r in good)
     assert (await db_user(store, uid))["quota"] == 10_000 - 66
     assert (await store.read(read_marks, "j1"))["logs"] == 17
+
+
+async def test_a_log_value_no_database_stores_is_fitted_not_refused(store: Store) -> None:
+    """Out of a column's range, NUL (PostgreSQL), a lone surrogate: fitted on the way in (LogRow.checked)."""
+    uid, _ = await make_account(store, quota=10_000)
+    odd = LogRow(user_id=uid, type=log_q.TYPE_CONSUME, prompt_tokens=2**70, completion_tokens=-(2**40),
+                 token_name="nul\x00here", model_name="lone \ud800", request_id="odd", quota=2**64)
+    applied = await store.write(apply_batch, Batch(logs=[odd], log_seq=3), "j3", lambda item, reason: None)
+    assert applied.set_aside == 0
+    (row,) = await consume_logs(store)
+    assert row["prompt_tokens"] == 2**31 - 1 and row["completion_tokens"] == -(2**31)
+    assert row["token_name"] == "nul\ufffdhere" and row["model_name"] == "lone ?" and row["quota"] == 2**63 - 1
 
 
 async def test_a_refused_balance_change_is_set_aside_and_the_others_are_written(store: Store) -> None:
@@ -82,11 +116,12 @@ async def test_the_ledger_reports_what_it_set_aside(store: Store, tmp_path: Path
     ledger.on_set_aside.append(reports.append)
     user, token = await accounts(ledger, uid, key)
     ledger.settle(ledger.reserve(user, token, 10), 3, 0, log_row(uid, 3))
-    ledger._pending.logs.append(LogRow(user_id=uid, type=2, quota=2**70))  # slipped past checked()
-    await ledger.flush()
+    ledger.settle(ledger.reserve(user, token, 10), 3, 0, log_row(uid, 3))  # the same request id again
+    async with unique_request_ids(store):
+        await ledger.flush()
     await asyncio.sleep(0.01)  # the report comes back to the loop from the writer thread
     assert len(reports) == 1 and "set-aside.jsonl" in reports[0]
-    assert len(await consume_logs(store)) == 1
+    assert len(await consume_logs(store)) == 1 and (await db_user(store, uid))["quota"] == 10_000 - 6
     assert (tmp_path / "journal" / "set-aside.jsonl").exists()
     await ledger.close()
 

@@ -41,8 +41,10 @@ TEXT_MAX = 16_384  # characters of a log's content: far below MySQL TEXT's 65,53
 
 # What the database says when a value, not the connection, is the problem. sqlite3 raises OverflowError for
 # an int beyond 64 bits and every driver a UnicodeEncodeError for a lone surrogate; neither is a DB-API error.
-# Not ValueError or TypeError: those are bugs in oneapi, which must fail loudly, not divert rows.
-ROW_ERRORS: tuple[type[BaseException], ...] = (pw.DataError, pw.IntegrityError, OverflowError, UnicodeError)
+# ValueError too: psycopg2 refuses a NUL character with it. (A bug that raised it for every row would fail the
+# batch instead: see _apply_deltas.)
+ROW_ERRORS: tuple[type[BaseException], ...] = (pw.DataError, pw.IntegrityError, OverflowError, UnicodeError,
+                                               ValueError)
 
 SetAside = Callable[[dict[str, Any], str], None]
 
@@ -84,14 +86,22 @@ class LogRow:
                       created_at=_clamp(self.created_at, INT64_MAX))
 
     def _fits(self) -> bool:
-        ints32 = (self.user_id, self.type, self.prompt_tokens, self.completion_tokens, self.channel_id)
-        ints64 = (self.quota, self.elapsed_time, self.created_at)
-        return (all(type(v) is int and -INT32_MAX <= v <= INT32_MAX for v in ints32)
-                and all(type(v) is int and -INT64_MAX <= v <= INT64_MAX for v in ints64)
-                and type(self.is_stream) is bool and type(self.system_prompt_reset) is bool
-                and _fits_text(self.username, 191) and _fits_text(self.token_name, 191)
-                and _fits_text(self.model_name, 191) and _fits_text(self.request_id, 64)
-                and _fits_text(self.content, TEXT_MAX))
+        # Straight-line on purpose: this runs for every settled request. A value of another type fails it.
+        try:
+            return self._within_columns()
+        except TypeError:
+            return False
+
+    def _within_columns(self) -> bool:
+        return (-INT32_MAX <= self.user_id <= INT32_MAX and -INT32_MAX <= self.type <= INT32_MAX
+                and -INT32_MAX <= self.prompt_tokens <= INT32_MAX
+                and -INT32_MAX <= self.completion_tokens <= INT32_MAX
+                and -INT32_MAX <= self.channel_id <= INT32_MAX and -INT64_MAX <= self.quota <= INT64_MAX
+                and -INT64_MAX <= self.elapsed_time <= INT64_MAX and -INT64_MAX <= self.created_at <= INT64_MAX
+                and len(self.username) <= 191 and len(self.token_name) <= 191 and len(self.model_name) <= 191
+                and len(self.request_id) <= 64 and len(self.content) <= TEXT_MAX
+                and _storable(self.username + self.token_name + self.model_name + self.request_id + self.content)
+                and type(self.is_stream) is bool and type(self.system_prompt_reset) is bool)
 
     def values(self) -> tuple[Any, ...]:
         """The values in ``LOG_COLUMNS`` order (the journal's and the INSERT's)."""
@@ -116,11 +126,12 @@ def _clamp(value: Any, high: int) -> int:
     return max(-high - 1, min(high, number))
 
 
-def _fits_text(value: Any, limit: int) -> bool:
-    return type(value) is str and len(value) <= limit and (value.isascii() or _encodable(value))
-
-
-def _encodable(text: str) -> bool:
+def _storable(text: str) -> bool:
+    """Text every database stores: encodable as UTF-8, no NUL (PostgreSQL's text refuses it)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -129,15 +140,15 @@ def _encodable(text: str) -> bool:
 
 
 def _text(value: Any, limit: int) -> str:
-    text = str(value)[:limit]
+    text = str(value)[:limit].replace("\x00", "\ufffd")
     return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
 
 
 @dataclass
 class Batch:
     """Deltas keyed by id. users: [quota, used_quota, request_count]; tokens: [remain_quota, used_quota,
-    accessed_time (absolute, max wins)], applied only to the row that still has the key in ``token_keys`` (an
-    id SQLite gave to a new token after the old one was deleted is not charged for the old one's requests);
+    accessed_time (absolute, max wins)] keyed by (id, key) and applied only to the row that still has that key
+    (an id SQLite gave to a new token after the old one was deleted is not charged for the old one's requests);
     channels: used_quota. ``seq`` / ``log_seq``: the journal's sequence numbers up to which this batch holds
     the charges and the log rows (0: none journaled).
 
@@ -145,8 +156,7 @@ class Batch:
     store's writer thread once the database holds them (the ledger reads them to know what a reload saw)."""
 
     users: dict[int, list[int]] = field(default_factory=dict)
-    tokens: dict[int, list[int]] = field(default_factory=dict)
-    token_keys: dict[int, str] = field(default_factory=dict)
+    tokens: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     channels: dict[int, int] = field(default_factory=dict)
     logs: list[LogRow] = field(default_factory=list)
     seq: int = 0
@@ -161,9 +171,23 @@ class Batch:
     def charge(self, user_id: int, token_id: int, token_key: str, limited: bool, channel_id: int, quota: int,
                accessed: int) -> None:
         """One settled request: the user pays ``quota`` and counts a request, the token too (its remaining
-        quota only when it is limited), the channel records the use."""
-        self.user(user_id, -quota, quota, 1)
-        self.token(token_id, token_key, -quota if limited else 0, quota, accessed)
+        quota only when it is limited), the channel records the use. (Inlined: one call per settled request.)"""
+        row = self.users.get(user_id)
+        if row is None:
+            self.users[user_id] = [-quota, quota, 1]
+        else:
+            row[0] -= quota
+            row[1] += quota
+            row[2] += 1
+        row = self.tokens.get((token_id, token_key))
+        if row is None:
+            self.tokens[token_id, token_key] = [-quota if limited else 0, quota, accessed]
+        else:
+            if limited:
+                row[0] -= quota
+            row[1] += quota
+            if accessed > row[2]:
+                row[2] = accessed
         if quota:
             self.channels[channel_id] = self.channels.get(channel_id, 0) + quota
 
@@ -174,11 +198,10 @@ class Batch:
         row[2] += count
 
     def token(self, token_id: int, key: str, remain: int, used: int, accessed: int = 0) -> None:
-        row = self.tokens.setdefault(token_id, [0, 0, 0])
+        row = self.tokens.setdefault((token_id, key), [0, 0, 0])
         row[0] += remain
         row[1] += used
         row[2] = max(row[2], accessed)
-        self.token_keys[token_id] = key
 
     def log_rows_only(self) -> Batch:
         """What is left to write of a batch whose deltas the database already holds."""
@@ -255,7 +278,7 @@ def _delta_updates(db: Database, batch: Batch) -> list[tuple[dict[str, Any], Cal
                                   request_count=t.user.request_count + count).where(t.user.id == user_id)
             updates.append(({"user_id": user_id, "quota": quota, "used_quota": used, "request_count": count},
                             query.execute))
-    for token_id, (remain, used, accessed) in batch.tokens.items():
+    for (token_id, key), (remain, used, accessed) in batch.tokens.items():
         fields: dict[Any, Any] = {}
         if remain:
             fields[t.token.remain_quota] = t.token.remain_quota + remain
@@ -264,9 +287,7 @@ def _delta_updates(db: Database, batch: Batch) -> list[tuple[dict[str, Any], Cal
         if accessed:
             fields[t.token.accessed_time] = accessed
         if fields:
-            key = batch.token_keys.get(token_id)
-            where = [t.token.id == token_id] + ([exact(db, t.token.key, key)] if key else [])
-            query = t.token.update(fields).where(*where)
+            query = t.token.update(fields).where(t.token.id == token_id, exact(db, t.token.key, key))
             updates.append(({"token_id": token_id, "remain_quota": remain, "used_quota": used}, query.execute))
     for channel_id, used in batch.channels.items():
         if used:
@@ -336,7 +357,7 @@ def insert_logs(db: Database, rows: Iterable[LogRow]) -> None:
     columns = ", ".join(c.join(logs.quote) for c in LOG_COLUMNS)
     placeholders = ", ".join([logs.param] * len(LOG_COLUMNS))
     sql = f"INSERT INTO {'logs'.join(logs.quote)} ({columns}) VALUES ({placeholders})"
-    values = [row.values() for row in rows]
+    values = [row.checked().values() for row in rows]
     if values:
         # the driver's errors as peewee's, as execute_sql raises them (the wrapper is not in peewee's stubs)
         with pw.__exception_wrapper__:  # type: ignore[attr-defined]
