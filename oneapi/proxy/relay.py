@@ -439,12 +439,14 @@ def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered:
     relay = job.relay
     if quota is None:
         model = state.upstream_model
-        checked = check_usage(prompt, completion, limits_for(model), job.prompt_tokens(model),
-                              lambda: relay.tokenizer.count_text(delivered(), model) if delivered else 0,
-                              choices=answers_requested(job.data), generative=job.mode in GENERATIVE_MODES)
-        if checked.anomaly is not None:
-            report_anomaly(job, state, checked)
-        prompt, completion = checked.prompt_tokens, checked.completion_tokens
+        limits = limits_for(model)
+        if not (0 <= prompt <= limits.context and 0 <= completion <= limits.max_output):  # else plainly fine
+            checked = check_usage(prompt, completion, limits, job.prompt_tokens(model),
+                                  lambda: relay.tokenizer.count_text(delivered(), model) if delivered else 0,
+                                  choices=answers_requested(job.data), generative=job.mode in GENERATIVE_MODES)
+            if checked.anomaly is not None:
+                report_anomaly(job, state, checked)
+            prompt, completion = checked.prompt_tokens, checked.completion_tokens
         if state.budget is not None and completion > state.budget.limit:
             # PreConsumeMaxOutput: the answer is paid for up to what was reserved (the prompt in full).
             log.info("request %s on channel #%d: %d completion tokens, %d reserved: billed the reservation's "
@@ -461,7 +463,7 @@ def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered:
                          channel_id=state.channel.id, request_id=job.request_id,
                          elapsed_time=int((time.monotonic() - job.started) * 1000), is_stream=job.stream,
                          system_prompt_reset=state.system_prompt_reset)
-    relay.ledger.settle(state.reservation, quota, state.channel.id, log_row, job.request_id)
+    relay.ledger.settle(state.reservation, quota, state.channel.id, log_row)
     relay.channel_succeeded(state.channel.id)
     return quota
 

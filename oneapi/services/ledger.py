@@ -563,8 +563,7 @@ class Ledger:
         if not token.unlimited:
             token.remain_quota += amount
 
-    def settle(self, reservation: Reservation, quota: int, channel_id: int, log_row: LogRow | None,
-               request_id: str = "") -> None:
+    def settle(self, reservation: Reservation, quota: int, channel_id: int, log_row: LogRow | None) -> None:
         """Charge the final ``quota`` for a successful request: journaled first (a killed process keeps it),
         then the balances move by the difference from the reservation and the change is queued for the
         database, with the consume log (if any)."""
@@ -575,8 +574,7 @@ class Ledger:
         limited = not token.unlimited
         # The row goes to the journal as it is (JSON holds any value); it is fitted to its columns when it is
         # written to the database, on the writer thread (LogRow.checked in insert_logs).
-        seq = self._journaled(charge_payload(request_id, user.id, token.id, token.key, limited, channel_id,
-                                             quota, now, log_row))
+        seq = self._journaled(charge_payload(user.id, token.id, token.key, limited, channel_id, quota, now, log_row))
         reservation.done = True
         held = reservation.amount  # the hold is released and the final quota taken, in one step
         user.quota += held - quota

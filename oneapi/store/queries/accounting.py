@@ -425,9 +425,10 @@ CHARGE, LOG_ONLY = "C", "L"
 JOURNAL_HEADER = {"journal": 1, "log_columns": list(LOG_COLUMNS)}
 
 
-def charge_payload(request_id: str, user_id: int, token_id: int, token_key: str, limited: bool, channel_id: int,
-                   quota: int, accessed: int, log: LogRow | None) -> list[Any]:
-    return [CHARGE, request_id, user_id, token_id, token_key, limited, channel_id, quota, accessed,
+def charge_payload(user_id: int, token_id: int, token_key: str, limited: bool, channel_id: int, quota: int,
+                   accessed: int, log: LogRow | None) -> list[Any]:
+    """A settled request, as the journal keeps it (its request id is in its log row, when it has one)."""
+    return [CHARGE, user_id, token_id, token_key, limited, channel_id, quota, accessed,
             log.values() if log is not None else None]
 
 
@@ -443,7 +444,7 @@ def batch_from_records(records: Iterable[Record], marks: dict[str, int]) -> Batc
         payload, columns = record.payload, record.header.get("log_columns", LOG_COLUMNS)
         log_values = None
         if payload[0] == CHARGE:
-            _, _, user_id, token_id, token_key, limited, channel_id, quota, accessed, log_values = payload
+            _, user_id, token_id, token_key, limited, channel_id, quota, accessed, log_values = payload
             if record.seq > marks[ACCOUNTS]:
                 batch.charge(int(user_id), int(token_id), str(token_key), bool(limited), int(channel_id), int(quota),
                              int(accessed))
