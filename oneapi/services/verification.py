@@ -25,7 +25,7 @@ MAX_ATTEMPTS = 5  # wrong guesses before a code is void
 MAX_CODES = 10_000  # codes kept at once; the oldest go first
 RESEND_SECONDS = 60  # one e-mail per address per minute
 PER_ADDRESS_HOUR = 5  # ... and five per hour
-PER_IP_HOUR = 20  # e-mails one client IP may cause per hour
+PER_IP_HOUR = 10  # e-mails one client IP may cause per hour (under the route's own 20 per 20 minutes)
 CODE_LENGTH = 6  # registration and binding codes (One API: 6 characters of a UUID)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,12 +53,15 @@ def set_cookie_later(request: web.Request, name: str, value: str | None, max_age
 
 
 async def _write_cookies(request: web.Request, response: web.StreamResponse) -> None:
+    # Headers, not response.set_cookie: aiohttp has turned the cookie jar into headers by the time this hook runs.
     for name, value, max_age in request.get(_LATER, []):
-        if value is None:
-            response.del_cookie(name, path="/")
-        else:
-            response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax",
-                                secure=is_https(request))
+        cookie: SimpleCookie = SimpleCookie()
+        cookie[name] = value or ""
+        morsel = cookie[name]
+        morsel.update({"path": "/", "httponly": True, "samesite": "Lax", "max-age": str(max_age if value else 0)})
+        if is_https(request):
+            morsel["secure"] = True
+        response.headers.add("Set-Cookie", morsel.OutputString())
 
 
 def _signed(request: web.Request, kind: str, value: str) -> str:
