@@ -58,7 +58,8 @@ async def _write_cookies(request: web.Request, response: web.StreamResponse) -> 
         cookie: SimpleCookie = SimpleCookie()
         cookie[name] = value or ""
         morsel = cookie[name]
-        morsel.update({"path": "/", "httponly": True, "samesite": "Lax", "max-age": str(max_age if value else 0)})
+        morsel.update({"path": "/", "samesite": "Lax", "max-age": str(max_age if value else 0)})
+        morsel["httponly"] = True
         if is_https(request):
             morsel["secure"] = True
         response.headers.add("Set-Cookie", morsel.OutputString())
