@@ -23,7 +23,7 @@ Purpose = Literal["verify", "reset"]
 VALID_SECONDS = 10 * 60  # One API's VerificationValidMinutes
 MAX_ATTEMPTS = 5  # wrong guesses before a code is void
 MAX_CODES = 10_000  # codes kept at once; the oldest go first
-RESEND_SECONDS = 60  # one e-mail per address per minute
+RESEND_SECONDS = 60  # one e-mail of each kind per address per minute
 PER_ADDRESS_HOUR = 5  # ... and five per hour
 PER_IP_HOUR = 10  # e-mails one client IP may cause per hour (under the route's own 20 per 20 minutes)
 CODE_LENGTH = 6  # registration and binding codes (One API: 6 characters of a UUID)
@@ -70,13 +70,15 @@ class Verifications:
         self._ip = _Window(PER_IP_HOUR, 3600)
         self._now = time.monotonic
 
-    def allow_send(self, address: str, ip: str) -> None:
-        """Raise when another e-mail to ``address`` (asked from ``ip``) would be too many; else count it."""
+    def allow_send(self, purpose: Purpose, address: str, ip: str) -> None:
+        """Raise when another e-mail of ``purpose`` to ``address`` (asked from ``ip``) would be too many; else
+        count it."""
         now, address = self._now(), address.lower()
-        wait = max(self._resend.wait(address, now), self._address.wait(address, now), self._ip.wait(ip, now))
+        wait = max(self._resend.wait(f"{purpose}:{address}", now), self._address.wait(address, now),
+                   self._ip.wait(ip, now))
         if wait > 0:
             raise PermissionDeniedError(f"too many e-mails requested; try again in {int(wait) + 1} seconds")
-        self._resend.record(address, now)
+        self._resend.record(f"{purpose}:{address}", now)
         self._address.record(address, now)
         self._ip.record(ip, now)
 

@@ -117,6 +117,10 @@ def text_body(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
+# A 2x2 PNG standing in for the official account's QR code.
+QR_PNG = bytes.fromhex("89504e470d0a1a0a0000000d494844520000000200000002080600000072b60d240000001049444154789c"
+                       "63606060f80fc51006001df403fdc8e1f6a80000000049454e44ae426082")
+
 # -- HTTP fakes ---------------------------------------------------------------------------------------
 
 
@@ -265,6 +269,10 @@ class FakeWeChat(_Site):
     def __post_init__(self) -> None:
         _Site.__init__(self)
         self.app.router.add_get("/api/wechat/user", self._user)
+        self.app.router.add_get("/qrcode.png", self._qrcode)
+
+    async def _qrcode(self, request: web.Request) -> web.Response:
+        return web.Response(body=QR_PNG, content_type="image/png")
 
     async def _user(self, request: web.Request) -> web.Response:
         self.calls.append({"code": request.query.get("code", ""), "auth": request.headers.get("Authorization", "")})

@@ -125,7 +125,7 @@ async def send_code(request: web.Request, raw_email: str) -> None:
     svc.accounts.check_email_domain(email)
     if await svc.accounts.email_taken(email):
         raise PermissionDeniedError("邮箱地址已被占用 (this e-mail address is already in use)")
-    svc.accounts.codes.allow_send(email, client_ip(request))
+    svc.accounts.codes.allow_send("verify", email, client_ip(request))
     code = svc.accounts.codes.issue("verify", email)
     name = svc.options.get("SystemName") or "One API"
     message = mail.build(svc.options, email, f"{name} 邮箱验证 · e-mail verification", [
@@ -141,7 +141,7 @@ async def send_reset(request: web.Request, raw_email: str) -> None:
     email = _address(raw_email)
     if not await svc.accounts.email_taken(email):
         raise InvalidInputError("该邮箱地址未注册 (no account uses this e-mail address)")
-    svc.accounts.codes.allow_send(email, client_ip(request))
+    svc.accounts.codes.allow_send("reset", email, client_ip(request))
     token = svc.accounts.codes.issue("reset", email)
     link = f"{public_address(request)}/user/reset?{urlencode({'email': email, 'token': token})}"
     name = svc.options.get("SystemName") or "One API"

@@ -22,6 +22,8 @@ from oneapi.web.pages.auth import TURNSTILE_FIELD
 from oneapi.web.pages.settings import settings_page
 from oneapi.web.render import current_user, redirect, render, require_user, translator
 
+LABELS = {"github": "GitHub", "lark": "Lark", "oidc": "OIDC"}
+
 
 def _provider(request: web.Request) -> ProviderName:
     name = request.match_info["provider"]
@@ -64,7 +66,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
                 exc.message), error_form="methods")
         return await _login_failed(request, exc)
     if bound:
-        return redirect(request, "/setting", "flash.bound", provider=name)
+        return redirect(request, "/setting", "flash.bound", provider=LABELS[name])
     response = redirect(request, "/dashboard")
     start_session(request, response, found)
     return response
