@@ -121,6 +121,15 @@ async def test_turnstile_widget_and_its_csp(tmp_path: Path, aiohttp_client: Any)
         page = await web.post("/login", {"username": "root", "password": "123456",
                                          "cf-turnstile-response": env.turnstile.issue()})
         assert "/logout" in page
+        # the settings' e-mail code asks for the check too (as /api/verification); the pass above is remembered
+        page = await web.get("/setting")
+        assert 'class="cf-turnstile field"' in page
+        web.client.session.cookie_jar.clear(lambda cookie: cookie.key == "turnstile")  # the pass expired
+        page = await web.post("/setting/email/code", {"email": "root@example.com"}, status=403)
+        assert "complete the Turnstile check first" in alert(page)
+        page = await web.post("/setting/email/code", {"email": "root@example.com",
+                                                      "cf-turnstile-response": env.turnstile.issue()})
+        assert "A code is on its way" in page
 
 
 async def test_chinese_pages(tmp_path: Path, aiohttp_client: Any) -> None:

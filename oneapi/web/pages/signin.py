@@ -121,6 +121,7 @@ async def email_code(request: web.Request) -> web.Response:
     form = await read_form(request)
     email = form.text("email")
     try:
+        await methods.check_turnstile(request, form.text(TURNSTILE_FIELD))
         await methods.send_code(request, email)
     except OneAPIError as exc:
         return await settings_page(request, user, failure_status(exc), error=translator(request).error(exc.message),
