@@ -189,10 +189,11 @@ def test_github_sign_in_sign_up_and_binding(login_server: LoginServer, page: Pag
     assert page_errors == [], page_errors
 
 
-def test_oidc_sign_in_by_discovery(login_server: LoginServer, page: Page, page_errors: Errors) -> None:
+def test_oidc_by_discovery_and_lark(login_server: LoginServer, page: Page, page_errors: Errors) -> None:
     server = login_server
     server.options({"OidcClientId": server.oauth.client_id, "OidcClientSecret": server.oauth.client_secret,
-                    "OidcWellKnown": server.oauth.url + "/.well-known/openid-configuration", "OidcEnabled": "true"})
+                    "OidcWellKnown": server.oauth.url + "/.well-known/openid-configuration", "OidcEnabled": "true",
+                    "LarkClientId": server.oauth.client_id, "LarkClientSecret": server.oauth.client_secret})
     server.oauth.profile = Profile(sub="employee-42", name="Olivia", email="olivia@corp.test",
                                    preferred_username="olivia")
     page.goto(server.url + "/login")
@@ -200,6 +201,14 @@ def test_oidc_sign_in_by_discovery(login_server: LoginServer, page: Page, page_e
     page.get_by_role("link", name="Authorize").click()
     expect(page).to_have_url(server.url + "/dashboard")
     expect(page.locator(".who")).to_have_text("Olivia")
+    log_out(page)
+    server.oauth.profile = Profile(sub="ou_7d8a6e6df7621556ce0d21922b676706", name="飞书用户")
+    page.goto(server.url + "/login")
+    page.get_by_role("link", name="Continue with Lark").click()
+    expect(page.get_by_role("heading", name="Authorize lark test app")).to_be_visible()
+    page.get_by_role("link", name="Authorize").click()
+    expect(page).to_have_url(server.url + "/dashboard")
+    expect(page.locator(".who")).to_have_text("飞书用户")
     assert page_errors == [], page_errors
 
 
