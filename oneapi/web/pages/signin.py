@@ -32,9 +32,9 @@ def _provider(request: web.Request) -> ProviderName:
     return name
 
 
-async def _login_failed(request: web.Request, exc: OneAPIError) -> web.Response:
+async def _login_failed(request: web.Request, exc: OneAPIError, wechat: bool = False) -> web.Response:
     return await render(request, "login.html", status=failure_status(exc), username="", next="/dashboard",
-                        error=translator(request).error(exc.message), turnstile=True)
+                        error=translator(request).error(exc.message), turnstile=True, wechat_open=wechat)
 
 
 # -- OAuth ----------------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ async def wechat_login(request: web.Request) -> web.Response:
     try:
         user = await methods.wechat_finish(request, form.text("code"), None)
     except OneAPIError as exc:
-        return await _login_failed(request, exc)
+        return await _login_failed(request, exc, wechat=True)  # the code form stays open
     response = redirect(request, "/dashboard")
     start_session(request, response, user)
     return response
