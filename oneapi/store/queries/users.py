@@ -183,10 +183,10 @@ Identity = Literal["github_id", "wechat_id", "lark_id", "oidc_id"]
 
 def find_by_identity(db: Database, column: Identity, value: str) -> dict[str, Any] | None:
     """The user (whatever its status, as One API) bound to this outside account: a GitHub login, a WeChat id,
-    a Lark open_id or an OIDC subject."""
+    a Lark open_id or an OIDC subject, compared exactly (OIDC subjects and open_ids are case-sensitive)."""
     t = db.tables.user
     field = getattr(t, column)
-    return first(t.select().where(field == value, field != "").order_by(t.id))
+    return first(t.select().where(exact(db, field, value), field != "").order_by(t.id))
 
 
 def max_id(db: Database) -> int:
@@ -216,7 +216,7 @@ def bind_identity(db: Database, user_id: int, column: Identity | Literal["email"
     t = db.tables.user
     field = getattr(t, column)
     with db.main.atomic():
-        taken = field == value if column != "email" else pw.fn.LOWER(field) == value.lower()
+        taken = exact(db, field, value) if column != "email" else pw.fn.LOWER(field) == value.lower()
         others = t.select().where(taken, t.id != user_id)
         if column == "email":
             others = others.where(t.status != STATUS_DELETED)
