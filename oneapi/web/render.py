@@ -174,6 +174,7 @@ class LoginMethods:
     """Which ways in the operator has switched on (the options, read per request)."""
 
     password: bool
+    register: bool  # RegisterEnabled: outside accounts may sign up even when password sign-up is off
     email: bool  # SMTP is set up: codes, resets, binding
     email_verification: bool
     github: bool
@@ -194,7 +195,8 @@ def login_methods(request: web.Request) -> LoginMethods:
     opts = svc.options
     turnstile = opts.get_bool("TurnstileCheckEnabled") and bool(opts.get("TurnstileSiteKey").strip())
     return LoginMethods(
-        password=opts.get_bool("PasswordLoginEnabled"), email=mail.configured(opts),
+        password=opts.get_bool("PasswordLoginEnabled"), register=opts.get_bool("RegisterEnabled"),
+        email=mail.configured(opts),
         email_verification=opts.get_bool("EmailVerificationEnabled"), github=opts.get_bool("GitHubOAuthEnabled"),
         lark=bool(opts.get("LarkClientId").strip()), oidc=opts.get_bool("OidcEnabled"),
         wechat=opts.get_bool("WeChatAuthEnabled"), wechat_qrcode=opts.get("WeChatAccountQRCodeImageURL").strip(),

@@ -224,8 +224,12 @@ async def test_turnstile_guards_signup_codes_resets_and_login(tmp_path: Path, ai
         # a passed check is kept 10 minutes for this browser (One API keeps it in the session): signing up next
         # needs no second check, as One API's sign-up form sends the same, already spent, token
         checks = len(env.turnstile.verified)
+        # ... but only for the client address that passed it: the cookie replayed from elsewhere is not a pass
+        moved = await env.api.call("POST", f"/api/user/register?turnstile={token}", token="", json=reg,
+                                   headers={"X-Forwarded-For": "203.0.113.9"})
+        assert moved["success"] is False and "Turnstile 校验失败" in moved["message"]
         await env.api.ok("POST", f"/api/user/register?turnstile={token}", token="", json=reg)
-        assert len(env.turnstile.verified) == checks
+        assert len(env.turnstile.verified) == checks + 1
         env.api.client.session.cookie_jar.clear()
         await env.api.fail("POST", f"/api/user/register?turnstile={token}", token="",
                            json={**reg, "username": "ivan2"}, contains="Turnstile 校验失败")  # spent token

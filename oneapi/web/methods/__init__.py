@@ -3,9 +3,9 @@ Turnstile check in front of them. One flow per method, shared by ``/api`` (One A
 own front end and scripts) and oneapi's pages, so both doors keep the same rules.
 
 Browser-bound state lives in small signed cookies (keyed like the session): the OAuth ``state`` (10 minutes,
-used once), and a passed Turnstile check (kept 10 minutes, as One API keeps it in its session, so that one
-check covers asking for a code and then signing up with it). Cookies a flow sets are written when the response
-is prepared (:func:`set_cookie_later`), whichever door answers.
+used once), and a passed Turnstile check (kept 10 minutes for the client IP that passed it, as One API keeps it
+in its session, so that one check covers asking for a code and then signing up with it). Cookies a flow sets
+are written when the response is prepared (:func:`set_cookie_later`), whichever door answers.
 """
 
 from __future__ import annotations
@@ -99,10 +99,11 @@ async def check_turnstile(request: web.Request, response_token: str) -> None:
     opts = services(request).options
     if not opts.get_bool("TurnstileCheckEnabled"):
         return
-    if _unsigned(request, TURNSTILE_COOKIE, "turnstile") == "ok":
+    ip = client_ip(request)
+    if _unsigned(request, TURNSTILE_COOKIE, "turnstile") == ip:  # a pass is good for the address it was won at
         return
-    await request.app[OUTSIDE].turnstile_ok(response_token.strip(), client_ip(request))
-    set_cookie_later(request, TURNSTILE_COOKIE, _signed(request, "turnstile", "ok"))
+    await request.app[OUTSIDE].turnstile_ok(response_token.strip(), ip)
+    set_cookie_later(request, TURNSTILE_COOKIE, _signed(request, "turnstile", ip))
 
 
 # -- e-mail ---------------------------------------------------------------------------------------
@@ -134,12 +135,16 @@ async def send_code(request: web.Request, raw_email: str) -> None:
     await mail.send(svc.config, svc.options, message)
 
 
-async def send_reset(request: web.Request, raw_email: str) -> None:
-    """``/api/reset_password``: a link to ``/user/reset?email=&token=`` (10 minutes, used once)."""
+async def send_reset(request: web.Request, raw_email: str, tell_unknown: bool = True) -> None:
+    """``/api/reset_password``: a link to ``/user/reset?email=&token=`` (10 minutes, used once). An address no
+    account uses is refused with One API's message, or, with ``tell_unknown`` false (oneapi's page, which then
+    says the same as when it sent a link, so as not to tell who has an account), quietly sent nothing."""
     svc = services(request)
     mail.require_configured(svc.options)
     email = _address(raw_email)
     if not await svc.accounts.email_taken(email):
+        if not tell_unknown:
+            return
         raise InvalidInputError("该邮箱地址未注册 (no account uses this e-mail address)")
     svc.accounts.codes.allow_send("reset", email, client_ip(request))
     token = svc.accounts.codes.issue("reset", email)

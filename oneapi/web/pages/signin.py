@@ -152,7 +152,7 @@ async def reset_send(request: web.Request) -> web.Response:
     email = form.text("email")
     try:
         await methods.check_turnstile(request, form.text(TURNSTILE_FIELD))
-        await methods.send_reset(request, email)
+        await methods.send_reset(request, email, tell_unknown=False)  # (One API's route tells; the page not)
     except OneAPIError as exc:
         return await render(request, "reset.html", status=failure_status(exc), email=email[:64], sent="",
                             error=translator(request).error(exc.message), turnstile=True)
