@@ -72,7 +72,7 @@ def _check_username(username: str) -> str:
     return username
 
 
-def _check_email(email: str) -> str:
+def check_email(email: str) -> str:
     if email and (len(email) > EMAIL_MAX or not _EMAIL.match(email)):
         raise InvalidInputError(f"email must be a valid address of at most {EMAIL_MAX} characters")
     return email
@@ -146,7 +146,7 @@ class Accounts:
         f = Fields(body)
         username = _check_username(f.str("username", max_len=USERNAME_MAX, required=True))
         password = _check_password(f.str("password", max_len=passwords.MAX_LENGTH, required=True, strip=False))
-        email = _check_email(f.str("email", max_len=EMAIL_MAX))
+        email = check_email(f.str("email", max_len=EMAIL_MAX))
         code = f.str("verification_code", max_len=64)
         verify = opts.get_bool("EmailVerificationEnabled")
         if verify and (not email or not code):
@@ -241,7 +241,7 @@ class Accounts:
 
     async def bind_email(self, user: dict[str, Any], email: str, code: str) -> None:
         """Bind ``email`` to ``user`` with the code sent to it (``/api/oauth/email/bind``)."""
-        email = _check_email(email)
+        email = check_email(email)
         if not email or not code:
             raise InvalidInputError("email and code are required")
         if not self.codes.take("verify", email, code):
@@ -432,7 +432,7 @@ class Accounts:
         if f.has("display_name"):
             fields["display_name"] = f.str("display_name", max_len=DISPLAY_NAME_MAX)
         if f.has("email"):
-            fields["email"] = _check_email(f.str("email", max_len=EMAIL_MAX))
+            fields["email"] = check_email(f.str("email", max_len=EMAIL_MAX))
         if f.has("group"):
             group = f.str("group", max_len=GROUP_MAX, required=True)
             if "," in group:

@@ -21,7 +21,7 @@ from aiohttp import web
 from oneapi.api.common import SERVICES, SESSIONS, is_https, services
 from oneapi.api.session import COOKIE_NAME
 from oneapi.errors import InvalidInputError, PermissionDeniedError
-from oneapi.services.accounts import EMAIL_MAX, _check_email
+from oneapi.services.accounts import EMAIL_MAX, check_email
 from oneapi.services.verification import VALID_SECONDS
 from oneapi.web.methods import mail
 from oneapi.web.methods.outside import Account, Outside, Provider, ProviderName
@@ -115,7 +115,7 @@ def _address(raw: str) -> str:
         raise InvalidInputError("email is required")
     if len(email) > EMAIL_MAX or not (email.isascii() and email.isprintable()):
         raise InvalidInputError(f"email must be a valid address of at most {EMAIL_MAX} characters")
-    return _check_email(email)
+    return check_email(email)
 
 
 async def send_code(request: web.Request, raw_email: str) -> None:
