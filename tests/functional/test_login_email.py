@@ -236,6 +236,7 @@ def _free_loopback_465() -> str | None:
     return None
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # (the fake's socket is TLS already)
 async def test_implicit_tls_on_port_465(tmp_path: Path, aiohttp_client: Any) -> None:
     host = _free_loopback_465()
     if host is None:
