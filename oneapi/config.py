@@ -108,6 +108,18 @@ def _cidr_list(value: Any) -> str | None:
     return None
 
 
+BUILT_IN_THEMES = ("default", "berry", "air")
+
+
+def _theme(value: Any) -> str | None:
+    if value in BUILT_IN_THEMES:
+        return None
+    if not os.path.isfile(os.path.join(os.path.expanduser(value), "index.html")):
+        return (f"must be default, berry or air, or a directory holding a built One API front end (index.html); "
+                f"{value!r} is neither")
+    return None
+
+
 def setting(default: Any, env: str | None, doc: str, check: Check | None = None) -> Any:
     """Declare one setting: its default, its One API env var (None: YAML and flags only), its doc."""
     return field(default=default, metadata={"env": env, "doc": doc, "check": check})
@@ -138,7 +150,9 @@ class Config:
     frontend_base_url: str = setting("", "FRONTEND_BASE_URL",
                                      "slave nodes redirect web pages here (301, path and query kept)",
                                      _url("http", "https"))
-    theme: str = setting("default", "THEME", "web theme name", _one_of("default", "berry", "air"))
+    theme: str = setting("default", "THEME",
+                         "web theme: default, berry or air (oneapi's own pages), or the directory of a built One API "
+                         "front end (index.html and its files) to serve instead", _theme)
 
     # Storage
     sql_dsn: str = setting("", "SQL_DSN",
@@ -236,6 +250,31 @@ class Config:
                                                    "success rate under which a channel is disabled",
                                                    _between(0, 1))
 
+    # Login methods: the outside services' addresses (for GitHub Enterprise, Lark's international site, and
+    # tests), and how long any call to them may take
+    github_url: str = setting("https://github.com", "ONEAPI_GITHUB_URL",
+                              "GitHub's web address: OAuth authorize and access_token endpoints",
+                              _url("http", "https"))
+    github_api_url: str = setting("https://api.github.com", "ONEAPI_GITHUB_API_URL",
+                                  "GitHub's API address: the signed-in user's profile (/user)",
+                                  _url("http", "https"))
+    lark_url: str = setting("https://open.feishu.cn", "ONEAPI_LARK_URL",
+                            "Lark (Feishu) open platform address: authorize, token and user_info endpoints",
+                            _url("http", "https"))
+    turnstile_siteverify_url: str = setting("https://challenges.cloudflare.com/turnstile/v0/siteverify",
+                                            "ONEAPI_TURNSTILE_SITEVERIFY_URL",
+                                            "Cloudflare Turnstile's siteverify endpoint", _url("http", "https"))
+    turnstile_script_url: str = setting("https://challenges.cloudflare.com/turnstile/v0/api.js",
+                                        "ONEAPI_TURNSTILE_SCRIPT_URL",
+                                        "the Turnstile widget script the login and sign-up pages load",
+                                        _url("http", "https"))
+    smtp_ca_file: str = setting("", "ONEAPI_SMTP_CA_FILE",
+                                "PEM file of the certificate authorities trusted for the SMTP server's TLS "
+                                "certificate; empty: the system's")
+    outbound_timeout: float = setting(10.0, "ONEAPI_OUTBOUND_TIMEOUT",
+                                      "seconds allowed for one call to the SMTP server, GitHub, Lark, the OIDC "
+                                      "provider, the WeChat Server or Turnstile", _between(1, 120))
+
     # First boot
     initial_root_token: str = setting("", "INITIAL_ROOT_TOKEN",
                                       "relay token key created for root at first boot", _root_token)
@@ -247,6 +286,11 @@ class Config:
     @property
     def is_master(self) -> bool:
         return self.node_type != "slave"
+
+    @property
+    def theme_dir(self) -> Path | None:
+        """The One API front end to serve instead of oneapi's own pages (THEME naming a directory), or None."""
+        return None if self.theme in BUILT_IN_THEMES else Path(self.theme).expanduser().resolve()
 
     @property
     def redis_enabled(self) -> bool:

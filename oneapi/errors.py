@@ -67,6 +67,14 @@ class ConflictError(OneAPIError):
     default_code = "conflict"
 
 
+class OutsideServiceError(OneAPIError):
+    """A service outside oneapi that a login method needs (the SMTP server, GitHub, the WeChat Server,
+    Turnstile, an OIDC provider) failed or answered nonsense; the message says which, the log says how."""
+
+    status = 502
+    default_code = "outside_service_error"
+
+
 class InsufficientQuotaError(OneAPIError):
     """The user or token cannot pay for this."""
 

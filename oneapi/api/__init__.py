@@ -10,9 +10,10 @@ from aiohttp import web
 
 from oneapi.api.common import SERVICES, SESSIONS
 from oneapi.api.csrf import CSRF, CsrfKeys
-from oneapi.api.routes import channel, log, misc, option, redemption, token, user
+from oneapi.api.routes import channel, log, login, misc, option, redemption, token, user
 from oneapi.api.session import SessionCodec
 from oneapi.services import Services
+from oneapi.web import methods
 
 
 def add_api(app: web.Application, services: Services, session_secret: str) -> None:
@@ -20,5 +21,6 @@ def add_api(app: web.Application, services: Services, session_secret: str) -> No
     app[SESSIONS] = SessionCodec(session_secret)
     app[CSRF] = CsrfKeys(session_secret)
     misc.mark_start(app)
-    for module in (misc, user, token, channel, redemption, log, option):
+    methods.setup(app)
+    for module in (misc, user, login, token, channel, redemption, log, option):
         module.add_routes(app.router)

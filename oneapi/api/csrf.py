@@ -39,9 +39,16 @@ FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # GET routes of /api that change something worth forging (One API's clients call them with GET). Logging out is
 # left out: a forged logout costs a login, and One API's clients log out with a plain GET.
-STATE_CHANGING_GETS = ("/api/user/token", "/api/channel/test", "/api/channel/update_balance")
+# Binding a WeChat account or an e-mail address to the logged-in user is a GET in One API: forged, it would hand
+# the account to whoever owns that WeChat or mailbox. Logging in by WeChat is one too (a forged one logs the
+# browser into someone else's account).
+STATE_CHANGING_GETS = ("/api/user/token", "/api/channel/test", "/api/channel/update_balance", "/api/oauth/wechat",
+                       "/api/oauth/email/bind")
 # Routes that authenticate nobody: the cross-site check covers them, whatever cookie the browser holds.
-UNAUTHENTICATED = frozenset({"/api/user/login", "/api/user/register"})
+UNAUTHENTICATED = frozenset({"/api/user/login", "/api/user/register", "/api/user/reset", "/api/oauth/wechat"})
+SAME_ORIGIN_ONLY = web.AppKey("csrf_same_origin_only", bool)
+"""Set when THEME serves One API's own front end, which never sends the token: the browser's word that the call
+comes from this origin (Sec-Fetch-Site, else Origin) stands in for it."""
 
 
 class CsrfKeys:
@@ -104,6 +111,17 @@ def is_cross_site(request: web.Request) -> bool:
     return urlsplit(origin).netloc.lower() != request.host.lower()
 
 
+def is_same_origin(request: web.Request) -> bool:
+    """True only when the browser says the request comes from this origin: ``Sec-Fetch-Site: same-origin``
+    (every current browser sends it), else an ``Origin`` naming this host. No header: False (a browser that
+    tells nothing is not trusted)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site.lower() == "same-origin"
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc.lower() == request.host.lower()
+
+
 def _changes_state(request: web.Request) -> bool:
     if request.method not in SAFE_METHODS:
         return True
@@ -119,6 +137,8 @@ async def api_csrf_middleware(request: web.Request, handler: Handler) -> web.Str
         return envelope_error("cross-site request refused: this call must come from this site's own pages", 403)
     bound = None if request.path.rstrip("/") in UNAUTHENTICATED else session_binding(request)
     if bound is not None and not request.app[CSRF].matches(bound, request.headers.get(HEADER)):
+        if request.app.get(SAME_ORIGIN_ONLY) and is_same_origin(request):
+            return await handler(request)
         return envelope_error(f"CSRF token missing or wrong: a call authenticated by the session cookie must send "
                               f"the {HEADER} header given by the page (scripts use an access token instead)", 403)
     return await handler(request)

@@ -31,8 +31,13 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 WINDOW = 180.0  # One API's global limits count requests per 3 minutes
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minutes per IP
-CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register"})
-CRITICAL_PAGES = frozenset({"/login", "/register"})  # the web forms posting to the same services
+# One API's CriticalRateLimit routes: logging in, signing up, e-mails, resets and the OAuth callbacks.
+CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register", "/api/verification", "/api/reset_password",
+                            "/api/user/reset", "/api/oauth/state", "/api/oauth/github", "/api/oauth/lark",
+                            "/api/oauth/oidc", "/api/oauth/wechat", "/api/oauth/wechat/bind",
+                            "/api/oauth/email/bind"})
+CRITICAL_PAGES = frozenset({"/login", "/register", "/reset", "/user/reset", "/login/wechat", "/register/code"})
+"""The web forms posting to the same services (POST only)."""
 
 
 _stamp_cache: list[Any] = [0, ""]  # (second, formatted) — formatting a date per request costs more than the rest

@@ -47,7 +47,8 @@ async def start_services(config: Config, store: Store) -> Services:
     """Load options and build every service over one store; replays the ledger's journal and starts its
     flusher (stop it with ``await services.close()``). Does not migrate or create root. Raises JournalError
     when the journal directory is unusable or taken by another process."""
-    options = await Options.load(store, {"Theme": config.theme})
+    # THEME sets the Theme option's default; a directory (a One API build) shows there as "default".
+    options = await Options.load(store, {"Theme": config.theme if config.theme_dir is None else "default"})
     events = EventHub()
     stats = LiveStats()
     journal = Journal.open(config.data_path(config.journal_dir), fsync_each=config.journal_fsync_interval == 0)

@@ -21,11 +21,13 @@ from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_MANAGE, TYPE_SYSTEM, TYPE_TOPUP, Logs
 from oneapi.services.options import Options
+from oneapi.services.verification import Verifications
 from oneapi.store.facade import Store
 from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import users as q
 from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import PAGE_SIZE
+from oneapi.store.queries.users import Identity
 
 log = logging.getLogger("oneapi.accounts")
 
@@ -34,6 +36,8 @@ ROOT_QUOTA = 500_000_000_000_000
 USERNAME_MAX, DISPLAY_NAME_MAX, EMAIL_MAX, GROUP_MAX = 12, 20, 50, 32
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HIDDEN = ("password", "access_token")
+PROVIDER_LABELS: dict[str, str] = {"github_id": "GitHub", "wechat_id": "WeChat", "lark_id": "Lark",
+                                   "oidc_id": "OIDC"}
 
 Action = Literal["disable", "enable", "delete", "promote", "demote"]
 
@@ -68,15 +72,17 @@ def _check_username(username: str) -> str:
     return username
 
 
-def _check_email(email: str) -> str:
+def check_email(email: str) -> str:
     if email and (len(email) > EMAIL_MAX or not _EMAIL.match(email)):
         raise InvalidInputError(f"email must be a valid address of at most {EMAIL_MAX} characters")
     return email
 
 
 class Accounts:
-    def __init__(self, store: Store, options: Options, logs: Logs, config: Config, ledger: Ledger) -> None:
+    def __init__(self, store: Store, options: Options, logs: Logs, config: Config, ledger: Ledger,
+                 codes: Verifications | None = None) -> None:
         self._store = store
+        self.codes = codes or Verifications()  # e-mail codes and reset tokens (verification.py)
         self._ledger = ledger  # told about every change to a user's row, so the relay's cached view follows
         self._options = options
         self._logs = logs
@@ -140,29 +146,54 @@ class Accounts:
         f = Fields(body)
         username = _check_username(f.str("username", max_len=USERNAME_MAX, required=True))
         password = _check_password(f.str("password", max_len=passwords.MAX_LENGTH, required=True, strip=False))
-        email = _check_email(f.str("email", max_len=EMAIL_MAX))
-        if opts.get_bool("EmailVerificationEnabled"):
-            # Codes are sent by e-mail (GET /api/verification), which needs SMTP; not offered by this build.
-            raise PermissionDeniedError("e-mail verification is enabled, but this server cannot send e-mail; "
-                                        "ask the administrator to disable EmailVerificationEnabled")
+        email = check_email(f.str("email", max_len=EMAIL_MAX))
+        code = f.str("verification_code", max_len=64)
+        verify = opts.get_bool("EmailVerificationEnabled")
+        if verify and (not email or not code):
+            raise InvalidInputError("管理员开启了邮箱验证，请输入邮箱地址和验证码 "
+                                    "(e-mail verification is on: enter your e-mail address and its code)")
+        if email:
+            self.check_email_domain(email)
+            if verify and await self._store.read(q.email_taken, email):
+                raise ConflictError("邮箱地址已被占用 (this e-mail address is already in use)")
+        if verify and not self.codes.take("verify", email, code):
+            raise InvalidInputError("验证码错误或已过期 (the verification code is wrong or has expired)")
         inviter = None
         aff = f.str("aff_code", max_len=32)
         if aff:
             inviter = await self._store.read(q.find_by_aff_code, aff)
-        return await self._create(username, password, display_name=username, email=email,
-                                  inviter_id=inviter["id"] if inviter else 0,
-                                  inviter_name=inviter["username"] if inviter else "")
+        try:
+            return await self._create(username, password, display_name=username, email=email,
+                                      inviter_id=inviter["id"] if inviter else 0,
+                                      inviter_name=inviter["username"] if inviter else "")
+        except BaseException:
+            if verify:
+                self.codes.restore("verify", email, code)  # the account was not created: the code still works
+            raise
+
+    def check_email_domain(self, email: str) -> None:
+        """EmailDomainRestrictionEnabled: only addresses in the EmailDomainWhitelist's domains."""
+        if not self._options.get_bool("EmailDomainRestrictionEnabled"):
+            return
+        domains = {d.strip().lower() for d in self._options.get("EmailDomainWhitelist").split(",") if d.strip()}
+        if email.rpartition("@")[2].lower() not in domains:
+            raise PermissionDeniedError("管理员启用了邮箱域名白名单，您的邮箱地址的域名不在白名单中 "
+                                        "(the administrator only accepts e-mail addresses of certain domains, "
+                                        "and yours is not one of them)")
 
     async def _create(self, username: str, password: str, *, display_name: str, email: str = "",
-                      role: int = ROLE_COMMON, inviter_id: int = 0, inviter_name: str = "") -> int:
+                      role: int = ROLE_COMMON, inviter_id: int = 0, inviter_name: str = "",
+                      extra: dict[str, str] | None = None) -> int:
+        """A new user (an empty ``password``: none, for accounts of outside logins), its gifts and their logs
+        in one transaction; ``extra`` sets more columns (an outside account's id)."""
         opts = self._options
         gift = opts.get_int("QuotaForNewUser")
         invitee_gift = opts.get_int("QuotaForInvitee") if inviter_id else 0
         inviter_gift = opts.get_int("QuotaForInviter") if inviter_id else 0
-        user = {"username": username, "password": await passwords.hash_password(password),
+        user = {"username": username, "password": await passwords.hash_password(password) if password else "",
                 "display_name": display_name or username, "email": email, "role": role,
                 "status": q.STATUS_ENABLED, "quota": gift + invitee_gift, "access_token": keys.uuid_hex(),
-                "aff_code": keys.aff_code(), "inviter_id": inviter_id, "group": "default"}
+                "aff_code": keys.aff_code(), "inviter_id": inviter_id, "group": "default", **(extra or {})}
         rows: list[LogRow] = []
 
         def gift_logs(user_id: int) -> list[LogRow]:  # written in the transaction that creates the user
@@ -182,6 +213,88 @@ class Accounts:
         if inviter_gift:
             await self._ledger.user_changed(inviter_id)
         return user_id
+
+    # -- e-mail codes, password reset, outside accounts -----------------------------------------
+
+    async def email_taken(self, email: str) -> bool:
+        return bool(await self._store.read(q.email_taken, email))
+
+    async def reset_password(self, email: str, token: str, password: str = "") -> str:
+        """Use a reset token: the live users with ``email`` get ``password`` (a chosen one, checked), else a new
+        random 12-character one as One API gives. Returns the password set."""
+        if not email or not token:
+            raise InvalidInputError("email and token are required")
+        chosen = _check_password(password) if password else ""
+        if not self.codes.take("reset", email, token):
+            raise InvalidInputError("重置链接非法或已过期 (the reset link is invalid or has expired)")
+        new = chosen or keys.random_string(12)
+        try:
+            changed = await self._store.write(q.set_password_by_email, email, await passwords.hash_password(new))
+        except BaseException:
+            self.codes.restore("reset", email, token)
+            raise
+        if not changed:
+            raise NotFoundError("该邮箱地址未注册 (no account uses this e-mail address)")
+        for user_id in await self._store.read(q.ids_with_email, email):
+            await self._ledger.user_changed(user_id)
+        return new
+
+    async def bind_email(self, user: dict[str, Any], email: str, code: str) -> None:
+        """Bind ``email`` to ``user`` with the code sent to it (``/api/oauth/email/bind``)."""
+        email = check_email(email)
+        if not email or not code:
+            raise InvalidInputError("email and code are required")
+        if not self.codes.take("verify", email, code):
+            raise InvalidInputError("验证码错误或已过期 (the verification code is wrong or has expired)")
+        if not await self._store.write(q.bind_identity, user["id"], "email", email):
+            raise ConflictError("邮箱地址已被占用 (this e-mail address is already in use)")
+        await self._ledger.user_changed(user["id"])
+
+    async def outside_login(self, kind: Identity, outside_id: str, *, display_name: str = "", email: str = "",
+                            username: str = "") -> dict[str, Any]:
+        """Log in by an outside account (GitHub, WeChat, Lark, OIDC): the user bound to ``outside_id``, else a
+        new user (when registration is open) named ``<provider>_<max user id + 1>`` as One API names them, or
+        ``username`` when the provider suggests a free, valid one (OIDC's preferred_username)."""
+        label = PROVIDER_LABELS[kind]
+        if not outside_id or len(outside_id) > 191:
+            raise InvalidInputError(f"the {label} answer carries no usable account id")
+        user = await self._store.read(q.find_by_identity, kind, outside_id)
+        if user is None:
+            if not self._options.get_bool("RegisterEnabled"):
+                raise PermissionDeniedError("管理员关闭了新用户注册 (registration is closed by the administrator)")
+            email = email if email and len(email) <= EMAIL_MAX and _EMAIL.match(email) else ""
+            if email and await self.email_taken(email):
+                email = ""  # the address belongs to another account: do not let this one log in by it
+            user_id = await self._create_named(kind, username, display_name=display_name[:DISPLAY_NAME_MAX]
+                                               or f"{label} User", email=email, extra={kind: outside_id})
+            user = await self._store.read(q.get, user_id)
+            assert user is not None
+        if user["status"] != q.STATUS_ENABLED:
+            raise AuthenticationError("用户已被封禁 (user banned)", status=200)
+        return user
+
+    async def _create_named(self, kind: Identity, wanted: str, **fields: Any) -> int:
+        prefix = kind.removesuffix("_id")
+        candidates = [wanted] if wanted and len(wanted) <= USERNAME_MAX and wanted.isascii() and \
+            not any(c.isspace() for c in wanted) and not wanted.startswith("deleted_") else []
+        for attempt in range(5):
+            if not candidates:
+                candidates.append(f"{prefix}_{await self._store.read(q.max_id) + 1 + attempt}")
+            name = candidates.pop(0)
+            try:
+                return await self._create(name, "", **fields)
+            except ConflictError:  # the name is taken (by a person, or a concurrent sign-up): the next one
+                continue
+        raise ConflictError("could not find a free username; try again")
+
+    async def bind_outside(self, user: dict[str, Any], kind: Identity, outside_id: str) -> None:
+        """Bind an outside account to the logged-in ``user``; refused when another user holds it."""
+        label = PROVIDER_LABELS[kind]
+        if not outside_id or len(outside_id) > 191:
+            raise InvalidInputError(f"the {label} answer carries no usable account id")
+        if not await self._store.write(q.bind_identity, user["id"], kind, outside_id):
+            raise ConflictError(f"该 {label} 账户已被绑定 (this {label} account is already bound to another user)")
+        await self._ledger.user_changed(user["id"])
 
     # -- self service -----------------------------------------------------------------------------
 
@@ -319,7 +432,7 @@ class Accounts:
         if f.has("display_name"):
             fields["display_name"] = f.str("display_name", max_len=DISPLAY_NAME_MAX)
         if f.has("email"):
-            fields["email"] = _check_email(f.str("email", max_len=EMAIL_MAX))
+            fields["email"] = check_email(f.str("email", max_len=EMAIL_MAX))
         if f.has("group"):
             group = f.str("group", max_len=GROUP_MAX, required=True)
             if "," in group:

@@ -17,6 +17,7 @@ from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import PAGE_SIZE
 
 NAME_MAX = 20
+NAME_COLUMN = 191  # redemptions.name
 MAX_COUNT = 100
 
 
@@ -63,8 +64,10 @@ class Vouchers:
                 raise InvalidInputError("a used voucher cannot be re-enabled or disabled")
             changes: dict[str, Any] = {"status": status}
         else:
-            changes = {"name": f.str("name", max_len=NAME_MAX, required=True),
-                       "quota": f.int("quota", required=True, low=1, high=MAX_SAFE_INT)}
+            # One API checks the name's length only when creating; an edit may keep any name the column holds.
+            changes = {"quota": f.int("quota", required=True, low=1, high=MAX_SAFE_INT)}
+            if f.has("name"):
+                changes["name"] = f.str("name", max_len=NAME_COLUMN)
         await self._store.write(q.update, voucher_id, changes)
         return {**current, **changes}
 

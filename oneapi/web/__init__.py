@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from oneapi.web.pages import auth, console, public, settings, tokens, usage
+from oneapi.web.pages import auth, console, public, settings, signin, tokens, usage
 from oneapi.web.render import TEMPLATES, make_environment
 
 
 def add_web(app: web.Application) -> None:
     """Mount every page on ``app`` (which must carry /api's services and session keys)."""
     app[TEMPLATES] = make_environment()
-    for module in (public, auth, console, tokens, usage, settings):
+    for module in (public, auth, signin, console, tokens, usage, settings):
         module.add_routes(app.router)

@@ -15,7 +15,7 @@ from datetime import tzinfo
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -28,6 +28,7 @@ from oneapi.api.session import COOKIE_NAME
 from oneapi.errors import AuthenticationError
 from oneapi.services.accounts import ROLE_ADMIN
 from oneapi.web import content, display, i18n
+from oneapi.web.methods import mail
 
 TEMPLATES = web.AppKey("web_templates", jinja2.Environment)
 USER = web.RequestKey("web_user", dict)
@@ -143,6 +144,7 @@ class Site:
     top_up_link: str
     register_open: bool
     inline_style: bool
+    login: LoginMethods
 
 
 def site_for(request: web.Request) -> Site:
@@ -163,7 +165,43 @@ def site_for(request: web.Request) -> Site:
         top_up_link=opts.get("TopUpLink").strip(),
         register_open=opts.get_bool("RegisterEnabled") and opts.get_bool("PasswordRegisterEnabled"),
         inline_style=content.render(footer).inline_style or notice.inline_style,
+        login=login_methods(request),
     )
+
+
+@dataclass
+class LoginMethods:
+    """Which ways in the operator has switched on (the options, read per request)."""
+
+    password: bool
+    register: bool  # RegisterEnabled: outside accounts may sign up even when password sign-up is off
+    email: bool  # SMTP is set up: codes, resets, binding
+    email_verification: bool
+    github: bool
+    lark: bool
+    oidc: bool
+    wechat: bool
+    wechat_qrcode: str
+    turnstile_site_key: str  # "" when Turnstile is off
+    turnstile_script: str
+
+    @property
+    def outside(self) -> bool:
+        return self.github or self.lark or self.oidc or self.wechat
+
+
+def login_methods(request: web.Request) -> LoginMethods:
+    svc = services(request)
+    opts = svc.options
+    turnstile = opts.get_bool("TurnstileCheckEnabled") and bool(opts.get("TurnstileSiteKey").strip())
+    return LoginMethods(
+        password=opts.get_bool("PasswordLoginEnabled"), register=opts.get_bool("RegisterEnabled"),
+        email=mail.configured(opts),
+        email_verification=opts.get_bool("EmailVerificationEnabled"), github=opts.get_bool("GitHubOAuthEnabled"),
+        lark=bool(opts.get("LarkClientId").strip()), oidc=opts.get_bool("OidcEnabled"),
+        wechat=opts.get_bool("WeChatAuthEnabled"), wechat_qrcode=opts.get("WeChatAccountQRCodeImageURL").strip(),
+        turnstile_site_key=opts.get("TurnstileSiteKey").strip() if turnstile else "",
+        turnstile_script=svc.config.turnstile_script_url)
 
 
 def base_url(request: web.Request) -> str:
@@ -201,13 +239,20 @@ def set_flash(request: web.Request, response: web.StreamResponse, key: str, **pa
                         secure=is_https(request))
 
 
-def csp(frame_origin: str = "", inline_style: bool = False) -> str:
+def csp(frame_origin: str = "", inline_style: bool = False, widget_origin: str = "") -> str:
+    """``widget_origin``: the Turnstile widget's site, whose script runs and whose frame shows on the page."""
+    frames = " ".join(o for o in (frame_origin, widget_origin) if o)
     return "; ".join([
-        "default-src 'none'", "script-src 'self'",
+        "default-src 'none'", "script-src 'self'" + (f" {widget_origin}" if widget_origin else ""),
         "style-src 'self'" + (" 'unsafe-inline'" if inline_style else ""),
         "img-src * data:", "connect-src 'self'", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
-        f"frame-src {frame_origin}" if frame_origin else "frame-src 'none'",
+        f"frame-src {frames}" if frames else "frame-src 'none'",
     ])
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def safe_next(target: str | None, default: str = "/dashboard") -> str:
@@ -224,7 +269,8 @@ def login_url(request: web.Request) -> str:
 
 
 async def render(request: web.Request, template: str, status: int = 200, frame_origin: str = "",
-                 inline_style: bool = False, **context: Any) -> web.Response:
+                 inline_style: bool = False, turnstile: bool = False, **context: Any) -> web.Response:
+    """``turnstile``: the page shows the Turnstile widget (when the operator has it on)."""
     user = await current_user(request)
     t = translator(request)
     site = site_for(request)
@@ -238,10 +284,12 @@ async def render(request: web.Request, template: str, status: int = 200, frame_o
         "path": request.path, "path_qs": request.path_qs,
         "flash": t(flash[0], **flash[1]) if flash and t.has(flash[0]) else "",
         "flash_kind": "error" if flash and flash[0].startswith("flash.error") else "ok",
+        "turnstile": site.login.turnstile_site_key if turnstile else "",
     }
     response.text = request.app[TEMPLATES].get_template(template).render(**page, **context)
     response.headers.update({
-        "Content-Security-Policy": csp(frame_origin, inline_style or site.inline_style),
+        "Content-Security-Policy": csp(frame_origin, inline_style or site.inline_style,
+                                       origin_of(site.login.turnstile_script) if page["turnstile"] else ""),
         "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Cache-Control": "no-store" if user else "no-cache", "Vary": "Cookie, Accept-Language",

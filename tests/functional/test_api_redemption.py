@@ -125,17 +125,26 @@ async def test_update_name_and_quota(api: Api) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"name": "x", "quota": 1}, "id is required"),
         ({"id": True, "name": "x", "quota": 1}, "id must be an integer"),
-        ({"id": row["id"], "name": "x" * 21, "quota": 1}, "name must be at most 20"),
+        ({"id": row["id"], "name": "x" * 192, "quota": 1}, "name must be at most 191"),
         ({"id": row["id"], "name": "x", "quota": 0}, "quota"),
         ({"id": row["id"], "name": "x", "quota": -1}, "quota"),
         ({"id": row["id"], "name": "x", "quota": "9"}, "quota must be an integer"),
-        ({"id": row["id"], "quota": 9}, "name is required"),
+        ({"id": row["id"], "name": 5, "quota": 9}, "name must be a string"),
+        ({"id": row["id"], "name": "\ud800", "quota": 9}, "lone surrogate"),
     ]
     for body, message in cases:
         await api.fail("PUT", "/api/redemption/", json=body, contains=message)
     await api.fail("PUT", "/api/redemption/", json={"id": 424242, "name": "x", "quota": 1}, contains="does not exist")
     got = await api.ok("GET", f"/api/redemption/{row['id']}")
     assert (got["name"], got["quota"]) == ("new", 250)
+
+    # One API checks the name's length (1 to 20) only when creating: an edit may rename freely, or keep the name
+    long_name = "促销活动 · spring sale 2026 for returning customers"
+    assert (await api.ok("PUT", "/api/redemption/", json={"id": row["id"], "name": long_name, "quota": 9}))["name"] \
+        == long_name
+    await api.ok("PUT", "/api/redemption/", json={"id": row["id"], "quota": 7})
+    got = await api.ok("GET", f"/api/redemption/{row['id']}")
+    assert (got["name"], got["quota"]) == (long_name, 7)
 
 
 async def test_status_only_disable_and_redeem(api: Api) -> None:

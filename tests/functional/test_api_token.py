@@ -119,7 +119,9 @@ async def test_list_pagination_and_order(api: Api) -> None:
     assert await api.ok("GET", "/api/token/", ut) == page0  # no p = page 0
 
     by_remain = await api.ok("GET", "/api/token/?order=remain_quota", ut)
-    remains = [t["remain_quota"] for t in by_remain]
+    # One API: unlimited tokens first (here the "default" one), then by remaining quota
+    assert by_remain[0]["unlimited_quota"] is True and by_remain[0]["name"] == "default"
+    remains = [t["remain_quota"] for t in by_remain[1:]]
     assert remains == sorted(remains, reverse=True) and remains[0] == 11
     by_used = await api.ok("GET", "/api/token/?order=used_quota", ut)
     assert [t["id"] for t in by_used[:2]] == [made[8]["id"], made[3]["id"]]

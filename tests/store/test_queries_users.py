@@ -183,3 +183,33 @@ def test_set_unique_refuses_a_value_someone_has(database: Database) -> None:
     assert users.set_unique(database, 999, "aff_code", "NONE") is False
     assert users.get(database, bob)["access_token"] is None  # type: ignore[index]
     assert users.find_by_access_token(database, "a" * 32)["id"] == alice  # type: ignore[index]
+
+
+def test_outside_accounts_emails_and_resets(database: Database) -> None:
+    """The login methods' queries: accounts bound by outside id, e-mail addresses compared without case, binding
+    refused when another user holds the id or (live) address, resets by address."""
+    a = users.insert(database, _user("alice", email="Alice@Example.com", github_id="octo"), [])
+    b = users.insert(database, _user("bob"), [])
+    assert users.max_id(database) == b
+    found = users.find_by_identity(database, "github_id", "octo")
+    assert found is not None and found["id"] == a
+    assert users.find_by_identity(database, "github_id", "OCTO") is None
+    assert users.find_by_identity(database, "wechat_id", "") is None  # the empty default names nobody
+
+    assert users.email_taken(database, "alice@example.COM") and not users.email_taken(database, "x@example.com")
+    assert not users.email_taken(database, "alice@example.com", except_id=a)
+    assert users.bind_identity(database, b, "github_id", "octo") is False
+    assert users.bind_identity(database, b, "email", "ALICE@example.com") is False
+    assert users.bind_identity(database, b, "wechat_id", "wx-1") is True
+    assert users.bind_identity(database, b, "email", "bob@example.com") is True
+    assert users.get(database, b)["wechat_id"] == "wx-1"  # type: ignore[index]
+    assert users.ids_with_email(database, "BOB@example.com") == [b]
+
+    assert users.set_password_by_email(database, "alice@EXAMPLE.com", "$2a$10$new") == 1
+    assert users.get(database, a)["password"] == "$2a$10$new"  # type: ignore[index]
+    users.soft_delete(database, a, "deleted_x")
+    assert users.set_password_by_email(database, "alice@example.com", "$2a$10$newer") == 0  # deleted: no reset
+    assert not users.email_taken(database, "alice@example.com")  # a deleted account frees its address
+    assert users.bind_identity(database, b, "email", "alice@example.com") is True
+    found = users.find_by_identity(database, "github_id", "octo")  # ... but its GitHub stays bound, as One API
+    assert found is not None and found["status"] == users.STATUS_DELETED

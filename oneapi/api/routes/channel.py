@@ -23,13 +23,16 @@ async def search_channels(request: web.Request) -> web.Response:
 
 
 async def all_models(request: web.Request) -> web.Response:
+    """One API answers this one outside the envelope: ``{"object": "list", "data": [...]}`` (its channel form
+    reads ``data`` directly)."""
     await caller(request, ROLE_ADMIN)
-    return ok({"object": "list", "data": catalog.model_objects()})
+    return web.json_response({"object": "list", "data": catalog.model_objects()})
 
 
 async def get_channel(request: web.Request) -> web.Response:
+    """The channel with ``"key": ""``, as One API (its edit form keeps the key field, empty: unchanged)."""
     await caller(request, ROLE_ADMIN)
-    return ok(public(await services(request).channels.get(path_id(request))))
+    return ok({**public(await services(request).channels.get(path_id(request))), "key": ""})
 
 
 async def create_channel(request: web.Request) -> web.Response:

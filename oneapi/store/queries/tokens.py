@@ -18,8 +18,10 @@ TokenOrder = Literal["id", "remain_quota", "used_quota"]
 def list_page(db: Database, user_id: int, offset: int, limit: int,
               order: TokenOrder = "id") -> list[dict[str, Any]]:
     t = db.tables.token
-    sort = {"id": t.id.desc(), "remain_quota": t.remain_quota.desc(), "used_quota": t.used_quota.desc()}[order]
-    return dicts(t.select().where(t.user_id == user_id).order_by(sort, t.id.desc()).offset(offset).limit(limit))
+    # One API: "remain_quota" orders unlimited tokens first (unlimited_quota desc, remain_quota desc)
+    sort = {"id": [t.id.desc()], "remain_quota": [t.unlimited_quota.desc(), t.remain_quota.desc()],
+            "used_quota": [t.used_quota.desc()]}[order]
+    return dicts(t.select().where(t.user_id == user_id).order_by(*sort, t.id.desc()).offset(offset).limit(limit))
 
 
 def search(db: Database, user_id: int, keyword: str, limit: int) -> list[dict[str, Any]]:

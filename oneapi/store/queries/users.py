@@ -176,3 +176,57 @@ def find_root(db: Database) -> dict[str, Any] | None:
     """The first enabled root user: the identity the local admin socket acts as."""
     t = db.tables.user
     return first(t.select().where(t.role == 100, t.status == STATUS_ENABLED).order_by(t.id))
+
+
+Identity = Literal["github_id", "wechat_id", "lark_id", "oidc_id"]
+
+
+def find_by_identity(db: Database, column: Identity, value: str) -> dict[str, Any] | None:
+    """The user (whatever its status, as One API) bound to this outside account: a GitHub login, a WeChat id,
+    a Lark open_id or an OIDC subject, compared exactly (OIDC subjects and open_ids are case-sensitive)."""
+    t = db.tables.user
+    field = getattr(t, column)
+    return first(t.select().where(exact(db, field, value), field != "").order_by(t.id))
+
+
+def max_id(db: Database) -> int:
+    """The highest user id (One API names outside accounts' users ``github_<max id + 1>``)."""
+    t = db.tables.user
+    row = first(t.select(pw.fn.MAX(t.id).alias("m")))
+    return int(row["m"] or 0) if row else 0
+
+
+def email_taken(db: Database, email: str, except_id: int = 0) -> bool:
+    """Whether a live user other than ``except_id`` has this address (compared without case)."""
+    t = db.tables.user
+    return t.select().where(pw.fn.LOWER(t.email) == email.lower(), t.status != STATUS_DELETED,
+                            t.id != except_id).exists()
+
+
+def set_password_by_email(db: Database, email: str, hashed: str) -> int:
+    """Set the password of the live users with this address (One API resets them all). Returns rows changed."""
+    t = db.tables.user
+    return int(t.update(password=hashed).where(pw.fn.LOWER(t.email) == email.lower(),
+                                               t.status != STATUS_DELETED).execute())
+
+
+def bind_identity(db: Database, user_id: int, column: Identity | Literal["email"], value: str) -> bool:
+    """Set an outside account (or the e-mail address) of a user, unless another user holds it already:
+    checked and written in one transaction. False when taken."""
+    t = db.tables.user
+    field = getattr(t, column)
+    with db.main.atomic():
+        taken = exact(db, field, value) if column != "email" else pw.fn.LOWER(field) == value.lower()
+        others = t.select().where(taken, t.id != user_id)
+        if column == "email":
+            others = others.where(t.status != STATUS_DELETED)
+        if others.exists():
+            return False
+        t.update({field: value}).where(t.id == user_id).execute()
+    return True
+
+
+def ids_with_email(db: Database, email: str) -> list[int]:
+    t = db.tables.user
+    return [int(r["id"]) for r in dicts(t.select(t.id).where(pw.fn.LOWER(t.email) == email.lower(),
+                                                             t.status != STATUS_DELETED))]

@@ -1,8 +1,6 @@
-"""Sign in, sign up and sign out, through the same account service as ``/api/user/login`` and ``register``.
-
-Other ways in (e-mail codes, GitHub, WeChat, Turnstile) come next; ``login.html`` and ``register.html`` mark
-where their buttons and widgets go.
-"""
+"""Sign in, sign up and sign out, through the same account service as ``/api/user/login`` and ``register``,
+with the Turnstile check and the e-mail code when the operator has them on. The other ways in (OAuth, WeChat,
+e-mail codes, resets) are ``methods.py``."""
 
 from __future__ import annotations
 
@@ -12,10 +10,12 @@ from aiohttp import web
 
 from oneapi.api.common import end_session, services, start_session
 from oneapi.errors import OneAPIError
+from oneapi.web import methods
 from oneapi.web.forms import failure_status, read_form
 from oneapi.web.render import current_user, redirect, render, safe_next, translator
 
 USERNAME_FIELD_MAX = 64  # a username or an e-mail address
+TURNSTILE_FIELD = "cf-turnstile-response"  # the hidden field the Turnstile widget adds to its form
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -23,17 +23,18 @@ async def login_form(request: web.Request) -> web.Response:
     if await current_user(request) is not None:
         return redirect(request, target)
     return await render(request, "login.html", username=request.query.get("username", "")[:USERNAME_FIELD_MAX],
-                        next=target, error="")
+                        next=target, error="", turnstile=True)
 
 
 async def login(request: web.Request) -> web.Response:
     form = await read_form(request)
     username, target = form.text("username"), safe_next(form.text("next"))
     try:
+        await methods.check_turnstile(request, form.text(TURNSTILE_FIELD))
         user = await services(request).accounts.login(username[:USERNAME_FIELD_MAX], form.text("password", False))
     except OneAPIError as exc:
         return await render(request, "login.html", status=failure_status(exc), username=username[:USERNAME_FIELD_MAX],
-                            next=target, error=translator(request).error(exc.message))
+                            next=target, error=translator(request).error(exc.message), turnstile=True)
     response = redirect(request, target)
     start_session(request, response, user)
     return response
@@ -43,7 +44,7 @@ async def register_form(request: web.Request) -> web.Response:
     if await current_user(request) is not None:
         return redirect(request, "/dashboard")
     values = {"username": "", "email": "", "aff_code": request.query.get("aff", "")[:32]}
-    return await render(request, "register.html", values=values, error="")
+    return await render(request, "register.html", values=values, error="", info="", turnstile=True)
 
 
 async def register(request: web.Request) -> web.Response:
@@ -52,12 +53,15 @@ async def register(request: web.Request) -> web.Response:
     values = {"username": form.text("username"), "email": form.text("email"), "aff_code": form.text("aff_code")}
     password = form.text("password", strip=False)
     if password != form.text("password2", strip=False):
-        return await render(request, "register.html", status=400, values=values, error=t("auth.password_mismatch"))
+        return await render(request, "register.html", status=400, values=values, error=t("auth.password_mismatch"),
+                            info="", turnstile=True)
     try:
-        await services(request).accounts.register({**values, "password": password})
+        await methods.check_turnstile(request, form.text(TURNSTILE_FIELD))
+        await services(request).accounts.register({**values, "password": password,
+                                                   "verification_code": form.text("verification_code")})
     except OneAPIError as exc:
         return await render(request, "register.html", status=failure_status(exc), values=values,
-                            error=t.error(exc.message))
+                            error=t.error(exc.message), info="", turnstile=True)
     return redirect(request, "/login?username=" + quote(values["username"]), "flash.registered")
 
 

@@ -23,9 +23,10 @@ async def settings_page(request: web.Request, user: dict[str, Any], status: int 
     svc = services(request)
     code = await svc.accounts.aff_code(user)
     opts = svc.options
-    page = {"access_token": "", "error": "", "error_form": "", "display_name": user["display_name"]}
+    page = {"access_token": "", "error": "", "error_form": "", "display_name": user["display_name"],
+            "new_email": "", "email_info": ""}
     page.update(context)
-    return await render(request, "settings.html", status=status, section="setting",
+    return await render(request, "settings.html", status=status, section="setting", turnstile=True,
                         invite_link=f"{base_url(request)}/register?aff={code}",
                         inviter_reward=opts.get_int("QuotaForInviter"), invitee_reward=opts.get_int("QuotaForInvitee"),
                         **page)

@@ -1,0 +1,151 @@
+"""The login methods' pages over HTTP, as a browser without JavaScript: bad input gets a page saying what is wrong
+(never a 500, never a half-made account), every form needs its CSRF token, the pages' CSP admits the Turnstile
+widget only when it is on, and the Chinese pages speak Chinese."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.login_services import text_body
+from tests.functional.login_env import LoginEnv, login_env
+from tests.functional.web_client import WebClient, alert, flash
+
+PASSWORD = "password123"
+
+
+async def browser(env: LoginEnv, aiohttp_client: Any) -> WebClient:
+    return WebClient(await aiohttp_client(env.api.client.server))
+
+
+async def test_forms_refuse_bad_input_clearly(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        web = await browser(env, aiohttp_client)
+        await web.get("/register")
+        for path in ("/register/code", "/reset", "/user/reset", "/login/wechat"):
+            page = await web.post(path, {"email": "a@example.com"}, csrf=False, status=403)
+            assert "This form has expired" in page, path
+
+        page = await web.post("/register/code", {"username": "x", "email": "a@example.com"}, status=403)
+        assert "has not set up e-mail" in alert(page)
+        page = await web.post("/reset", {"email": "a@example.com"}, status=403)
+        assert "has not set up e-mail" in alert(page)
+        await env.use_smtp()
+        await env.options(EmailVerificationEnabled="true")
+        for email, message in [("", "e-mail is required"), ("nope", "valid address"), ("a@b", "valid address")]:
+            page = await web.post("/register/code", {"username": "x", "email": email}, status=400)
+            assert message in alert(page).lower(), (email, alert(page))
+            page = await web.post("/reset", {"email": email}, status=400)
+            assert message in alert(page).lower(), (email, alert(page))
+        page = await web.post("/reset", {"email": "ghost@example.com"})  # the page does not tell who is here
+        assert "If ghost@example.com belongs to an account, a reset link is on its way" in page
+        page = await web.post("/register", {"username": "zed", "email": "z@example.com", "verification_code": "1",
+                                            "password": PASSWORD, "password2": PASSWORD}, status=400)
+        assert "wrong or has expired" in alert(page)
+
+        page = await web.get("/user/reset", status=400)
+        assert "incomplete" in alert(page)
+        form = {"email": "a@example.com", "token": "0" * 32}
+        page = await web.post("/user/reset", {**form, "password": "abcdefgh1", "password2": "abcdefgh2"}, status=400)
+        assert "not the same" in alert(page)
+        page = await web.post("/user/reset", {**form, "password": "short", "password2": "short"}, status=400)
+        assert "8 to 20" in alert(page)
+        page = await web.post("/user/reset", {**form, "password": "abcdefgh1", "password2": "abcdefgh1"}, status=400)
+        assert "invalid or has expired" in alert(page)
+
+        page = await web.post("/login/wechat", {"code": "1"}, status=403)
+        assert "not enabled WeChat" in alert(page)
+        await env.options(**env.wechat.options(), WeChatAuthEnabled="true")
+        page = await web.post("/login/wechat", {"code": ""}, status=400)
+        assert "enter the verification code" in alert(page)
+
+        assert "no such page" in await web.get("/oauth/nope", status=404)
+        page = await web.get("/oauth/github/start", status=403)
+        assert "not enabled GitHub" in alert(page)
+        resp = await web.client.get("/oauth/github?code=x&state=forged", allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == "/login"
+        rows = await env.api.ok("GET", "/api/user/")
+        assert [r["username"] for r in rows] == ["root"]
+        assert env.smtp.inbox.messages == []
+
+
+async def test_settings_bind_email_and_wechat(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.options(**env.wechat.options(), WeChatAuthEnabled="true")
+        web = await browser(env, aiohttp_client)
+        resp = await web.raw_post("/setting/email", {"email": "x@example.com", "code": "1"}, follow=False)
+        assert resp.status == 303 and resp.headers["Location"].startswith("/login")
+        await env.api.make_user("kim")
+        await web.login("kim", PASSWORD)
+        page = await web.post("/setting/email/code", {"email": "kim@example.com"})
+        assert "A code is on its way to kim@example.com" in page
+        code = re.search(r"^([0-9a-f]{6})$", text_body(await env.smtp.next_message()), re.M)
+        assert code
+        page = await web.post("/setting/email", {"email": "kim@example.com", "code": "zzzzzz"}, status=400)
+        assert "wrong or has expired" in alert(page) and 'value="kim@example.com"' in page
+        page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1)})
+        assert flash(page) == "E-mail address saved." and "kim@example.com" in page
+
+        page = await web.post("/setting/wechat", {"code": "404404"}, status=400)
+        assert "验证码错误或已过期" in alert(page)
+        env.wechat.codes["123123"] = "wx-kim"
+        page = await web.post("/setting/wechat", {"code": "123123"})
+        assert flash(page) == "Your WeChat account is now linked: you can log in with it."
+        me = await env.api.ok("GET", "/api/user/search?keyword=kim")
+        assert me[0]["wechat_id"] == "wx-kim" and me[0]["email"] == "kim@example.com"
+
+
+async def test_turnstile_widget_and_its_csp(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        web = await browser(env, aiohttp_client)
+        resp = await web.client.get("/login")
+        assert "cf-turnstile" not in await resp.text()
+        assert env.turnstile.url not in resp.headers["Content-Security-Policy"]
+        await env.options(**env.turnstile.options(), TurnstileCheckEnabled="true")
+        await env.use_smtp()  # (the reset form shows only when e-mail is set up)
+        for path in ("/login", "/register", "/reset"):
+            resp = await web.client.get(path)
+            page = await resp.text()
+            assert 'class="cf-turnstile field" data-sitekey="turnstile-site-key"' in page, path
+            assert f'<script src="{env.turnstile.url}/turnstile/v0/api.js" async defer>' in page
+            policy = resp.headers["Content-Security-Policy"]
+            assert f"script-src 'self' {env.turnstile.url}" in policy and f"frame-src {env.turnstile.url}" in policy
+        resp = await web.client.get("/about")
+        assert env.turnstile.url not in resp.headers["Content-Security-Policy"]  # only pages with the widget
+        await web.get("/login")
+        page = await web.post("/login", {"username": "root", "password": "123456",
+                                         "cf-turnstile-response": "forged"}, status=403)
+        assert "the Turnstile check failed" in alert(page)
+        page = await web.post("/login", {"username": "root", "password": "123456",
+                                         "cf-turnstile-response": env.turnstile.issue()})
+        assert "/logout" in page
+        # the settings' e-mail code asks for the check too (as /api/verification); the pass above is remembered
+        page = await web.get("/setting")
+        assert 'class="cf-turnstile field"' in page
+        web.client.session.cookie_jar.clear(lambda cookie: cookie.key == "turnstile")  # the pass expired
+        page = await web.post("/setting/email/code", {"email": "root@example.com"}, status=403)
+        assert "complete the Turnstile check first" in alert(page)
+        page = await web.post("/setting/email/code", {"email": "root@example.com",
+                                                      "cf-turnstile-response": env.turnstile.issue()})
+        assert "A code is on its way" in page
+
+
+async def test_chinese_pages(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.options(GitHubClientId="x", GitHubOAuthEnabled="true", **env.wechat.options(),
+                          WeChatAuthEnabled="true")
+        web = await browser(env, aiohttp_client)
+        page = await web.get("/login", **{"Accept-Language": "zh-CN"})
+        for text in ("忘记密码？", "使用 GitHub 登录", "使用 微信 登录", "微信公众号二维码"):
+            assert text in page, text
+        zh = {"Accept-Language": "zh-CN"}
+        page = await web.post("/register/code", {"email": "new@example.com"}, headers=zh)
+        assert "验证码已发送至 new@example.com，10 分钟内有效。" in page
+        page = await web.post("/register/code", {"email": "new@example.com"}, status=403, headers=zh)
+        assert re.fullmatch(r"发送邮件过于频繁，请 \d+ 秒后再试", alert(page)), alert(page)
+        await env.options(PasswordRegisterEnabled="false")
+        page = await web.get("/register", **{"Accept-Language": "zh-CN"})
+        assert "管理员关闭了密码注册，请在登录页使用其他方式注册。" in page
