@@ -99,6 +99,7 @@ class Options:
     def __init__(self, store: Store, values: dict[str, str], defaults: Mapping[str, str] | None = None) -> None:
         self._store = store
         self._values = values
+        self._parsed: dict[str, int | bool] = {}  # get_bool / get_int results; emptied whenever values change
         self._defaults = {**DEFAULTS, **(defaults or {})}
 
     @classmethod
@@ -112,6 +113,7 @@ class Options:
         values = dict(self._defaults)
         values.update(await self._store.read(q.load_all))
         self._values = values
+        self._parsed = {}
 
     # -- typed reads (the hot path reads these; no I/O) -----------------------------------------
 
@@ -119,13 +121,21 @@ class Options:
         return self._values.get(key, DEFAULTS.get(key, ""))
 
     def get_bool(self, key: str) -> bool:
-        return self.get(key).strip().lower() == "true"
+        # Parsed once per value: the relay reads a few switches and numbers on every request.
+        value = self._parsed.get(key)
+        if value is None:
+            value = self._parsed[key] = self.get(key).strip().lower() == "true"
+        return bool(value)
 
     def get_int(self, key: str) -> int:
-        try:
-            return int(float(self.get(key)))
-        except ValueError:
-            return int(float(DEFAULTS.get(key, "0") or 0))
+        value = self._parsed.get(key)
+        if value is None:
+            try:
+                value = int(float(self.get(key)))
+            except ValueError:
+                value = int(float(DEFAULTS.get(key, "0") or 0))
+            self._parsed[key] = value
+        return int(value)
 
     def get_float(self, key: str) -> float:
         try:
@@ -185,6 +195,7 @@ class Options:
         value = self.validate(key, value)
         await self._store.write(q.save, key, value)
         self._values[key] = value
+        self._parsed.pop(key, None)
         log.info("option %s updated", key)
         return value
 
