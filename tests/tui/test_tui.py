@@ -107,9 +107,11 @@ async def test_an_upstream_anomaly_appears_in_the_live_log(admin_env: AdminEnv) 
         await pilot.pause(0.3)  # let the log tab subscribe to live events
         fake.report_usage(completion_tokens=-5)
         await env.client().chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        pane = app.query_one("LogsPane")
+        await wait_for(lambda: any(f"upstream anomaly on channel #{channel_id}" in str(row.get("content"))
+                                   for row in pane.rows))  # type: ignore[attr-defined]
         table = app.query_one("LogsPane DataTable", DataTable)
-        await wait_for(lambda: any(f"upstream anomaly on channel #{channel_id}" in str(cell)
-                                   for row in table.rows for cell in table.get_row(row)))
+        assert any("error" in map(str, table.get_row(row)) for row in table.rows)  # shown, as an error row
 
 
 async def test_tokens_create_shows_the_key_once(admin_env: AdminEnv) -> None:
