@@ -4,9 +4,40 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import time
 from pathlib import Path
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MALFORMED_REPORT_SECONDS = 10.0
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request that is not HTTP (a bad header byte, an encoding it cannot decode) as an error with
+    its traceback, before any handler runs. That is the client's fault, and a hostile client can send thousands:
+    one warning line instead, at most every MALFORMED_REPORT_SECONDS, with the number held back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = -MALFORMED_REPORT_SECONDS
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        now = time.monotonic()
+        if now - self._last < MALFORMED_REPORT_SECONDS:
+            self._held += 1
+            return False
+        held, self._held, self._last = self._held, 0, now
+        reason = " ".join(str(exc.message).split())[:200]
+        record.msg = "malformed HTTP request refused with %d: %s%s"
+        record.args = (exc.code, reason, f" ({held} more since the last report)" if held else "")
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = False) -> None:
@@ -24,5 +55,6 @@ def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = Fals
                                                         backupCount=10, encoding="utf-8")
         rotating.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(rotating)
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequestFilter())
     logging.getLogger("peewee").setLevel(logging.DEBUG if debug_sql else logging.WARNING)
     logging.getLogger("oneapi.access").setLevel(logging.INFO if debug else logging.WARNING)

@@ -24,6 +24,7 @@ from aiohttp import web
 from oneapi import __version__, runtime
 from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
+from oneapi.api.body import SERVER_OPTIONS
 from oneapi.api.client_ip import parse_networks
 from oneapi.api.common import TRUSTED_PROXIES
 from oneapi.api.csrf import api_csrf_middleware
@@ -193,7 +194,7 @@ def claim_socket_path(path: Path) -> None:
 async def start_admin_socket(services: Services, config: Config, secret: str) -> tuple[web.AppRunner, Path]:
     path = config.data_path(config.admin_socket)
     claim_socket_path(path)  # again: the world may have changed since run() first checked
-    runner = web.AppRunner(make_admin_app(services, secret), access_log=None)
+    runner = web.AppRunner(make_admin_app(services, secret), access_log=None, **SERVER_OPTIONS)
     await runner.setup()
     old = os.umask(0o177)  # the socket is born 0600: no window in which others could connect
     try:
@@ -229,7 +230,8 @@ async def run(config: Config) -> None:
     jobs = start_jobs(config, services, relay)
     secret = session_secret(config)
     app = make_app(services, config, secret, relay=relay)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"))
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"),
+                           **SERVER_OPTIONS)
     await runner.setup()
     admin: tuple[web.AppRunner, Path] | None = None
     noted: Path | None = None

@@ -8,12 +8,20 @@ from typing import Any
 
 from aiohttp import web
 
+from oneapi.api.body import read_body
 from oneapi.api.client_ip import Network, forwarded_https
 from oneapi.api.session import COOKIE_NAME, MAX_AGE, SessionCodec
 from oneapi.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from oneapi.services import Services
 from oneapi.services.accounts import ROLE_ADMIN, ROLE_COMMON, ROLE_ROOT
-from oneapi.services.inputs import MAX_SAFE_INT, check_int, parse_query_int
+from oneapi.services.inputs import (
+    MAX_NESTING,
+    MAX_SAFE_INT,
+    check_int,
+    check_json_value,
+    is_storable_text,
+    parse_query_int,
+)
 from oneapi.store.queries.users import STATUS_ENABLED
 
 SERVICES = web.AppKey("services", Services)
@@ -60,20 +68,36 @@ def services(request: web.Request) -> Services:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The decoded JSON body; a missing or malformed body is an InvalidInputError, never a 500."""
-    raw = await request.read()  # aiohttp enforces client_max_size (413) before we get here
+    """The decoded JSON body, checked once here for what no service can handle: a missing or malformed body,
+    absurd nesting, text no database stores (a lone surrogate, JSON's ``"\\ud800"``). Each is an
+    InvalidInputError (the envelope), never a 500."""
+    raw = await read_body(request)
     if not raw.strip():
         raise InvalidInputError("request body is empty; expected JSON")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
         raise InvalidInputError("request body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidInputError(f"request body is JSON nested too deeply (at most {MAX_NESTING} levels)") from None
+    check_json_value(value)
+    return value
+
+
+def check_url_text(request: web.Request) -> None:
+    """Refuse a path or query holding text no database stores (``%00``): checked once for /api and the pages,
+    before any handler passes a search keyword or a filter on to a query."""
+    if "\x00" in request.path or not all(is_storable_text(v) for v in request.query.values()):
+        raise InvalidInputError("the URL holds a NUL character (%00), which no field accepts")
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info.get(name, "")
-    if not (raw.lstrip("-").isascii() and raw.lstrip("-").isdigit()):
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidInputError(f"{name} must be an integer")
+    if len(digits) > 20:  # before int(): it refuses more than 4,300 digits, and no id has more than 16
+        raise InvalidInputError(f"{name} must be an integer <= {MAX_SAFE_INT}")
     return check_int(name, int(raw), 1, MAX_SAFE_INT)
 
 

@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
+from oneapi.api.body import BodyTooLargeError
 from oneapi.api.client_ip import Network, client_ip
-from oneapi.api.common import DROP_SESSION
+from oneapi.api.common import DROP_SESSION, check_url_text
 from oneapi.api.ratelimit import RateLimiter
 from oneapi.api.session import COOKIE_NAME
 from oneapi.errors import AuthenticationError, OneAPIError, RateLimitedError
@@ -61,6 +63,18 @@ def invalid_url(request: web.Request, status: int = 404) -> web.Response:
     body = {"error": {"message": f"Invalid URL ({request.method} {request.path})",
                       "type": "invalid_request_error", "param": "", "code": ""}}
     return web.json_response(body, status=status)
+
+
+def payload_problem(exc: RequestPayloadError) -> str:
+    """aiohttp's reason ("Can not decode content-encoding: gzip"), without its status prefix and newlines."""
+    return " ".join(str(exc).split()).removeprefix("400, message:").strip() or "malformed body"
+
+
+def unreadable_body(response: web.StreamResponse) -> web.StreamResponse:
+    """The answer to a request whose body could not be read: the connection closes after it, or aiohttp would
+    try to read the rest of that body (and log the same failure as a traceback)."""
+    response.force_close()
+    return response
 
 
 @web.middleware
@@ -115,6 +129,7 @@ async def api_error_middleware(request: web.Request, handler: Handler) -> web.St
     if not request.path.startswith("/api"):
         return await handler(request)
     try:
+        check_url_text(request)
         response = await handler(request)
         if isinstance(response, web.Response) and "gzip" in request.headers.get("Accept-Encoding", "") \
                 and isinstance(response.body, bytes) and len(response.body) > 1024:
@@ -127,10 +142,14 @@ async def api_error_middleware(request: web.Request, handler: Handler) -> web.St
         if request.get(DROP_SESSION):  # banned user, or a session cookie we do not accept (SPEC 2.1)
             response.del_cookie(COOKIE_NAME, path="/")
         return response
+    except BodyTooLargeError as exc:
+        return unreadable_body(envelope_error(exc.message, 413))
     except OneAPIError as exc:
         return envelope_error(exc.message)
     except web.HTTPRequestEntityTooLarge:
-        return envelope_error("request body is too large", 413)
+        return unreadable_body(envelope_error("request body is too large", 413))
+    except RequestPayloadError as exc:  # e.g. Content-Encoding: gzip on a body that is not gzip
+        return unreadable_body(envelope_error(f"request body could not be read: {payload_problem(exc)}", 400))
     except web.HTTPNotFound:
         return invalid_url(request)
     except web.HTTPMethodNotAllowed:

@@ -52,7 +52,7 @@ def upstream_error(status: int, body: bytes) -> UpstreamError:
                "param": str(status), "code": "bad_response_status_code"}
     try:
         data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         data = None
     if isinstance(data, dict):
         err = data.get("error")

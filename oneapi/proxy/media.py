@@ -25,6 +25,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         data = json.loads(body) if body.strip() else None
     except (ValueError, UnicodeDecodeError):
         raise bad("request body is not valid JSON", "invalid_request") from None
+    except RecursionError:
+        raise bad("request body is nested too deeply", "invalid_request") from None
     if not isinstance(data, dict):
         raise bad("request body must be a JSON object", "invalid_request")
     return data
@@ -125,7 +127,7 @@ def transcript_text(response_format: str, body: bytes) -> str:
     if response_format in ("", "json", "verbose_json"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
         return str(data.get("text") or "") if isinstance(data, dict) else ""
     if response_format in ("srt", "vtt"):

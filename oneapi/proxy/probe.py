@@ -20,6 +20,7 @@ from oneapi.proxy.errors import upstream_error
 from oneapi.proxy.health import should_disable
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
+from oneapi.proxy.translate import UNREADABLE
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.services.channels import TestOutcome
 from oneapi.services.routing import RouteChannel
@@ -89,7 +90,7 @@ class RelayProber:
             except OneAPIError as exc:
                 return TestOutcome(False, exc.message, seconds, model,
                                    fatal=should_disable(exc.http_status, exc) is not None)
-            except (ValueError, KeyError, TypeError) as exc:
+            except UNREADABLE as exc:
                 return TestOutcome(False, f"could not read the answer: {exc}", seconds, model)
             content = _content(answer)
             # PaLM and a few others report no usage: the answer itself is the proof there.

@@ -21,8 +21,9 @@ from typing import Any, cast
 import aiohttp
 from aiohttp import web
 
+from oneapi.api import body
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
-from oneapi.errors import OneAPIError
+from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy import media, translate
 from oneapi.proxy.adaptors.base import (
     Adaptor,
@@ -137,6 +138,8 @@ def parse_text_body(body: bytes, mode: Mode, path_model: str = "") -> dict[str, 
         data = json.loads(body) if body.strip() else None
     except (ValueError, UnicodeDecodeError):
         raise invalid("request body is not valid JSON") from None
+    except RecursionError:  # nesting no decoder can follow: 100,000 brackets
+        raise invalid("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise invalid("request body must be a JSON object")
     model = data.get("model", path_model or None)
@@ -173,11 +176,14 @@ def parse_text_body(body: bytes, mode: Mode, path_model: str = "") -> dict[str, 
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body (aiohttp has already decoded ``Content-Encoding: gzip`` and enforced the size cap)."""
+    """The request body, decoded by its Content-Encoding (``api.body``); a body too large is 413, one that is
+    not what its encoding says 400, both in OpenAI's error shape."""
     try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise RelayError("request body is too large", status=413, code="request_body_too_large") from None
+        return await body.read_body(request)
+    except body.BodyTooLargeError as exc:
+        raise RelayError(exc.message, status=413, code="request_body_too_large") from None
+    except InvalidInputError as exc:
+        raise RelayError(exc.message, status=400, code=exc.code) from None
 
 
 # -- the pipeline ----------------------------------------------------------------------------------

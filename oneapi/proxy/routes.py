@@ -9,7 +9,14 @@ from functools import partial
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from oneapi.api.middleware import CLIENT_IP, REQUEST_ID, REQUEST_ID_HEADER, invalid_url
+from oneapi.api.middleware import (
+    CLIENT_IP,
+    REQUEST_ID,
+    REQUEST_ID_HEADER,
+    invalid_url,
+    payload_problem,
+    unreadable_body,
+)
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.auth import Caller, authenticate
@@ -76,7 +83,11 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(OneAPIError("request body is too large", status=413,
                                               code="request_body_too_large"), request.get(REQUEST_ID, ""))
     except RequestPayloadError as exc:  # e.g. a Content-Encoding: gzip body that is not gzip: the client's fault
-        response = error_response(OneAPIError(f"request body could not be read: {exc}", status=400,
+        response = unreadable_body(error_response(OneAPIError(
+            f"request body could not be read: {payload_problem(exc)}", status=400, code="invalid_request"),
+            request.get(REQUEST_ID, "")))
+    except RecursionError:  # a body nested deeper than anything behind this door can walk
+        response = error_response(OneAPIError("request body is nested too deeply", status=400,
                                               code="invalid_request"), request.get(REQUEST_ID, ""))
     except web.HTTPNotFound:
         response = invalid_url(request)

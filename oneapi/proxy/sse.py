@@ -41,7 +41,7 @@ def parse_json(payload: bytes) -> Any:
     """The decoded JSON of a payload, or None when it is not JSON."""
     try:
         return json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 

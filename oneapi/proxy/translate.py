@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from oneapi.proxy.relay import Attempt, Job
 
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+# What reading a provider's answer raises when the answer is not what its protocol says (RecursionError: JSON
+# nested beyond what can be decoded): the provider's fault, answered like One API's unmarshal errors.
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
 
 def _text_of(obj: dict[str, Any], key: str) -> str:
@@ -43,7 +46,7 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         answer, usage = adaptor.parse_response(state.request, body)
     except UpstreamError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except UNREADABLE as exc:
         raise RelayError(f"could not read the provider's answer: {exc}", status=500,
                          code="unmarshal_response_body_failed") from None
     prompt = job.prompt_tokens(state.upstream_model)
@@ -113,7 +116,7 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         if last is None:
             raise
         failure = exc.to_openai()["error"]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a provider event we could not read
+    except UNREADABLE as exc:  # a provider event we could not read
         if last is None:
             raise RelayError(f"could not read the provider's stream: {exc}", status=500,
                              code="unmarshal_response_body_failed") from None

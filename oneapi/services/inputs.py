@@ -13,6 +13,25 @@ from typing import Any
 from oneapi.errors import InvalidInputError
 
 MAX_SAFE_INT = (1 << 53) - 1  # beyond this, JavaScript clients (the web UI) silently lose precision
+MAX_NESTING = 64  # levels of arrays and objects in a request body: far beyond any real one
+
+
+def check_json_value(value: Any) -> None:
+    """Refuse what a decoded JSON body may hold that nothing behind the door can handle: nesting deeper than
+    MAX_NESTING (recursion in any later walk of it) and text with a lone surrogate (JSON's ``"\\ud800"``,
+    which no database stores). Iterative, so a deep value cannot exhaust the stack here either."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not is_storable_text(item):
+                raise InvalidInputError("request body holds text no database stores (a NUL, or a lone surrogate "
+                                        "such as \\ud800)")
+        elif isinstance(item, dict | list):
+            if depth > MAX_NESTING:
+                raise InvalidInputError(f"request body is JSON nested too deeply (at most {MAX_NESTING} levels)")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 class Fields:
@@ -33,8 +52,8 @@ class Fields:
             return default
         if not isinstance(value, str):
             raise InvalidInputError(f"{name} must be a string")
-        if not value.isascii() and not is_unicode_text(value):
-            raise InvalidInputError(f"{name} must be valid Unicode text (it holds a lone surrogate)")
+        if not is_storable_text(value):
+            raise InvalidInputError(f"{name} holds characters no database stores (a NUL or a lone surrogate)")
         if strip:
             value = value.strip()
         if required and not value:
@@ -81,6 +100,11 @@ def is_unicode_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def is_storable_text(text: str) -> bool:
+    """Text every database stores: valid Unicode (no lone surrogate) and no NUL (PostgreSQL refuses it)."""
+    return "\x00" not in text and (text.isascii() or is_unicode_text(text))
 
 
 def check_int(name: str, value: Any, low: int = -MAX_SAFE_INT, high: int = MAX_SAFE_INT) -> int:

@@ -8,6 +8,7 @@ node's copy at once (other nodes learn it at their next sync).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,13 +74,15 @@ def _int_check(low: int, high: int = 1 << 62) -> Callable[[str], str | None]:
     return check
 
 
-def _float_check(low: float) -> Callable[[str], str | None]:
+def _float_check(low: float, high: float = 1e15) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         try:
             number = float(value)
         except ValueError:
             return f"must be a number, got {value!r}"
-        return None if number > low else f"must be greater than {low:g}"
+        if not math.isfinite(number):  # inf and nan parse, but no JSON answer can carry them
+            return f"must be a finite number, got {value!r}"
+        return None if low < number <= high else f"must be greater than {low:g} and at most {high:g}"
 
     return check
 

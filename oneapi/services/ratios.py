@@ -287,12 +287,17 @@ DEFAULT_GROUP_RATIO: MappingProxyType[str, float] = MappingProxyType({"default":
 RATIO_OPTIONS = ("ModelRatio", "CompletionRatio", "GroupRatio")
 
 
+MAX_RATIO = 1e9  # $2,000 per token at the most: far beyond any price, far below what overflows a charge
+
+
 def parse_ratio_map(name: str, text: str) -> dict[str, float]:
     """Parse and check one ratio option. Raises ValueError with a message naming the problem."""
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError(f"{name} must be a JSON object mapping names to numbers")
     out: dict[str, float] = {}
@@ -301,8 +306,10 @@ def parse_ratio_map(name: str, text: str) -> dict[str, float]:
             raise ValueError(f"{name} has an empty name")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name}[{key!r}] must be a number, got {json.dumps(value)}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name}[{key!r}] must be a finite number >= 0, got {value}")
+        if isinstance(value, int) and not -MAX_RATIO <= value <= MAX_RATIO:  # float() of 10**400 overflows
+            raise ValueError(f"{name}[{key!r}] must be at most {MAX_RATIO:g}")
+        if not math.isfinite(value) or not 0 <= value <= MAX_RATIO:
+            raise ValueError(f"{name}[{key!r}] must be a finite number >= 0 and at most {MAX_RATIO:g}, got {value}")
         out[key] = float(value)
     return out
 

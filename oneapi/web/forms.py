@@ -23,6 +23,7 @@ from oneapi.errors import (
     OneAPIError,
     PermissionDeniedError,
 )
+from oneapi.services.inputs import is_storable_text
 
 MAX_FIELD = 65_536  # beyond any field's own limit: the service names the real one
 _STATUS: list[tuple[type[OneAPIError], int]] = [(NotFoundError, 404), (InvalidInputError, 400),
@@ -56,6 +57,8 @@ class Form:
         value = self._data.get(name)
         if not isinstance(value, str):
             return ""
+        if not is_storable_text(value):
+            raise FormError("error.bad_text")
         value = value[:MAX_FIELD]
         return value.strip() if strip else value
 
@@ -63,7 +66,10 @@ class Form:
         return self.text(name) in ("on", "1", "true")
 
     def all(self, name: str) -> list[str]:
-        return [v.strip()[:MAX_FIELD] for v in self._data.getall(name, []) if isinstance(v, str) and v.strip()]
+        values = [v for v in self._data.getall(name, []) if isinstance(v, str)]
+        if not all(is_storable_text(v) for v in values):
+            raise FormError("error.bad_text")
+        return [v.strip()[:MAX_FIELD] for v in values if v.strip()]
 
 
 async def read_form(request: web.Request) -> Form:

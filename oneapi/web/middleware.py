@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from oneapi.api.common import DROP_SESSION, end_session
+from oneapi.api.common import DROP_SESSION, check_url_text, end_session
 from oneapi.errors import OneAPIError
 from oneapi.web.forms import CsrfRefused, FormError, failure_status
 from oneapi.web.render import LoginRequired, login_url, redirect, render, translator
@@ -38,6 +38,7 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
     t = translator(request)
     response: web.StreamResponse
     try:
+        check_url_text(request)
         response = await handler(request)
     except LoginRequired as exc:
         response = redirect(request, login_url(request), exc.flash)

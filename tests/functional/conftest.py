@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from oneapi.config import Config, load
 from oneapi.server import make_app
@@ -23,6 +23,7 @@ from oneapi.services import Services, start_services
 from oneapi.store.database import Database
 from oneapi.store.facade import Store
 from tests.conftest import open_backend, own_home
+from tests.functional.app_server import AppTestServer
 
 
 @dataclass
@@ -109,7 +110,7 @@ async def _start_api(db: Database, config: Config, aiohttp_client: Any) -> Async
     await services.accounts.ensure_root()
     root = await services.store.read(_find_user, "root")
     app = make_app(services, config, secret="test-secret")
-    client = await aiohttp_client(TestServer(app))
+    client = await aiohttp_client(AppTestServer(app))
     try:
         yield Api(client, services, root["access_token"])
     finally:

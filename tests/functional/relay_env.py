@@ -23,6 +23,7 @@ from oneapi.store.queries import tokens as token_q
 from oneapi.store.queries import users as user_q
 from tests.conftest import own_home
 from tests.fakes.openai_upstream import FakeOpenAI, start_fake
+from tests.functional.app_server import AppTestServer
 
 ROOT_KEY = "rootrelaykey000000000000000000000000000000000000"[:48]
 ROOT_ACCESS = "root-access-token-0123456789abcd"
@@ -103,7 +104,7 @@ async def _start_relay_env(db: Database, config: Config) -> AsyncIterator[RelayE
     relay = make_relay(config, services)
     await relay.reload_routes()
     app = make_app(services, config, secret="test-secret", relay=relay)
-    server = TestServer(app, host="127.0.0.1")
+    server = AppTestServer(app, host="127.0.0.1")
     await server.start_server()
     env = RelayEnv(services, relay, server, f"http://127.0.0.1:{server.port}")
     try:

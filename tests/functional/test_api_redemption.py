@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from oneapi.store.database import Database
+from tests.functional.app_server import AppTestServer
 from tests.functional.conftest import Api
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -251,7 +252,7 @@ async def test_fifty_concurrent_redeems_credit_once(api_any: Api) -> None:
 
 async def test_two_nodes_race_for_one_voucher(api_any: Api) -> None:
     """Two servers (two stores, two writer threads) over one database: the database, not a thread, decides."""
-    from aiohttp.test_utils import TestClient, TestServer
+    from aiohttp.test_utils import TestClient
 
     from oneapi.server import make_app
     from oneapi.services import start_services
@@ -267,7 +268,8 @@ async def test_two_nodes_race_for_one_voucher(api_any: Api) -> None:
         with own_home(api.services.config) as node2_config:  # a second server: a data directory of its own
             services2 = await start_services(node2_config, store2)
             try:
-                async with TestClient(TestServer(make_app(services2, node2_config, secret="s"))) as node2:
+                node2_app = make_app(services2, node2_config, secret="s")
+                async with TestClient(AppTestServer(node2_app)) as node2:
                     async def on_node2(token: str) -> Any:
                         resp = await node2.post("/api/user/topup", json={"key": row["key"]},
                                                 headers={"Authorization": token})

@@ -8,6 +8,7 @@ from aiohttp import ClientSession, web
 
 from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import logs as log_q
+from tests.functional.app_server import AppTestServer
 from tests.functional.relay_env import ROOT_ACCESS, RelayEnv
 
 AUTH = {"Authorization": ROOT_ACCESS}
@@ -81,9 +82,8 @@ async def test_balance_of_an_openai_channel(relay_env: RelayEnv) -> None:
     app = web.Application()
     app.router.add_get("/v1/dashboard/billing/subscription", subscription)
     app.router.add_get("/v1/dashboard/billing/usage", usage)
-    from aiohttp.test_utils import TestServer
 
-    server = TestServer(app, host="127.0.0.1")
+    server = AppTestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         channel_id = await relay_env.add_channel(f"http://127.0.0.1:{server.port}", key="sk-upstream")

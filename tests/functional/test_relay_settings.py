@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import anthropic_upstream, gemini_upstream
+from tests.functional.app_server import AppTestServer
 from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
 
@@ -79,7 +80,6 @@ async def test_a_malformed_upstream_event_ends_the_stream_cleanly_and_bills_what
     import json
 
     from aiohttp import web
-    from aiohttp.test_utils import TestServer
 
     def event(delta: object) -> bytes:
         body = {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
@@ -96,7 +96,7 @@ async def test_a_malformed_upstream_event_ends_the_stream_cleanly_and_bills_what
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
-    server = TestServer(app, host="127.0.0.1")
+    server = AppTestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         await relay_env.add_channel(f"http://127.0.0.1:{server.port}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.functional.app_server import AppTestServer
 from tests.functional.relay_env import RelayEnv
 
 
@@ -41,7 +42,7 @@ async def test_chat_non_stream_and_stream_are_billed(relay_env: RelayEnv) -> Non
 
 
 async def test_theme_env_sets_the_theme_default_and_slaves_redirect_the_page(tmp_path: Path) -> None:
-    from aiohttp.test_utils import TestClient, TestServer
+    from aiohttp.test_utils import TestClient
 
     from oneapi.config import load
     from oneapi.server import make_app
@@ -56,7 +57,7 @@ async def test_theme_env_sets_the_theme_default_and_slaves_redirect_the_page(tmp
     config = load(None, {"THEME": "air", "NODE_TYPE": "slave", "FRONTEND_BASE_URL": "https://front.example.com",
                          "ONEAPI_HOME": str(tmp_path)})
     services = await start_services(config, store)
-    client = TestClient(TestServer(make_app(services, config, secret="s")))
+    client = TestClient(AppTestServer(make_app(services, config, secret="s")))
     await client.start_server()
     try:
         assert services.options.get("Theme") == "air"
