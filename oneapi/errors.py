@@ -26,6 +26,9 @@ class OneAPIError(Exception):
         self.http_status = status or self.status
         self.param = param
         self.type = error_type or self.error_type
+        # What the operator needs and the caller must not see (an upstream's address, an exception's text):
+        # logged and published as an event, never answered.
+        self.detail = ""
 
     def to_openai(self) -> dict[str, Any]:
         """The OpenAI error object (full shape of SPEC 1.3)."""

@@ -1,4 +1,5 @@
-"""Process logging: stderr always, plus a rotating ``oneapi.log`` when ``--log-dir`` is given."""
+"""Process logging: stderr always, plus a rotating ``oneapi.log`` when ``--log-dir`` is given; every line masked
+by :mod:`oneapi.redaction`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from pathlib import Path
 
 from aiohttp.http_exceptions import HttpProcessingError
+
+from oneapi.redaction import RedactingFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MALFORMED_REPORT_SECONDS = 10.0
@@ -45,8 +48,12 @@ def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = Fals
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
+    # Every line is masked (known secrets and credential shapes, DEBUG_SQL's parameters included) before any
+    # handler writes it.
+    redacting = RedactingFilter()
     stderr = logging.StreamHandler()
     stderr.setFormatter(logging.Formatter(FORMAT))
+    stderr.addFilter(redacting)
     root.addHandler(stderr)
     if log_dir:
         path = Path(log_dir).expanduser()
@@ -54,6 +61,7 @@ def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = Fals
         rotating = logging.handlers.RotatingFileHandler(path / "oneapi.log", maxBytes=20 * 1024 * 1024,
                                                         backupCount=10, encoding="utf-8")
         rotating.setFormatter(logging.Formatter(FORMAT))
+        rotating.addFilter(redacting)
         root.addHandler(rotating)
     logging.getLogger("aiohttp.server").addFilter(MalformedRequestFilter())
     logging.getLogger("peewee").setLevel(logging.DEBUG if debug_sql else logging.WARNING)

@@ -18,6 +18,7 @@ import socket
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -40,6 +41,7 @@ from oneapi.proxy.probe import RelayProber
 from oneapi.proxy.routes import add_relay, relay_middleware
 from oneapi.proxy.state import Relay
 from oneapi.proxy.tokenizer import Tokenizer
+from oneapi.redaction import redactor
 from oneapi.services import Services, start_services
 from oneapi.store.database import Database, open_database
 from oneapi.store.facade import Store
@@ -66,7 +68,9 @@ def session_secret(config: Config) -> str:
         return config.session_secret
     log.warning("SESSION_SECRET is not set: using a random one, so web sessions end when the server restarts "
                 "and cannot be shared between nodes")
-    return secrets.token_urlsafe(32)
+    generated = secrets.token_urlsafe(32)
+    redactor.register(generated)
+    return generated
 
 
 def make_relay(config: Config, services: Services) -> Relay:
@@ -134,6 +138,7 @@ def prepare_database(config: Config) -> Database:
     """Open the database and bring its schema up to date (master) or check it is (slave). Sync: runs
     before the event loop serves anything."""
     db = open_database(config)
+    redactor.register(db.spec.password, db.log_spec.password)
     log.info("database: %s%s", db.spec.describe(),
              f", logs in {db.log_spec.describe()}" if db.logs is not db.main else "")
     try:
@@ -147,6 +152,10 @@ def prepare_database(config: Config) -> Database:
 
 
 async def start(config: Config) -> tuple[Services, Store, Relay]:
+    # What the configuration holds that no log line, event or client error may show (the databases'
+    # passwords are registered once parsed, in prepare_database).
+    redactor.register(config.session_secret, config.initial_root_token, config.initial_root_access_token,
+                      urlsplit(config.redis_conn_string).password)
     db = prepare_database(config)
     store = Store(db, read_threads=config.store_read_threads)
     try:

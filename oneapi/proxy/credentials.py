@@ -13,9 +13,10 @@ from collections import OrderedDict
 import aiohttp
 
 from oneapi.proxy.adaptors.base import CredentialExchange
-from oneapi.proxy.errors import RelayError
+from oneapi.proxy.failures import network_failure
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import send
+from oneapi.redaction import redactor
 from oneapi.services.routing import RouteChannel
 
 MAX_ENTRIES = 10_000
@@ -67,9 +68,10 @@ class Credentials:
             finally:
                 response.release()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RelayError(f"credential exchange failed: {type(exc).__name__}: {exc}", status=500,
-                             code="do_request_failed") from None
+            # the exception names the token URL, client_secret included: the client gets a category
+            raise network_failure(channel.id, "credential exchange", exc) from None
         value, lifetime = adaptor.parse_credential(response.status, body)
+        redactor.register(value)
         margin = min(MAX_MARGIN, lifetime / 10)
         self._cache[key] = (value, time.monotonic() + lifetime, margin)
         if len(self._cache) > MAX_ENTRIES:

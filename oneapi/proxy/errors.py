@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from oneapi.errors import OneAPIError
+from oneapi.redaction import redactor
 
 
 class TokenRefusedError(OneAPIError):
@@ -75,12 +76,13 @@ def _with_request_id(message: str, request_id: str) -> str:
 
 
 def error_response(exc: OneAPIError, request_id: str) -> web.Response:
+    """The client's answer for ``exc``. Every text in it is masked: an upstream's error object is passed on,
+    and an upstream that echoes the ``Authorization`` it got would otherwise hand its key to the client."""
     if isinstance(exc, TokenRefusedError):
-        body: dict[str, Any] = {"error": {"message": _with_request_id(exc.message, request_id),
+        body: dict[str, Any] = {"error": {"message": _with_request_id(redactor.mask(exc.message), request_id),
                                           "type": "one_api_error"}}
     else:
-        body = exc.to_openai()
-        inner = dict(body["error"])
+        inner = redactor.mask_value(exc.to_openai()["error"])
         inner["message"] = _with_request_id(str(inner.get("message") or ""), request_id)
         body = {"error": inner}
     return web.json_response(body, status=exc.http_status, dumps=lambda v: json.dumps(v, ensure_ascii=False))

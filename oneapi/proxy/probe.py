@@ -1,5 +1,8 @@
 """Channel tests and balance queries (SPEC 4.4, 4.5): the relay's half of ``services.channels.Prober``.
 
+Their messages are for admins, who configured the channel: they keep the failure's detail (the service masks
+credentials in them before anyone sees them).
+
 A test runs the real adaptor path (convert → request → parse) with one short chat message and no billing.
 Balance queries read the upstream account's credit through each vendor's API, from the channel's base_url.
 """
@@ -17,6 +20,7 @@ from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.errors import upstream_error
+from oneapi.proxy.failures import category, detail
 from oneapi.proxy.health import should_disable
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
@@ -65,7 +69,7 @@ class RelayProber:
             call = adaptor.build(channel, request)
             response = await send(relay, call, stream=False)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return TestOutcome(False, f"upstream request failed: {type(exc).__name__}: {exc}",
+            return TestOutcome(False, f"upstream request failed ({category(exc)}): {detail(exc)}",
                                time.monotonic() - started, model)
         except OneAPIError as exc:  # a refused credential exchange, an unconvertible request
             return TestOutcome(False, exc.message, time.monotonic() - started, model,
@@ -80,7 +84,8 @@ class RelayProber:
                 return TestOutcome(False, message, time.monotonic() - started, model, fatal=fatal)
             raw = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return TestOutcome(False, f"reading the answer failed: {exc}", time.monotonic() - started, model)
+            return TestOutcome(False, f"reading the answer failed ({category(exc)}): {detail(exc)}",
+                               time.monotonic() - started, model)
         finally:
             response.release()
         seconds = time.monotonic() - started
@@ -119,7 +124,7 @@ class RelayProber:
                 if resp.status != 200:
                     raise InvalidInputError(f"status code: {resp.status}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise InvalidInputError(f"balance query failed: {type(exc).__name__}: {exc}") from None
+            raise InvalidInputError(f"balance query failed ({category(exc)}): {detail(exc)}") from None
         data = parse_json(body)
         if not isinstance(data, dict):
             raise InvalidInputError("balance query answered with something that is not a JSON object")

@@ -36,6 +36,7 @@ from oneapi.proxy.adaptors.base import (
 )
 from oneapi.proxy.auth import Caller, authenticate, check_model
 from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
+from oneapi.proxy.failures import category, conceal_address, detail, network_failure
 from oneapi.proxy.health import is_retryable
 from oneapi.proxy.output_budget import OutputBudget, length_chunk
 from oneapi.proxy.sse import DONE, DONE_EVENT, LineSplitter, data_payload, event, parse_json
@@ -258,6 +259,7 @@ async def run(job: Job) -> web.StreamResponse:
         try:
             return await attempt(job, channel)
         except UpstreamError as exc:
+            conceal_address(exc, channel)
             last_error = exc
             failed.append(channel.id)
             await relay.channel_failed(channel.id, exc.http_status, exc)
@@ -338,8 +340,7 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
     try:
         response = await send(job.relay, state.call, stream=job.stream)
     except NETWORK_ERRORS as exc:
-        raise RelayError(f"upstream request failed: {type(exc).__name__}: {exc}".rstrip(": "), status=500,
-                         code="do_request_failed") from None
+        raise network_failure(state.channel.id, "upstream request", exc) from None
     try:
         content_type = response.headers.get("Content-Type", "")
         if translating is not None:
@@ -499,8 +500,7 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
     try:
         body = await response.read()
     except NETWORK_ERRORS as exc:
-        raise RelayError(f"reading the upstream response failed: {exc}", status=500,
-                         code="do_request_failed") from None
+        raise network_failure(state.channel.id, "reading the upstream answer", exc) from None
     data = parse_json(body)
     if not isinstance(data, dict):
         raise RelayError("upstream answered with a body that is not JSON", status=500,
@@ -540,8 +540,7 @@ async def deliver_audio(job: Job, state: Attempt, response: aiohttp.ClientRespon
     try:
         body = await response.read()
     except NETWORK_ERRORS as exc:
-        raise RelayError(f"reading the upstream response failed: {exc}", status=500,
-                         code="do_request_failed") from None
+        raise network_failure(state.channel.id, "reading the upstream answer", exc) from None
     text = media.transcript_text(str(job.data.get("response_format") or "json"), body)
     tokens = job.relay.tokenizer.count_text(text, state.upstream_model)
     settle(job, state, tokens, 0, quota=pricing.whisper_quota(state.price, tokens))
@@ -635,8 +634,8 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
             if filtering and kept and not await write(b"\n".join(kept) + b"\n"):
                 client_gone = True
     except NETWORK_ERRORS as exc:
-        failure = f"upstream stream broke: {type(exc).__name__}"
-        log.warning("stream from channel #%d broke: %r", state.channel.id, exc)
+        failure = f"upstream stream broke on channel #{state.channel.id}: {category(exc)}"
+        log.warning("stream from channel #%d broke: %s", state.channel.id, detail(exc))
     except asyncio.CancelledError:
         # The client left and the server cancelled this handler (aiohttp's handler_cancellation, on in its
         # TestServer): the part already delivered is billed exactly as when a write fails, not refunded —
@@ -650,13 +649,13 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     except Exception:  # a malformed upstream event: the SSE headers are out, so end the stream, don't crash it
         log.exception("stream from channel #%d could not be relayed", state.channel.id)
         response.close()
-        failure = "upstream sent an event oneapi could not read"
+        failure = f"channel #{state.channel.id} sent an event oneapi could not read"
     prompt = job.prompt_tokens(state.upstream_model)
     if not answered and not client_gone:
         # Not a stream at all (an HTML page, an empty body, a connection cut before the first event): nothing
         # was answered, so nothing is charged (the caller refunds the reservation) and the client gets an
         # error event instead of silence.
-        failure = failure or "upstream answered 200 without any stream event"
+        failure = failure or f"channel #{state.channel.id} answered 200 without any stream event"
     else:
         numbers = None if client_gone or cut else _usage_numbers(usage, prompt)
         if numbers is None:  # no usage from upstream (or the client left early): bill what was delivered

@@ -24,6 +24,7 @@ from oneapi.proxy.errors import error_response
 from oneapi.proxy.relay import RELAY, handle_media, handle_text
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import session_ctx
+from oneapi.redaction import redactor
 from oneapi.services import catalog
 
 log = logging.getLogger("oneapi.relay")
@@ -77,7 +78,7 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except OneAPIError as exc:
-        _count_error(request, exc.http_status)
+        _count_error(request, exc.http_status, exc.detail)
         response = error_response(exc, request.get(REQUEST_ID, ""))
     except web.HTTPRequestEntityTooLarge:
         response = error_response(OneAPIError("request body is too large", status=413,
@@ -103,13 +104,15 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def _count_error(request: web.Request, status: int) -> None:
-    """Failed relay calls feed the dashboard's error rate and the live event stream."""
+def _count_error(request: web.Request, status: int, detail: str = "") -> None:
+    """Failed relay calls feed the dashboard's error rate and the live event stream (with the detail the
+    client was not given, masked: the TUI shows it to the operator)."""
     relay = request.app.get(RELAY)
     if relay is not None and request.method == "POST":
         relay.services.stats.record_error()
         relay.services.events.publish("relay_error", {"path": request.path, "status": status,
-                                                      "request_id": request.get(REQUEST_ID, "")})
+                                                      "request_id": request.get(REQUEST_ID, ""),
+                                                      "detail": redactor.mask(detail)})
 
 
 async def not_implemented(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from oneapi.proxy.adaptors import adaptor_for, gemini
 from oneapi.proxy.adaptors.base import Adaptor, TranslatingAdaptor
 from oneapi.proxy.health import SuccessWindow, should_disable
 from oneapi.proxy.tokenizer import Tokenizer
+from oneapi.redaction import redactor
 from oneapi.services import Services
 from oneapi.services.logs import TYPE_SYSTEM
 from oneapi.services.pricing import PriceTables
@@ -66,6 +67,7 @@ class Relay:
         self.session: aiohttp.ClientSession | None = None
         self.metrics = SuccessWindow(config.metric_queue_size, config.metric_success_rate_threshold)
         self.anomalies = ReportThrottle(60.0)
+        self.failures = ReportThrottle(10.0)  # network failures, per channel: a dead upstream fails every call
         self._prices: tuple[tuple[str, str, str], PriceTables] | None = None
         self._reload_lock = asyncio.Lock()
         self.credentials: Credentials = _make_credentials(self)
@@ -80,6 +82,8 @@ class Relay:
     async def reload_routes(self) -> None:
         async with self._reload_lock:
             rows = await self.services.store.read(channel_q.list_all)
+            for row in rows:  # upstream keys are masked wherever this process writes or answers text
+                redactor.register_key(row.get("key"))
             self.routes = RoutingTable(rows)
 
     def prices(self) -> PriceTables:
@@ -97,6 +101,11 @@ class Relay:
 
     async def channel_failed(self, channel_id: int, status: int, error: OneAPIError) -> None:
         """Record a failure; disable the channel when SPEC 4.3's rules or the success window say so."""
+        if error.detail:  # what the client was not told (the address, the exception): the operator's
+            held = self.failures.admit(channel_id)
+            if held is not None:
+                log.warning("%s%s", error.detail, f" ({held} more on this channel since the last report)" if held
+                            else "")
         reason = None
         if self.options.get_bool("AutomaticDisableChannelEnabled"):
             reason = should_disable(status, error)

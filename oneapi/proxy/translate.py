@@ -7,6 +7,7 @@ produced; the usage chunk is added only when the client asked for it; ``data: [D
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -15,16 +16,29 @@ from aiohttp import web
 from oneapi.proxy.adaptors.base import TranslatingAdaptor, Usage
 from oneapi.proxy.adaptors.common import usage_chunk, usage_object
 from oneapi.proxy.errors import RelayError, UpstreamError
+from oneapi.proxy.failures import category, conceal_address, detail, network_failure
 from oneapi.proxy.output_budget import length_chunk
 from oneapi.proxy.sse import DONE_EVENT, event
+from oneapi.redaction import redactor
 
 if TYPE_CHECKING:
     from oneapi.proxy.relay import Attempt, Job
+
+log = logging.getLogger("oneapi.relay")
 
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 # What reading a provider's answer raises when the answer is not what its protocol says (RecursionError: JSON
 # nested beyond what can be decoded): the provider's fault, answered like One API's unmarshal errors.
 UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+
+
+def unreadable(state: Attempt, what: str, exc: BaseException) -> RelayError:
+    """The provider's answer is not what its protocol says: the client is told which channel; the parser's
+    own words (which may quote the answer) are the operator's."""
+    error = RelayError(f"could not read the provider's {what} on channel #{state.channel.id}", status=500,
+                       code="unmarshal_response_body_failed")
+    error.detail = f"channel #{state.channel.id}: unreadable {what}: {detail(exc)}"
+    return error
 
 
 def _text_of(obj: dict[str, Any], key: str) -> str:
@@ -40,15 +54,13 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
     try:
         body = await response.read()
     except NETWORK_ERRORS as exc:
-        raise RelayError(f"reading the upstream response failed: {exc}", status=500,
-                         code="do_request_failed") from None
+        raise network_failure(state.channel.id, "reading the upstream answer", exc) from None
     try:
         answer, usage = adaptor.parse_response(state.request, body)
     except UpstreamError:
         raise
     except UNREADABLE as exc:
-        raise RelayError(f"could not read the provider's answer: {exc}", status=500,
-                         code="unmarshal_response_body_failed") from None
+        raise unreadable(state, "answer", exc) from None
     prompt = job.prompt_tokens(state.upstream_model)
     if usage is None:  # the provider gave none: count, bill, and tell the client what was counted
         completion = job.relay.tokenizer.count_text(_text_of(answer, "message"), state.upstream_model)
@@ -108,20 +120,21 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
             client_gone = True
     except NETWORK_ERRORS as exc:
         if last is None:
-            raise RelayError(f"upstream stream broke before any answer: {type(exc).__name__}", status=500,
-                             code="do_request_failed") from None
-        failure = {"message": f"upstream stream broke: {type(exc).__name__}", "type": "one_api_error",
-                   "param": "", "code": "stream_interrupted"}
+            raise network_failure(state.channel.id, "upstream stream", exc) from None
+        log.warning("stream from channel #%d broke: %s", state.channel.id, detail(exc))
+        failure = {"message": f"upstream stream broke on channel #{state.channel.id}: {category(exc)}",
+                   "type": "one_api_error", "param": "", "code": "stream_interrupted"}
     except UpstreamError as exc:  # the provider reported an error inside the stream
         if last is None:
             raise
-        failure = exc.to_openai()["error"]
+        conceal_address(exc, state.channel)
+        failure = redactor.mask_value(exc.to_openai()["error"])
     except UNREADABLE as exc:  # a provider event we could not read
         if last is None:
-            raise RelayError(f"could not read the provider's stream: {exc}", status=500,
-                             code="unmarshal_response_body_failed") from None
-        failure = {"message": "upstream sent an event oneapi could not read", "type": "one_api_error",
-                   "param": "", "code": "stream_interrupted"}
+            raise unreadable(state, "stream", exc) from None
+        log.warning("stream from channel #%d: an event could not be read: %s", state.channel.id, detail(exc))
+        failure = {"message": f"channel #{state.channel.id} sent an event oneapi could not read",
+                   "type": "one_api_error", "param": "", "code": "stream_interrupted"}
     except asyncio.CancelledError:  # the client left and the server cancelled us: bill what was delivered
         response.close()
         if last is not None:

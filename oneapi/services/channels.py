@@ -12,11 +12,12 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from oneapi.errors import ConflictError, InvalidInputError, NotFoundError, OneAPIError
+from oneapi.redaction import redactor
 from oneapi.services import catalog
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.logs import TYPE_SYSTEM, TYPE_TEST, Logs
@@ -227,7 +228,11 @@ class Channels:
         if len(model) > 191:
             raise InvalidInputError("model must be at most 191 characters")
         channel = await self.get(channel_id)
+        redactor.register_key(channel["key"])
         outcome = await self._probe().test(channel, model)
+        # Admins see why a test failed (the upstream's words, the address that did not answer), but never a
+        # credential: admins cannot read channel keys, and the log row outlives the test.
+        outcome = replace(outcome, message=redactor.mask(outcome.message))
         now = int(time.time())
         await self._store.write(q.record_test, channel_id, now, int(outcome.seconds * 1000) if outcome.ok else 0)
         verdict = f"测试成功，响应：{outcome.message}" if outcome.ok else f"测试失败，错误：{outcome.message}"
@@ -292,7 +297,12 @@ class Channels:
 
     async def update_balance(self, channel_id: int) -> float:
         channel = await self.get(channel_id)
-        balance = await self._probe().balance(channel)
+        redactor.register_key(channel["key"])
+        try:
+            balance = await self._probe().balance(channel)
+        except OneAPIError as exc:
+            exc.message = redactor.mask(exc.message)
+            raise
         await self._store.write(q.record_balance, channel_id, balance, int(time.time()))
         return balance
 

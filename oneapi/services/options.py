@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from oneapi.errors import InvalidInputError
+from oneapi.redaction import Secret, redactor
 from oneapi.services import ratios
 from oneapi.store.facade import Store
 from oneapi.store.queries import options as q
@@ -115,6 +116,7 @@ class Options:
     async def reload(self) -> None:
         values = dict(self._defaults)
         values.update(await self._store.read(q.load_all))
+        redactor.register_many(v for k, v in values.items() if is_secret(k))
         self._values = values
         self._parsed = {}
 
@@ -196,7 +198,11 @@ class Options:
 
     async def update(self, key: str, value: Any) -> str:
         value = self.validate(key, value)
+        if is_secret(key):
+            redactor.register(value)
+            value = Secret(value)  # masked in DEBUG_SQL's lines
         await self._store.write(q.save, key, value)
+        value = str(value)
         self._values[key] = value
         self._parsed.pop(key, None)
         log.info("option %s updated", key)

@@ -14,6 +14,14 @@ from typing import Any, TypeVar
 
 import peewee as pw
 
+from oneapi.redaction import Secret
+
+
+def _as_secret(value: Any) -> Any:
+    """Values bound for a credential column travel as :class:`Secret`: drivers send the string, the log
+    filter prints it masked (``DEBUG_SQL``)."""
+    return Secret(value) if type(value) is str else value
+
 
 class SecretField(pw.CharField):
     """A ``CHAR(n)`` column holding a credential, compared as the exact string given.
@@ -26,8 +34,25 @@ class SecretField(pw.CharField):
 
     field_type = "CHAR"
 
+    def db_value(self, value: Any) -> Any:
+        return _as_secret(super().db_value(value))
+
     def python_value(self, value: object) -> object:
         return value.rstrip(" ") if isinstance(value, str) else value
+
+
+class SecretCharField(pw.CharField):
+    """A ``VARCHAR`` credential (password hashes): only its values' marking differs."""
+
+    def db_value(self, value: Any) -> Any:
+        return _as_secret(super().db_value(value))
+
+
+class SecretTextField(pw.TextField):
+    """A ``TEXT`` credential (channel keys, one per line when several)."""
+
+    def db_value(self, value: Any) -> Any:
+        return _as_secret(super().db_value(value))
 
 
 class _Schema(pw.Model):
@@ -38,7 +63,7 @@ class _Schema(pw.Model):
 class User(_Schema):
     id = pw.AutoField()
     username = pw.CharField(max_length=191)
-    password = pw.CharField(max_length=255)
+    password = SecretCharField(max_length=255)
     display_name = pw.CharField(max_length=191, default="")
     role = pw.IntegerField(default=1)
     status = pw.IntegerField(default=1)
@@ -81,7 +106,7 @@ class Token(_Schema):
 class Channel(_Schema):
     id = pw.AutoField()
     type = pw.IntegerField(default=0)
-    key = pw.TextField(default="")
+    key = SecretTextField(default="")
     status = pw.IntegerField(default=1)
     name = pw.CharField(max_length=191, default="")
     weight = pw.BigIntegerField(null=True, default=0)

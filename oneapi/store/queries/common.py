@@ -19,6 +19,7 @@ def exact(db: Database, field: pw.Field, value: str) -> pw.Node:
     ``char(n)`` ignores trailing spaces; as ``text`` it does not. In both, the plain equality beside the exact
     one keeps the column's unique index in use. SQLite compares bytes already.
     """
+    value = field.db_value(value)  # as the column sends it (a credential column marks it Secret)
     if db.kind == "mysql":
         return (field == value) & (pw.fn.BINARY(field) == value)
     if db.kind == "postgres":

@@ -169,7 +169,8 @@ class LogsPane(Widget):
                         self.post_message(self.Arrived({
                             "type": -1, "created_at": int(event.get("time", 0)),
                             "content": f"{event.get('status')} on {event.get('path')} "
-                                       f"(request {event.get('request_id')})"}))
+                                       f"(request {event.get('request_id')})"
+                                       + (f": {event['detail']}" if event.get("detail") else "")}))
                     elif event.get("kind") == "alert":  # accounting set-asides, upstream anomalies
                         self.post_message(self.Arrived({"type": -1, "created_at": int(event.get("time", 0)),
                                                         "content": str(event.get("message", ""))}))
