@@ -142,6 +142,19 @@ async def test_token_form_refusals(api: Api, alice: WebClient, form: dict[str, A
     assert [t["name"] for t in await tokens_of(api, me["id"])] == ["default"]
 
 
+@pytest.mark.parametrize("in_currency", ["true", "false"])
+async def test_an_exponent_in_the_quota_is_refused_at_once(api: Api, alice: WebClient, in_currency: str) -> None:
+    """``1e999990`` once kept the event loop (the whole server, /v1 too) busy for half a minute."""
+    await api.ok("PUT", "/api/option/", json={"key": "DisplayInCurrencyEnabled", "value": in_currency})
+    for amount in ("1e999990", "1e999999", "9" * 30):
+        started = time.monotonic()
+        page = await alice.post("/token/new", token_form(name="big", amount=amount, never="on"), status=400)
+        assert time.monotonic() - started < 2, amount
+        assert "Type the quota as a number" in alert(page)
+    me = await user_row(api, "alice")
+    assert [t["name"] for t in await tokens_of(api, me["id"])] == ["default"]
+
+
 async def test_edit_enable_disable_and_delete_a_token(api: Api, alice: WebClient) -> None:
     me = await user_row(api, "alice")
     await alice.post("/token/new", token_form(name="ci", unlimited="on", never="on"))
