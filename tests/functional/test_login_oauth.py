@@ -233,3 +233,30 @@ async def test_turnstile_guards_signup_codes_resets_and_login(tmp_path: Path, ai
         env.api.client.session.cookie_jar.clear()
         await env.api.fail("POST", f"/api/user/register?turnstile={token}", token="",
                            json={**reg, "username": "ivan2"}, contains="Turnstile 校验失败")  # spent token
+
+
+async def test_answers_arriving_in_pieces_are_read_to_the_end(tmp_path: Path, aiohttp_client: Any) -> None:
+    """A network (or a proxy) may deliver an answer in several pieces: each is read whole, up to the cap."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        for fake in (env.oauth, env.wechat, env.turnstile):
+            fake.pieces_apart = 0.3
+        await enable_github(env)
+        await env.options(**env.wechat.options(), WeChatAuthEnabled="true", **env.turnstile.options(),
+                          TurnstileCheckEnabled="true")
+        body = await env.api.call("POST", f"/api/user/login?turnstile={env.turnstile.issue()}", token="",
+                                  json={"username": "root", "password": "123456"})
+        assert body["success"] is True, body
+        assert len(env.turnstile.verified) == 1
+        env.api.client.session.cookie_jar.clear()
+        env.wechat.codes["123456"] = "wx-in-pieces"
+        body = await env.session_get("/api/oauth/wechat?code=123456")
+        assert body["success"] is True and body["data"]["username"] == "wechat_2", body
+        env.api.client.session.cookie_jar.clear()
+        body = await github_round(env)  # the token and the profile, each in two pieces
+        assert body["success"] is True and body["data"]["username"] == "github_3", body
+        env.api.client.session.cookie_jar.clear()
+        # past the cap (1 MiB, sent without a length), the answer is refused, not cut and misread
+        env.wechat.pieces_apart, env.wechat.padding = 0.0, 2 << 20
+        env.wechat.codes["654321"] = "wx-huge"
+        body = await env.session_get("/api/oauth/wechat?code=654321")
+        assert body["success"] is False and "WeChat Server gave an answer oneapi cannot read" in body["message"]

@@ -31,7 +31,7 @@ from oneapi.store.queries.users import Identity
 log = logging.getLogger("oneapi.login")
 
 ProviderName = Literal["github", "lark", "oidc"]
-MAX_ANSWER = 1 << 20  # bytes read from any outside answer
+MAX_ANSWER = 1 << 20  # the longest outside answer read (whole, however many pieces it comes in); longer: refused
 DISCOVERY_TTL = 600.0
 TURNSTILE_FAILED = "Turnstile 校验失败，请刷新重试！ (the Turnstile check failed; reload and retry)"
 
@@ -62,6 +62,23 @@ class Provider:
     send_redirect_uri: bool
 
 
+class AnswerTooLargeError(Exception):
+    """An outside service's answer went past MAX_ANSWER bytes."""
+
+
+async def _read_to_end(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body, however many pieces it arrives in (``content.read(n)`` returns only what has arrived
+    so far), and never more than MAX_ANSWER bytes kept: past that, AnswerTooLargeError."""
+    if resp.content_length is not None and resp.content_length > MAX_ANSWER:
+        raise AnswerTooLargeError()
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            raise AnswerTooLargeError()
+    return bytes(body)
+
+
 class Outside:
     def __init__(self, config: Config, options: Options) -> None:
         self.config = config
@@ -84,8 +101,11 @@ class Outside:
         """Call an outside service; its JSON object, or an OutsideServiceError naming ``what`` (logged)."""
         try:
             async with self.session.request(method, url, **kw) as resp:
-                raw = await resp.content.read(MAX_ANSWER)
+                raw = await _read_to_end(resp)
                 status = resp.status
+        except AnswerTooLargeError:
+            log.error("%s: %s %s answered more than %d bytes", what, method, url.split("?")[0], MAX_ANSWER)
+            raise OutsideServiceError(f"{what} 返回值非法 ({what} gave an answer oneapi cannot read)") from None
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             log.error("%s: %s %s failed: %s", what, method, url.split("?")[0], str(exc) or type(exc).__name__)
             raise OutsideServiceError(f"无法连接至 {what}，请稍后重试 (cannot reach {what}; try again later)") from None
