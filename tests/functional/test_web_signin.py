@@ -4,9 +4,12 @@ widget only when it is on, and the Chinese pages speak Chinese."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.fakes.login_services import text_body
 from tests.functional.login_env import LoginEnv, login_env
@@ -149,3 +152,32 @@ async def test_chinese_pages(tmp_path: Path, aiohttp_client: Any) -> None:
         await env.options(PasswordRegisterEnabled="false")
         page = await web.get("/register", **{"Accept-Language": "zh-CN"})
         assert "管理员关闭了密码注册，请在登录页使用其他方式注册。" in page
+
+
+async def test_outside_failures_are_502_pages_never_500(tmp_path: Path, aiohttp_client: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.options(**env.wechat.options(), WeChatAuthEnabled="true")
+        web = await browser(env, aiohttp_client)
+        await web.get("/register")
+        await env.options(SMTPPort="1")  # nothing listens there
+        page = await web.post("/register/code", {"email": "a@example.com"}, status=502)
+        assert "could not be sent" in alert(page)
+        await env.options(SMTPPort=str(env.smtp.port), WeChatServerAddress="http://127.0.0.1:1")
+        page = await web.post("/login/wechat", {"code": "123456"}, status=502)
+        assert "cannot reach WeChat Server" in alert(page)
+
+        # the CA file, checked when the server started, went away or went bad: still a clear failure, logged
+        with caplog.at_level(logging.ERROR, logger="oneapi.mail"):
+            env.smtp.ca_file.unlink()
+            body = await env.session_get("/api/verification?email=b@example.com")
+            assert body["_status"] == 200 and body["success"] is False and "could not be sent" in body["message"]
+            page = await web.post("/register/code", {"email": "c@example.com"}, status=502)
+            assert "could not be sent" in alert(page)
+            env.smtp.ca_file.write_text("not a certificate\n")
+            page = await web.post("/register/code", {"email": "d@example.com"}, status=502)
+            assert "could not be sent" in alert(page)
+        assert sum("sending e-mail to" in r.getMessage() for r in caplog.records) == 4, caplog.text
+        assert not [r for r in caplog.records if r.exc_info], caplog.text  # no traceback
+        assert env.smtp.inbox.messages == []

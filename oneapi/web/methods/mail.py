@@ -3,7 +3,8 @@
 One API's options say where: ``SMTPServer``, ``SMTPPort``, ``SMTPAccount``, ``SMTPFrom`` (empty: the account),
 ``SMTPToken`` (the password). Port 465 speaks TLS from the first byte; any other port upgrades with STARTTLS
 when the server offers it, and insists on it before sending a password (One API's Go client refuses plain-text
-passwords too). Certificates are checked, against the system's authorities or ``ONEAPI_SMTP_CA_FILE``.
+passwords too). Certificates are checked, against the system's authorities or ``ONEAPI_SMTP_CA_FILE`` (read at
+every send; the configuration checks it at start-up).
 Every send is bounded by ``ONEAPI_OUTBOUND_TIMEOUT``. A failure is one log line for the operator (server,
 port, the SMTP server's words) and an :class:`OutsideServiceError` for the person waiting for the mail.
 """
@@ -60,13 +61,14 @@ async def send(config: Config, options: Options, message: EmailMessage) -> None:
     require_configured(options)
     server, port = options.get("SMTPServer").strip(), options.get_int("SMTPPort") or 587
     account, password = options.get("SMTPAccount").strip(), options.get("SMTPToken")
-    context = ssl.create_default_context(cafile=config.smtp_ca_file or None)
     try:
+        # (inside the try: the CA file, checked at start-up, may have gone or gone bad since)
+        context = ssl.create_default_context(cafile=config.smtp_ca_file or None)
         await aiosmtplib.send(
             message, hostname=server, port=port, username=account or None, password=password or None,
             use_tls=port == 465, start_tls=None if port == 465 or not (account or password) else True,
             tls_context=context, timeout=config.outbound_timeout)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as exc:
+    except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError, ValueError) as exc:
         log.error("sending e-mail to %s through %s:%d failed: %s", message["To"], server, port,
                   str(exc) or type(exc).__name__)
         raise OutsideServiceError("邮件发送失败，请稍后重试或联系管理员 (the e-mail could not be sent; try again later "
