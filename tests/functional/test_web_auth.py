@@ -114,6 +114,23 @@ async def test_disabled_user_and_disabled_password_login(api: Api, web: WebClien
     assert "password login is disabled" in alert(page)
 
 
+async def test_the_page_that_drops_a_session_gives_a_working_form(api: Api, web: WebClient) -> None:
+    """The token of a page whose response drops the session is bound to what the browser keeps."""
+    await api.make_user("alice")
+    await api.make_user("bob")
+    await web.login("alice", PASSWORD)
+    await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "disable"})
+    await web.get("/login")  # (not through a redirect: this very page drops the session)
+    assert not any(c.key == "session" and c.value for c in web.client.session.cookie_jar)
+    await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "enable"})
+    page = await web.post("/login", {"username": "alice", "password": PASSWORD})
+    assert "/logout" in page
+    await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "delete"})
+    await web.get("/")  # the home page drops the deleted user's session; its token (meta) serves the next form
+    page = await web.post("/login", {"username": "bob", "password": PASSWORD})
+    assert "/logout" in page and "bob" in text_of(page)
+
+
 REGISTER_REFUSALS = [  # field names in the services' messages are shown as the form labels them
     ({"username": ""}, "Username is required"),
     ({"username": "thirteenchars"}, "Username must be at most 12 characters"),
