@@ -43,6 +43,7 @@ class LoginServer(LiveServer):
         self.url = self.env.base_url
         self.side_url = self.call(self._side_site())
         self.oauth.github_callback = self.url + "/oauth/github"
+        self.option("ServerAddress", self.url)  # where reset links and OAuth callbacks lead
 
     @staticmethod
     async def _started(fake: Any) -> Any:

@@ -52,6 +52,8 @@ async def login_env(tmp_path: Path, aiohttp_client: Any, smtp_mode: str = "start
     try:
         async for api in start_api(open_backend("sqlite", tmp_path), make_config(**settings), aiohttp_client):
             oauth.github_callback = f"http://{api.client.host}:{api.client.port}/oauth/github"
+            # links that leave the server (reset e-mails, OAuth callbacks) need the public address
+            await api.services.options.update("ServerAddress", f"http://{api.client.host}:{api.client.port}")
             yield LoginEnv(api, smtp, oauth, wechat, turnstile)
     finally:
         for fake in (smtp, oauth, wechat, turnstile):

@@ -251,3 +251,32 @@ async def test_implicit_tls_on_port_465(tmp_path: Path, aiohttp_client: Any) -> 
             assert tls.logins == ["mailer@example.com"]
         finally:
             await tls.stop()
+
+
+async def test_links_that_leave_the_server_never_follow_the_host_header(tmp_path: Path, aiohttp_client: Any) -> None:
+    """``GET /api/reset_password?email=victim`` with ``Host: evil.example`` once mailed the victim a link to
+    evil.example carrying the reset token. Links in e-mails and OAuth callbacks come from ServerAddress only."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        uid, _ = await env.api.make_user("victim")
+        await env.api.ok("PUT", "/api/user/", json={"id": uid, "email": "victim@example.com"})
+        forged = {"Host": "evil.example"}
+        await env.options(ServerAddress="")
+        body = await env.session_get("/api/reset_password?email=victim@example.com", **forged)
+        assert body["_status"] == 200 and body["success"] is False
+        assert "has not set ServerAddress" in body["message"], body
+        body = await env.session_get("/api/reset_password?email=nobody@example.com", **forged)
+        assert "has not set ServerAddress" in body["message"], body  # (before telling who has an account)
+        # OIDC and Lark send a redirect_uri: refused too, before any call to the provider
+        await env.options(OidcClientId=env.oauth.client_id, OidcClientSecret=env.oauth.client_secret,
+                          OidcWellKnown=f"{env.oauth.url}/.well-known/openid-configuration", OidcEnabled="true")
+        state = (await env.session_get("/api/oauth/state"))["data"]
+        body = await env.session_get(f"/api/oauth/oidc?code=abc&state={state}", **forged)
+        assert body["success"] is False and "has not set ServerAddress" in body["message"], body
+        assert env.oauth.token_requests == []
+
+        await env.options(ServerAddress="https://gateway.example.com")
+        assert (await env.session_get("/api/reset_password?email=victim@example.com", **forged))["success"]
+        link = LINK.search(text_body(await env.smtp.next_message()))
+        assert link and link.group(0).startswith("https://gateway.example.com/user/reset?"), link
+        assert "evil" not in text_body(env.smtp.inbox.messages[-1])

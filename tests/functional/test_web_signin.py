@@ -181,3 +181,25 @@ async def test_outside_failures_are_502_pages_never_500(tmp_path: Path, aiohttp_
         assert sum("sending e-mail to" in r.getMessage() for r in caplog.records) == 4, caplog.text
         assert not [r for r in caplog.records if r.exc_info], caplog.text  # no traceback
         assert env.smtp.inbox.messages == []
+
+
+async def test_pages_build_no_outgoing_link_from_the_host_header(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.api.make_user("vic")
+        uid = (await env.api.ok("GET", "/api/user/search?keyword=vic"))[0]["id"]
+        await env.api.ok("PUT", "/api/user/", json={"id": uid, "email": "vic@example.com"})
+        await env.options(ServerAddress="", LarkClientId=env.oauth.client_id,
+                          LarkClientSecret=env.oauth.client_secret)
+        web = await browser(env, aiohttp_client)
+        await web.get("/reset")
+        forged = {"Host": "evil.example"}
+        page = await web.post("/reset", {"email": "vic@example.com"}, status=403, headers=forged)
+        assert "has not set ServerAddress" in alert(page)
+        page = await web.get("/oauth/lark/start", status=403, **forged)
+        assert "has not set ServerAddress" in alert(page)
+        assert env.smtp.inbox.messages == []
+        await env.options(ServerAddress="https://gateway.example.com/")
+        resp = await web.client.get("/oauth/lark/start", allow_redirects=False, headers=forged)
+        assert resp.status == 303
+        assert "redirect_uri=https%3A%2F%2Fgateway.example.com%2Foauth%2Flark" in resp.headers["Location"]

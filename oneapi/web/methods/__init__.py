@@ -31,6 +31,8 @@ _LATER = web.RequestKey("cookies_later", list)
 STATE_COOKIE, TURNSTILE_COOKIE = "oauth_state", "turnstile"
 PASS_SECONDS = 600
 PROVIDERS: tuple[ProviderName, ...] = ("github", "lark", "oidc")
+NO_SERVER_ADDRESS = ("管理员未设置服务器地址 (the administrator has not set ServerAddress, the public address of this "
+                     "site that links in e-mails and sign-in callbacks lead to)")
 
 __all__ = ["OUTSIDE", "PROVIDERS", "Account", "Outside", "Provider", "setup"]
 
@@ -86,9 +88,15 @@ def client_ip(request: web.Request) -> str:
 
 
 def public_address(request: web.Request) -> str:
-    """Where links in e-mails and OAuth callbacks point: ``ServerAddress``, else the address asked."""
+    """Where links that leave the server point (the reset link in an e-mail, the OAuth ``redirect_uri``):
+    ``ServerAddress``, and nothing else. Never the request's ``Host``: anyone can send any Host, and a reset
+    link built from it would carry a victim's token to the sender's site. Empty: refused, with a message
+    asking the administrator to set it (One API's code default, ``http://localhost:3000``, would send people
+    links that lead nowhere)."""
     address = services(request).options.get("ServerAddress").strip().rstrip("/")
-    return address or f"{'https' if is_https(request) else 'http'}://{request.host}"
+    if not address:
+        raise PermissionDeniedError(NO_SERVER_ADDRESS)
+    return address
 
 
 # -- Turnstile ------------------------------------------------------------------------------------
@@ -136,19 +144,21 @@ async def send_code(request: web.Request, raw_email: str) -> None:
 
 
 async def send_reset(request: web.Request, raw_email: str, tell_unknown: bool = True) -> None:
-    """``/api/reset_password``: a link to ``/user/reset?email=&token=`` (10 minutes, used once). An address no
-    account uses is refused with One API's message, or, with ``tell_unknown`` false (oneapi's page, which then
-    says the same as when it sent a link, so as not to tell who has an account), quietly sent nothing."""
+    """``/api/reset_password``: a link to ``<ServerAddress>/user/reset?email=&token=`` (10 minutes, used once).
+    An address no account uses is refused with One API's message, or, with ``tell_unknown`` false (oneapi's
+    page, which then says the same as when it sent a link, so as not to tell who has an account), quietly sent
+    nothing."""
     svc = services(request)
     mail.require_configured(svc.options)
     email = _address(raw_email)
+    base = public_address(request)
     if not await svc.accounts.email_taken(email):
         if not tell_unknown:
             return
         raise InvalidInputError("该邮箱地址未注册 (no account uses this e-mail address)")
     svc.accounts.codes.allow_send("reset", email, client_ip(request))
     token = svc.accounts.codes.issue("reset", email)
-    link = f"{public_address(request)}/user/reset?{urlencode({'email': email, 'token': token})}"
+    link = f"{base}/user/reset?{urlencode({'email': email, 'token': token})}"
     name = svc.options.get("SystemName") or "One API"
     message = mail.build(svc.options, email, f"{name} 密码重置 · password reset", [
         f"您好！您正在进行 {name} 密码重置，请在 {VALID_SECONDS // 60} 分钟内打开下面的链接：",
@@ -182,8 +192,12 @@ async def session_user(request: web.Request) -> dict[str, Any] | None:
     return await services(request).accounts.get(data["id"])
 
 
-def callback_url(request: web.Request, name: ProviderName) -> str:
-    return f"{public_address(request)}/oauth/{name}"
+def callback_url(request: web.Request, provider: Provider) -> str:
+    """The ``redirect_uri`` a provider sends the browser back to (One API's ``/oauth/<name>`` page); "" for
+    GitHub, which is sent none (it uses the callback registered with the OAuth app)."""
+    if not provider.send_redirect_uri:
+        return ""
+    return f"{public_address(request)}/oauth/{provider.name}"
 
 
 async def oauth_finish(request: web.Request, name: ProviderName, code: str,
@@ -192,7 +206,7 @@ async def oauth_finish(request: web.Request, name: ProviderName, code: str,
     Returns (the user, whether this was a bind)."""
     outside = request.app[OUTSIDE]
     provider = await outside.provider(name)
-    account = await outside.account(provider, code, callback_url(request, name))
+    account = await outside.account(provider, code, callback_url(request, provider))
     accounts = services(request).accounts
     if user is not None:
         await accounts.bind_outside(user, provider.column, account.id)

@@ -45,9 +45,10 @@ async def oauth_start(request: web.Request) -> web.Response:
     name = _provider(request)
     try:
         provider = await request.app[methods.OUTSIDE].provider(name)
+        redirect_uri = methods.callback_url(request, provider)
     except OneAPIError as exc:
         return await _login_failed(request, exc)
-    url = methods.Outside.authorize_url(provider, methods.new_state(request), methods.callback_url(request, name))
+    url = methods.Outside.authorize_url(provider, methods.new_state(request), redirect_uri)
     return web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
 
 
