@@ -4,16 +4,18 @@ widget only when it is on, and the Chinese pages speak Chinese."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fakes.login_services import text_body
+from tests.fakes.login_services import FakeSmtp, text_body
 from tests.functional.login_env import LoginEnv, login_env
-from tests.functional.web_client import WebClient, alert, flash
+from tests.functional.web_client import WebClient, alert, flash, text_of
 
 PASSWORD = "password123"
 
@@ -203,3 +205,63 @@ async def test_pages_build_no_outgoing_link_from_the_host_header(tmp_path: Path,
         resp = await web.client.get("/oauth/lark/start", allow_redirects=False, headers=forged)
         assert resp.status == 303
         assert "redirect_uri=https%3A%2F%2Fgateway.example.com%2Foauth%2Flark" in resp.headers["Location"]
+
+
+async def test_the_reset_page_answers_every_address_alike(tmp_path: Path, aiohttp_client: Any,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Known or not, an address gets the same answer, as fast, under the same send limits, whatever the mail
+    server does: the page does not tell who has an account (One API's /api/reset_password does)."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        for name in ("kim", "lee", "mo"):
+            uid, _ = await env.api.make_user(name)
+            await env.api.ok("PUT", "/api/user/", json={"id": uid, "email": f"{name}@example.com"})
+        web = await browser(env, aiohttp_client)
+        await web.get("/reset")
+
+        async def ask(email: str, status: int = 200) -> tuple[str, float]:
+            started = time.monotonic()
+            page = await web.post("/reset", {"email": email}, status=status)
+            answer = text_of(page).replace(email, "EMAIL")
+            return answer, time.monotonic() - started
+
+        # a mail server that takes the connection and never answers: nobody waits for it
+        held: list[asyncio.StreamWriter] = []
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)
+
+        silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+        await env.options(SMTPPort=str(silent.sockets[0].getsockname()[1]))
+        (known, known_took), (unknown, unknown_took) = await ask("kim@example.com"), await ask("ghost@example.com")
+        assert known == unknown and "If EMAIL belongs to an account, a reset link is on its way" in known
+        assert known_took < 1 and unknown_took < 1, (known_took, unknown_took)
+        # a second ask within the minute is refused alike
+        refusals = {re.sub(r"\d+ seconds", "N seconds", (await ask(email, 403))[0])
+                    for email in ("kim@example.com", "ghost@example.com")}
+        assert len(refusals) == 1 and "try again in N seconds" in refusals.pop()
+        for writer in held:
+            writer.close()
+        silent.close()
+
+        # a mail server that refuses: the same answer again; the operator's log says what failed
+        (tmp_path / "refuser").mkdir()
+        refuser = await FakeSmtp(tmp_path / "refuser", fail=True).start()  # (its own CA dir: the first stays good)
+        try:
+            with caplog.at_level(logging.ERROR, logger="oneapi.mail"):
+                await env.options(**refuser.options())
+                assert (await ask("lee@example.com"))[0] == (await ask("nobody@example.com"))[0] == known
+                for _ in range(50):
+                    if any("sending e-mail to lee@example.com" in r.getMessage() for r in caplog.records):
+                        break
+                    await asyncio.sleep(0.1)
+            assert any("sending e-mail to lee@example.com" in r.getMessage() for r in caplog.records), caplog.text
+            assert not any("nobody@example.com" in r.getMessage() for r in caplog.records)
+        finally:
+            await refuser.stop()
+
+        # and with a working one, the link arrives after the answer
+        await env.use_smtp()
+        assert (await ask("mo@example.com"))[0] == known
+        message = await env.smtp.next_message()
+        assert message["To"] == "mo@example.com" and "/user/reset?" in text_body(message)

@@ -27,6 +27,7 @@ from oneapi.web.methods import mail
 from oneapi.web.methods.outside import Account, Outside, Provider, ProviderName
 
 OUTSIDE = web.AppKey("login_outside", Outside)
+OUTBOX = web.AppKey("mail_outbox", mail.Outbox)
 _LATER = web.RequestKey("cookies_later", list)
 STATE_COOKIE, TURNSTILE_COOKIE = "oauth_state", "turnstile"
 PASS_SECONDS = 600
@@ -41,8 +42,10 @@ def setup(app: web.Application) -> None:
     """Give ``app`` (which carries /api's services) its outside-services client, closed with the app."""
     svc = app[SERVICES]
     app[OUTSIDE] = Outside(svc.config, svc.options)
+    app[OUTBOX] = mail.Outbox()
 
     async def close(app: web.Application) -> None:
+        await app[OUTBOX].close(svc.config.outbound_timeout)
         await app[OUTSIDE].close()
 
     app.on_cleanup.append(close)
@@ -145,18 +148,21 @@ async def send_code(request: web.Request, raw_email: str) -> None:
 
 async def send_reset(request: web.Request, raw_email: str, tell_unknown: bool = True) -> None:
     """``/api/reset_password``: a link to ``<ServerAddress>/user/reset?email=&token=`` (10 minutes, used once).
-    An address no account uses is refused with One API's message, or, with ``tell_unknown`` false (oneapi's
-    page, which then says the same as when it sent a link, so as not to tell who has an account), quietly sent
-    nothing."""
+
+    ``tell_unknown`` (One API's route): an address no account uses is refused with One API's message, and the
+    mail is sent before the answer, whose failure it reports. Without it (oneapi's page, which must not tell
+    who has an account), every address is answered alike: the same checks and send limits, then, for an
+    address in use, the mail goes out after the answer (its failure is logged for the operator), so neither
+    the answer nor its timing differs."""
     svc = services(request)
     mail.require_configured(svc.options)
     email = _address(raw_email)
     base = public_address(request)
-    if not await svc.accounts.email_taken(email):
-        if not tell_unknown:
-            return
+    if tell_unknown and not await svc.accounts.email_taken(email):
         raise InvalidInputError("该邮箱地址未注册 (no account uses this e-mail address)")
     svc.accounts.codes.allow_send("reset", email, client_ip(request))
+    if not tell_unknown and not await svc.accounts.email_taken(email):
+        return
     token = svc.accounts.codes.issue("reset", email)
     link = f"{base}/user/reset?{urlencode({'email': email, 'token': token})}"
     name = svc.options.get("SystemName") or "One API"
@@ -164,7 +170,10 @@ async def send_reset(request: web.Request, raw_email: str, tell_unknown: bool = 
         f"您好！您正在进行 {name} 密码重置，请在 {VALID_SECONDS // 60} 分钟内打开下面的链接：",
         f"Hello! To reset your {name} password, open this link within {VALID_SECONDS // 60} minutes. "
         "If you did not ask for it, ignore this e-mail."], link=link)
-    await mail.send(svc.config, svc.options, message)
+    if tell_unknown:
+        await mail.send(svc.config, svc.options, message)
+    else:
+        request.app[OUTBOX].send_later(svc.config, svc.options, message)
 
 
 # -- OAuth ----------------------------------------------------------------------------------------
