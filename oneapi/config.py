@@ -278,7 +278,7 @@ class Config:
                                             "Cloudflare Turnstile's siteverify endpoint", _url("http", "https"))
     turnstile_script_url: str = setting("https://challenges.cloudflare.com/turnstile/v0/api.js",
                                         "ONEAPI_TURNSTILE_SCRIPT_URL",
-                                        "the Turnstile widget script the login and sign-up pages load",
+                                        "the Turnstile widget script the login, sign-up, reset and settings pages load",
                                         _url("http", "https"))
     smtp_ca_file: str = setting("", "ONEAPI_SMTP_CA_FILE",
                                 "PEM file of the certificate authorities trusted for the SMTP server's TLS "
