@@ -171,6 +171,7 @@ class Profile:
     email: str = "octocat@example.com"
     sub: str = "subject-0001"
     preferred_username: str = ""
+    email_verified: bool | str | None = None  # OIDC's claim (None: not sent)
 
 
 @dataclass
@@ -265,6 +266,8 @@ class FakeOAuth(_Site):
         body = {"sub": p.sub, "name": p.name, "email": p.email}
         if p.preferred_username:
             body["preferred_username"] = p.preferred_username
+        if p.email_verified is not None:
+            body["email_verified"] = p.email_verified
         return await self.answer(request, body)
 
     async def _discovery(self, request: web.Request) -> web.Response:

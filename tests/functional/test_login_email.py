@@ -89,12 +89,14 @@ async def test_domain_whitelist_refuses_other_domains(tmp_path: Path, aiohttp_cl
         await env.options(EmailDomainWhitelist="example.com,corp.test", EmailDomainRestrictionEnabled="true")
         body = await env.session_get("/api/verification?email=eve@gmail.com")
         assert body["success"] is False and "domains" in body["message"]
+        await env.options(EmailVerificationEnabled="true")
         await env.api.fail("POST", "/api/user/register", token="", contains="domains",
-                           json={"username": "eve", "password": "password123", "email": "eve@evil.example.com"})
+                           json={"username": "eve", "password": "password123", "email": "eve@evil.example.com",
+                                 "verification_code": "abcdef"})
         assert (await env.session_get("/api/verification?email=bob@corp.test"))["success"] is True
-        await env.smtp.next_message()
-        await env.api.ok("POST", "/api/user/register", token="",
-                         json={"username": "bob", "password": "password123", "email": "bob@CORP.test"})
+        code = code_of(text_body(await env.smtp.next_message()))
+        await env.api.ok("POST", "/api/user/register", token="", json={
+            "username": "bob", "password": "password123", "email": "bob@CORP.test", "verification_code": code})
         assert env.smtp.inbox.messages[0]["To"] == "bob@corp.test" and len(env.smtp.inbox.messages) == 1
 
 
@@ -280,3 +282,24 @@ async def test_links_that_leave_the_server_never_follow_the_host_header(tmp_path
         link = LINK.search(text_body(await env.smtp.next_message()))
         assert link and link.group(0).startswith("https://gateway.example.com/user/reset?"), link
         assert "evil" not in text_body(env.smtp.inbox.messages[-1])
+
+
+async def test_an_address_nothing_proved_can_neither_log_in_nor_reset(tmp_path: Path, aiohttp_client: Any) -> None:
+    """Without EmailVerificationEnabled, sign-up keeps no address (One API's rule): else anyone could put a
+    stranger's address (or a mistyped one) on an account, and its "forgot password" mail would go there."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.api.ok("POST", "/api/user/register", token="",
+                         json={"username": "mallory", "password": "password123", "email": "boss@example.com"})
+        await env.api.ok("POST", "/api/user/register", token="",
+                         json={"username": "mal2", "password": "password123", "email": "boss@example.com"})
+        rows = await env.api.ok("GET", "/api/user/search?keyword=mal")
+        assert sorted(r["email"] for r in rows) == ["", ""]
+        resp = await env.api.client.post("/api/user/login", json={"username": "boss@example.com",
+                                                                   "password": "password123"})
+        assert (await resp.json())["success"] is False
+        body = await env.session_get("/api/reset_password?email=boss@example.com")
+        assert body["success"] is False and "no account" in body["message"]
+        # the address is free for its owner, who proves it with a code
+        assert (await env.session_get("/api/verification?email=boss@example.com"))["success"] is True
+        assert env.smtp.inbox.messages[-1]["To"] == "boss@example.com"

@@ -140,6 +140,8 @@ async def test_lark_and_oidc_by_discovery(tmp_path: Path, aiohttp_client: Any) -
         body = await env.session_get(f"/api/oauth/lark?code={back['code']}&state={state}")
         assert body["success"] is True, body
         assert body["data"]["username"] == "lark_2" and body["data"]["display_name"] == "飞书用户"
+        # Lark's user_info carries an e-mail address but says nothing of its verification: not kept
+        assert (await env.session_get("/api/user/self"))["data"]["email"] == ""
 
         env.api.client.session.cookie_jar.clear()
         await env.options(OidcClientId="client-123", OidcClientSecret=env.oauth.client_secret,
@@ -155,6 +157,7 @@ async def test_lark_and_oidc_by_discovery(tmp_path: Path, aiohttp_client: Any) -
         body = await env.session_get(f"/api/oauth/oidc?code={back['code']}&state={state}")
         assert body["success"] is True, body
         assert body["data"]["username"] == "grace"  # the provider's preferred_username, when free and valid
+        assert (await env.session_get("/api/user/self"))["data"]["email"] == ""  # no email_verified: not kept
         token_request = env.oauth.token_requests[-1]
         assert token_request["content_type"] == "application/x-www-form-urlencoded"
         assert token_request["grant_type"] == "authorization_code"
@@ -260,3 +263,26 @@ async def test_answers_arriving_in_pieces_are_read_to_the_end(tmp_path: Path, ai
         env.wechat.codes["654321"] = "wx-huge"
         body = await env.session_get("/api/oauth/wechat?code=654321")
         assert body["success"] is False and "WeChat Server gave an answer oneapi cannot read" in body["message"]
+
+
+async def test_an_oidc_address_is_kept_only_when_verified(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.options(OidcClientId=env.oauth.client_id, OidcClientSecret=env.oauth.client_secret,
+                          OidcWellKnown=f"{env.oauth.url}/.well-known/openid-configuration", OidcEnabled="true")
+
+        async def sign_in(profile: Profile) -> dict[str, Any]:
+            env.api.client.session.cookie_jar.clear()
+            env.oauth.profile = profile
+            state = (await env.session_get("/api/oauth/state"))["data"]
+            back = await authorize(env, f"{env.oauth.url}/oidc/authorize?client_id=client-123&response_type=code"
+                                        f"&redirect_uri={env.api.client.make_url('/oauth/oidc')}&state={state}")
+            body = await env.session_get(f"/api/oauth/oidc?code={back['code']}&state={state}")
+            assert body["success"] is True, body
+            return dict((await env.session_get("/api/user/self"))["data"])
+
+        for n, claim in enumerate([False, "false", None]):
+            me = await sign_in(Profile(sub=f"unverified-{n}", email="boss@example.com", email_verified=claim))
+            assert me["email"] == "", claim
+        for n, claim in enumerate([True, "true"]):
+            me = await sign_in(Profile(sub=f"verified-{n}", email=f"v{n}@example.com", email_verified=claim))
+            assert me["email"] == f"v{n}@example.com", claim

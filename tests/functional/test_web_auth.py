@@ -34,10 +34,13 @@ async def register(web: WebClient, status: int = 200, **fields: str) -> str:
 
 
 async def test_register_then_log_in(api: Api, web: WebClient) -> None:
-    page = await register(web, username="alice", email="alice@example.com")
+    assert 'name="email"' not in await web.get("/register")  # (asked only with EmailVerificationEnabled)
+    page = await register(web, username="alice", email="alice@example.com")  # (sent anyway: not kept)
     assert "Your account is ready" in flash(page) and 'value="alice"' in page  # on the login page, name filled in
     user = await api.ok("GET", "/api/user/search?keyword=alice")
-    assert user[0]["email"] == "alice@example.com" and user[0]["role"] == 1
+    assert user[0]["email"] == "" and user[0]["role"] == 1
+    page = await web.post("/login", {"username": "alice@example.com", "password": PASSWORD}, status=403)
+    assert "wrong username or password" in alert(page)
     page = await web.post("/login", {"username": "alice", "password": PASSWORD})
     assert "Dashboard" in text_of(page) and "/logout" in page
     me = await web.client.get("/api/user/self")  # the same session cookie serves /api
@@ -45,7 +48,8 @@ async def test_register_then_log_in(api: Api, web: WebClient) -> None:
 
 
 async def test_log_in_by_email_and_go_back_where_asked(api: Api, web: WebClient) -> None:
-    await register(web, username="alice", email="alice@example.com")
+    uid, _ = await api.make_user("alice")
+    await api.ok("PUT", "/api/user/", json={"id": uid, "email": "alice@example.com"})
     await web.get("/login?next=/token")
     resp = await web.raw_post("/login", {"username": "alice@example.com", "password": PASSWORD, "next": "/token"},
                               follow=False)
@@ -156,10 +160,10 @@ async def test_register_refusals_keep_what_was_typed_and_speak_chinese(api: Api,
     await register(web, username="alice")
     await web.get("/register", **{"Accept-Language": "zh"})
     resp = await web.raw_post("/register", {"username": "alice", "password": PASSWORD, "password2": PASSWORD,
-                                            "email": "a@example.com"}, headers={"Accept-Language": "zh"})
+                                            "aff_code": "Zq9x"}, headers={"Accept-Language": "zh"})
     page = await resp.text()
     assert resp.status == 409 and alert(page) == "用户名 'alice' 已被占用"
-    assert 'value="a@example.com"' in page
+    assert 'value="Zq9x"' in page
     resp = await web.raw_post("/register", {"username": "bob", "password": "short", "password2": "short"},
                               headers={"Accept-Language": "zh"})
     assert alert(await resp.text()) == "密码长度必须为 8 到 20 个字符"

@@ -38,7 +38,8 @@ TURNSTILE_FAILED = "Turnstile 校验失败，请刷新重试！ (the Turnstile c
 
 @dataclass(frozen=True)
 class Account:
-    """Who the outside service says the person is."""
+    """Who the outside service says the person is. ``email`` only when the service vouches for it (see
+    :attr:`Provider.email_from`): oneapi lets a person log in and reset the password by it."""
 
     id: str
     name: str = ""
@@ -60,6 +61,10 @@ class Provider:
     scope: str
     id_field: str
     send_redirect_uri: bool
+    email_from: Literal["profile", "verified_claim", "nowhere"]
+    """Where a verified address comes from: the profile's ``email`` (GitHub shows only an address its owner has
+    verified), the ``email`` claim when ``email_verified`` is true (OIDC), or nowhere (Lark says nothing of
+    verification)."""
 
 
 class AnswerTooLargeError(Exception):
@@ -165,7 +170,7 @@ class Outside:
             web, api = cfg.github_url.rstrip("/"), cfg.github_api_url.rstrip("/")
             return Provider("github", "GitHub", "github_id", f"{web}/login/oauth/authorize",
                             f"{web}/login/oauth/access_token", f"{api}/user", opts.get("GitHubClientId").strip(),
-                            opts.get("GitHubClientSecret").strip(), "json", "user:email", "login", False)
+                            opts.get("GitHubClientSecret").strip(), "json", "user:email", "login", False, "profile")
         if name == "lark":
             if not opts.get("LarkClientId").strip():
                 raise PermissionDeniedError("管理员未开启通过飞书登录以及注册 "
@@ -174,14 +179,15 @@ class Outside:
             return Provider("lark", "Lark", "lark_id", f"{base}/open-apis/authen/v1/authorize",
                             f"{base}/open-apis/authen/v2/oauth/token", f"{base}/open-apis/authen/v1/user_info",
                             opts.get("LarkClientId").strip(), opts.get("LarkClientSecret").strip(), "json", "",
-                            "open_id", True)
+                            "open_id", True, "nowhere")
         if not opts.get_bool("OidcEnabled"):
             raise PermissionDeniedError("管理员未开启通过 OIDC 登录以及注册 "
                                         "(the administrator has not enabled OIDC login)")
         endpoints = await self._oidc_endpoints()
         return Provider("oidc", "OIDC", "oidc_id", endpoints["authorization_endpoint"], endpoints["token_endpoint"],
                         endpoints["userinfo_endpoint"], opts.get("OidcClientId").strip(),
-                        opts.get("OidcClientSecret").strip(), "form", "openid profile email", "sub", True)
+                        opts.get("OidcClientSecret").strip(), "form", "openid profile email", "sub", True,
+                        "verified_claim")
 
     async def _oidc_endpoints(self) -> dict[str, str]:
         """The Oidc*Endpoint options; those left empty come from OidcWellKnown's discovery document."""
@@ -244,4 +250,6 @@ class Outside:
             value = profile.get(key)
             return value.strip() if isinstance(value, str) else ""
 
-        return Account(ident, text("name"), text("email"), text("preferred_username"))
+        verified = provider.email_from == "profile" or (
+            provider.email_from == "verified_claim" and profile.get("email_verified") in (True, "true"))
+        return Account(ident, text("name"), text("email") if verified else "", text("preferred_username"))
