@@ -6,26 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import ClientSession
 
 from tests.fakes.login_services import Profile
 from tests.functional.conftest import csrf_header
-from tests.functional.login_env import LoginEnv, login_env
-
-
-async def authorize(env: LoginEnv, url: str) -> dict[str, str]:
-    """What a person does at the provider: open its authorize page, press Authorize; the code and state it
-    sends back (the redirect's query)."""
-    async with ClientSession() as browser:
-        page = await (await browser.get(url)).text()
-        match = re.search(r'href="(/approve\?[^"]+)"', page)
-        assert match, page
-        resp = await browser.get(env.oauth.url + match.group(1).replace("&amp;", "&"), allow_redirects=False)
-        assert resp.status == 302
-        query = parse_qs(urlsplit(resp.headers["Location"]).query)
-    return {k: v[0] for k, v in query.items()}
+from tests.functional.login_env import LoginEnv, authorize, login_env
 
 
 async def github_round(env: LoginEnv, **headers: str) -> dict[str, Any]:

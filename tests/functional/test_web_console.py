@@ -349,12 +349,17 @@ async def test_change_password_and_log_in_again(api: Api, alice: WebClient) -> N
 
 
 async def test_access_token_is_shown_once_and_works(api: Api, alice: WebClient) -> None:
-    page = await alice.post("/setting/access-token")
+    before = api.tokens["alice"]
+    for current in ("", "wrong-password"):  # a token acts as the account: the password is asked first
+        page = await alice.post("/setting/access-token", {"current": current}, status=400)
+        assert alert(page) == "The current password is wrong." and 'data-testid="access-token"' not in page
+    assert (await api.ok("GET", "/api/user/self", token=before))["username"] == "alice"  # still the one
+    page = await alice.post("/setting/access-token", {"current": PASSWORD})
     token = re.search(r'data-testid="access-token">([0-9a-f]{32})<', page)
     assert token and "shown only this once" in page
     assert (await api.ok("GET", "/api/user/self", token=token.group(1)))["username"] == "alice"
     assert token.group(1) not in await alice.get("/setting")
-    resp = await alice.raw_post("/setting/access-token", csrf=False)
+    resp = await alice.raw_post("/setting/access-token", {"current": PASSWORD}, csrf=False)
     assert resp.status == 403
     assert (await api.ok("GET", "/api/user/self", token=token.group(1)))["username"] == "alice"  # unchanged
 

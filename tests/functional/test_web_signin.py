@@ -5,6 +5,7 @@ widget only when it is on, and the Chinese pages speak Chinese."""
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 import time
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 
 from tests.fakes.login_services import FakeSmtp, text_body
-from tests.functional.login_env import LoginEnv, login_env
+from tests.functional.login_env import LoginEnv, authorize, login_env
 from tests.functional.web_client import WebClient, alert, flash, text_of
 
 PASSWORD = "password123"
@@ -88,15 +90,25 @@ async def test_settings_bind_email_and_wechat(tmp_path: Path, aiohttp_client: An
         assert "A code is on its way to kim@example.com" in page
         code = re.search(r"^([0-9a-f]{6})$", text_body(await env.smtp.next_message()), re.M)
         assert code
-        page = await web.post("/setting/email", {"email": "kim@example.com", "code": "zzzzzz"}, status=400)
+        page = await web.post("/setting/email", {"email": "kim@example.com", "code": "zzzzzz", "current": PASSWORD},
+                              status=400)
         assert "wrong or has expired" in alert(page) and 'value="kim@example.com"' in page
-        page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1)})
+        # the right code is not enough: the mailbox could then reset the password, so the password is asked
+        for current in ("", "wrong-password"):
+            page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1),
+                                                     "current": current}, status=400)
+            assert alert(page) == "The current password is wrong." and 'value="kim@example.com"' in page
+        page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1),
+                                                 "current": PASSWORD})
         assert flash(page) == "E-mail address saved." and "kim@example.com" in page
 
-        page = await web.post("/setting/wechat", {"code": "404404"}, status=400)
-        assert "验证码错误或已过期" in alert(page)
         env.wechat.codes["123123"] = "wx-kim"
-        page = await web.post("/setting/wechat", {"code": "123123"})
+        page = await web.post("/setting/wechat", {"code": "123123"}, status=400)
+        assert alert(page) == "The current password is wrong."
+        assert env.wechat.calls == []  # refused before the WeChat Server is asked (the code stays good)
+        page = await web.post("/setting/wechat", {"code": "404404", "current": PASSWORD}, status=400)
+        assert "验证码错误或已过期" in alert(page)
+        page = await web.post("/setting/wechat", {"code": "123123", "current": PASSWORD})
         assert flash(page) == "Your WeChat account is now linked: you can log in with it."
         me = await env.api.ok("GET", "/api/user/search?keyword=kim")
         assert me[0]["wechat_id"] == "wx-kim" and me[0]["email"] == "kim@example.com"
@@ -265,3 +277,45 @@ async def test_the_reset_page_answers_every_address_alike(tmp_path: Path, aiohtt
         assert (await ask("mo@example.com"))[0] == known
         message = await env.smtp.next_message()
         assert message["To"] == "mo@example.com" and "/user/reset?" in text_body(message)
+
+
+async def test_linking_an_outside_account_asks_the_password(tmp_path: Path, aiohttp_client: Any) -> None:
+    """A linked GitHub (Lark, OIDC) account logs in: linking it from an unattended browser would hand the account
+    over, so the settings form asks the password, and only the state it issues may bind."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.options(GitHubClientId=env.oauth.client_id, GitHubClientSecret=env.oauth.client_secret,
+                          GitHubOAuthEnabled="true")
+        await env.api.make_user("kim")
+        web = await browser(env, aiohttp_client)
+        await web.login("kim", PASSWORD)
+        page = await web.get("/setting")
+        assert 'formaction="/setting/oauth/github"' in page and 'id="link-current"' in page
+        assert "/oauth/github/start" not in page
+
+        async def github_id() -> str:
+            return str((await env.api.ok("GET", "/api/user/search?keyword=kim"))[0]["github_id"])
+
+        async def back_from_github(resp: ClientResponse) -> ClientResponse:
+            assert resp.status == 303, await resp.text()
+            back = await authorize(env, resp.headers["Location"])
+            return await web.client.get(f"/oauth/github?code={back['code']}&state={back['state']}",
+                                        allow_redirects=False)
+
+        for current in ("", "wrong-password"):
+            page = await web.post("/setting/oauth/github", {"current": current}, status=400)
+            assert alert(page) == "The current password is wrong."
+        # the sign-in link, followed while logged in (no password asked): nothing is bound
+        resp = await back_from_github(await web.client.get("/oauth/github/start", allow_redirects=False))
+        assert resp.status == 303 and resp.headers["Location"] == "/setting"
+        assert flash(await web.get("/setting")).startswith("To link an account to yours, use its button in Settings")
+        assert await github_id() == ""
+
+        page = await web.post("/setting/oauth/github", {"current": PASSWORD})  # a link on (CSP: form-action 'self')
+        assert "Password confirmed. Now choose the GitHub account to link" in page
+        link = re.search(r'<a class="btn btn-primary" href="([^"]+)" autofocus>Continue to GitHub</a>', page)
+        assert link, page
+        back = await authorize(env, html.unescape(link.group(1)))
+        resp = await web.client.get(f"/oauth/github?code={back['code']}&state={back['state']}", allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == "/setting"
+        assert flash(await web.get("/setting")) == "Your GitHub account is now linked: you can log in with it."
+        assert await github_id() == "octocat"

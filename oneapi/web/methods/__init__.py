@@ -3,9 +3,10 @@ Turnstile check in front of them. One flow per method, shared by ``/api`` (One A
 own front end and scripts) and oneapi's pages, so both doors keep the same rules.
 
 Browser-bound state lives in small signed cookies (keyed like the session): the OAuth ``state`` (10 minutes,
-used once), and a passed Turnstile check (kept 10 minutes for the client IP that passed it, as One API keeps it
-in its session, so that one check covers asking for a code and then signing up with it). Cookies a flow sets
-are written when the response is prepared (:func:`set_cookie_later`), whichever door answers.
+used once, and saying whether it started a sign-in or, from the settings page, a binding), and a passed
+Turnstile check (kept 10 minutes for the client IP that passed it, as One API keeps it in its session, so that
+one check covers asking for a code and then signing up with it). Cookies a flow sets are written when the
+response is prepared (:func:`set_cookie_later`), whichever door answers.
 """
 
 from __future__ import annotations
@@ -70,18 +71,20 @@ async def _write_cookies(request: web.Request, response: web.StreamResponse) -> 
         response.headers.add("Set-Cookie", morsel.OutputString())
 
 
-def _signed(request: web.Request, kind: str, value: str) -> str:
-    return request.app[SESSIONS].encode({"kind": kind, "value": value, "until": int(time.time()) + PASS_SECONDS})
+def _signed(request: web.Request, kind: str, value: str, **extra: Any) -> str:
+    return request.app[SESSIONS].encode({"kind": kind, "value": value, "until": int(time.time()) + PASS_SECONDS,
+                                         **extra})
 
 
-def _unsigned(request: web.Request, name: str, kind: str) -> str | None:
+def _unsigned(request: web.Request, name: str, kind: str) -> dict[str, Any] | None:
+    """The signed cookie's data when it is of ``kind`` and unexpired (its ``value`` a string)."""
     raw = request.cookies.get(name)
     data = request.app[SESSIONS].decode(raw) if raw else None
     if not data or data.get("kind") != kind or not isinstance(data.get("value"), str):
         return None
     if not isinstance(data.get("until"), int) or data["until"] < time.time():
         return None
-    return str(data["value"])
+    return data
 
 
 def client_ip(request: web.Request) -> str:
@@ -111,7 +114,8 @@ async def check_turnstile(request: web.Request, response_token: str) -> None:
     if not opts.get_bool("TurnstileCheckEnabled"):
         return
     ip = client_ip(request)
-    if _unsigned(request, TURNSTILE_COOKIE, "turnstile") == ip:  # a pass is good for the address it was won at
+    passed = _unsigned(request, TURNSTILE_COOKIE, "turnstile")
+    if passed is not None and passed["value"] == ip:  # a pass is good for the address it was won at
         return
     await request.app[OUTSIDE].turnstile_ok(response_token.strip(), ip)
     set_cookie_later(request, TURNSTILE_COOKIE, _signed(request, "turnstile", ip))
@@ -179,17 +183,27 @@ async def send_reset(request: web.Request, raw_email: str, tell_unknown: bool = 
 # -- OAuth ----------------------------------------------------------------------------------------
 
 
-def new_state(request: web.Request) -> str:
-    """A random 12-character state bound to this browser (One API keeps it in the session)."""
+def new_state(request: web.Request, bind_to: int = 0) -> str:
+    """A random 12-character state bound to this browser (One API keeps it in the session). ``bind_to``: the
+    id of the user whose settings page started a binding, after asking the password (0: a sign-in)."""
     state = secrets.token_urlsafe(9)
-    set_cookie_later(request, STATE_COOKIE, _signed(request, "oauth_state", state))
+    set_cookie_later(request, STATE_COOKIE, _signed(request, "oauth_state", state, bind=bind_to))
     return state
 
 
+def take_state(request: web.Request, state: str) -> int | None:
+    """What ``state`` was issued for, when it is this browser's live one: the user id to bind to, 0 for a
+    sign-in; None when it is not. Used once, whatever the outcome."""
+    data = _unsigned(request, STATE_COOKIE, "oauth_state")
+    set_cookie_later(request, STATE_COOKIE, None)
+    if not state or data is None or not secrets.compare_digest(data["value"].encode(), state.encode()):
+        return None
+    bind = data.get("bind")
+    return bind if isinstance(bind, int) else 0
+
+
 def state_matches(request: web.Request, state: str) -> bool:
-    expected = _unsigned(request, STATE_COOKIE, "oauth_state")
-    set_cookie_later(request, STATE_COOKIE, None)  # used once, whatever the outcome
-    return bool(state) and expected is not None and secrets.compare_digest(expected.encode(), state.encode())
+    return take_state(request, state) is not None
 
 
 async def session_user(request: web.Request) -> dict[str, Any] | None:
