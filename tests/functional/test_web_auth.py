@@ -262,3 +262,27 @@ async def test_login_and_registration_forms_share_the_critical_limit(limited: Ap
     resp = await web.raw_post("/register", {"username": "bob"}, follow=False)
     assert resp.status == 429
     assert (await limited.client.get("/login")).status == 200  # reading pages is not critical
+
+
+CRITICAL_ROUTES = [("POST", p) for p in ("/register", "/reset", "/user/reset", "/login/wechat", "/register/code",
+                                         "/setting/wechat", "/setting/email", "/setting/email/code",
+                                         "/setting/password", "/setting/access-token", "/setting/delete",
+                                         "/setting/oauth/github", "/setting/oauth/oidc")] + \
+    [("GET", p) for p in ("/oauth/github", "/oauth/lark/start", "/oauth/oidc")] + [("HEAD", "/oauth/github")]
+
+
+@pytest.mark.parametrize(("method", "path"), CRITICAL_ROUTES)
+async def test_every_way_in_shares_the_critical_limit(limited: Api, method: str, path: str) -> None:
+    """The e-mail, WeChat and OAuth forms and callbacks, and the forms that check the current password, count
+    against the same 20 per 20 minutes per IP as the login form (and /api's critical routes)."""
+    web = WebClient(limited.client)
+    await web.get("/login")
+    for _ in range(20):
+        if method == "POST":
+            resp = await web.raw_post(path, {"code": "x", "email": "a@example.com"}, follow=False)
+        else:
+            resp = await limited.client.request(method, path + "?code=x&state=y", allow_redirects=False)
+        assert resp.status != 429, (method, path)
+    resp = await web.raw_post("/login", {"username": "root", "password": "123456"}, follow=False)
+    assert resp.status == 429 and "session" not in resp.cookies
+    assert (await limited.client.get("/setting", allow_redirects=False)).status != 429  # reading is not critical
