@@ -60,7 +60,15 @@ async def test_forms_refuse_bad_input_clearly(tmp_path: Path, aiohttp_client: An
         assert "8 to 20" in alert(page)
         page = await web.post("/user/reset", {**form, "password": "abcdefgh1", "password2": "abcdefgh1"}, status=400)
         assert "invalid or has expired" in alert(page)
+        rows = await env.api.ok("GET", "/api/user/")
+        assert [r["username"] for r in rows] == ["root"]
+        assert env.smtp.inbox.messages == []
 
+
+async def test_wechat_and_oauth_forms_refuse_bad_input_clearly(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:  # (a test of its own: each counts toward 20 per IP)
+        web = await browser(env, aiohttp_client)
+        await web.get("/login")
         page = await web.post("/login/wechat", {"code": "1"}, status=403)
         assert "not enabled WeChat" in alert(page)
         await env.options(**env.wechat.options(), WeChatAuthEnabled="true")
