@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import ssl
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,17 @@ def _theme(value: Any) -> str | None:
     if not os.path.isfile(os.path.join(os.path.expanduser(value), "index.html")):
         return (f"must be default, berry or air, or a directory holding a built One API front end (index.html); "
                 f"{value!r} is neither")
+    return None
+
+
+def _ca_file(value: Any) -> str | None:
+    if value == "":
+        return None
+    try:
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        return f"cannot be read as a PEM file of certificate authorities ({reason}); got {value!r}"
     return None
 
 
@@ -266,11 +278,11 @@ class Config:
                                             "Cloudflare Turnstile's siteverify endpoint", _url("http", "https"))
     turnstile_script_url: str = setting("https://challenges.cloudflare.com/turnstile/v0/api.js",
                                         "ONEAPI_TURNSTILE_SCRIPT_URL",
-                                        "the Turnstile widget script the login and sign-up pages load",
+                                        "the Turnstile widget script the login, sign-up, reset and settings pages load",
                                         _url("http", "https"))
     smtp_ca_file: str = setting("", "ONEAPI_SMTP_CA_FILE",
                                 "PEM file of the certificate authorities trusted for the SMTP server's TLS "
-                                "certificate; empty: the system's")
+                                "certificate; empty: the system's", _ca_file)
     outbound_timeout: float = setting(10.0, "ONEAPI_OUTBOUND_TIMEOUT",
                                       "seconds allowed for one call to the SMTP server, GitHub, Lark, the OIDC "
                                       "provider, the WeChat Server or Turnstile", _between(1, 120))

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from oneapi.api.common import SESSIONS, is_https
+from oneapi.api.common import DROP_SESSION, SESSIONS, is_https
 from oneapi.api.middleware import envelope_error
 from oneapi.api.session import COOKIE_NAME
 
@@ -77,18 +77,24 @@ def session_binding(request: web.Request) -> str | None:
     return None
 
 
+def nonce_binding(request: web.Request) -> str | None:
+    """The browser's pre-session nonce, when it has a well-formed one."""
+    nonce = request.cookies.get(NONCE_COOKIE, "")
+    return "anonymous:" + nonce if 16 <= len(nonce) <= 64 and nonce.isascii() else None
+
+
 def binding(request: web.Request) -> str | None:
     """What this browser's tokens are bound to: its session, else its pre-session nonce, else nothing yet."""
-    nonce = request.cookies.get(NONCE_COOKIE, "")
-    bound = session_binding(request)
-    if bound is None and 16 <= len(nonce) <= 64 and nonce.isascii():
-        bound = "anonymous:" + nonce
-    return bound
+    return session_binding(request) or nonce_binding(request)
 
 
 def page_token(request: web.Request, response: web.StreamResponse) -> str:
-    """The token for a page being rendered; sets the pre-session nonce cookie on a browser's first visit."""
-    bound = binding(request)
+    """The token for a page being rendered; sets the pre-session nonce cookie on a browser's first visit.
+
+    A page whose response drops the session cookie (``DROP_SESSION``: a disabled or deleted user, a session not
+    accepted) binds its token to the nonce, which the browser keeps, not to the cookie it is about to lose:
+    else the login form on that very page would be refused as expired."""
+    bound = nonce_binding(request) if request.get(DROP_SESSION) else binding(request)
     if bound is None:
         nonce = secrets.token_urlsafe(24)
         response.set_cookie(NONCE_COOKIE, nonce, path="/", httponly=True, samesite="Lax", secure=is_https(request))

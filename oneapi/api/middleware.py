@@ -38,8 +38,15 @@ CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register", "/api/verif
                             "/api/user/reset", "/api/oauth/state", "/api/oauth/github", "/api/oauth/lark",
                             "/api/oauth/oidc", "/api/oauth/wechat", "/api/oauth/wechat/bind",
                             "/api/oauth/email/bind"})
-CRITICAL_PAGES = frozenset({"/login", "/register", "/reset", "/user/reset", "/login/wechat", "/register/code"})
-"""The web forms posting to the same services (POST only)."""
+CRITICAL_PAGES = frozenset({
+    *(("POST", path) for path in ("/login", "/register", "/reset", "/user/reset", "/login/wechat", "/register/code",
+                                  "/setting/wechat", "/setting/email", "/setting/email/code", "/setting/password",
+                                  "/setting/access-token", "/setting/delete", "/setting/oauth/github",
+                                  "/setting/oauth/lark", "/setting/oauth/oidc")),
+    *(("GET", f"/oauth/{name}{end}") for name in ("github", "lark", "oidc") for end in ("", "/start")),
+})
+"""The web's (method, path) pairs reaching the same services: its forms, the forms that check the current
+password (each a password guess), and the OAuth redirects and callbacks (GET; HEAD counts as GET)."""
 
 
 _stamp_cache: list[Any] = [0, ""]  # (second, formatted) — formatting a date per request costs more than the rest
@@ -114,8 +121,8 @@ def make_rate_limit_middleware(api_limit: int, web_limit: int) -> Callable[..., 
         if path.startswith("/api"):
             allowed = api.allow(ip) and (path.rstrip("/") not in CRITICAL_PATHS or critical.allow(ip))
         else:
-            allowed = pages.allow(ip) and (request.method != "POST" or path.rstrip("/") not in CRITICAL_PAGES
-                                           or critical.allow(ip))
+            method = "GET" if request.method == "HEAD" else request.method
+            allowed = pages.allow(ip) and ((method, path.rstrip("/")) not in CRITICAL_PAGES or critical.allow(ip))
         if not allowed:
             raise RateLimitedError("too many requests; slow down and retry later")
         return await handler(request)

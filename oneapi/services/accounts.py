@@ -1,5 +1,11 @@
 """Users: first boot, registration with invitations, login, self-service and the admin's user management.
 
+E-mail addresses: a user's address lets its owner log in by it and reset the password through it, so only an
+address somebody has vouched for is stored: proved by a code sent to it (sign-up with EmailVerificationEnabled,
+binding), verified by the outside provider (GitHub's public address, an OIDC ``email`` with
+``email_verified``), or set by an administrator. With EmailVerificationEnabled off, sign-up keeps no address
+(One API's rule).
+
 Role rules (SPEC 2.1): an admin cannot see, change or delete users of equal or higher role; only root
 promotes; nobody deletes or disables root. Passwords are bcrypt hashes (``passwords.py``); responses never
 carry a password hash or an access token, except the one call that issues a new access token.
@@ -152,9 +158,11 @@ class Accounts:
         if verify and (not email or not code):
             raise InvalidInputError("管理员开启了邮箱验证，请输入邮箱地址和验证码 "
                                     "(e-mail verification is on: enter your e-mail address and its code)")
+        if not verify:
+            email = ""  # One API's rule: an address is kept only when its code proved it (see bind_email)
         if email:
             self.check_email_domain(email)
-            if verify and await self._store.read(q.email_taken, email):
+            if await self._store.read(q.email_taken, email):
                 raise ConflictError("邮箱地址已被占用 (this e-mail address is already in use)")
         if verify and not self.codes.take("verify", email, code):
             raise InvalidInputError("验证码错误或已过期 (the verification code is wrong or has expired)")
@@ -254,7 +262,9 @@ class Accounts:
                             username: str = "") -> dict[str, Any]:
         """Log in by an outside account (GitHub, WeChat, Lark, OIDC): the user bound to ``outside_id``, else a
         new user (when registration is open) named ``<provider>_<max user id + 1>`` as One API names them, or
-        ``username`` when the provider suggests a free, valid one (OIDC's preferred_username)."""
+        ``username`` when the provider suggests a free, valid one (OIDC's preferred_username). ``email`` must be
+        an address the provider has verified (``outside.Account.email``): it lets the person log in and reset
+        the password by it."""
         label = PROVIDER_LABELS[kind]
         if not outside_id or len(outside_id) > 191:
             raise InvalidInputError(f"the {label} answer carries no usable account id")

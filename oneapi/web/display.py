@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +30,12 @@ from oneapi import humanize
 TZ_COOKIE = "tz"
 _TZ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
 MAX_AMOUNT = (1 << 53) - 1
+FRACTION_DIGITS = 12  # places after the point (one quota unit is $0.000002 at One API's default rate)
+_AMOUNT = re.compile(rf"(?=\.?\d)\d{{0,{len(str(MAX_AMOUNT))}}}(?:\.\d{{0,{FRACTION_DIGITS}}})?", re.ASCII)
+# Exact for every number a form may carry (16 + 12 digits) times any rate (17 significant digits); a broken
+# computation (invalid, overflow, division by zero) raises, and parse_amount catches it.
+_CONTEXT = Context(prec=64, rounding=ROUND_HALF_EVEN, Emax=999, Emin=-999,
+                   traps=[InvalidOperation, Overflow, DivisionByZero])
 
 
 def money(quota: int, quota_per_unit: float = 500_000.0, in_currency: bool = True) -> str:
@@ -43,20 +58,26 @@ def amount_text(quota: int, quota_per_unit: float, in_currency: bool) -> str:
 
 def parse_amount(text: str, quota_per_unit: float, in_currency: bool) -> int | None:
     """A form's amount (dollars or units, ``$`` and separators allowed) as quota units; None when unreadable,
-    negative or too large."""
+    negative or too large.
+
+    The text is checked before it becomes a number: plain digits with at most :data:`FRACTION_DIGITS` after
+    the point, and no more integer digits than :data:`MAX_AMOUNT` has. An exponent (``1e999990``) would make
+    ``Decimal`` build a number of a million digits, blocking the event loop, or overflow; it is refused as
+    unreadable. The arithmetic runs in a local decimal context whose traps are caught."""
     cleaned = text.strip().replace(",", "").replace("_", "").replace(" ", "").removeprefix("$")
-    if not cleaned or len(cleaned) > 32:
+    match = _AMOUNT.fullmatch(cleaned)
+    if match is None:
         return None
     try:
-        number = Decimal(cleaned)
-    except InvalidOperation:
+        with localcontext(_CONTEXT):
+            number = Decimal(cleaned)
+            if in_currency:
+                number *= Decimal(repr(quota_per_unit or 500_000.0))
+            if not number.is_finite() or number < 0 or number > MAX_AMOUNT:
+                return None
+            return int(number.to_integral_value())
+    except (DecimalException, ValueError):  # a rate that is no number (QuotaPerUnit is the operator's)
         return None
-    if not number.is_finite() or number < 0:
-        return None
-    if in_currency:
-        number *= Decimal(repr(quota_per_unit or 500_000.0))
-    quota = int(number.to_integral_value())
-    return quota if quota <= MAX_AMOUNT else None
 
 
 def number(value: int) -> str:

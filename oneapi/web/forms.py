@@ -15,25 +15,19 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from oneapi.api.csrf import FIELD, valid_token
-from oneapi.errors import (
-    AuthenticationError,
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    OneAPIError,
-    PermissionDeniedError,
-)
+from oneapi.errors import AuthenticationError, OneAPIError
 from oneapi.services.inputs import is_storable_text
 
 MAX_FIELD = 65_536  # beyond any field's own limit: the service names the real one
-_STATUS: list[tuple[type[OneAPIError], int]] = [(NotFoundError, 404), (InvalidInputError, 400),
-                                                 (PermissionDeniedError, 403), (AuthenticationError, 403),
-                                                 (ConflictError, 409)]
 
 
 def failure_status(exc: OneAPIError) -> int:
-    """The HTTP status of a page showing a service's refusal (500 for the server's own failures)."""
-    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+    """The HTTP status of a page showing a service's refusal: the error's own (400 bad input, 403, 404, 409,
+    429, 502 an outside service failed, ...), except that a refused login is a 403 on a page (``/api`` answers
+    some with 200, as One API does); 500 for the server's own failures."""
+    if isinstance(exc, AuthenticationError):
+        return 403
+    return exc.http_status if 400 <= exc.http_status < 600 else 500
 
 
 class CsrfRefused(Exception):

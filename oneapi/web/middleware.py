@@ -51,7 +51,7 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if status == 500:
             log.error("page %s %s failed: %s", request.method, request.path, exc.message)
         title = {404: "error.not_found_title", 403: "error.forbidden_title"}.get(status, "error.input_title")
-        response = await error_page(request, status, title if status != 500 else "error.server_title",
+        response = await error_page(request, status, title if status < 500 else "error.server_title",
                                     t.error(exc.message))
     except web.HTTPNotFound:
         response = await error_page(request, 404, "error.not_found_title", t("error.not_found"))

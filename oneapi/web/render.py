@@ -205,7 +205,9 @@ def login_methods(request: web.Request) -> LoginMethods:
 
 
 def base_url(request: web.Request) -> str:
-    """The public address: the ``ServerAddress`` option, else the one this request came to."""
+    """The address a page shows its reader (the ``/v1`` base URL, the invitation link): ``ServerAddress``, else
+    the one this request came to, which is the one the reader's own browser used. Only for showing: links that
+    leave the server (e-mails, OAuth callbacks) come from ServerAddress alone (``methods.public_address``)."""
     address = services(request).options.get("ServerAddress").strip().rstrip("/")
     if address:
         return address

@@ -43,6 +43,7 @@ class LoginServer(LiveServer):
         self.url = self.env.base_url
         self.side_url = self.call(self._side_site())
         self.oauth.github_callback = self.url + "/oauth/github"
+        self.option("ServerAddress", self.url)  # where reset links and OAuth callbacks lead
 
     @staticmethod
     async def _started(fake: Any) -> Any:
@@ -166,15 +167,25 @@ def test_github_sign_in_sign_up_and_binding(login_server: LoginServer, page: Pag
     server.call(server.env.services.accounts.register({"username": "zoe", "password": PASSWORD}))
     log_in(page, server, "zoe", PASSWORD)
     page.goto(server.url + "/setting")
-    page.get_by_role("link", name="Link GitHub").click()
+    methods = page.get_by_role("region", name="Ways to log in")
+    methods.get_by_label("Current password").fill("not-my-password")
+    methods.get_by_role("button", name="Link GitHub").click()
+    expect(page.get_by_role("alert")).to_have_text("The current password is wrong.")
+    methods.get_by_label("Current password").fill(PASSWORD)  # (a linked account logs in: the password first)
+    methods.get_by_role("button", name="Link GitHub").click()
+    page.get_by_role("link", name="Continue to GitHub").click()
     page.get_by_role("link", name="Authorize").click()  # octocat's, already bound to github_2
     expect(page.get_by_role("alert")).to_have_text("this GitHub account is already bound to another user")
     server.oauth.profile = Profile(login="zoe-gh", name="Zoe")
-    page.get_by_role("link", name="Link GitHub").click()
+    methods.get_by_label("Current password").fill(PASSWORD)
+    methods.get_by_role("button", name="Link GitHub").click()
+    expect(page.get_by_role("link", name="Continue to GitHub")).to_be_focused()
+    shot(page, "login-05-settings-github-continue")
+    page.get_by_role("link", name="Continue to GitHub").click()
     page.get_by_role("link", name="Authorize").click()
     expect(page.get_by_role("status")).to_have_text("Your GitHub account is now linked: you can log in with it.")
     expect(page.get_by_test_id("bound-github")).to_have_text("zoe-gh")
-    shot(page, "login-05-settings-github-linked")
+    shot(page, "login-05b-settings-github-linked")
     log_out(page)
     page.goto(server.url + "/login")
     page.get_by_role("link", name="Continue with GitHub").click()
@@ -235,6 +246,7 @@ def test_wechat_login_and_binding(login_server: LoginServer, page: Page, page_er
     log_in(page, server, "wei", PASSWORD)
     page.goto(server.url + "/setting")
     page.get_by_label("Code from WeChat").fill("135790")
+    page.get_by_role("region", name="Ways to log in").get_by_label("Current password").fill(PASSWORD)
     page.get_by_role("button", name="Link WeChat").click()
     expect(page.get_by_role("status")).to_have_text("Your WeChat account is now linked: you can log in with it.")
     expect(page.get_by_test_id("bound-wechat")).to_have_text("Linked")

@@ -125,10 +125,29 @@ QR_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000020000000208060000
 
 
 class _Site:
+    """``pieces_apart``: seconds between the two halves of every JSON answer (0: one piece), as a slow network
+    or a proxy delivers them; ``padding``: bytes of spaces appended to every JSON answer (a huge answer)."""
+
     def __init__(self) -> None:
         self.app = web.Application()
         self.url = ""
+        self.pieces_apart = 0.0
+        self.padding = 0
         self._runner: web.AppRunner | None = None
+
+    async def answer(self, request: web.Request, data: Any) -> web.StreamResponse:
+        """``data`` as JSON, in one piece, or (``pieces_apart``, ``padding``) streamed in two writes, chunked."""
+        if not self.pieces_apart and not self.padding:
+            return web.json_response(data)
+        body = json.dumps(data).encode() + b" " * self.padding
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        await resp.write(body[:len(body) // 2])
+        await asyncio.sleep(self.pieces_apart)
+        await resp.write(body[len(body) // 2:])
+        await resp.write_eof()
+        return resp
 
     async def start(self) -> Any:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -152,6 +171,7 @@ class Profile:
     email: str = "octocat@example.com"
     sub: str = "subject-0001"
     preferred_username: str = ""
+    email_verified: bool | str | None = None  # OIDC's claim (None: not sent)
 
 
 @dataclass
@@ -218,12 +238,12 @@ class FakeOAuth(_Site):
         self.token_requests.append({"path": request.path, "content_type": request.content_type, **body})
         grant = self._codes.pop(str(body.get("code")), None)
         if grant is None or body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
-            return web.json_response({"error": "bad_verification_code", "error_description": "code is wrong"})
+            return await self.answer(request, {"error": "bad_verification_code", "error_description": "code is wrong"})
         if grant.provider != "github" and body.get("redirect_uri") != grant.redirect_uri:
-            return web.json_response({"error": "invalid_grant", "error_description": "redirect_uri differs"})
+            return await self.answer(request, {"error": "invalid_grant", "error_description": "redirect_uri differs"})
         token = secrets.token_hex(16)
         self._tokens[token] = grant
-        return web.json_response({"access_token": token, "token_type": "bearer", "scope": "user:email"})
+        return await self.answer(request, {"access_token": token, "token_type": "bearer", "scope": "user:email"})
 
     def _grant(self, request: web.Request) -> _Grant:
         header = request.headers.get("Authorization", "")
@@ -234,11 +254,11 @@ class FakeOAuth(_Site):
 
     async def _github_user(self, request: web.Request) -> web.Response:
         p = self._grant(request).profile
-        return web.json_response({"login": p.login, "id": 1, "name": p.name or None, "email": p.email or None})
+        return await self.answer(request, {"login": p.login, "id": 1, "name": p.name or None, "email": p.email or None})
 
     async def _lark_user(self, request: web.Request) -> web.Response:
         p = self._grant(request).profile
-        return web.json_response({"code": 0, "msg": "success", "data": {"open_id": p.sub, "name": p.name,
+        return await self.answer(request, {"code": 0, "msg": "success", "data": {"open_id": p.sub, "name": p.name,
                                                                        "email": p.email}})
 
     async def _oidc_user(self, request: web.Request) -> web.Response:
@@ -246,10 +266,12 @@ class FakeOAuth(_Site):
         body = {"sub": p.sub, "name": p.name, "email": p.email}
         if p.preferred_username:
             body["preferred_username"] = p.preferred_username
-        return web.json_response(body)
+        if p.email_verified is not None:
+            body["email_verified"] = p.email_verified
+        return await self.answer(request, body)
 
     async def _discovery(self, request: web.Request) -> web.Response:
-        return web.json_response({"issuer": self.url, "authorization_endpoint": f"{self.url}/oidc/authorize",
+        return await self.answer(request, {"issuer": self.url, "authorization_endpoint": f"{self.url}/oidc/authorize",
                                   "token_endpoint": f"{self.url}/oidc/token",
                                   "userinfo_endpoint": f"{self.url}/oidc/userinfo"})
 
@@ -277,11 +299,11 @@ class FakeWeChat(_Site):
     async def _user(self, request: web.Request) -> web.Response:
         self.calls.append({"code": request.query.get("code", ""), "auth": request.headers.get("Authorization", "")})
         if request.headers.get("Authorization") != self.token:
-            return web.json_response({"success": False, "message": "无权进行此操作，token 无效"})
+            return await self.answer(request, {"success": False, "message": "无权进行此操作，token 无效"})
         wechat_id = self.codes.pop(request.query.get("code", ""), None)
         if wechat_id is None:
-            return web.json_response({"success": False, "message": "验证码错误或已过期"})
-        return web.json_response({"success": True, "message": "", "data": wechat_id})
+            return await self.answer(request, {"success": False, "message": "验证码错误或已过期"})
+        return await self.answer(request, {"success": True, "message": "", "data": wechat_id})
 
     def options(self, qrcode: str = "") -> dict[str, str]:
         return {"WeChatServerAddress": self.url, "WeChatServerToken": self.token,
@@ -313,12 +335,12 @@ class FakeTurnstile(_Site):
         form = dict(await request.post())
         self.verified.append({k: str(v) for k, v in form.items()})
         if form.get("secret") != self.secret:
-            return web.json_response({"success": False, "error-codes": ["invalid-input-secret"]})
+            return await self.answer(request, {"success": False, "error-codes": ["invalid-input-secret"]})
         token = str(form.get("response", ""))
         if token not in self._live:
-            return web.json_response({"success": False, "error-codes": ["timeout-or-duplicate"]})
+            return await self.answer(request, {"success": False, "error-codes": ["timeout-or-duplicate"]})
         self._live.discard(token)
-        return web.json_response({"success": True, "error-codes": [], "hostname": "localhost"})
+        return await self.answer(request, {"success": True, "error-codes": [], "hostname": "localhost"})
 
     async def _script(self, request: web.Request) -> web.Response:
         tokens = [self.issue() for _ in range(4)]

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiohttp import ClientSession
 
 from tests.conftest import open_backend
 from tests.fakes.login_services import FakeOAuth, FakeSmtp, FakeTurnstile, FakeWeChat
@@ -52,7 +55,22 @@ async def login_env(tmp_path: Path, aiohttp_client: Any, smtp_mode: str = "start
     try:
         async for api in start_api(open_backend("sqlite", tmp_path), make_config(**settings), aiohttp_client):
             oauth.github_callback = f"http://{api.client.host}:{api.client.port}/oauth/github"
+            # links that leave the server (reset e-mails, OAuth callbacks) need the public address
+            await api.services.options.update("ServerAddress", f"http://{api.client.host}:{api.client.port}")
             yield LoginEnv(api, smtp, oauth, wechat, turnstile)
     finally:
         for fake in (smtp, oauth, wechat, turnstile):
             await fake.stop()
+
+
+async def authorize(env: LoginEnv, url: str) -> dict[str, str]:
+    """What a person does at the provider: open its authorize page, press Authorize; the code and state it
+    sends back (the redirect's query)."""
+    async with ClientSession() as browser:
+        page = await (await browser.get(url)).text()
+        match = re.search(r'href="(/approve\?[^"]+)"', page)
+        assert match, page
+        resp = await browser.get(env.oauth.url + match.group(1).replace("&amp;", "&"), allow_redirects=False)
+        assert resp.status == 302
+        query = parse_qs(urlsplit(resp.headers["Location"]).query)
+    return {k: v[0] for k, v in query.items()}

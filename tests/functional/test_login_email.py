@@ -89,12 +89,14 @@ async def test_domain_whitelist_refuses_other_domains(tmp_path: Path, aiohttp_cl
         await env.options(EmailDomainWhitelist="example.com,corp.test", EmailDomainRestrictionEnabled="true")
         body = await env.session_get("/api/verification?email=eve@gmail.com")
         assert body["success"] is False and "domains" in body["message"]
+        await env.options(EmailVerificationEnabled="true")
         await env.api.fail("POST", "/api/user/register", token="", contains="domains",
-                           json={"username": "eve", "password": "password123", "email": "eve@evil.example.com"})
+                           json={"username": "eve", "password": "password123", "email": "eve@evil.example.com",
+                                 "verification_code": "abcdef"})
         assert (await env.session_get("/api/verification?email=bob@corp.test"))["success"] is True
-        await env.smtp.next_message()
-        await env.api.ok("POST", "/api/user/register", token="",
-                         json={"username": "bob", "password": "password123", "email": "bob@CORP.test"})
+        code = code_of(text_body(await env.smtp.next_message()))
+        await env.api.ok("POST", "/api/user/register", token="", json={
+            "username": "bob", "password": "password123", "email": "bob@CORP.test", "verification_code": code})
         assert env.smtp.inbox.messages[0]["To"] == "bob@corp.test" and len(env.smtp.inbox.messages) == 1
 
 
@@ -251,3 +253,53 @@ async def test_implicit_tls_on_port_465(tmp_path: Path, aiohttp_client: Any) -> 
             assert tls.logins == ["mailer@example.com"]
         finally:
             await tls.stop()
+
+
+async def test_links_that_leave_the_server_never_follow_the_host_header(tmp_path: Path, aiohttp_client: Any) -> None:
+    """``GET /api/reset_password?email=victim`` with ``Host: evil.example`` once mailed the victim a link to
+    evil.example carrying the reset token. Links in e-mails and OAuth callbacks come from ServerAddress only."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        uid, _ = await env.api.make_user("victim")
+        await env.api.ok("PUT", "/api/user/", json={"id": uid, "email": "victim@example.com"})
+        forged = {"Host": "evil.example"}
+        await env.options(ServerAddress="")
+        body = await env.session_get("/api/reset_password?email=victim@example.com", **forged)
+        assert body["_status"] == 200 and body["success"] is False
+        assert "has not set ServerAddress" in body["message"], body
+        body = await env.session_get("/api/reset_password?email=nobody@example.com", **forged)
+        assert "has not set ServerAddress" in body["message"], body  # (before telling who has an account)
+        # OIDC and Lark send a redirect_uri: refused too, before any call to the provider
+        await env.options(OidcClientId=env.oauth.client_id, OidcClientSecret=env.oauth.client_secret,
+                          OidcWellKnown=f"{env.oauth.url}/.well-known/openid-configuration", OidcEnabled="true")
+        state = (await env.session_get("/api/oauth/state"))["data"]
+        body = await env.session_get(f"/api/oauth/oidc?code=abc&state={state}", **forged)
+        assert body["success"] is False and "has not set ServerAddress" in body["message"], body
+        assert env.oauth.token_requests == []
+
+        await env.options(ServerAddress="https://gateway.example.com")
+        assert (await env.session_get("/api/reset_password?email=victim@example.com", **forged))["success"]
+        link = LINK.search(text_body(await env.smtp.next_message()))
+        assert link and link.group(0).startswith("https://gateway.example.com/user/reset?"), link
+        assert "evil" not in text_body(env.smtp.inbox.messages[-1])
+
+
+async def test_an_address_nothing_proved_can_neither_log_in_nor_reset(tmp_path: Path, aiohttp_client: Any) -> None:
+    """Without EmailVerificationEnabled, sign-up keeps no address (One API's rule): else anyone could put a
+    stranger's address (or a mistyped one) on an account, and its "forgot password" mail would go there."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.api.ok("POST", "/api/user/register", token="",
+                         json={"username": "mallory", "password": "password123", "email": "boss@example.com"})
+        await env.api.ok("POST", "/api/user/register", token="",
+                         json={"username": "mal2", "password": "password123", "email": "boss@example.com"})
+        rows = await env.api.ok("GET", "/api/user/search?keyword=mal")
+        assert sorted(r["email"] for r in rows) == ["", ""]
+        resp = await env.api.client.post("/api/user/login", json={"username": "boss@example.com",
+                                                                   "password": "password123"})
+        assert (await resp.json())["success"] is False
+        body = await env.session_get("/api/reset_password?email=boss@example.com")
+        assert body["success"] is False and "no account" in body["message"]
+        # the address is free for its owner, who proves it with a code
+        assert (await env.session_get("/api/verification?email=boss@example.com"))["success"] is True
+        assert env.smtp.inbox.messages[-1]["To"] == "boss@example.com"

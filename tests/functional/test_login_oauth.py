@@ -6,26 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import ClientSession
 
 from tests.fakes.login_services import Profile
 from tests.functional.conftest import csrf_header
-from tests.functional.login_env import LoginEnv, login_env
-
-
-async def authorize(env: LoginEnv, url: str) -> dict[str, str]:
-    """What a person does at the provider: open its authorize page, press Authorize; the code and state it
-    sends back (the redirect's query)."""
-    async with ClientSession() as browser:
-        page = await (await browser.get(url)).text()
-        match = re.search(r'href="(/approve\?[^"]+)"', page)
-        assert match, page
-        resp = await browser.get(env.oauth.url + match.group(1).replace("&amp;", "&"), allow_redirects=False)
-        assert resp.status == 302
-        query = parse_qs(urlsplit(resp.headers["Location"]).query)
-    return {k: v[0] for k, v in query.items()}
+from tests.functional.login_env import LoginEnv, authorize, login_env
 
 
 async def github_round(env: LoginEnv, **headers: str) -> dict[str, Any]:
@@ -140,6 +126,8 @@ async def test_lark_and_oidc_by_discovery(tmp_path: Path, aiohttp_client: Any) -
         body = await env.session_get(f"/api/oauth/lark?code={back['code']}&state={state}")
         assert body["success"] is True, body
         assert body["data"]["username"] == "lark_2" and body["data"]["display_name"] == "飞书用户"
+        # Lark's user_info carries an e-mail address but says nothing of its verification: not kept
+        assert (await env.session_get("/api/user/self"))["data"]["email"] == ""
 
         env.api.client.session.cookie_jar.clear()
         await env.options(OidcClientId="client-123", OidcClientSecret=env.oauth.client_secret,
@@ -155,6 +143,7 @@ async def test_lark_and_oidc_by_discovery(tmp_path: Path, aiohttp_client: Any) -
         body = await env.session_get(f"/api/oauth/oidc?code={back['code']}&state={state}")
         assert body["success"] is True, body
         assert body["data"]["username"] == "grace"  # the provider's preferred_username, when free and valid
+        assert (await env.session_get("/api/user/self"))["data"]["email"] == ""  # no email_verified: not kept
         token_request = env.oauth.token_requests[-1]
         assert token_request["content_type"] == "application/x-www-form-urlencoded"
         assert token_request["grant_type"] == "authorization_code"
@@ -233,3 +222,53 @@ async def test_turnstile_guards_signup_codes_resets_and_login(tmp_path: Path, ai
         env.api.client.session.cookie_jar.clear()
         await env.api.fail("POST", f"/api/user/register?turnstile={token}", token="",
                            json={**reg, "username": "ivan2"}, contains="Turnstile 校验失败")  # spent token
+
+
+async def test_answers_arriving_in_pieces_are_read_to_the_end(tmp_path: Path, aiohttp_client: Any) -> None:
+    """A network (or a proxy) may deliver an answer in several pieces: each is read whole, up to the cap."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        for fake in (env.oauth, env.wechat, env.turnstile):
+            fake.pieces_apart = 0.3
+        await enable_github(env)
+        await env.options(**env.wechat.options(), WeChatAuthEnabled="true", **env.turnstile.options(),
+                          TurnstileCheckEnabled="true")
+        body = await env.api.call("POST", f"/api/user/login?turnstile={env.turnstile.issue()}", token="",
+                                  json={"username": "root", "password": "123456"})
+        assert body["success"] is True, body
+        assert len(env.turnstile.verified) == 1
+        env.api.client.session.cookie_jar.clear()
+        env.wechat.codes["123456"] = "wx-in-pieces"
+        body = await env.session_get("/api/oauth/wechat?code=123456")
+        assert body["success"] is True and body["data"]["username"] == "wechat_2", body
+        env.api.client.session.cookie_jar.clear()
+        body = await github_round(env)  # the token and the profile, each in two pieces
+        assert body["success"] is True and body["data"]["username"] == "github_3", body
+        env.api.client.session.cookie_jar.clear()
+        # past the cap (1 MiB, sent without a length), the answer is refused, not cut and misread
+        env.wechat.pieces_apart, env.wechat.padding = 0.0, 2 << 20
+        env.wechat.codes["654321"] = "wx-huge"
+        body = await env.session_get("/api/oauth/wechat?code=654321")
+        assert body["success"] is False and "WeChat Server gave an answer oneapi cannot read" in body["message"]
+
+
+async def test_an_oidc_address_is_kept_only_when_verified(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.options(OidcClientId=env.oauth.client_id, OidcClientSecret=env.oauth.client_secret,
+                          OidcWellKnown=f"{env.oauth.url}/.well-known/openid-configuration", OidcEnabled="true")
+
+        async def sign_in(profile: Profile) -> dict[str, Any]:
+            env.api.client.session.cookie_jar.clear()
+            env.oauth.profile = profile
+            state = (await env.session_get("/api/oauth/state"))["data"]
+            back = await authorize(env, f"{env.oauth.url}/oidc/authorize?client_id=client-123&response_type=code"
+                                        f"&redirect_uri={env.api.client.make_url('/oauth/oidc')}&state={state}")
+            body = await env.session_get(f"/api/oauth/oidc?code={back['code']}&state={state}")
+            assert body["success"] is True, body
+            return dict((await env.session_get("/api/user/self"))["data"])
+
+        for n, claim in enumerate([False, "false", None]):
+            me = await sign_in(Profile(sub=f"unverified-{n}", email="boss@example.com", email_verified=claim))
+            assert me["email"] == "", claim
+        for n, claim in enumerate([True, "true"]):
+            me = await sign_in(Profile(sub=f"verified-{n}", email=f"v{n}@example.com", email_verified=claim))
+            assert me["email"] == f"v{n}@example.com", claim

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
     ({"SYNC_FREQUENCY": "-1"}, "SYNC_FREQUENCY"),
     ({"SQL_DSN": "oracle://scott@db/orcl"}, "SQL_DSN"),
     ({"SESSION_SECRET": "random_string"}, "SESSION_SECRET"),
+    ({"ONEAPI_SMTP_CA_FILE": "/nonexistent/ca.pem"}, "ONEAPI_SMTP_CA_FILE"),
 ])
 def test_bad_env_value_exits_2_with_one_line(tmp_path: Path, env: dict[str, str], setting: str) -> None:
     result = run_cli("serve", home=tmp_path, **env)

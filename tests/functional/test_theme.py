@@ -3,6 +3,7 @@ that mode (the browser's same-origin word instead of the token)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,12 +29,13 @@ async def theme_api(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Api]:
         yield api
 
 
-async def test_files_and_the_spa_fallback(theme_api: Api) -> None:
+async def test_files_and_the_spa_fallback(theme_api: Api, caplog: pytest.LogCaptureFixture) -> None:
     client = theme_api.client
     index = (FIXTURE / "index.html").read_text()
     for path in ("/", "/login", "/token/edit/5", "/user/reset?email=a&token=b", "/oauth/github?code=x&state=y",
                  "/dashboard", "/static/missing.js", "/.env", "/static/link.txt", "/static/../../outside.txt",
-                 "/%2e%2e/outside.txt", "/index.html"):
+                 "/%2e%2e/outside.txt", "/index.html", "/%00", "/a%00", "/static/%00x.js", "/static/js/main.js%00",
+                 "/" + "a" * 5000, "/static/" + "b/" * 3000):
         resp = await client.get(path)
         assert resp.status == 200 and await resp.text() == index, path
         assert resp.headers["Cache-Control"] == "no-cache" and resp.content_type == "text/html", path
@@ -45,6 +47,8 @@ async def test_files_and_the_spa_fallback(theme_api: Api) -> None:
         resp = await client.get(path)
         assert resp.status == 404 and resp.content_type == "application/json", path
     assert (await client.get("/api/status")).status == 200
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith(("oneapi", "aiohttp"))]
+    assert not errors, caplog.text  # no traceback either
 
 
 async def test_cookie_calls_need_the_browsers_same_origin_word(theme_api: Api) -> None:

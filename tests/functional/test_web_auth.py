@@ -34,10 +34,13 @@ async def register(web: WebClient, status: int = 200, **fields: str) -> str:
 
 
 async def test_register_then_log_in(api: Api, web: WebClient) -> None:
-    page = await register(web, username="alice", email="alice@example.com")
+    assert 'name="email"' not in await web.get("/register")  # (asked only with EmailVerificationEnabled)
+    page = await register(web, username="alice", email="alice@example.com")  # (sent anyway: not kept)
     assert "Your account is ready" in flash(page) and 'value="alice"' in page  # on the login page, name filled in
     user = await api.ok("GET", "/api/user/search?keyword=alice")
-    assert user[0]["email"] == "alice@example.com" and user[0]["role"] == 1
+    assert user[0]["email"] == "" and user[0]["role"] == 1
+    page = await web.post("/login", {"username": "alice@example.com", "password": PASSWORD}, status=403)
+    assert "wrong username or password" in alert(page)
     page = await web.post("/login", {"username": "alice", "password": PASSWORD})
     assert "Dashboard" in text_of(page) and "/logout" in page
     me = await web.client.get("/api/user/self")  # the same session cookie serves /api
@@ -45,7 +48,8 @@ async def test_register_then_log_in(api: Api, web: WebClient) -> None:
 
 
 async def test_log_in_by_email_and_go_back_where_asked(api: Api, web: WebClient) -> None:
-    await register(web, username="alice", email="alice@example.com")
+    uid, _ = await api.make_user("alice")
+    await api.ok("PUT", "/api/user/", json={"id": uid, "email": "alice@example.com"})
     await web.get("/login?next=/token")
     resp = await web.raw_post("/login", {"username": "alice@example.com", "password": PASSWORD, "next": "/token"},
                               follow=False)
@@ -114,6 +118,23 @@ async def test_disabled_user_and_disabled_password_login(api: Api, web: WebClien
     assert "password login is disabled" in alert(page)
 
 
+async def test_the_page_that_drops_a_session_gives_a_working_form(api: Api, web: WebClient) -> None:
+    """The token of a page whose response drops the session is bound to what the browser keeps."""
+    await api.make_user("alice")
+    await api.make_user("bob")
+    await web.login("alice", PASSWORD)
+    await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "disable"})
+    await web.get("/login")  # (not through a redirect: this very page drops the session)
+    assert not any(c.key == "session" and c.value for c in web.client.session.cookie_jar)
+    await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "enable"})
+    page = await web.post("/login", {"username": "alice", "password": PASSWORD})
+    assert "/logout" in page
+    await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "delete"})
+    await web.get("/")  # the home page drops the deleted user's session; its token (meta) serves the next form
+    page = await web.post("/login", {"username": "bob", "password": PASSWORD})
+    assert "/logout" in page and "bob" in text_of(page)
+
+
 REGISTER_REFUSALS = [  # field names in the services' messages are shown as the form labels them
     ({"username": ""}, "Username is required"),
     ({"username": "thirteenchars"}, "Username must be at most 12 characters"),
@@ -139,10 +160,10 @@ async def test_register_refusals_keep_what_was_typed_and_speak_chinese(api: Api,
     await register(web, username="alice")
     await web.get("/register", **{"Accept-Language": "zh"})
     resp = await web.raw_post("/register", {"username": "alice", "password": PASSWORD, "password2": PASSWORD,
-                                            "email": "a@example.com"}, headers={"Accept-Language": "zh"})
+                                            "aff_code": "Zq9x"}, headers={"Accept-Language": "zh"})
     page = await resp.text()
     assert resp.status == 409 and alert(page) == "用户名 'alice' 已被占用"
-    assert 'value="a@example.com"' in page
+    assert 'value="Zq9x"' in page
     resp = await web.raw_post("/register", {"username": "bob", "password": "short", "password2": "short"},
                               headers={"Accept-Language": "zh"})
     assert alert(await resp.text()) == "密码长度必须为 8 到 20 个字符"
@@ -241,3 +262,27 @@ async def test_login_and_registration_forms_share_the_critical_limit(limited: Ap
     resp = await web.raw_post("/register", {"username": "bob"}, follow=False)
     assert resp.status == 429
     assert (await limited.client.get("/login")).status == 200  # reading pages is not critical
+
+
+CRITICAL_ROUTES = [("POST", p) for p in ("/register", "/reset", "/user/reset", "/login/wechat", "/register/code",
+                                         "/setting/wechat", "/setting/email", "/setting/email/code",
+                                         "/setting/password", "/setting/access-token", "/setting/delete",
+                                         "/setting/oauth/github", "/setting/oauth/oidc")] + \
+    [("GET", p) for p in ("/oauth/github", "/oauth/lark/start", "/oauth/oidc")] + [("HEAD", "/oauth/github")]
+
+
+@pytest.mark.parametrize(("method", "path"), CRITICAL_ROUTES)
+async def test_every_way_in_shares_the_critical_limit(limited: Api, method: str, path: str) -> None:
+    """The e-mail, WeChat and OAuth forms and callbacks, and the forms that check the current password, count
+    against the same 20 per 20 minutes per IP as the login form (and /api's critical routes)."""
+    web = WebClient(limited.client)
+    await web.get("/login")
+    for _ in range(20):
+        if method == "POST":
+            resp = await web.raw_post(path, {"code": "x", "email": "a@example.com"}, follow=False)
+        else:
+            resp = await limited.client.request(method, path + "?code=x&state=y", allow_redirects=False)
+        assert resp.status != 429, (method, path)
+    resp = await web.raw_post("/login", {"username": "root", "password": "123456"}, follow=False)
+    assert resp.status == 429 and "session" not in resp.cookies
+    assert (await limited.client.get("/setting", allow_redirects=False)).status != 429  # reading is not critical

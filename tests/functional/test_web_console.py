@@ -142,6 +142,19 @@ async def test_token_form_refusals(api: Api, alice: WebClient, form: dict[str, A
     assert [t["name"] for t in await tokens_of(api, me["id"])] == ["default"]
 
 
+@pytest.mark.parametrize("in_currency", ["true", "false"])
+async def test_an_exponent_in_the_quota_is_refused_at_once(api: Api, alice: WebClient, in_currency: str) -> None:
+    """``1e999990`` once kept the event loop (the whole server, /v1 too) busy for half a minute."""
+    await api.ok("PUT", "/api/option/", json={"key": "DisplayInCurrencyEnabled", "value": in_currency})
+    for amount in ("1e999990", "1e999999", "9" * 30):
+        started = time.monotonic()
+        page = await alice.post("/token/new", token_form(name="big", amount=amount, never="on"), status=400)
+        assert time.monotonic() - started < 2, amount
+        assert "Type the quota as a number" in alert(page)
+    me = await user_row(api, "alice")
+    assert [t["name"] for t in await tokens_of(api, me["id"])] == ["default"]
+
+
 async def test_edit_enable_disable_and_delete_a_token(api: Api, alice: WebClient) -> None:
     me = await user_row(api, "alice")
     await alice.post("/token/new", token_form(name="ci", unlimited="on", never="on"))
@@ -336,12 +349,17 @@ async def test_change_password_and_log_in_again(api: Api, alice: WebClient) -> N
 
 
 async def test_access_token_is_shown_once_and_works(api: Api, alice: WebClient) -> None:
-    page = await alice.post("/setting/access-token")
+    before = api.tokens["alice"]
+    for current in ("", "wrong-password"):  # a token acts as the account: the password is asked first
+        page = await alice.post("/setting/access-token", {"current": current}, status=400)
+        assert alert(page) == "The current password is wrong." and 'data-testid="access-token"' not in page
+    assert (await api.ok("GET", "/api/user/self", token=before))["username"] == "alice"  # still the one
+    page = await alice.post("/setting/access-token", {"current": PASSWORD})
     token = re.search(r'data-testid="access-token">([0-9a-f]{32})<', page)
     assert token and "shown only this once" in page
     assert (await api.ok("GET", "/api/user/self", token=token.group(1)))["username"] == "alice"
     assert token.group(1) not in await alice.get("/setting")
-    resp = await alice.raw_post("/setting/access-token", csrf=False)
+    resp = await alice.raw_post("/setting/access-token", {"current": PASSWORD}, csrf=False)
     assert resp.status == 403
     assert (await api.ok("GET", "/api/user/self", token=token.group(1)))["username"] == "alice"  # unchanged
 

@@ -4,13 +4,20 @@ widget only when it is on, and the Chinese pages speak Chinese."""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.login_services import text_body
-from tests.functional.login_env import LoginEnv, login_env
-from tests.functional.web_client import WebClient, alert, flash
+import pytest
+from aiohttp import ClientResponse
+
+from tests.fakes.login_services import FakeSmtp, text_body
+from tests.functional.login_env import LoginEnv, authorize, login_env
+from tests.functional.web_client import WebClient, alert, flash, text_of
 
 PASSWORD = "password123"
 
@@ -53,7 +60,15 @@ async def test_forms_refuse_bad_input_clearly(tmp_path: Path, aiohttp_client: An
         assert "8 to 20" in alert(page)
         page = await web.post("/user/reset", {**form, "password": "abcdefgh1", "password2": "abcdefgh1"}, status=400)
         assert "invalid or has expired" in alert(page)
+        rows = await env.api.ok("GET", "/api/user/")
+        assert [r["username"] for r in rows] == ["root"]
+        assert env.smtp.inbox.messages == []
 
+
+async def test_wechat_and_oauth_forms_refuse_bad_input_clearly(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:  # (a test of its own: each counts toward 20 per IP)
+        web = await browser(env, aiohttp_client)
+        await web.get("/login")
         page = await web.post("/login/wechat", {"code": "1"}, status=403)
         assert "not enabled WeChat" in alert(page)
         await env.options(**env.wechat.options(), WeChatAuthEnabled="true")
@@ -83,15 +98,25 @@ async def test_settings_bind_email_and_wechat(tmp_path: Path, aiohttp_client: An
         assert "A code is on its way to kim@example.com" in page
         code = re.search(r"^([0-9a-f]{6})$", text_body(await env.smtp.next_message()), re.M)
         assert code
-        page = await web.post("/setting/email", {"email": "kim@example.com", "code": "zzzzzz"}, status=400)
+        page = await web.post("/setting/email", {"email": "kim@example.com", "code": "zzzzzz", "current": PASSWORD},
+                              status=400)
         assert "wrong or has expired" in alert(page) and 'value="kim@example.com"' in page
-        page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1)})
+        # the right code is not enough: the mailbox could then reset the password, so the password is asked
+        for current in ("", "wrong-password"):
+            page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1),
+                                                     "current": current}, status=400)
+            assert alert(page) == "The current password is wrong." and 'value="kim@example.com"' in page
+        page = await web.post("/setting/email", {"email": "kim@example.com", "code": code.group(1),
+                                                 "current": PASSWORD})
         assert flash(page) == "E-mail address saved." and "kim@example.com" in page
 
-        page = await web.post("/setting/wechat", {"code": "404404"}, status=400)
-        assert "验证码错误或已过期" in alert(page)
         env.wechat.codes["123123"] = "wx-kim"
-        page = await web.post("/setting/wechat", {"code": "123123"})
+        page = await web.post("/setting/wechat", {"code": "123123"}, status=400)
+        assert alert(page) == "The current password is wrong."
+        assert env.wechat.calls == []  # refused before the WeChat Server is asked (the code stays good)
+        page = await web.post("/setting/wechat", {"code": "404404", "current": PASSWORD}, status=400)
+        assert "验证码错误或已过期" in alert(page)
+        page = await web.post("/setting/wechat", {"code": "123123", "current": PASSWORD})
         assert flash(page) == "Your WeChat account is now linked: you can log in with it."
         me = await env.api.ok("GET", "/api/user/search?keyword=kim")
         assert me[0]["wechat_id"] == "wx-kim" and me[0]["email"] == "kim@example.com"
@@ -149,3 +174,156 @@ async def test_chinese_pages(tmp_path: Path, aiohttp_client: Any) -> None:
         await env.options(PasswordRegisterEnabled="false")
         page = await web.get("/register", **{"Accept-Language": "zh-CN"})
         assert "管理员关闭了密码注册，请在登录页使用其他方式注册。" in page
+
+
+async def test_outside_failures_are_502_pages_never_500(tmp_path: Path, aiohttp_client: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.options(**env.wechat.options(), WeChatAuthEnabled="true")
+        web = await browser(env, aiohttp_client)
+        await web.get("/register")
+        await env.options(SMTPPort="1")  # nothing listens there
+        page = await web.post("/register/code", {"email": "a@example.com"}, status=502)
+        assert "could not be sent" in alert(page)
+        await env.options(SMTPPort=str(env.smtp.port), WeChatServerAddress="http://127.0.0.1:1")
+        page = await web.post("/login/wechat", {"code": "123456"}, status=502)
+        assert "cannot reach WeChat Server" in alert(page)
+
+        # the CA file, checked when the server started, went away or went bad: still a clear failure, logged
+        with caplog.at_level(logging.ERROR, logger="oneapi.mail"):
+            env.smtp.ca_file.unlink()
+            body = await env.session_get("/api/verification?email=b@example.com")
+            assert body["_status"] == 200 and body["success"] is False and "could not be sent" in body["message"]
+            page = await web.post("/register/code", {"email": "c@example.com"}, status=502)
+            assert "could not be sent" in alert(page)
+            env.smtp.ca_file.write_text("not a certificate\n")
+            page = await web.post("/register/code", {"email": "d@example.com"}, status=502)
+            assert "could not be sent" in alert(page)
+        assert sum("sending e-mail to" in r.getMessage() for r in caplog.records) == 4, caplog.text
+        assert not [r for r in caplog.records if r.exc_info], caplog.text  # no traceback
+        assert env.smtp.inbox.messages == []
+
+
+async def test_pages_build_no_outgoing_link_from_the_host_header(tmp_path: Path, aiohttp_client: Any) -> None:
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        await env.api.make_user("vic")
+        uid = (await env.api.ok("GET", "/api/user/search?keyword=vic"))[0]["id"]
+        await env.api.ok("PUT", "/api/user/", json={"id": uid, "email": "vic@example.com"})
+        await env.options(ServerAddress="", LarkClientId=env.oauth.client_id,
+                          LarkClientSecret=env.oauth.client_secret)
+        web = await browser(env, aiohttp_client)
+        await web.get("/reset")
+        forged = {"Host": "evil.example"}
+        page = await web.post("/reset", {"email": "vic@example.com"}, status=403, headers=forged)
+        assert "has not set ServerAddress" in alert(page)
+        page = await web.get("/oauth/lark/start", status=403, **forged)
+        assert "has not set ServerAddress" in alert(page)
+        assert env.smtp.inbox.messages == []
+        await env.options(ServerAddress="https://gateway.example.com/")
+        resp = await web.client.get("/oauth/lark/start", allow_redirects=False, headers=forged)
+        assert resp.status == 303
+        assert "redirect_uri=https%3A%2F%2Fgateway.example.com%2Foauth%2Flark" in resp.headers["Location"]
+
+
+async def test_the_reset_page_answers_every_address_alike(tmp_path: Path, aiohttp_client: Any,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Known or not, an address gets the same answer, as fast, under the same send limits, whatever the mail
+    server does: the page does not tell who has an account (One API's /api/reset_password does)."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.use_smtp()
+        for name in ("kim", "lee", "mo"):
+            uid, _ = await env.api.make_user(name)
+            await env.api.ok("PUT", "/api/user/", json={"id": uid, "email": f"{name}@example.com"})
+        web = await browser(env, aiohttp_client)
+        await web.get("/reset")
+
+        async def ask(email: str, status: int = 200) -> tuple[str, float]:
+            started = time.monotonic()
+            page = await web.post("/reset", {"email": email}, status=status)
+            answer = text_of(page).replace(email, "EMAIL")
+            return answer, time.monotonic() - started
+
+        # a mail server that takes the connection and never answers: nobody waits for it
+        held: list[asyncio.StreamWriter] = []
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)
+
+        silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+        await env.options(SMTPPort=str(silent.sockets[0].getsockname()[1]))
+        (known, known_took), (unknown, unknown_took) = await ask("kim@example.com"), await ask("ghost@example.com")
+        assert known == unknown and "If EMAIL belongs to an account, a reset link is on its way" in known
+        assert known_took < 1 and unknown_took < 1, (known_took, unknown_took)
+        # a second ask within the minute is refused alike
+        refusals = {re.sub(r"\d+ seconds", "N seconds", (await ask(email, 403))[0])
+                    for email in ("kim@example.com", "ghost@example.com")}
+        assert len(refusals) == 1 and "try again in N seconds" in refusals.pop()
+        for writer in held:
+            writer.close()
+        silent.close()
+
+        # a mail server that refuses: the same answer again; the operator's log says what failed
+        (tmp_path / "refuser").mkdir()
+        refuser = await FakeSmtp(tmp_path / "refuser", fail=True).start()  # (its own CA dir: the first stays good)
+        try:
+            with caplog.at_level(logging.ERROR, logger="oneapi.mail"):
+                await env.options(**refuser.options())
+                assert (await ask("lee@example.com"))[0] == (await ask("nobody@example.com"))[0] == known
+                for _ in range(50):
+                    if any("sending e-mail to lee@example.com" in r.getMessage() for r in caplog.records):
+                        break
+                    await asyncio.sleep(0.1)
+            assert any("sending e-mail to lee@example.com" in r.getMessage() for r in caplog.records), caplog.text
+            assert not any("nobody@example.com" in r.getMessage() for r in caplog.records)
+        finally:
+            await refuser.stop()
+
+        # and with a working one, the link arrives after the answer
+        await env.use_smtp()
+        assert (await ask("mo@example.com"))[0] == known
+        message = await env.smtp.next_message()
+        assert message["To"] == "mo@example.com" and "/user/reset?" in text_body(message)
+
+
+async def test_linking_an_outside_account_asks_the_password(tmp_path: Path, aiohttp_client: Any) -> None:
+    """A linked GitHub (Lark, OIDC) account logs in: linking it from an unattended browser would hand the account
+    over, so the settings form asks the password, and only the state it issues may bind."""
+    async with login_env(tmp_path, aiohttp_client) as env:
+        await env.options(GitHubClientId=env.oauth.client_id, GitHubClientSecret=env.oauth.client_secret,
+                          GitHubOAuthEnabled="true")
+        await env.api.make_user("kim")
+        web = await browser(env, aiohttp_client)
+        await web.login("kim", PASSWORD)
+        page = await web.get("/setting")
+        assert 'formaction="/setting/oauth/github"' in page and 'id="link-current"' in page
+        assert "/oauth/github/start" not in page
+
+        async def github_id() -> str:
+            return str((await env.api.ok("GET", "/api/user/search?keyword=kim"))[0]["github_id"])
+
+        async def back_from_github(resp: ClientResponse) -> ClientResponse:
+            assert resp.status == 303, await resp.text()
+            back = await authorize(env, resp.headers["Location"])
+            return await web.client.get(f"/oauth/github?code={back['code']}&state={back['state']}",
+                                        allow_redirects=False)
+
+        for current in ("", "wrong-password"):
+            page = await web.post("/setting/oauth/github", {"current": current}, status=400)
+            assert alert(page) == "The current password is wrong."
+        # the sign-in link, followed while logged in (no password asked): nothing is bound
+        resp = await back_from_github(await web.client.get("/oauth/github/start", allow_redirects=False))
+        assert resp.status == 303 and resp.headers["Location"] == "/setting"
+        assert flash(await web.get("/setting")).startswith("To link an account to yours, use its button in Settings")
+        assert await github_id() == ""
+
+        page = await web.post("/setting/oauth/github", {"current": PASSWORD})  # a link on (CSP: form-action 'self')
+        assert "Password confirmed. Now choose the GitHub account to link" in page
+        link = re.search(r'<a class="btn btn-primary" href="([^"]+)" autofocus>Continue to GitHub</a>', page)
+        assert link, page
+        back = await authorize(env, html.unescape(link.group(1)))
+        resp = await web.client.get(f"/oauth/github?code={back['code']}&state={back['state']}", allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == "/setting"
+        assert flash(await web.get("/setting")) == "Your GitHub account is now linked: you can log in with it."
+        assert await github_id() == "octocat"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from oneapi.config import FLAG_KEYS, Config, ConfigError, load, load_from, settings
 
@@ -219,6 +220,18 @@ def test_bad_env_value_names_the_setting(environ: dict[str, str], setting: str) 
     assert message.startswith(f"{setting}: ")
     assert caught.value.setting == setting
     assert "\n" not in message and caught.value.problem
+
+
+def test_the_smtp_ca_file_is_read_at_load(tmp_path: Path) -> None:
+    """A CA file that is missing, a directory or no PEM is a configuration error, not a 500 at the first e-mail."""
+    (tmp_path / "not.pem").write_text("hello\n")
+    for bad, reason in [(tmp_path / "missing.pem", "No such file"), (tmp_path, "Is a directory"),
+                        (tmp_path / "not.pem", "")]:
+        with pytest.raises(ConfigError, match=rf"^ONEAPI_SMTP_CA_FILE: cannot be read as a PEM file .*{reason}"):
+            load(None, {"ONEAPI_SMTP_CA_FILE": str(bad)})
+    good = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(good))
+    assert load(None, {"ONEAPI_SMTP_CA_FILE": str(good)}).smtp_ca_file == str(good)
 
 
 def test_bad_value_message_says_what_was_wrong() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC
 
 import pytest
@@ -40,9 +41,28 @@ def test_money_in_units_and_other_rates() -> None:
     ("0.000002", True, 1), ("1000", False, 1000), ("12.6", False, 13),
     ("", True, None), ("abc", True, None), ("-1", True, None), ("nan", True, None), ("inf", True, None),
     ("1e400", True, None), ("9" * 40, True, None), ("1e20", False, None),
+    (".5", True, 250_000), ("1.", False, 1), (".", True, None), ("1.5.5", True, None), ("0x10", False, None),
+    ("١٢", False, None), ("1.0000000000001", True, None), ("9" * 16, False, None), ("9" * 17, True, None),
+    (str((1 << 53) - 1), False, (1 << 53) - 1), (str(1 << 53), False, None),
 ])
 def test_parse_amount(text: str, in_currency: bool, expected: int | None) -> None:
     assert display.parse_amount(text, 500_000, in_currency) == expected
+
+
+@pytest.mark.parametrize("text", ["1e999990", "1e999999", "1E+999999", "9e-999999", "1e5", "1.5e3", "-1e999999",
+                                  "1e9999999999999999999", "Infinity", "sNaN"])
+@pytest.mark.parametrize("in_currency", [True, False])
+def test_parse_amount_refuses_exponents_at_once(text: str, in_currency: bool) -> None:
+    """An exponent would have Decimal build (or overflow on) a number of a million digits: refused unread."""
+    started = time.perf_counter()
+    assert display.parse_amount(text, 500_000, in_currency) is None
+    assert time.perf_counter() - started < 0.05
+
+
+@pytest.mark.parametrize("rate", [float("inf"), float("nan"), 1e308, 0.0])
+def test_parse_amount_survives_any_rate(rate: float) -> None:
+    assert display.parse_amount("0", rate, True) in (0, None)
+    assert display.parse_amount("1", rate, True) in (None, 500_000)
 
 
 @pytest.mark.parametrize("quota", [0, 1, 3, 750_000, 1_234_567, 10**15 + 7])

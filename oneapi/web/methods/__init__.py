@@ -3,9 +3,10 @@ Turnstile check in front of them. One flow per method, shared by ``/api`` (One A
 own front end and scripts) and oneapi's pages, so both doors keep the same rules.
 
 Browser-bound state lives in small signed cookies (keyed like the session): the OAuth ``state`` (10 minutes,
-used once), and a passed Turnstile check (kept 10 minutes for the client IP that passed it, as One API keeps it
-in its session, so that one check covers asking for a code and then signing up with it). Cookies a flow sets
-are written when the response is prepared (:func:`set_cookie_later`), whichever door answers.
+used once, and saying whether it started a sign-in or, from the settings page, a binding), and a passed
+Turnstile check (kept 10 minutes for the client IP that passed it, as One API keeps it in its session, so that
+one check covers asking for a code and then signing up with it). Cookies a flow sets are written when the
+response is prepared (:func:`set_cookie_later`), whichever door answers.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from oneapi.web.methods import mail
 from oneapi.web.methods.outside import Account, Outside, Provider, ProviderName
 
 OUTSIDE = web.AppKey("login_outside", Outside)
+OUTBOX = web.AppKey("mail_outbox", mail.Outbox)
 _LATER = web.RequestKey("cookies_later", list)
 STATE_COOKIE, TURNSTILE_COOKIE = "oauth_state", "turnstile"
 PASS_SECONDS = 600
 PROVIDERS: tuple[ProviderName, ...] = ("github", "lark", "oidc")
+NO_SERVER_ADDRESS = ("管理员未设置服务器地址 (the administrator has not set ServerAddress, the public address of this "
+                     "site that links in e-mails and sign-in callbacks lead to)")
 
 __all__ = ["OUTSIDE", "PROVIDERS", "Account", "Outside", "Provider", "setup"]
 
@@ -39,8 +43,10 @@ def setup(app: web.Application) -> None:
     """Give ``app`` (which carries /api's services) its outside-services client, closed with the app."""
     svc = app[SERVICES]
     app[OUTSIDE] = Outside(svc.config, svc.options)
+    app[OUTBOX] = mail.Outbox()
 
     async def close(app: web.Application) -> None:
+        await app[OUTBOX].close(svc.config.outbound_timeout)
         await app[OUTSIDE].close()
 
     app.on_cleanup.append(close)
@@ -65,18 +71,20 @@ async def _write_cookies(request: web.Request, response: web.StreamResponse) -> 
         response.headers.add("Set-Cookie", morsel.OutputString())
 
 
-def _signed(request: web.Request, kind: str, value: str) -> str:
-    return request.app[SESSIONS].encode({"kind": kind, "value": value, "until": int(time.time()) + PASS_SECONDS})
+def _signed(request: web.Request, kind: str, value: str, **extra: Any) -> str:
+    return request.app[SESSIONS].encode({"kind": kind, "value": value, "until": int(time.time()) + PASS_SECONDS,
+                                         **extra})
 
 
-def _unsigned(request: web.Request, name: str, kind: str) -> str | None:
+def _unsigned(request: web.Request, name: str, kind: str) -> dict[str, Any] | None:
+    """The signed cookie's data when it is of ``kind`` and unexpired (its ``value`` a string)."""
     raw = request.cookies.get(name)
     data = request.app[SESSIONS].decode(raw) if raw else None
     if not data or data.get("kind") != kind or not isinstance(data.get("value"), str):
         return None
     if not isinstance(data.get("until"), int) or data["until"] < time.time():
         return None
-    return str(data["value"])
+    return data
 
 
 def client_ip(request: web.Request) -> str:
@@ -86,9 +94,15 @@ def client_ip(request: web.Request) -> str:
 
 
 def public_address(request: web.Request) -> str:
-    """Where links in e-mails and OAuth callbacks point: ``ServerAddress``, else the address asked."""
+    """Where links that leave the server point (the reset link in an e-mail, the OAuth ``redirect_uri``):
+    ``ServerAddress``, and nothing else. Never the request's ``Host``: anyone can send any Host, and a reset
+    link built from it would carry a victim's token to the sender's site. Empty: refused, with a message
+    asking the administrator to set it (One API's code default, ``http://localhost:3000``, would send people
+    links that lead nowhere)."""
     address = services(request).options.get("ServerAddress").strip().rstrip("/")
-    return address or f"{'https' if is_https(request) else 'http'}://{request.host}"
+    if not address:
+        raise PermissionDeniedError(NO_SERVER_ADDRESS)
+    return address
 
 
 # -- Turnstile ------------------------------------------------------------------------------------
@@ -100,7 +114,8 @@ async def check_turnstile(request: web.Request, response_token: str) -> None:
     if not opts.get_bool("TurnstileCheckEnabled"):
         return
     ip = client_ip(request)
-    if _unsigned(request, TURNSTILE_COOKIE, "turnstile") == ip:  # a pass is good for the address it was won at
+    passed = _unsigned(request, TURNSTILE_COOKIE, "turnstile")
+    if passed is not None and passed["value"] == ip:  # a pass is good for the address it was won at
         return
     await request.app[OUTSIDE].turnstile_ok(response_token.strip(), ip)
     set_cookie_later(request, TURNSTILE_COOKIE, _signed(request, "turnstile", ip))
@@ -136,41 +151,59 @@ async def send_code(request: web.Request, raw_email: str) -> None:
 
 
 async def send_reset(request: web.Request, raw_email: str, tell_unknown: bool = True) -> None:
-    """``/api/reset_password``: a link to ``/user/reset?email=&token=`` (10 minutes, used once). An address no
-    account uses is refused with One API's message, or, with ``tell_unknown`` false (oneapi's page, which then
-    says the same as when it sent a link, so as not to tell who has an account), quietly sent nothing."""
+    """``/api/reset_password``: a link to ``<ServerAddress>/user/reset?email=&token=`` (10 minutes, used once).
+
+    ``tell_unknown`` (One API's route): an address no account uses is refused with One API's message, and the
+    mail is sent before the answer, whose failure it reports. Without it (oneapi's page, which must not tell
+    who has an account), every address is answered alike: the same checks and send limits, then, for an
+    address in use, the mail goes out after the answer (its failure is logged for the operator), so neither
+    the answer nor its timing differs."""
     svc = services(request)
     mail.require_configured(svc.options)
     email = _address(raw_email)
-    if not await svc.accounts.email_taken(email):
-        if not tell_unknown:
-            return
+    base = public_address(request)
+    if tell_unknown and not await svc.accounts.email_taken(email):
         raise InvalidInputError("该邮箱地址未注册 (no account uses this e-mail address)")
     svc.accounts.codes.allow_send("reset", email, client_ip(request))
+    if not tell_unknown and not await svc.accounts.email_taken(email):
+        return
     token = svc.accounts.codes.issue("reset", email)
-    link = f"{public_address(request)}/user/reset?{urlencode({'email': email, 'token': token})}"
+    link = f"{base}/user/reset?{urlencode({'email': email, 'token': token})}"
     name = svc.options.get("SystemName") or "One API"
     message = mail.build(svc.options, email, f"{name} 密码重置 · password reset", [
         f"您好！您正在进行 {name} 密码重置，请在 {VALID_SECONDS // 60} 分钟内打开下面的链接：",
         f"Hello! To reset your {name} password, open this link within {VALID_SECONDS // 60} minutes. "
         "If you did not ask for it, ignore this e-mail."], link=link)
-    await mail.send(svc.config, svc.options, message)
+    if tell_unknown:
+        await mail.send(svc.config, svc.options, message)
+    else:
+        request.app[OUTBOX].send_later(svc.config, svc.options, message)
 
 
 # -- OAuth ----------------------------------------------------------------------------------------
 
 
-def new_state(request: web.Request) -> str:
-    """A random 12-character state bound to this browser (One API keeps it in the session)."""
+def new_state(request: web.Request, bind_to: int = 0) -> str:
+    """A random 12-character state bound to this browser (One API keeps it in the session). ``bind_to``: the
+    id of the user whose settings page started a binding, after asking the password (0: a sign-in)."""
     state = secrets.token_urlsafe(9)
-    set_cookie_later(request, STATE_COOKIE, _signed(request, "oauth_state", state))
+    set_cookie_later(request, STATE_COOKIE, _signed(request, "oauth_state", state, bind=bind_to))
     return state
 
 
+def take_state(request: web.Request, state: str) -> int | None:
+    """What ``state`` was issued for, when it is this browser's live one: the user id to bind to, 0 for a
+    sign-in; None when it is not. Used once, whatever the outcome."""
+    data = _unsigned(request, STATE_COOKIE, "oauth_state")
+    set_cookie_later(request, STATE_COOKIE, None)
+    if not state or data is None or not secrets.compare_digest(data["value"].encode(), state.encode()):
+        return None
+    bind = data.get("bind")
+    return bind if isinstance(bind, int) else 0
+
+
 def state_matches(request: web.Request, state: str) -> bool:
-    expected = _unsigned(request, STATE_COOKIE, "oauth_state")
-    set_cookie_later(request, STATE_COOKIE, None)  # used once, whatever the outcome
-    return bool(state) and expected is not None and secrets.compare_digest(expected.encode(), state.encode())
+    return take_state(request, state) is not None
 
 
 async def session_user(request: web.Request) -> dict[str, Any] | None:
@@ -182,8 +215,12 @@ async def session_user(request: web.Request) -> dict[str, Any] | None:
     return await services(request).accounts.get(data["id"])
 
 
-def callback_url(request: web.Request, name: ProviderName) -> str:
-    return f"{public_address(request)}/oauth/{name}"
+def callback_url(request: web.Request, provider: Provider) -> str:
+    """The ``redirect_uri`` a provider sends the browser back to (One API's ``/oauth/<name>`` page); "" for
+    GitHub, which is sent none (it uses the callback registered with the OAuth app)."""
+    if not provider.send_redirect_uri:
+        return ""
+    return f"{public_address(request)}/oauth/{provider.name}"
 
 
 async def oauth_finish(request: web.Request, name: ProviderName, code: str,
@@ -192,7 +229,7 @@ async def oauth_finish(request: web.Request, name: ProviderName, code: str,
     Returns (the user, whether this was a bind)."""
     outside = request.app[OUTSIDE]
     provider = await outside.provider(name)
-    account = await outside.account(provider, code, callback_url(request, name))
+    account = await outside.account(provider, code, callback_url(request, provider))
     accounts = services(request).accounts
     if user is not None:
         await accounts.bind_outside(user, provider.column, account.id)

@@ -31,14 +31,15 @@ from oneapi.store.queries.users import Identity
 log = logging.getLogger("oneapi.login")
 
 ProviderName = Literal["github", "lark", "oidc"]
-MAX_ANSWER = 1 << 20  # bytes read from any outside answer
+MAX_ANSWER = 1 << 20  # the longest outside answer read (whole, however many pieces it comes in); longer: refused
 DISCOVERY_TTL = 600.0
 TURNSTILE_FAILED = "Turnstile 校验失败，请刷新重试！ (the Turnstile check failed; reload and retry)"
 
 
 @dataclass(frozen=True)
 class Account:
-    """Who the outside service says the person is."""
+    """Who the outside service says the person is. ``email`` only when the service vouches for it (see
+    :attr:`Provider.email_from`): oneapi lets a person log in and reset the password by it."""
 
     id: str
     name: str = ""
@@ -60,6 +61,27 @@ class Provider:
     scope: str
     id_field: str
     send_redirect_uri: bool
+    email_from: Literal["profile", "verified_claim", "nowhere"]
+    """Where a verified address comes from: the profile's ``email`` (GitHub shows only an address its owner has
+    verified), the ``email`` claim when ``email_verified`` is true (OIDC), or nowhere (Lark says nothing of
+    verification)."""
+
+
+class AnswerTooLargeError(Exception):
+    """An outside service's answer went past MAX_ANSWER bytes."""
+
+
+async def _read_to_end(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body, however many pieces it arrives in (``content.read(n)`` returns only what has arrived
+    so far), and never more than MAX_ANSWER bytes kept: past that, AnswerTooLargeError."""
+    if resp.content_length is not None and resp.content_length > MAX_ANSWER:
+        raise AnswerTooLargeError()
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            raise AnswerTooLargeError()
+    return bytes(body)
 
 
 class Outside:
@@ -84,8 +106,11 @@ class Outside:
         """Call an outside service; its JSON object, or an OutsideServiceError naming ``what`` (logged)."""
         try:
             async with self.session.request(method, url, **kw) as resp:
-                raw = await resp.content.read(MAX_ANSWER)
+                raw = await _read_to_end(resp)
                 status = resp.status
+        except AnswerTooLargeError:
+            log.error("%s: %s %s answered more than %d bytes", what, method, url.split("?")[0], MAX_ANSWER)
+            raise OutsideServiceError(f"{what} 返回值非法 ({what} gave an answer oneapi cannot read)") from None
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             log.error("%s: %s %s failed: %s", what, method, url.split("?")[0], str(exc) or type(exc).__name__)
             raise OutsideServiceError(f"无法连接至 {what}，请稍后重试 (cannot reach {what}; try again later)") from None
@@ -145,7 +170,7 @@ class Outside:
             web, api = cfg.github_url.rstrip("/"), cfg.github_api_url.rstrip("/")
             return Provider("github", "GitHub", "github_id", f"{web}/login/oauth/authorize",
                             f"{web}/login/oauth/access_token", f"{api}/user", opts.get("GitHubClientId").strip(),
-                            opts.get("GitHubClientSecret").strip(), "json", "user:email", "login", False)
+                            opts.get("GitHubClientSecret").strip(), "json", "user:email", "login", False, "profile")
         if name == "lark":
             if not opts.get("LarkClientId").strip():
                 raise PermissionDeniedError("管理员未开启通过飞书登录以及注册 "
@@ -154,14 +179,15 @@ class Outside:
             return Provider("lark", "Lark", "lark_id", f"{base}/open-apis/authen/v1/authorize",
                             f"{base}/open-apis/authen/v2/oauth/token", f"{base}/open-apis/authen/v1/user_info",
                             opts.get("LarkClientId").strip(), opts.get("LarkClientSecret").strip(), "json", "",
-                            "open_id", True)
+                            "open_id", True, "nowhere")
         if not opts.get_bool("OidcEnabled"):
             raise PermissionDeniedError("管理员未开启通过 OIDC 登录以及注册 "
                                         "(the administrator has not enabled OIDC login)")
         endpoints = await self._oidc_endpoints()
         return Provider("oidc", "OIDC", "oidc_id", endpoints["authorization_endpoint"], endpoints["token_endpoint"],
                         endpoints["userinfo_endpoint"], opts.get("OidcClientId").strip(),
-                        opts.get("OidcClientSecret").strip(), "form", "openid profile email", "sub", True)
+                        opts.get("OidcClientSecret").strip(), "form", "openid profile email", "sub", True,
+                        "verified_claim")
 
     async def _oidc_endpoints(self) -> dict[str, str]:
         """The Oidc*Endpoint options; those left empty come from OidcWellKnown's discovery document."""
@@ -224,4 +250,6 @@ class Outside:
             value = profile.get(key)
             return value.strip() if isinstance(value, str) else ""
 
-        return Account(ident, text("name"), text("email"), text("preferred_username"))
+        verified = provider.email_from == "profile" or (
+            provider.email_from == "verified_claim" and profile.get("email_verified") in (True, "true"))
+        return Account(ident, text("name"), text("email") if verified else "", text("preferred_username"))

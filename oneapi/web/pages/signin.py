@@ -2,6 +2,11 @@
 codes for sign-up and binding, and the password reset. Each posts a form (CSRF-checked) or follows a provider's
 redirect, and runs the same flow as ``/api`` (``oneapi.web.methods``).
 
+Binding (linking an outside account or an e-mail address to the logged-in user) asks for the current password
+first (``settings.password_confirmed``): a linked account can log in, a linked mailbox can reset the password.
+An OAuth binding starts from a settings form (``POST /setting/oauth/<provider>``), which issues a state that says
+so and links on to the provider; a callback arriving logged in with a sign-in state binds nothing.
+
 The OAuth callback paths are One API's (``/oauth/github``, ``/oauth/lark``, ``/oauth/oidc``), so an OAuth app
 registered for One API works unchanged; the reset link in the e-mail is One API's ``/user/reset?email=&token=``.
 """
@@ -19,7 +24,7 @@ from oneapi.web import methods
 from oneapi.web.forms import failure_status, read_form
 from oneapi.web.methods.outside import ProviderName
 from oneapi.web.pages.auth import TURNSTILE_FIELD
-from oneapi.web.pages.settings import settings_page
+from oneapi.web.pages.settings import password_confirmed, settings_page
 from oneapi.web.render import current_user, redirect, render, require_user, translator
 
 LABELS = {"github": "GitHub", "lark": "Lark", "oidc": "OIDC"}
@@ -45,19 +50,44 @@ async def oauth_start(request: web.Request) -> web.Response:
     name = _provider(request)
     try:
         provider = await request.app[methods.OUTSIDE].provider(name)
+        redirect_uri = methods.callback_url(request, provider)
     except OneAPIError as exc:
         return await _login_failed(request, exc)
-    url = methods.Outside.authorize_url(provider, methods.new_state(request), methods.callback_url(request, name))
+    url = methods.Outside.authorize_url(provider, methods.new_state(request), redirect_uri)
     return web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
 
 
+async def oauth_bind_start(request: web.Request) -> web.Response:
+    """Settings: the current password, then a state that says "bind to this user", and the settings page again
+    with a link to the provider. (A link, not a redirect: the form's own answer may not lead to another site,
+    the pages' Content-Security-Policy says ``form-action 'self'``.)"""
+    name = _provider(request)
+    user = await require_user(request)
+    form = await read_form(request)
+    t = translator(request)
+    if not await password_confirmed(user, form):
+        return await settings_page(request, user, 400, error=t("settings.current_wrong"), error_form="methods")
+    try:
+        provider = await request.app[methods.OUTSIDE].provider(name)
+        redirect_uri = methods.callback_url(request, provider)
+    except OneAPIError as exc:
+        return await settings_page(request, user, failure_status(exc), error=t.error(exc.message),
+                                   error_form="methods")
+    url = methods.Outside.authorize_url(provider, methods.new_state(request, bind_to=user["id"]), redirect_uri)
+    return await settings_page(request, user, continue_url=url, continue_to=LABELS[name])
+
+
 async def oauth_callback(request: web.Request) -> web.Response:
-    """Where the provider sends the browser back: the state checked, then log in, sign up, or bind."""
+    """Where the provider sends the browser back: the state checked, then log in, sign up, or (when the state
+    came from this user's settings form) bind."""
     name = _provider(request)
     user = await current_user(request)
-    if not methods.state_matches(request, request.query.get("state", "")[:64]):
+    purpose = methods.take_state(request, request.query.get("state", "")[:64])
+    if purpose is None:
         target = "/setting" if user else "/login"
         return redirect(request, target, "flash.error_oauth_state")
+    if user is not None and purpose != user["id"]:  # logged in, but no password was asked for this binding
+        return redirect(request, "/setting", "flash.error_bind_from_settings")
     try:
         found, bound = await methods.oauth_finish(request, name, request.query.get("code", "")[:1024], user)
     except OneAPIError as exc:
@@ -89,6 +119,9 @@ async def wechat_login(request: web.Request) -> web.Response:
 async def wechat_bind(request: web.Request) -> web.Response:
     user = await require_user(request)
     form = await read_form(request)
+    if not await password_confirmed(user, form):
+        return await settings_page(request, user, 400, error=translator(request)("settings.current_wrong"),
+                                   error_form="methods")
     try:
         await methods.wechat_finish(request, form.text("code"), user)
     except OneAPIError as exc:
@@ -134,6 +167,9 @@ async def email_bind(request: web.Request) -> web.Response:
     user = await require_user(request)
     form = await read_form(request)
     email = form.text("email")
+    if not await password_confirmed(user, form):
+        return await settings_page(request, user, 400, error=translator(request)("settings.current_wrong"),
+                                   error_form="email", new_email=email[:64])
     try:
         await services(request).accounts.bind_email(user, email, form.text("code"))
     except OneAPIError as exc:
@@ -192,6 +228,7 @@ async def reset_confirm(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/oauth/{provider}/start", oauth_start)
     router.add_get("/oauth/{provider}", oauth_callback)
+    router.add_post("/setting/oauth/{provider}", oauth_bind_start)
     router.add_post("/login/wechat", wechat_login)
     router.add_post("/setting/wechat", wechat_bind)
     router.add_post("/register/code", register_code)
