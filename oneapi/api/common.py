@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from aiohttp import web
@@ -48,19 +47,37 @@ def is_https(request: web.Request) -> bool:
                                              request.app.get(TRUSTED_PROXIES, ()))
 
 
-def start_session(request: web.Request, response: web.StreamResponse, user: dict[str, Any]) -> None:
-    """Log the browser in as ``user``: the signed ``session`` cookie, HttpOnly, SameSite=Lax (so a link from
-    another site or an OAuth redirect arrives logged in; state-changing requests need the CSRF token), and
-    Secure whenever the browser speaks HTTPS to us or to our proxy. ``sid`` makes every login a session of its
-    own, so the CSRF tokens of an earlier login (bound to its cookie) are worthless in a later one."""
+async def start_session(request: web.Request, response: web.StreamResponse, user: dict[str, Any]) -> None:
+    """Log the browser in as ``user``: a new server-side session (``services.sessions``) named in the signed
+    ``session`` cookie, HttpOnly, SameSite=Lax (so a link from another site or an OAuth redirect arrives logged
+    in; state-changing requests need the CSRF token), and Secure whenever the browser speaks HTTPS to us or to
+    our proxy. Every login is a session of its own, so the CSRF tokens of an earlier login (bound to its cookie)
+    are worthless in a later one."""
+    sid = await services(request).sessions.start(user["id"])
     data = {"id": user["id"], "username": user["username"], "display_name": user["display_name"],
-            "role": user["role"], "status": user["status"], "sid": secrets.token_urlsafe(12)}
+            "role": user["role"], "status": user["status"], "sid": sid}
     response.set_cookie(COOKIE_NAME, request.app[SESSIONS].encode(data), max_age=MAX_AGE, path="/",
                         httponly=True, samesite="Lax", secure=is_https(request))
 
 
-def end_session(response: web.StreamResponse) -> None:
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    """Log the browser out: its session ends on the server (on every node), and the cookie is cleared."""
+    sid = session_id(request)
+    if sid:
+        await services(request).sessions.end(sid)
+    drop_session_cookie(response)
+
+
+def drop_session_cookie(response: web.StreamResponse) -> None:
     response.del_cookie(COOKIE_NAME, path="/")
+
+
+def session_id(request: web.Request) -> str:
+    """The sid of the request's session cookie when the cookie is ours and unexpired, else ""."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    data = request.app[SESSIONS].decode(cookie) if cookie else None
+    sid = data.get("sid") if data is not None else None
+    return sid if isinstance(sid, str) and sid.isascii() and 0 < len(sid) <= 64 else ""
 
 
 def services(request: web.Request) -> Services:
@@ -127,11 +144,20 @@ async def _authenticate(request: web.Request) -> dict[str, Any]:
     svc = services(request)
     cookie = request.cookies.get(COOKIE_NAME)
     if cookie:
+        # The cookie counts only while its session lives on the server: logout, a password change, a ban or a
+        # deletion ended it (a cookie from before server-side sessions carries no sid, and logs in again).
         data = request.app[SESSIONS].decode(cookie)
-        if data is not None and isinstance(data.get("id"), int):
-            user = await svc.accounts.get(data["id"])
+        sid = session_id(request)
+        if data is not None and isinstance(data.get("id"), int):  # signed by us: an id we wrote
+            user = await svc.sessions.user(sid, data["id"]) if sid else None
             if user is not None:
                 return user
+            request[DROP_SESSION] = True
+            # A ban or a deletion ended the session: say so (SPEC 2.1's "user banned", and the page's reason),
+            # rather than "not logged in". caller() refuses the disabled user.
+            owner = await svc.accounts.get(data["id"])
+            if owner is not None and owner["status"] != STATUS_ENABLED:
+                return owner
         request[DROP_SESSION] = True
     header = request.headers.get("Authorization", "").strip()
     if header.startswith("Bearer "):

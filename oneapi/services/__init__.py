@@ -16,6 +16,7 @@ from oneapi.services.ledger import Ledger, ShutdownReport
 from oneapi.services.logs import Logs
 from oneapi.services.logs import public as public_log
 from oneapi.services.options import Options
+from oneapi.services.sessions import Sessions
 from oneapi.services.tokens import Tokens
 from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
@@ -36,6 +37,7 @@ class Services:
     vouchers: Vouchers
     events: EventHub
     stats: LiveStats
+    sessions: Sessions
 
     async def close(self) -> ShutdownReport:
         """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
@@ -74,5 +76,5 @@ async def start_services(config: Config, store: Store) -> Services:
         config=config, store=store, options=options, logs=logs, ledger=ledger,
         accounts=Accounts(store, options, logs, config, ledger), tokens=Tokens(store, ledger),
         channels=Channels(store, logs, options), vouchers=Vouchers(store, options, logs, ledger),
-        events=events, stats=stats,
+        events=events, stats=stats, sessions=Sessions(store),
     )

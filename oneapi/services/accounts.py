@@ -22,7 +22,7 @@ from typing import Any, Literal
 from oneapi import keyformat
 from oneapi.config import Config
 from oneapi.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from oneapi.services import keys, passwords
+from oneapi.services import keys, passwords, sessions
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
 from oneapi.services.logs import TYPE_MANAGE, TYPE_SYSTEM, TYPE_TOPUP, Logs
@@ -308,7 +308,9 @@ class Accounts:
 
     # -- self service -----------------------------------------------------------------------------
 
-    async def update_self(self, user: dict[str, Any], body: Any) -> None:
+    async def update_self(self, user: dict[str, Any], body: Any, session: str = "") -> None:
+        """The user's own changes. A new password ends the user's other web sessions; ``session`` is the sid of
+        the one that asked, which stays logged in ("" when the change came with an access token: all end)."""
         f = Fields(body)
         fields: dict[str, Any] = {}
         if f.has("username"):
@@ -320,7 +322,7 @@ class Accounts:
         password = f.str("password", max_len=passwords.MAX_LENGTH, strip=False)
         if password and password != "$I_LOVE_U":  # One API's UI sends this placeholder for "unchanged"
             fields["password"] = await passwords.hash_password(_check_password(password))
-        await self._store.write(q.update, user["id"], fields)
+        await self._store.write(q.update, user["id"], fields, sessions.digest(session) if session else "")
         await self._ledger.user_changed(user["id"])
 
     async def delete_self(self, user: dict[str, Any]) -> None:

@@ -99,11 +99,17 @@ def _journal_marks(db: Database) -> None:
         db.logs.create_tables([db.tables.log_journal_mark], safe=True)
 
 
+def _sessions(db: Database) -> None:
+    """Server-side web sessions, so that logout, a password change and a ban end them on every node."""
+    db.main.create_tables([db.tables.session], safe=True)
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_one_api_schema", _schema_v1),
     ("0002_journal_marks", _journal_marks),
+    ("0003_sessions", _sessions),
 ]
 
 

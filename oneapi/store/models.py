@@ -209,6 +209,21 @@ class JournalMark(_Schema):
         primary_key = pw.CompositeKey("journal", "part")
 
 
+class Session(_Schema):
+    """oneapi's own: the web sessions alive (issue 11). The signed cookie names one by ``sid``; a session ends
+    when its row goes (logout, a password change, a ban), on every node that shares the database. The row keeps
+    the SHA-256 of the sid, not the sid: a copy of the table lets nobody in."""
+
+    digest = pw.CharField(max_length=64, primary_key=True)
+    user_id = pw.IntegerField()
+    created_at = pw.BigIntegerField()
+    expires_at = pw.BigIntegerField()
+
+    class Meta:
+        table_name = "oneapi_sessions"
+        indexes = ((("user_id",), False), (("expires_at",), False))
+
+
 # (table, index name, columns, unique) — GORM's names, so One API databases already have them.
 INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("users", "idx_users_username", ("username",), True),
@@ -261,6 +276,7 @@ class Tables:
     migration: type[Migration]
     journal_mark: type[JournalMark]  # in the main database: the accounts mark
     log_journal_mark: type[JournalMark]  # in the logs database (the same table unless LOG_SQL_DSN)
+    session: type[Session]
 
     def main(self) -> list[type[pw.Model]]:
         return [self.user, self.token, self.channel, self.ability, self.redemption, self.option]
@@ -272,4 +288,5 @@ def bind_tables(db: pw.Database, log_db: pw.Database | None = None) -> Tables:
         ability=_bound(Ability, db), redemption=_bound(Redemption, db),
         log=_bound(Log, log_db or db), option=_bound(Option, db), migration=_bound(Migration, db),
         journal_mark=_bound(JournalMark, db), log_journal_mark=_bound(JournalMark, log_db or db),
+        session=_bound(Session, db),
     )

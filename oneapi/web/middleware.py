@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from oneapi.api.common import DROP_SESSION, check_url_text, end_session
+from oneapi.api.common import DROP_SESSION, check_url_text, drop_session_cookie
 from oneapi.errors import OneAPIError
 from oneapi.web.forms import CsrfRefused, FormError, failure_status
-from oneapi.web.render import LoginRequired, login_url, redirect, render, translator
+from oneapi.web.render import TEMPLATES, LoginRequired, login_url, redirect, render, translator
 
 log = logging.getLogger("oneapi.web")
 
@@ -24,6 +24,8 @@ def is_page(path: str) -> bool:
 
 
 async def error_page(request: web.Request, status: int, title_key: str, message: str) -> web.Response:
+    if TEMPLATES not in request.app:  # One API's console is the theme (THEME): it has no page of ours to wear
+        return web.Response(status=status, text=message)
     try:
         return await render(request, "error.html", status=status, title_key=title_key, message=message)
     except Exception:  # the page around the error failed too (the database is down): say it plainly
@@ -65,5 +67,5 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.exception("unhandled error on page %s %s", request.method, request.path)
         response = await error_page(request, 500, "error.server_title", t("error.server"))
     if request.get(DROP_SESSION):
-        end_session(response)
+        drop_session_cookie(response)
     return response

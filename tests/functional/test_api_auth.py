@@ -213,7 +213,10 @@ async def test_disabled_user_refused_at_once_with_cookie_and_token(api: Api) -> 
     assert login["success"] is False and "用户名或密码错误" in login["message"]
     await api.ok("POST", "/api/user/manage", json={"username": "alice", "action": "enable"})
     assert (await api.ok("GET", "/api/user/self", token=token))["username"] == "alice"
-    assert (await api.call("GET", "/api/user/self", headers=cookie(value)))["success"] is True
+    # the ban ended the session (issue 11): lifting it does not bring it back, the browser logs in again
+    await api.call("GET", "/api/user/self", headers=cookie(value), expect_status=401)
+    again = await login_cookie(api, "alice")
+    assert (await api.call("GET", "/api/user/self", headers=cookie(again)))["success"] is True
 
 
 async def test_role_change_counts_at_once_despite_cookie(api: Api) -> None:

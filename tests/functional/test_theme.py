@@ -34,11 +34,13 @@ async def test_files_and_the_spa_fallback(theme_api: Api, caplog: pytest.LogCapt
     index = (FIXTURE / "index.html").read_text()
     for path in ("/", "/login", "/token/edit/5", "/user/reset?email=a&token=b", "/oauth/github?code=x&state=y",
                  "/dashboard", "/static/missing.js", "/.env", "/static/link.txt", "/static/../../outside.txt",
-                 "/%2e%2e/outside.txt", "/index.html", "/%00", "/a%00", "/static/%00x.js", "/static/js/main.js%00",
-                 "/" + "a" * 5000, "/static/" + "b/" * 3000):
+                 "/%2e%2e/outside.txt", "/index.html", "/" + "a" * 5000, "/static/" + "b/" * 3000):
         resp = await client.get(path)
         assert resp.status == 200 and await resp.text() == index, path
         assert resp.headers["Cache-Control"] == "no-cache" and resp.content_type == "text/html", path
+    for path in ("/%00", "/a%00", "/static/%00x.js", "/static/js/main.js%00"):  # no file is named so: bad input
+        resp = await client.get(path)
+        assert resp.status == 400 and "NUL" in await resp.text(), path
     resp = await client.get("/static/js/main.js")
     assert resp.status == 200 and resp.content_type in ("text/javascript", "application/javascript")
     assert "console-check" in await resp.text() and resp.headers["Cache-Control"] == "max-age=604800"

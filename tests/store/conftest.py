@@ -40,7 +40,7 @@ def wipe(db: Database) -> None:
 
 def _is_migrated(db: Database) -> bool:
     """Exactly oneapi's tables and columns, every migration recorded."""
-    models = [*db.tables.main(), db.tables.log, db.tables.migration, db.tables.journal_mark]
+    models = [*db.tables.main(), db.tables.log, db.tables.migration, db.tables.journal_mark, db.tables.session]
     if sorted(_user_tables(db.main)) != sorted(m._meta.table_name for m in models) or pending(db):
         return False
     return all({c.name for c in db.main.get_columns(m._meta.table_name)}

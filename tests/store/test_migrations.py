@@ -24,7 +24,7 @@ from oneapi.store.queries import channels, logs, options, redemptions, tokens, u
 
 ALL_MIGRATIONS = [name for name, _ in MIGRATIONS]
 ONE_API_TABLES = {"users", "tokens", "channels", "abilities", "redemptions", "logs", "options"}
-OUR_TABLES = {"oneapi_migrations", "oneapi_journal_marks"}
+OUR_TABLES = {"oneapi_migrations", "oneapi_journal_marks", "oneapi_sessions"}
 
 
 def _indexes(db: Database, table: str) -> dict[str, tuple[tuple[str, ...], bool]]:

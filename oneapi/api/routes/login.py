@@ -27,9 +27,9 @@ def login_data(user: dict[str, Any]) -> dict[str, Any]:
     return {**_USER_FIELDS, **{k: user[k] for k in ("id", "username", "display_name", "role", "status")}}
 
 
-def logged_in(request: web.Request, user: dict[str, Any], message: str = "") -> web.Response:
+async def logged_in(request: web.Request, user: dict[str, Any], message: str = "") -> web.Response:
     response = ok(login_data(user), message)
-    start_session(request, response, user)
+    await start_session(request, response, user)
     return response
 
 
@@ -70,13 +70,13 @@ def oauth(name: ProviderName) -> Handler:
         if user is not None:  # logged in: bind (a banned session is refused by caller())
             user = await caller(request)
         found, bound = await methods.oauth_finish(request, name, query(request, "code", 1024), user)
-        return ok(message="bind") if bound else logged_in(request, found)
+        return ok(message="bind") if bound else await logged_in(request, found)
 
     return handler
 
 
 async def wechat(request: web.Request) -> web.Response:
-    return logged_in(request, await methods.wechat_finish(request, query(request, "code"), None))
+    return await logged_in(request, await methods.wechat_finish(request, query(request, "code"), None))
 
 
 async def wechat_bind(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from oneapi.api.common import (
     path_id,
     read_json,
     services,
+    session_id,
 )
 from oneapi.api.routes import add
 from oneapi.api.routes.login import logged_in
@@ -35,12 +36,12 @@ async def login(request: web.Request) -> web.Response:
         await methods.check_turnstile(request, request.query.get("turnstile", "")[:4096])
     user = await services(request).accounts.login(f.str("username", max_len=64), f.str("password", max_len=128,
                                                                                        strip=False))
-    return logged_in(request, user)
+    return await logged_in(request, user)
 
 
 async def logout(request: web.Request) -> web.Response:
     response = ok()
-    end_session(response)
+    await end_session(request, response)
     return response
 
 
@@ -50,7 +51,7 @@ async def get_self(request: web.Request) -> web.Response:
 
 async def update_self(request: web.Request) -> web.Response:
     user = await caller(request)
-    await services(request).accounts.update_self(user, await read_json(request))
+    await services(request).accounts.update_self(user, await read_json(request), session_id(request))
     return ok()
 
 
@@ -58,7 +59,7 @@ async def delete_self(request: web.Request) -> web.Response:
     user = await caller(request)
     await services(request).accounts.delete_self(user)
     response = ok()
-    end_session(response)
+    await end_session(request, response)
     return response
 
 

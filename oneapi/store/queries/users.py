@@ -9,6 +9,7 @@ import peewee as pw
 
 from oneapi.errors import ConflictError
 from oneapi.store.database import Database
+from oneapi.store.queries import sessions
 from oneapi.store.queries.accounting import LogRow, log_in_transaction
 from oneapi.store.queries.common import as_id, dicts, either, exact, first, prefix_match
 
@@ -102,13 +103,20 @@ def register(db: Database, user: dict[str, Any], tokens: list[dict[str, Any]],
     return user_id, leftover
 
 
-def update(db: Database, user_id: int, fields: dict[str, Any]) -> int:
-    """Set plain fields (never quota deltas: use add_quota). Returns rows changed."""
+def update(db: Database, user_id: int, fields: dict[str, Any], keep_session: str = "") -> int:
+    """Set plain fields (never quota deltas: use add_quota). Returns rows changed.
+
+    A new password or a status other than enabled ends the user's web sessions in the same transaction (all but
+    ``keep_session``, the digest of the browser that changed its own password)."""
     if not fields:
         return 0
     t = db.tables.user
     try:
-        return int(t.update(**fields).where(t.id == user_id).execute())
+        with db.main.atomic():
+            changed = int(t.update(**fields).where(t.id == user_id).execute())
+            if changed and ("password" in fields or fields.get("status", STATUS_ENABLED) != STATUS_ENABLED):
+                sessions.end_for_user(db, user_id, keep_session)
+            return changed
     except pw.IntegrityError:
         raise ConflictError("that username is already taken") from None
 
@@ -148,8 +156,10 @@ def soft_delete(db: Database, user_id: int, new_username: str) -> int:
     """One API's delete: status 3 and the username freed by renaming. Rows stay (logs refer to them); the
     user's tokens stop working because the relay checks the owner's status, and the access token is cleared."""
     t = db.tables.user
-    return int(t.update(status=STATUS_DELETED, username=new_username, access_token=None)
-               .where(t.id == user_id).execute())
+    with db.main.atomic():
+        sessions.end_for_user(db, user_id)
+        return int(t.update(status=STATUS_DELETED, username=new_username, access_token=None)
+                   .where(t.id == user_id).execute())
 
 
 def aff_code_taken(db: Database, code: str) -> bool:
@@ -206,8 +216,11 @@ def email_taken(db: Database, email: str, except_id: int = 0) -> bool:
 def set_password_by_email(db: Database, email: str, hashed: str) -> int:
     """Set the password of the live users with this address (One API resets them all). Returns rows changed."""
     t = db.tables.user
-    return int(t.update(password=hashed).where(pw.fn.LOWER(t.email) == email.lower(),
-                                               t.status != STATUS_DELETED).execute())
+    holders = (pw.fn.LOWER(t.email) == email.lower()) & (t.status != STATUS_DELETED)
+    with db.main.atomic():
+        for user_id in [row["id"] for row in dicts(t.select(t.id).where(holders))]:
+            sessions.end_for_user(db, user_id)  # whoever knew the old password is logged out
+        return int(t.update(password=hashed).where(holders).execute())
 
 
 def bind_identity(db: Database, user_id: int, column: Identity | Literal["email"], value: str) -> bool:

@@ -36,7 +36,7 @@ async def login(request: web.Request) -> web.Response:
         return await render(request, "login.html", status=failure_status(exc), username=username[:USERNAME_FIELD_MAX],
                             next=target, error=translator(request).error(exc.message), turnstile=True)
     response = redirect(request, target)
-    start_session(request, response, user)
+    await start_session(request, response, user)
     return response
 
 
@@ -68,7 +68,7 @@ async def register(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     await read_form(request)
     response = redirect(request, "/", "flash.logged_out")
-    end_session(response)
+    await end_session(request, response)
     return response
 
 

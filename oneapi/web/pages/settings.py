@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.common import end_session, services
+from oneapi.api.common import end_session, services, session_id
 from oneapi.errors import OneAPIError
 from oneapi.services import passwords
 from oneapi.web.forms import Form, failure_status, read_form
@@ -83,7 +83,7 @@ async def change_password(request: web.Request) -> web.Response:
     if not new:
         return await _failed(request, user, "password", t("settings.password_required"))
     try:
-        await services(request).accounts.update_self(user, {"password": new})
+        await services(request).accounts.update_self(user, {"password": new}, session_id(request))
     except OneAPIError as exc:
         return await _failed(request, user, "password", t.error(exc.message), failure_status(exc))
     return redirect(request, "/setting", "flash.password_changed")
@@ -113,7 +113,7 @@ async def delete_account(request: web.Request) -> web.Response:
     except OneAPIError as exc:
         return await _failed(request, user, "delete", t.error(exc.message), failure_status(exc))
     response = redirect(request, "/", "flash.account_deleted")
-    end_session(response)
+    await end_session(request, response)
     return response
 
 

@@ -98,7 +98,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
     if bound:
         return redirect(request, "/setting", "flash.bound", provider=LABELS[name])
     response = redirect(request, "/dashboard")
-    start_session(request, response, found)
+    await start_session(request, response, found)
     return response
 
 
@@ -112,7 +112,7 @@ async def wechat_login(request: web.Request) -> web.Response:
     except OneAPIError as exc:
         return await _login_failed(request, exc, wechat=True)  # the code form stays open
     response = redirect(request, "/dashboard")
-    start_session(request, response, user)
+    await start_session(request, response, user)
     return response
 
 
@@ -221,7 +221,7 @@ async def reset_confirm(request: web.Request) -> web.Response:
         return await render(request, "reset_confirm.html", status=failure_status(exc),
                             **_reset_context(request, email, token, t.error(exc.message)))
     response = redirect(request, "/login?username=" + quote(email), "flash.password_reset")
-    end_session(response)  # whoever was logged in here logs in again, with the new password
+    await end_session(request, response)  # whoever was logged in here logs in again, with the new password
     return response
 
 
