@@ -39,7 +39,9 @@ from tests.functional.relay_env import ROOT_ACCESS, ROOT_KEY
 EXAMPLES = int(os.environ.get("ONEAPI_FUZZ_EXAMPLES", "300"))
 EXAMPLE_DB = DirectoryBasedExampleDatabase(str(Path(__file__).parent / "examples"))
 USER_ACCESS = "fuzz-user-access-token-00000000"
-DOCUMENTED_5XX = {501: "api_not_implemented", 503: "无可用渠道"}
+# A channel the fuzzer created (its base_url empty: the provider's own, unreachable from CI) fails upstream: that
+# is One API's documented 500 do_request_failed, not oneapi breaking.
+DOCUMENTED_5XX = {500: '"code": "do_request_failed"', 501: "api_not_implemented", 503: "无可用渠道"}
 # Routes that take no input or would lock the fuzzer out (a new access token for the caller, logging out).
 SKIPPED = {("GET", "/api/user/token"), ("GET", "/api/user/logout")}
 # Routes whose refusals write on purpose: a failed channel test is recorded (test time, a type 5 log).
