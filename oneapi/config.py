@@ -214,8 +214,18 @@ class Config:
                                    "when finding the client IP", _cidr_list)
 
     # Relay
-    relay_timeout: int = setting(0, "RELAY_TIMEOUT", "seconds before an upstream request is abandoned; 0 = none",
-                                 _at_least(0))
+    relay_timeout: int = setting(0, "RELAY_TIMEOUT",
+                                 "seconds a whole upstream request may take, streamed answers included (One API's "
+                                 "bound); 0 = none", _at_least(0))
+    relay_connect_timeout: int = setting(15, "RELAY_CONNECT_TIMEOUT",
+                                         "seconds allowed to open a connection to an upstream (TCP, TLS, proxy)",
+                                         _between(1, 600))
+    relay_first_byte_timeout: int = setting(300, "RELAY_FIRST_BYTE_TIMEOUT",
+                                            "seconds an upstream may take to start answering (status line and "
+                                            "headers) once the request is sent", _at_least(1))
+    relay_idle_timeout: int = setting(300, "RELAY_IDLE_TIMEOUT",
+                                      "seconds an upstream may stay silent while sending its answer (between two "
+                                      "chunks of a stream)", _at_least(1))
     relay_proxy: str = setting("", "RELAY_PROXY", "HTTP proxy for upstream requests",
                                _url("http", "https"))
     user_content_request_timeout: int = setting(30, "USER_CONTENT_REQUEST_TIMEOUT",
