@@ -234,6 +234,10 @@ class Config:
     user_content_request_proxy: str = setting("", "USER_CONTENT_REQUEST_PROXY",
                                               "HTTP proxy for fetching user-supplied URLs",
                                               _url("http", "https"))
+    user_content_request_allow_private: bool = setting(
+        False, "USER_CONTENT_REQUEST_ALLOW_PRIVATE",
+        "let user-supplied image URLs reach loopback and private addresses (on-premise image hosts); link-local, "
+        "cloud metadata, multicast and reserved addresses stay refused")
     enforce_include_usage: bool = setting(False, "ENFORCE_INCLUDE_USAGE",
                                           "accepted for One API compatibility: oneapi always asks streaming "
                                           "upstreams for usage")

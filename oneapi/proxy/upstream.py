@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from oneapi.config import Config
+from oneapi.proxy import user_content
 from oneapi.proxy.adaptors.base import UpstreamCall
 from oneapi.proxy.state import Relay
 
@@ -43,11 +44,15 @@ def call_timeout(config: Config) -> aiohttp.ClientTimeout:
 
 
 def session_ctx(relay: Relay) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Opens the upstream session and the one that fetches user-supplied URLs (its connector is fenced:
+    ``user_content``), and closes both."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         relay.session = make_session(relay.config)
+        relay.content_session = user_content.make_session(relay.config)
         yield
         await relay.session.close()
-        relay.session = None
+        await relay.content_session.close()
+        relay.session = relay.content_session = None
 
     return ctx
 
