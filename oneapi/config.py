@@ -154,6 +154,21 @@ class Config:
                          "web theme: default, berry or air (oneapi's own pages), or the directory of a built One API "
                          "front end (index.html and its files) to serve instead", _theme)
 
+    # Client connections: what one client may hold of the server (README: "Connections and timeouts")
+    client_header_timeout: int = setting(20, "ONEAPI_CLIENT_HEADER_TIMEOUT",
+                                         "seconds a client has to send a request's headers, counted from the "
+                                         "connection's start or from the first byte of a later request",
+                                         _between(1, 3600))
+    client_body_timeout: int = setting(60, "ONEAPI_CLIENT_BODY_TIMEOUT",
+                                       "seconds a client may pause while sending a request body (answers, streamed "
+                                       "or not, are never cut by it)", _between(1, 3600))
+    client_idle_timeout: int = setting(75, "ONEAPI_CLIENT_IDLE_TIMEOUT",
+                                       "seconds a kept-alive connection may stay idle between two requests",
+                                       _between(1, 3600))
+    max_connections_per_ip: int = setting(256, "ONEAPI_MAX_CONNECTIONS_PER_IP",
+                                          "open connections one client address may hold (addresses in "
+                                          "TRUSTED_PROXIES are exempt); 0 = no cap", _at_least(0))
+
     # Storage
     sql_dsn: str = setting("", "SQL_DSN",
                            "MySQL/MariaDB (user:pass@tcp(host:port)/db or mysql://) or PostgreSQL "
