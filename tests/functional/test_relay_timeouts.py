@@ -21,6 +21,7 @@ from typing import Any, Literal
 import openai
 import pytest
 
+from tests.fakes.spark_upstream import FakeSpark, start_spark
 from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
 MINI = "gpt-4o-mini"
@@ -215,3 +216,24 @@ async def test_a_long_stream_is_not_cut_by_the_first_byte_or_idle_bound(quick_en
     reply = await quick_env.client(timeout=15).chat.completions.create(model=MINI, messages=USER, stream=True)
     text, error = await read_stream(reply)
     assert error is None and text == answer
+
+
+async def test_a_websocket_upstream_that_falls_silent_is_abandoned_after_the_idle_timeout(
+        quick_env: RelayEnv) -> None:
+    """Spark answers over a websocket: the same idle bound between two frames, and the reservation comes back."""
+    fake = FakeSpark()
+    url, stop = await start_spark(fake)
+    quick_env.stops.append(stop)
+    await quick_env.add_channel(url, type=18, key=fake.channel_key, models="Spark-Max")
+    key = await quick_env.new_token(name="spark", remain_quota=500_000)
+    before = await balances(quick_env, key)
+    fake.stall_after(1)
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as caught:
+        await quick_env.client(key, timeout=15).chat.completions.create(model="Spark-Max", messages=USER)
+    assert time.monotonic() - started < 4 and caught.value.code == "do_request_failed"
+    assert await balances(quick_env, key) == before
+
+    fake.pieces, fake.frame_delay = 5, 0.6  # 2.4 s in all, never silent for the idle bound
+    answer = await quick_env.client(key, timeout=15).chat.completions.create(model="Spark-Max", messages=USER)
+    assert answer.choices[0].message.content
