@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
+from aiohttp.resolver import ThreadedResolver
 
 Kind = Literal["loopback", "private", "link-local", "cloud metadata", "multicast", "reserved", "unspecified"]
 ALLOWED_WHEN_PRIVATE_IS_ON: frozenset[Kind] = frozenset({"loopback", "private"})
@@ -105,12 +105,12 @@ def check_literal(host: str, allow_private: bool) -> None:
 
 
 class GuardedResolver(AbstractResolver):
-    """Resolves with ``inner`` (the system's resolver by default) and keeps only the addresses the guard
-    accepts."""
+    """Resolves with ``inner`` (the system's ``getaddrinfo`` by default: a resolver that holds nothing, as the
+    connector does not close resolvers it was given) and keeps only the addresses the guard accepts."""
 
     def __init__(self, allow_private: bool, inner: AbstractResolver | None = None) -> None:
         self._allow_private = allow_private
-        self._inner = inner if inner is not None else DefaultResolver()
+        self._inner = inner if inner is not None else ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
