@@ -166,6 +166,21 @@ class Config:
                          "web theme: default, berry or air (oneapi's own pages), or the directory of a built One API "
                          "front end (index.html and its files) to serve instead", _theme)
 
+    # Client connections: what one client may hold of the server (README: "Connections and timeouts")
+    client_header_timeout: int = setting(20, "ONEAPI_CLIENT_HEADER_TIMEOUT",
+                                         "seconds a client has to send a request's headers, counted from the "
+                                         "connection's start or from the first byte of a later request",
+                                         _between(1, 3600))
+    client_body_timeout: int = setting(60, "ONEAPI_CLIENT_BODY_TIMEOUT",
+                                       "seconds a client may pause while sending a request body (answers, streamed "
+                                       "or not, are never cut by it)", _between(1, 3600))
+    client_idle_timeout: int = setting(75, "ONEAPI_CLIENT_IDLE_TIMEOUT",
+                                       "seconds a kept-alive connection may stay idle between two requests",
+                                       _between(1, 3600))
+    max_connections_per_ip: int = setting(256, "ONEAPI_MAX_CONNECTIONS_PER_IP",
+                                          "open connections one client address may hold (addresses in "
+                                          "TRUSTED_PROXIES are exempt); 0 = no cap", _at_least(0))
+
     # Storage
     sql_dsn: str = setting("", "SQL_DSN",
                            "MySQL/MariaDB (user:pass@tcp(host:port)/db or mysql://) or PostgreSQL "
@@ -226,8 +241,18 @@ class Config:
                                    "when finding the client IP", _cidr_list)
 
     # Relay
-    relay_timeout: int = setting(0, "RELAY_TIMEOUT", "seconds before an upstream request is abandoned; 0 = none",
-                                 _at_least(0))
+    relay_timeout: int = setting(0, "RELAY_TIMEOUT",
+                                 "seconds a whole upstream request may take, streamed answers included (One API's "
+                                 "bound); 0 = none", _at_least(0))
+    relay_connect_timeout: int = setting(15, "RELAY_CONNECT_TIMEOUT",
+                                         "seconds allowed to open a connection to an upstream (TCP, TLS, proxy)",
+                                         _between(1, 600))
+    relay_first_byte_timeout: int = setting(300, "RELAY_FIRST_BYTE_TIMEOUT",
+                                            "seconds an upstream may take to start answering (status line and "
+                                            "headers) once the request is sent", _at_least(1))
+    relay_idle_timeout: int = setting(300, "RELAY_IDLE_TIMEOUT",
+                                      "seconds an upstream may stay silent while sending its answer (between two "
+                                      "chunks of a stream)", _at_least(1))
     relay_proxy: str = setting("", "RELAY_PROXY", "HTTP proxy for upstream requests",
                                _url("http", "https"))
     user_content_request_timeout: int = setting(30, "USER_CONTENT_REQUEST_TIMEOUT",
@@ -236,6 +261,10 @@ class Config:
     user_content_request_proxy: str = setting("", "USER_CONTENT_REQUEST_PROXY",
                                               "HTTP proxy for fetching user-supplied URLs",
                                               _url("http", "https"))
+    user_content_request_allow_private: bool = setting(
+        False, "USER_CONTENT_REQUEST_ALLOW_PRIVATE",
+        "let user-supplied image URLs reach loopback and private addresses (on-premise image hosts); link-local, "
+        "cloud metadata, multicast and reserved addresses stay refused")
     enforce_include_usage: bool = setting(False, "ENFORCE_INCLUDE_USAGE",
                                           "accepted for One API compatibility: oneapi always asks streaming "
                                           "upstreams for usage")

@@ -18,11 +18,12 @@ import socket
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from oneapi import __version__, runtime
+from oneapi import __version__, listener, runtime
 from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
 from oneapi.api.body import SERVER_OPTIONS
@@ -87,7 +88,8 @@ def make_app(services: Services, config: Config, secret: str | None = None,
     proxies = parse_networks(config.trusted_proxies)
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[request_id_middleware, page_error_middleware, make_client_ip_middleware(proxies),
+        middlewares=[listener.phase_middleware, request_id_middleware, page_error_middleware,
+                     make_client_ip_middleware(proxies),
                      relay_middleware, api_error_middleware,
                      make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit),
                      api_csrf_middleware, web_page.page_middleware],
@@ -229,25 +231,47 @@ def _report_tokenizer(future: asyncio.Future[None]) -> None:
         log.error("the tokenizer failed to load: %s", future.exception())
 
 
+def open_files_guard(config: Config) -> listener.ConnectionGuard:
+    """Raise the open-file limit as far as allowed, and size the connection guard by it (logged: what the
+    operator needs to know when clients are refused)."""
+    before, limit = listener.raise_file_limit()
+    limits = listener.Limits(header_timeout=config.client_header_timeout, body_timeout=config.client_body_timeout,
+                             idle_timeout=config.client_idle_timeout, per_ip=config.max_connections_per_ip,
+                             budget=listener.connection_budget(limit), exempt=parse_networks(config.trusted_proxies))
+    raised = f" (raised from {before}, to the hard limit)" if limit != before else ""
+    log.info("open-file limit %d%s: up to %d client connections, %s per address", limit, raised, limits.budget,
+             limits.per_ip or "no cap")
+    if limit < 4096:
+        log.warning("the open-file limit is %d: set LimitNOFILE=65536 in the systemd unit (or ulimit -n) so that "
+                    "many clients can be served at once", limit)
+    return listener.ConnectionGuard(limits)
+
+
 async def run(config: Config) -> None:
     """Serve until SIGTERM/SIGINT."""
     claim_socket_path(config.data_path(config.admin_socket))  # refuse early when another server is running
     services, store, relay = await start(config)
+    guard = open_files_guard(config)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(guard.handle_loop_exception)  # accept() failures: one line per interval
     # Loading the encodings takes ~0.5 s: do it now, off the loop, instead of in the first request.
-    warm = asyncio.get_running_loop().run_in_executor(None, relay.tokenizer.warm)
+    warm = loop.run_in_executor(None, relay.tokenizer.warm)
     warm.add_done_callback(_report_tokenizer)
     jobs = start_jobs(config, services, relay)
     secret = session_secret(config)
     app = make_app(services, config, secret, relay=relay)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=logging.getLogger("oneapi.access"),
-                           **SERVER_OPTIONS)
+    # aiohttp's own keep-alive timer waits longer than the guard's, which decides.
+    options: dict[str, Any] = {"access_log": logging.getLogger("oneapi.access"),
+                               "keepalive_timeout": config.client_idle_timeout + config.client_header_timeout,
+                               **SERVER_OPTIONS}
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, **options)
     await runner.setup()
     admin: tuple[web.AppRunner, Path] | None = None
     noted: Path | None = None
     try:
         admin = await start_admin_socket(services, config, secret)
         noted = note_admin_socket(admin[1])
-        site = web.TCPSite(runner, port=config.port, reuse_address=True)
+        site = listener.GuardedSite(runner, guard, config.port, handler_options=options)
         try:
             await site.start()
         except OSError as exc:
@@ -258,7 +282,6 @@ async def run(config: Config) -> None:
         log.info("oneapi %s listening on http://0.0.0.0:%d (node type %s)", __version__, config.port,
                  config.node_type)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)

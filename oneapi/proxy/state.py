@@ -1,4 +1,4 @@
-"""The relay's shared state: routing table, ledger, tokenizer, upstream session and channel health.
+"""The relay's shared state: routing table, ledger, tokenizer, upstream sessions and channel health.
 
 One :class:`Relay` per server, created in ``server.py`` and stored on the application. The routing table is
 replaced (never mutated) when channels change, so a request in flight keeps a consistent view.
@@ -65,6 +65,7 @@ class Relay:
         self.tokenizer = tokenizer
         self.routes = RoutingTable([])
         self.session: aiohttp.ClientSession | None = None
+        self.content_session: aiohttp.ClientSession | None = None  # fetches user-supplied URLs (user_content)
         self.metrics = SuccessWindow(config.metric_queue_size, config.metric_success_rate_threshold)
         self.anomalies = ReportThrottle(60.0)
         self.failures = ReportThrottle(10.0)  # network failures, per channel: a dead upstream fails every call
@@ -98,6 +99,11 @@ class Relay:
         if self.session is None:
             raise RuntimeError("the upstream session is not open")
         return self.session
+
+    def user_content(self) -> aiohttp.ClientSession:
+        if self.content_session is None:
+            raise RuntimeError("the user content session is not open")
+        return self.content_session
 
     async def channel_failed(self, channel_id: int, status: int, error: OneAPIError) -> None:
         """Record a failure; disable the channel when SPEC 4.3's rules or the success window say so."""

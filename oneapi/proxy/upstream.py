@@ -1,7 +1,15 @@
-"""The one shared upstream HTTP client: pooled connections, RELAY_TIMEOUT, RELAY_PROXY.
+"""The one shared upstream HTTP client: pooled connections, the upstream timeouts, RELAY_PROXY.
 
 Created when the application starts and closed when it stops (``cleanup_ctx``); handlers never open a
 session of their own.
+
+A hung upstream must not hold a client and its reservation for as long as the client waits, so every call is
+bounded three ways, each with a non-zero default: opening the connection (RELAY_CONNECT_TIMEOUT), the wait for
+the answer to start (RELAY_FIRST_BYTE_TIMEOUT: a non-stream answer arrives once the model has finished, so this
+one is generous) and the silence while the answer arrives (RELAY_IDLE_TIMEOUT, between two chunks of a stream).
+RELAY_TIMEOUT stays One API's bound on the whole exchange, streams included (0: none). A timeout raises a
+``TimeoutError`` (aiohttp's ``ServerTimeoutError`` and friends are ones) that the relay treats as any network
+error: the attempt's reservation is refunded, and the next channel is tried.
 """
 
 from __future__ import annotations
@@ -13,49 +21,69 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from oneapi.config import Config
+from oneapi.proxy import user_content
 from oneapi.proxy.adaptors.base import UpstreamCall
 from oneapi.proxy.state import Relay
 
-CONNECT_TIMEOUT = 15.0
 ERROR_BODY_LIMIT = 1 << 20  # read at most 1 MiB of an upstream error body
 
 
-def make_session() -> aiohttp.ClientSession:
+def make_session(config: Config) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
     # trust_env=False: RELAY_PROXY is the only proxy (HTTP_PROXY in the environment would surprise operators).
     return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
-                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT),
-                                 skip_auto_headers=("User-Agent",))
+                                 timeout=call_timeout(config), skip_auto_headers=("User-Agent",))
+
+
+def call_timeout(config: Config) -> aiohttp.ClientTimeout:
+    """The bounds of one upstream call until its answer starts; :func:`await_answer` then switches the read
+    bound to RELAY_IDLE_TIMEOUT for the body."""
+    return aiohttp.ClientTimeout(total=config.relay_timeout or None, sock_connect=config.relay_connect_timeout,
+                                 sock_read=config.relay_first_byte_timeout)
 
 
 def session_ctx(relay: Relay) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Opens the upstream session and the one that fetches user-supplied URLs (its connector is fenced:
+    ``user_content``), and closes both."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        relay.session = make_session()
+        relay.session = make_session(relay.config)
+        relay.content_session = user_content.make_session(relay.config)
         yield
         await relay.session.close()
-        relay.session = None
+        await relay.content_session.close()
+        relay.session = relay.content_session = None
 
     return ctx
 
 
 WS_HANDSHAKE_TIMEOUT = 5.0
-WS_IDLE_TIMEOUT = 60.0
 
 
 class WebSocketAnswer:
     """A websocket dialogue presented like an HTTP response to the relay: each received frame is one line of
-    ``content``; the dialogue ends when the server closes. (Spark answers over a websocket.)"""
+    ``content``; the dialogue ends when the server closes. (Spark answers over a websocket.)
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, idle_timeout: float) -> None:
+    Bounded as HTTP answers are: RELAY_IDLE_TIMEOUT between two frames, RELAY_TIMEOUT (``deadline``, a loop
+    time) for the whole dialogue."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, idle_timeout: float, deadline: float | None) -> None:
         self.status = 200
         self.headers = {"Content-Type": "application/x-ndjson"}
         self._ws = ws
         self._idle = idle_timeout
+        self._deadline = deadline
         self.content = self
+
+    def _next_wait(self) -> float:
+        if self._deadline is None:
+            return self._idle
+        # never 0: aiohttp reads receive(timeout=0) as "no timeout"
+        return max(0.001, min(self._idle, self._deadline - asyncio.get_running_loop().time()))
 
     async def iter_any(self) -> AsyncIterator[bytes]:
         while True:
-            message = await self._ws.receive(timeout=self._idle)
+            message = await self._ws.receive(timeout=self._next_wait())
             if message.type == aiohttp.WSMsgType.TEXT:
                 yield message.data.encode() + b"\n"
             elif message.type == aiohttp.WSMsgType.BINARY:
@@ -97,7 +125,8 @@ class HandshakeRefusal:
 
 
 async def open_websocket(relay: Relay, call: UpstreamCall) -> WebSocketAnswer | HandshakeRefusal:
-    idle = float(relay.config.relay_timeout or WS_IDLE_TIMEOUT)
+    config = relay.config
+    deadline = asyncio.get_running_loop().time() + config.relay_timeout if config.relay_timeout else None
     try:
         ws = await asyncio.wait_for(
             relay.upstream().ws_connect(call.url, headers=call.headers, proxy=relay.config.relay_proxy or None,
@@ -106,7 +135,7 @@ async def open_websocket(relay: Relay, call: UpstreamCall) -> WebSocketAnswer | 
         return HandshakeRefusal(exc.status, await _refusal_body(relay, call) or exc.message)
     if call.body:
         await ws.send_str(call.body.decode())
-    return WebSocketAnswer(ws, idle)
+    return WebSocketAnswer(ws, config.relay_idle_timeout, deadline)
 
 
 async def _refusal_body(relay: Relay, call: UpstreamCall) -> str:
@@ -125,17 +154,29 @@ async def send(relay: Relay, call: UpstreamCall, *, stream: bool) -> Any:
     """Start the upstream request; the caller reads and releases the response (an aiohttp ClientResponse, or
     a WebSocketAnswer for websocket calls).
 
-    RELAY_TIMEOUT bounds the whole exchange for a normal request, and the silence between two reads of a
-    stream (a long answer that keeps streaming is not cut off).
+    Returns once the answer has started (status and headers), within RELAY_CONNECT_TIMEOUT +
+    RELAY_FIRST_BYTE_TIMEOUT; reading the body is then bounded by RELAY_IDLE_TIMEOUT between two reads, and
+    everything by RELAY_TIMEOUT (streams too, as One API does). ``stream`` changes none of these bounds: a
+    non-stream answer, which starts only once the model is done, is covered by the first-byte bound.
     """
     if call.method == "WS":
         return await open_websocket(relay, call)
-    seconds = relay.config.relay_timeout or None
-    timeout = (aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=seconds) if stream
-               else aiohttp.ClientTimeout(total=seconds, sock_connect=CONNECT_TIMEOUT))
-    return await relay.upstream().request(call.method, call.url, data=call.body, headers=call.headers,
-                                          timeout=timeout, proxy=relay.config.relay_proxy or None,
-                                          allow_redirects=False)
+    response = await relay.upstream().request(call.method, call.url, data=call.body, headers=call.headers,
+                                              timeout=call_timeout(relay.config),
+                                              proxy=relay.config.relay_proxy or None, allow_redirects=False)
+    idle_from_now(response, relay.config.relay_idle_timeout)
+    return response
+
+
+def idle_from_now(response: aiohttp.ClientResponse, seconds: float) -> None:
+    """From now on, ``response``'s body may pause at most ``seconds`` between two reads (aiohttp's sock_read
+    bound is per connection: it covered the wait for the headers until here)."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None or response.content.is_eof():
+        return  # the whole body is in (the connection may be back in the pool: no timer on it)
+    protocol.read_timeout = seconds
+    protocol.start_timeout()  # counts from now, with the new bound
 
 
 async def read_limited(response: aiohttp.ClientResponse, limit: int = ERROR_BODY_LIMIT) -> bytes:

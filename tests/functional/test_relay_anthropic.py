@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import AsyncIterator
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -22,7 +23,7 @@ from oneapi.services import pricing
 from oneapi.store.queries import channels as channel_q
 from tests.fakes.anthropic_upstream import IMAGE_TOKENS, FakeAnthropic, start_fake
 from tests.fakes.openai_upstream import tiny_png
-from tests.functional.relay_env import RelayEnv
+from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
 MODEL = "claude-3-5-sonnet-20241022"
 KEY = "sk-ant-channel-key"
@@ -231,7 +232,15 @@ async def image_server() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def test_image_by_http_url_is_fetched_and_inlined(relay_env: RelayEnv, image_server: str) -> None:
+@pytest.fixture
+async def on_premise_env(tmp_path: Path) -> AsyncIterator[RelayEnv]:
+    """The image host below is on loopback, which user-supplied URLs may reach only when the operator says so."""
+    async for env in start_relay_env(sqlite_db(tmp_path), relay_config(USER_CONTENT_REQUEST_ALLOW_PRIVATE="true")):
+        yield env
+
+
+async def test_image_by_http_url_is_fetched_and_inlined(on_premise_env: RelayEnv, image_server: str) -> None:
+    relay_env = on_premise_env
     fake, _ = await claude_channel(relay_env)
     answer = await relay_env.client().chat.completions.create(model=MODEL, stream=True, messages=[
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"{image_server}/cat.png"}},

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.netns import isolation
 from tests.functional.server_process import ROOT
 
 pytestmark = pytest.mark.slow
@@ -45,19 +46,6 @@ def interpreter(version: str) -> str | None:
         if probe.returncode == 0 and probe.stdout.strip() == version:
             return candidate
     return None
-
-
-@cache
-def isolation() -> tuple[list[str], str]:
-    """The command prefix that runs a process in a new network namespace, or [] and the reason it cannot."""
-    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
-        if shutil.which(prefix[0]) is None:
-            return [], "unshare is not installed"
-        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            return prefix, ""
-        reason = probe.stderr.strip()
-    return [], f"unshare -n is not allowed here ({reason})"
 
 
 @pytest.fixture(scope="module")

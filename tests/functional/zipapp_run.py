@@ -11,11 +11,8 @@ the run proves the file needs no network. Usage::
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -24,26 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.threaded import ThreadedFake
+from tests.functional.netns import bring_loopback_up, outside_reachable
 from tests.functional.server_process import Server, clean_env, free_port
 
 ACCESS = "zipapp-access-token-0123456789ab"
-
-
-def bring_loopback_up() -> None:
-    """``ip link set lo up`` without needing ``ip``: a new network namespace starts with lo down."""
-    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        request = struct.pack("16sh", b"lo", 0)
-        flags = struct.unpack("16sh", fcntl.ioctl(s, siocgifflags, request))[1]
-        fcntl.ioctl(s, siocsifflags, struct.pack("16sh", b"lo", flags | iff_up))
-
-
-def outside_reachable() -> bool:
-    try:
-        socket.create_connection(("1.1.1.1", 443), timeout=2).close()
-    except OSError:
-        return False
-    return True
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
