@@ -7,7 +7,6 @@ server cannot start.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -105,21 +104,21 @@ def tui(
     socket is another user's)."""
     import asyncio
 
-    from oneapi.client import AdminClient, AdminError, locate
+    from oneapi.client import AdminClient, AdminError, Located, locate
 
-    async def ping() -> Path:
-        path = locate(admin_socket)
-        async with AdminClient(path, timeout=5) as client:
+    async def ping() -> Located:
+        found = locate(admin_socket)
+        async with AdminClient(found.path, 5, found.trusted) as client:
             await client.ping()
-        return path
+        return found
 
     try:
-        path = asyncio.run(ping())
+        found = asyncio.run(ping())
     except AdminError as exc:
         raise fail(str(exc), exc.exit_code) from None
     from oneapi.tui import make_app
 
-    make_app(path).run()
+    make_app(found.path, found.trusted).run()
 
 
 @app.command()

@@ -43,9 +43,9 @@ class OneAPIApp(App[None]):
         *[Binding(str(i + 1), f"show('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS)],
     ]
 
-    def __init__(self, socket: Path) -> None:
+    def __init__(self, socket: Path, trusted: frozenset[int] | None = None) -> None:
         super().__init__()
-        self.client = AdminClient(socket)
+        self.client = AdminClient(socket, trusted=trusted)
         self.status: dict[str, Any] = {}
         self.channel_types: dict[int, str] = {}  # type id → name, loaded with the first channel list
 
