@@ -746,10 +746,32 @@ def test_help_shows_flags_the_usual_way() -> None:
     assert re.search(r"^  --version +Print the version and exit\.$", top, re.M), top
     assert "<bool>" not in top and "<str>" not in top
     update = helped("token", "update")
-    assert "TOKEN_ID" in update and re.search(r"^  --name TEXT +Token name", update, re.M), update
+    assert update.splitlines()[0] == "Usage: oneapi token update [OPTIONS] TOKEN_ID", update  # no {TOKEN_ID}
+    assert re.search(r"^  --name TEXT +Token name", update, re.M), update
+    assert helped("user", "topup").splitlines()[0] == "Usage: oneapi user topup [OPTIONS] [USER]"
+    assert helped("option", "set").splitlines()[0] == "Usage: oneapi option set [OPTIONS] KEY VALUE"
     assert re.search(r"^  --enable / --disable +Switch", update, re.M), update
     assert re.search(r"^  --port INTEGER +TCP port", helped("serve"), re.M)
     assert not re.search(r"<(bool|str|int|path)>", helped("voucher", "create") + helped("log", "tail"))
+
+
+def test_every_usage_line_names_arguments_in_plain_capitals() -> None:
+    """Each subcommand's usage line, as ``--help`` prints it: arguments as Click writes them (KEY, [USER]),
+    never in typer's braces, and no lower-case placeholder."""
+    import typer.main
+
+    from oneapi.cli import app, plain_metavars
+
+    root = plain_metavars(typer.main.get_command(app))
+    lines = []
+    for group_name, group in root.commands.items():
+        for name, command in (getattr(group, "commands", None) or {"": group}).items():
+            path = " ".join(filter(None, ("oneapi", group_name, name)))
+            ctx = command.make_context(path, [], resilient_parsing=True)
+            lines.append(command.get_usage(ctx))
+    assert len(lines) >= 29 and "Usage: oneapi user enable [OPTIONS] [USER]" in lines, lines
+    for line in lines:
+        assert re.fullmatch(r"Usage: oneapi [a-z ]+ \[OPTIONS\]( \[?[A-Z_]+\]?(\.\.\.)?)*", line), line
 
 
 def test_top_level_usage_errors_are_one_line(tmp_path: Path) -> None:
