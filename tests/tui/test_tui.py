@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from aiohttp import web
-from textual.widgets import DataTable, Input, Select, Sparkline, Static, TabbedContent, TextArea
+from textual.widgets import DataTable, Input, Label, Select, Sparkline, Static, TabbedContent, TextArea
 
 from oneapi.api.admin import make_admin_app
 from oneapi.store.queries import channels as channel_q
@@ -293,3 +293,67 @@ async def test_the_dashboard_names_channels_and_says_rates_are_one_minute_averag
         spent = app.query_one("#quota", Static)
         await wait_for(lambda: re.fullmatch(r"\$0\.0*[1-9]\d*", str(spent.render())) is not None)
         await pilot.pause()
+
+
+# ------------------------------------------------------------------ text from data is never read as markup
+
+MARKUP = "[/]"  # a closing tag with nothing to close: Textual's markup parser raises MarkupError on it
+STYLE_LIKE = "[invalid_request_error]"  # an unknown style: the parser would drop it without a word
+SHORT_STYLE_LIKE = "[quota_exceeded]"  # the same for a display name (at most 20 characters)
+
+
+async def seed_markup_lookalikes(admin_env: AdminEnv) -> None:
+    services = admin_env.relay.services
+    await services.channels.create({"type": 1, "name": MARKUP, "key": "sk-x", "base_url": "http://127.0.0.1:9",
+                                    "models": "gpt-4o-mini"})
+    await services.tokens.create(1, {"name": MARKUP, "remain_quota": 500_000})
+    await services.vouchers.create(1, {"name": MARKUP, "quota": 7, "count": 1})
+    await services.accounts.create({"id": 1, "role": 100}, {"username": MARKUP, "password": "password123",
+                                                            "display_name": SHORT_STYLE_LIKE})
+    await services.options.update("Notice", f"{MARKUP} {STYLE_LIKE}")
+    await services.store.write(log_q.insert, {"created_at": 1_700_000_000, "type": 4, "username": MARKUP,
+                                              "content": f"{STYLE_LIKE} the upstream said {MARKUP}"})
+    services.stats.record_request(MARKUP, 1, 10, 3)
+
+
+async def test_text_that_looks_like_markup_is_shown_as_typed_in_every_tab(admin_env: AdminEnv) -> None:
+    await seed_markup_lookalikes(admin_env)
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: MARKUP in str(app.query_one("#top-models", Static).render()))
+        for number, tab, needles in (("2", "channels", [MARKUP]), ("3", "tokens", [MARKUP]),
+                                     ("4", "vouchers", [MARKUP]), ("5", "users", [MARKUP, SHORT_STYLE_LIKE]),
+                                     ("6", "options", [f"{MARKUP} {STYLE_LIKE}"]),
+                                     ("7", "logs", [MARKUP, STYLE_LIKE])):
+            await pilot.press(number)
+            table = app.query_one(f"#{tab} DataTable", DataTable)
+            await wait_for(lambda: all(any(n in cell for cell in cells(table)) for n in needles))  # noqa: B023
+            assert app.is_running
+
+        # Titles, errors and notifications made from data: a top-up of the user "[/]" ...
+        await pilot.press("5")
+        users = app.query_one("#users DataTable", DataTable)
+        users.move_cursor(row=[str(users.get_row_at(i)[1]) for i in range(users.row_count)].index(MARKUP))
+        await pilot.press("u")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        assert f"Top up {MARKUP}" in str(app.screen.query_one(Label).render())
+        await pilot.press("escape")
+        await wait_for(lambda: len(app.screen_stack) == 1)
+        await pilot.press("space")  # ... disabled: "user [/]: disabled"
+        await wait_for(lambda: any(n.message == f"user {MARKUP}: disabled" for n in app._notifications))
+        # ... a token "[/]" whose key is shown under its name, after a quota the form refuses, quoted:
+        await pilot.press("3")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        form = app.screen
+        form.query_one("#field-name", Input).value = MARKUP
+        form.query_one("#field-quota", Input).value = MARKUP
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: f"quota '{MARKUP}' is not a number" in str(form.query_one("#error-quota").render()))
+        form.query_one("#field-quota", Input).value = "$1"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: app.screen is not form and app.screen.query("#text"))
+        assert f"Token {MARKUP} created" in str(app.screen.query_one(Label).render())
+        await pilot.press("escape")
+        assert app.is_running
+

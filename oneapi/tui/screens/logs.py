@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Input, Label
 
 from oneapi import humanize
 from oneapi.client import AdminError, AdminRefused
-from oneapi.tui.screens.base import NARROW, MessageScreen, clip
+from oneapi.tui.screens.base import NARROW, MessageScreen, clip, plain
 
 if TYPE_CHECKING:
     from oneapi.tui.app import OneAPIApp
@@ -185,7 +185,7 @@ class LogsPane(Widget):
             await asyncio.sleep(RECONNECT_SECONDS)
 
     def on_logs_pane_lost(self, message: Lost) -> None:
-        self.query_one("#state", Label).update(message.reason)
+        self.query_one("#state", Label).update(plain(message.reason))
 
     def on_logs_pane_connected(self) -> None:
         self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
@@ -218,7 +218,7 @@ class LogsPane(Widget):
     def _add(self, row: dict[str, Any]) -> None:
         table = self.query_one(DataTable)
         cells = self.cells(row)
-        table.add_row(*(cells[key] for key in self._shown))
+        table.add_row(*(plain(cells[key]) for key in self._shown))
         if table.row_count > MAX_ROWS:
             table.remove_row(next(iter(table.rows)))
         table.move_cursor(row=table.row_count - 1)
