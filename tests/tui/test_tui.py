@@ -357,3 +357,58 @@ async def test_text_that_looks_like_markup_is_shown_as_typed_in_every_tab(admin_
         await pilot.press("escape")
         assert app.is_running
 
+
+# ------------------------------------------------------------------ the live tail: duplicates, enter, trimming
+
+async def test_a_log_seen_live_and_again_after_a_reconnection_shows_once(tmp_path: Path) -> None:
+    socket = Path("/tmp") / f"oneapi-dedup-{tmp_path.name[-30:]}.sock"
+    socket.unlink(missing_ok=True)
+    async for env in start_relay_env(sqlite_db(tmp_path), relay_config()):
+        try:
+            await reconnect_after_a_call(env, socket)
+        finally:
+            socket.unlink(missing_ok=True)
+
+
+async def reconnect_after_a_call(env: RelayEnv, socket: Path) -> None:
+    async def serve() -> web.AppRunner:
+        runner = web.AppRunner(make_admin_app(env.services, "test-secret"))
+        await runner.setup()
+        await web.UnixSite(runner, str(socket)).start()
+        return runner
+
+    runner = await serve()
+    _fake, url = await env.fake()
+    await env.add_channel(url)
+    app = make_app(socket)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7")
+            pane = app.query_one("LogsPane")
+            table = app.query_one("LogsPane DataTable", DataTable)
+            state = app.query_one("#state")
+            await pilot.pause(0.3)  # subscribed
+            await env.client().chat.completions.create(model="gpt-4o-mini",
+                                                       messages=[{"role": "user", "content": "once"}])
+            await wait_for(lambda: "gpt-4o-mini" in cells(table))  # live: a consume log carries no id
+
+            async def written() -> bool:
+                return any(r["model_name"] == "gpt-4o-mini"
+                           for r in await env.services.store.read(log_q.list_page, log_q.LogFilter(), 0, 10))
+
+            deadline = asyncio.get_running_loop().time() + 10
+            while not await written():
+                assert asyncio.get_running_loop().time() < deadline, "the consume log was never written"
+                await asyncio.sleep(0.1)
+            await env.services.store.write(log_q.insert, {"created_at": 1_700_000_001, "type": 4,
+                                                          "content": "marker behind the stream"})
+            await runner.cleanup()
+            await wait_for(lambda: "reconnecting" in str(state.render()))
+            runner = await serve()
+            await wait_for(lambda: "marker behind the stream" in cells(table), timeout=10)  # missed logs fetched
+            await pilot.pause(0.2)
+            assert cells(table).count("gpt-4o-mini") == 1
+            assert [r.get("model_name") for r in pane.rows].count("gpt-4o-mini") == 1  # type: ignore[attr-defined]
+    finally:
+        await runner.cleanup()
+

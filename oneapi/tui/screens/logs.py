@@ -3,11 +3,15 @@
 The tail survives the server: when the event stream ends (a restart, a crash), the pane says so and reconnects
 every few seconds, then fetches what it missed. ``r`` reloads the recent logs and reconnects at once. Cells are
 cut to fit the terminal; ``enter`` shows the whole entry, wrapped.
+
+A log can arrive twice, live (without an id: the live stream carries consume logs before they are written) and
+from ``/api/log/`` after a reconnection: :func:`identity` tells them apart without the id.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
@@ -46,6 +50,14 @@ def matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
               "model": str(row.get("model_name", "")), "channel": str(row.get("channel", "")),
               "type": TYPES.get(row.get("type", 0), "")}
     return all(not want or checks[name] == want for name, want in filters.items())
+
+
+def identity(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells one log from another whether it came live (without an id) or from /api/log/ (with one): a
+    request's log by its request id, moment and type; any other by its moment, type, user, text and quota."""
+    if row.get("request_id"):
+        return row["request_id"], row.get("created_at"), row.get("type")
+    return "", row.get("created_at"), row.get("type"), row.get("username"), row.get("content"), row.get("quota")
 
 
 def kind(row: dict[str, Any]) -> str:
@@ -88,6 +100,7 @@ class LogsPane(Widget):
         self.held: list[dict[str, Any]] = []
         self._shown: tuple[str, ...] = ()
         self._content_width = 60
+        self._seen: Counter[tuple[Any, ...]] = Counter()  # identity() of every row in rows and held
 
     @property
     def oneapi(self) -> OneAPIApp:
@@ -137,6 +150,7 @@ class LogsPane(Widget):
         """``r``: the recent logs again, and a new live stream at once."""
         self.rows = []
         self.held = []
+        self._seen.clear()
         self.redraw()
         self.load_recent()
         self.follow()
@@ -148,10 +162,8 @@ class LogsPane(Widget):
         except AdminError as exc:
             self.oneapi.report(exc)
             return
-        known = {r.get("id") for r in self.rows + self.held if r.get("id") is not None}
-        for row in reversed(rows):
-            if row.get("id") not in known:
-                self.post_message(self.Arrived(row))
+        for row in reversed(rows):  # those the pane has already are left out when they arrive
+            self.post_message(self.Arrived(row))
 
     @work(group="follow", exclusive=True)
     async def follow(self) -> None:
@@ -192,14 +204,31 @@ class LogsPane(Widget):
         self.load_recent()  # what happened while the stream was down
 
     def on_logs_pane_arrived(self, message: Arrived) -> None:
+        """Keep and show a log, unless the pane has it already (live, then from /api/log/, or the other way)."""
+        seen = identity(message.row)
+        if seen in self._seen:
+            return
+        self._seen[seen] += 1
         if self.paused:
             self.held.append(message.row)
-            del self.held[:-MAX_ROWS]
+            self._trim(self.held)
             return
-        self.rows.append(message.row)
-        del self.rows[:-MAX_ROWS]
-        if matches(message.row, self.filters()):
-            self._add(message.row)
+        self._keep(message.row)
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._trim(self.rows)
+        if matches(row, self.filters()):
+            self._add(row)
+
+    def _trim(self, rows: list[dict[str, Any]]) -> None:
+        """Drop the oldest of ``rows`` beyond MAX_ROWS (rows shown in the table stay there until it trims)."""
+        for old in rows[:-MAX_ROWS]:
+            seen = identity(old)
+            self._seen[seen] -= 1
+            if self._seen[seen] <= 0:
+                del self._seen[seen]
+        del rows[:-MAX_ROWS]
 
     def cells(self, row: dict[str, Any]) -> dict[str, str]:
         consume = row.get("type") == 2  # the call figures mean something only for consume logs
@@ -234,7 +263,7 @@ class LogsPane(Widget):
         self.paused = not self.paused
         if not self.paused:
             for row in self.held:
-                self.post_message(self.Arrived(row))
+                self._keep(row)
             self.held = []
         self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
 
