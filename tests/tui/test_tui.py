@@ -8,6 +8,7 @@ import re
 import stat
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from textual.widgets import DataTable, Input, Label, Select, Sparkline, Static, TabbedContent, TextArea
 
@@ -16,6 +17,7 @@ from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import redemptions as voucher_q
 from oneapi.tui import make_app
+from oneapi.tui.screens import logs as logs_screen
 from tests.functional.admin_env import AdminEnv
 from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
@@ -411,4 +413,38 @@ async def reconnect_after_a_call(env: RelayEnv, socket: Path) -> None:
             assert [r.get("model_name") for r in pane.rows].count("gpt-4o-mini") == 1  # type: ignore[attr-defined]
     finally:
         await runner.cleanup()
+
+
+async def test_enter_shows_the_entry_under_the_cursor_once_old_rows_are_dropped_under_a_filter(
+        admin_env: AdminEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs_screen, "MAX_ROWS", 3)
+    logs = admin_env.relay.services.logs
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7")
+        app.query_one("#filter-type", Input).value = "system"
+        table = app.query_one("LogsPane DataTable", DataTable)
+        await pilot.pause(0.3)  # subscribed
+        for log_type, content in ((4, "first system entry"), (4, "second system entry"), (3, "manage one"),
+                                  (3, "manage two"), (4, "third system entry")):
+            await logs.record(0, log_type, content)
+        # Kept: the last 3 of every type; shown: the system ones, first and second included.
+        await wait_for(lambda: any("third system entry" in c for c in cells(table)))
+
+        async def detail_of(row: int) -> str:
+            table.move_cursor(row=row)
+            await pilot.press("enter")
+            await wait_for(lambda: len(app.screen_stack) > 1)
+            text = app.screen.query_one("#text", TextArea).text
+            await pilot.press("escape")
+            await wait_for(lambda: len(app.screen_stack) == 1)
+            return text
+
+        contents = [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
+        for entry in ("first system entry", "second system entry", "third system entry"):
+            assert entry in await detail_of(next(i for i, c in enumerate(contents) if entry in c))
+        await logs.record(0, 4, "fourth system entry")  # the table keeps 3 rows too: "first" goes
+        await wait_for(lambda: any("fourth system entry" in c for c in cells(table)))
+        assert table.row_count == 3 and not any("first system entry" in c for c in cells(table))
+        assert "second system entry" in await detail_of(0)
 

@@ -5,12 +5,15 @@ every few seconds, then fetches what it missed. ``r`` reloads the recent logs an
 cut to fit the terminal; ``enter`` shows the whole entry, wrapped.
 
 A log can arrive twice, live (without an id: the live stream carries consume logs before they are written) and
-from ``/api/log/`` after a reconnection: :func:`identity` tells them apart without the id.
+from ``/api/log/`` after a reconnection: :func:`identity` tells them apart without the id. Each table row has a
+key naming its entry, so ``enter`` finds the entry under the cursor whatever the filter and however many old rows
+were dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -101,6 +104,8 @@ class LogsPane(Widget):
         self._shown: tuple[str, ...] = ()
         self._content_width = 60
         self._seen: Counter[tuple[Any, ...]] = Counter()  # identity() of every row in rows and held
+        self._entries: dict[str, dict[str, Any]] = {}  # table row key -> the log entry it shows
+        self._keys = itertools.count()
 
     @property
     def oneapi(self) -> OneAPIApp:
@@ -247,13 +252,18 @@ class LogsPane(Widget):
     def _add(self, row: dict[str, Any]) -> None:
         table = self.query_one(DataTable)
         cells = self.cells(row)
-        table.add_row(*(plain(cells[key]) for key in self._shown))
+        row_key = str(next(self._keys))
+        self._entries[row_key] = row
+        table.add_row(*(plain(cells[key]) for key in self._shown), key=row_key)
         if table.row_count > MAX_ROWS:
-            table.remove_row(next(iter(table.rows)))
+            oldest = next(iter(table.rows))
+            table.remove_row(oldest)
+            self._entries.pop(str(oldest.value), None)
         table.move_cursor(row=table.row_count - 1)
 
     def redraw(self) -> None:
         self.query_one(DataTable).clear()
+        self._entries.clear()
         wanted = self.filters()
         for row in self.rows:
             if matches(row, wanted):
@@ -267,19 +277,17 @@ class LogsPane(Widget):
             self.held = []
         self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
 
-    def shown_rows(self) -> list[dict[str, Any]]:
-        wanted = self.filters()
-        return [r for r in self.rows if matches(r, wanted)]
-
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on the table (the table's own binding takes the key) opens the entry."""
         event.stop()
         self.action_detail()
 
     def action_detail(self) -> None:
+        """The entry under the cursor, found by its row's key (not by its position among the kept rows)."""
         table = self.query_one(DataTable)
-        shown = self.shown_rows()
-        if table.cursor_row is None or not 0 <= table.cursor_row < len(shown):
+        if not table.row_count or not table.is_valid_coordinate(table.cursor_coordinate):
             return
-        row = shown[table.cursor_row]
-        self.app.push_screen(MessageScreen("Log entry", detail(row)))
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        row = self._entries.get(str(row_key.value))
+        if row is not None:
+            self.app.push_screen(MessageScreen("Log entry", detail(row)))
