@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select, Sparkline, Static, TabbedContent, TextArea
 
 from oneapi.api.admin import make_admin_app
@@ -448,3 +450,58 @@ async def test_enter_shows_the_entry_under_the_cursor_once_old_rows_are_dropped_
         assert table.row_count == 3 and not any("first system entry" in c for c in cells(table))
         assert "second system entry" in await detail_of(0)
 
+
+# ------------------------------------------------------------------ forms: focus and errors out of view
+
+async def test_the_channel_form_takes_typing_in_its_first_text_field(admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#field-key"))
+        await pilot.pause()
+        await pilot.press(*"sk-typed")  # not lost in the type picker above it
+        assert app.screen.query_one("#field-key", TextArea).text == "sk-typed"
+        assert app.screen.query_one("#type", Select).value == 1
+
+
+def in_view(widget: Widget) -> bool:
+    """Whether ``widget`` lies wholly inside the visible part of the form's scrolling container."""
+    scroller = widget.screen.query_one(".form", VerticalScroll)
+    window = scroller.scrollable_content_region
+    return bool(widget.region) and window.contains_region(widget.region)
+
+
+async def test_an_error_under_a_field_out_of_view_is_scrolled_into_view_and_the_field_focused(
+        admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#field-key"))
+        form = app.screen
+        scroller = form.query_one(".form", VerticalScroll)
+        await pilot.pause()
+        assert scroller.max_scroll_y > 0  # taller than 24 lines: it scrolls
+        form.query_one("#field-key", TextArea).text = "sk-x"
+        form.query_one("#field-config", Input).value = "{not json"  # the last field but one
+        scroller.scroll_home(animate=False)
+        await pilot.pause()
+        error = form.query_one("#error-config", Static)
+        assert not in_view(form.query_one("#field-config"))
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: "not valid JSON" in str(error.render()))
+        await pilot.pause(0.2)
+        assert in_view(error) and app.focused is form.query_one("#field-config")
+
+        form.query_one("#field-config", Input).value = ""
+        form.query_one("#field-key", TextArea).text = ""  # an error at the top, the form scrolled down
+        scroller.scroll_end(animate=False)
+        await pilot.pause()
+        assert not in_view(form.query_one("#field-key"))
+        await pilot.press("ctrl+s")
+        error = form.query_one("#error-key", Static)
+        await wait_for(lambda: "give the upstream key" in str(error.render()))
+        await pilot.pause(0.2)
+        assert in_view(error) and app.focused is form.query_one("#field-key")
+        assert app.screen is form

@@ -185,10 +185,12 @@ Submit = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class Form(ModalScreen[Any]):
-    """A modal form, centred, with the first field focused so typing starts at once. ``ctrl+s``, Save (or enter
-    in a one-line field) runs ``submit(values)`` in a worker: a :class:`FieldError` appears under its field, any
-    other ValueError or a server refusal under the title, and the form stays open with everything typed; what
-    ``submit`` returns closes the form as its result. Escape cancels (result None)."""
+    """A modal form, centred, with the first text field focused so typing starts at once (not a picker before
+    it, which would swallow the keys). ``ctrl+s``, Save (or enter in a one-line field) runs ``submit(values)`` in
+    a worker: a :class:`FieldError` appears under its field, which takes the focus, any other ValueError or a
+    server refusal under the title; either is scrolled into view (a form taller than the terminal scrolls), and
+    the form stays open with everything typed. What ``submit`` returns closes the form as its result. Escape
+    cancels (result None)."""
 
     BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
     DEFAULT_CSS = """
@@ -224,7 +226,7 @@ class Form(ModalScreen[Any]):
         return {}
 
     def on_mount(self) -> None:
-        for widget in self.query("Input, TextArea, Select"):
+        for widget in self.query("Input, TextArea"):
             if widget.focusable:
                 widget.focus()
                 break
@@ -234,6 +236,11 @@ class Form(ModalScreen[Any]):
         target = found.first(Static) if found else self.query_one("#error-form", Static)
         target.update(plain(message))
         target.remove_class("empty")
+        fields = self.query(f"#field-{name}")
+        if found and fields:
+            fields.first().focus(scroll_visible=False)
+        # Once the line has its height: in view, with the field just above it.
+        self.call_after_refresh(target.scroll_visible, animate=False)
 
     def clear_errors(self) -> None:
         for line in self.query(".error").results(Static):
