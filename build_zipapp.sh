@@ -5,7 +5,7 @@
 # Compiled modules are named by ABI (_http_parser.cpython-312-x86_64-linux-gnu.so), so the dependencies are
 # installed once per target Python (pip --python-version fetches the wheels of a Python we need not run), with
 # the versions chosen for the first one pinned for the others, and the trees are merged: the pure-Python files
-# are the same, the compiled ones sit side by side. What serve, tui and the CLI never import is left out
+# must be the same (the build fails naming any that differ), the compiled ones sit side by side. What serve, tui and the CLI never import is left out
 # (PRUNE, PRUNE_FILES), and the extension modules lose their symbol tables and debug information. The helpers are in
 # packaging/zipapp.py.
 #
@@ -50,10 +50,9 @@ for version in $TARGETS; do
 done
 
 SITE="$WORK/site-packages"
-mkdir "$SITE"
-for version in $TARGETS; do
-    cp -a -n "$WORK/py$version/." "$SITE/"  # -n: the trees differ only in compiled modules, named by ABI
-done
+trees=()
+for version in $TARGETS; do trees+=("$WORK/py$version"); done
+"$PYTHON" packaging/zipapp.py merge "$SITE" "${trees[@]}"  # the same files once; compiled modules side by side
 "$PYTHON" packaging/zipapp.py prune "$SITE"
 if command -v strip >/dev/null 2>&1; then
     # Not the libraries psycopg2 bundles (*.libs): they are stripped already, and named by their hash.
