@@ -439,11 +439,16 @@ def test_an_exact_short_username_is_found_among_a_hundred_longer_ones(served: Se
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda i: served.data("POST", "/api/user/", {"username": f"px{i:03d}",
                                                                    "password": "password123"}), range(101)))
-    assert len(served.data("GET", "/api/user/search?keyword=px")) == 100  # ... without px among them
-    said = served.ok("user", "topup", "px", "--quota", "1", "--raw")
-    assert said.strip() == f"added 1 to px (id {made['id']}); balance {made['quota'] + 1:,}"
-    assert served.ok("user", "disable", "px").strip() == "user px: disabled"
-    assert served.data("GET", f"/api/user/{made['id']}")["status"] == 2
+    try:
+        assert len(served.data("GET", "/api/user/search?keyword=px")) == 100  # ... without px among them
+        said = served.ok("user", "topup", "px", "--quota", "1", "--raw")
+        assert said.strip() == f"added 1 to px (id {made['id']}); balance {made['quota'] + 1:,}"
+        assert served.ok("user", "disable", "px").strip() == "user px: disabled"
+        assert served.data("GET", f"/api/user/{made['id']}")["status"] == 2
+    finally:  # the other tests list the first page of users and expect root on it
+        while left := served.data("GET", "/api/user/search?keyword=px"):
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda user: served.data("DELETE", f"/api/user/{user['id']}"), left))
 
 
 # -------------------------------------------------------------------------------------------------- option
