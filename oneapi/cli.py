@@ -7,7 +7,6 @@ server cannot start.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -105,21 +104,21 @@ def tui(
     socket is another user's)."""
     import asyncio
 
-    from oneapi.client import AdminClient, AdminError, locate
+    from oneapi.client import AdminClient, AdminError, Located, locate
 
-    async def ping() -> Path:
-        path = locate(admin_socket)
-        async with AdminClient(path, timeout=5) as client:
+    async def ping() -> Located:
+        found = locate(admin_socket)
+        async with AdminClient(found.path, 5, found.trusted) as client:
             await client.ping()
-        return path
+        return found
 
     try:
-        path = asyncio.run(ping())
+        found = asyncio.run(ping())
     except AdminError as exc:
         raise fail(str(exc), exc.exit_code) from None
     from oneapi.tui import make_app
 
-    make_app(path).run()
+    make_app(found.path, found.trusted).run()
 
 
 @app.command()
@@ -128,19 +127,22 @@ def version() -> None:
     typer.echo(f"oneapi {__version__}")
 
 
-# Click's usual metavars: "--port INTEGER", "TOKEN_ID" (typer would print "<int>", "{token_id}").
+# Click's usual metavars: "--port INTEGER", "TOKEN_ID" (typer would print "<int>", "{TOKEN_ID}").
 METAVARS = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "FLOAT", "path": "PATH"}
 
 
 def plain_metavars(command: Any) -> Any:
     """Give every value option its type's usual name and every argument its name in capitals, recursively
-    (``command`` is the Click command typer builds; typer vendors Click, so it is reached by duck typing)."""
+    (``command`` is the Click command typer builds; typer vendors Click, so it is reached by duck typing).
+
+    On the usage line an argument reads as Click writes it (``TOKEN_ID``, ``[USER]`` when optional): typer's
+    own usage piece wraps a required argument in braces whenever it has a metavar (``{TOKEN_ID}``)."""
     for param in command.params:
-        if param.metavar is not None:
-            continue
         if param.param_type_name == "argument":
-            param.metavar = (param.name or "").upper()
-        elif not getattr(param, "is_flag", False) and param.type.name in METAVARS:
+            name = param.metavar = param.metavar or (param.name or "").upper()
+            piece = (name if param.required else f"[{name}]") + ("..." if param.nargs != 1 else "")
+            param.get_usage_pieces = lambda ctx, piece=piece: [piece]
+        elif param.metavar is None and not getattr(param, "is_flag", False) and param.type.name in METAVARS:
             param.metavar = METAVARS[param.type.name]
     for sub in getattr(command, "commands", {}).values():
         plain_metavars(sub)

@@ -8,23 +8,28 @@ and :class:`AdminForbidden` (4: the socket is another user's, or is not owned by
 Finding the socket (:func:`locate`): ``--admin-socket`` / ``ONEAPI_ADMIN_SOCKET`` when given (relative to the data
 directory); else ``oneapi.sock`` in the data directory (``ONEAPI_HOME``, else the working directory), as
 ``oneapi serve`` places it; else the one server this user runs, as noted in the runtime directory
-(:mod:`oneapi.runtime`).
+(:mod:`oneapi.runtime`). A ``./oneapi.sock`` nobody listens on (left by a crash) does not hide a running server
+noted there.
 
 Trusting it: the admin's commands carry keys and passwords, so before a byte is sent the socket file and the
-process listening on it (SO_PEERCRED) must belong to the current user or to the owner of the data directory (the
-account a service runs as). A socket someone else planted in a shared directory gets nothing.
+process listening on it (SO_PEERCRED) must belong to the current user, or to the account that owns the place the
+user named: the data directory given as ``ONEAPI_HOME``, the directory of a socket given as ``--admin-socket``
+(the account a service runs as). The working directory is never trusted for its owner: anyone may own a shared
+directory the admin happens to be in. A socket someone else planted there gets nothing. A server that runs as
+another trusted account only answers its own uid, so the client says so ("run the command as OWNER") before
+sending anything, rather than letting the server refuse the request.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pwd
 import socket
 import stat
 import struct
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +100,58 @@ def _is_socket(path: Path) -> bool:
         return False
 
 
-def locate(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The admin socket to use (see the module docstring); AdminUnavailable says where it looked."""
+@dataclass(frozen=True)
+class Located:
+    """The admin socket to use and the uids it may belong to."""
+
+    path: Path
+    trusted: frozenset[int]
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
+def _trusted(*places: Path | None) -> frozenset[int]:
+    """The current user and the owners of the places the user named."""
+    owners = {_owner(place) for place in places if place is not None}
+    return frozenset({os.getuid()} | {uid for uid in owners if uid is not None})
+
+
+def _answers(path: Path) -> bool:
+    """False when nothing listens on the socket file (a crashed server's leftover). Connecting sends nothing, so
+    this may be asked of any socket; one we may not open counts as answering (the real connection says why)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        except OSError:
+            return True
+    return True
+
+
+def locate(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Located:
+    """The admin socket to use and whom to trust (see the module docstring); AdminUnavailable says where it
+    looked."""
+    environ = os.environ if environ is None else environ
+    home = data_dir(environ) if environ.get("ONEAPI_HOME") else None
     named = socket_path(explicit, environ)
     if named is not None:
-        return named.absolute()
+        named = named.absolute()
+        return Located(named, _trusted(home, named.parent))
     default = (data_dir(environ) / DEFAULT_SOCKET).absolute()
-    if _is_socket(default):
-        return default
+    if home is not None and _is_socket(default):
+        return Located(default, _trusted(home))
     servers = runtime.registered(environ)
+    if _is_socket(default) and not (servers and not _answers(default)):
+        return Located(default, _trusted())  # in the working directory: only our own socket is trusted
     if len(servers) == 1:
-        return servers[0]
+        return Located(servers[0], _trusted())
     if servers:
         raise AdminAmbiguous(f"several oneapi servers are running ({', '.join(map(str, servers))}); "
                              "choose one with --admin-socket")
@@ -114,20 +160,30 @@ def locate(explicit: str | None = None, environ: Mapping[str, str] | None = None
                            "'oneapi serve', or give --admin-socket or ONEAPI_HOME")
 
 
-def trusted_uids(environ: Mapping[str, str] | None = None) -> set[int]:
-    """Whom the socket may belong to: the current user and the owner of the data directory."""
-    uids = {os.getuid()}
-    with contextlib.suppress(OSError):
-        uids.add(data_dir(environ).stat().st_uid)
-    return uids
-
-
-def _describe(uids: set[int]) -> str:
+def _describe(uids: Iterable[int]) -> str:
     return " or ".join(sorted(user_name(u) for u in uids))
 
 
-def check_socket_file(path: Path, trusted: set[int]) -> None:
-    """Refuse a path that is not a socket, or a socket owned by someone we do not trust."""
+def _in_own_directory(path: Path, uid: int) -> bool:
+    """True when the socket's directory belongs to ``uid`` and nobody else may create files in it: the socket
+    is that account's (a service's data directory), not one planted in a shared directory."""
+    try:
+        info = path.parent.stat()
+    except OSError:
+        return False
+    return info.st_uid == uid and info.st_mode & 0o022 == 0
+
+
+def run_as(path: Path, uid: int) -> AdminForbidden:
+    """The server on ``path`` runs as ``uid`` (not the current user) and answers only that uid."""
+    owner = user_name(uid)
+    return AdminForbidden(f"permission denied on {path} (owned by {owner}); run the command as {owner}, "
+                          f"e.g. sudo -u {owner} oneapi ...")
+
+
+def check_socket_file(path: Path, trusted: frozenset[int]) -> None:
+    """Refuse a path that is not a socket, or a socket owned by someone we do not trust (told to run as its
+    owner when it is in the owner's own directory)."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -139,8 +195,22 @@ def check_socket_file(path: Path, trusted: set[int]) -> None:
     if not stat.S_ISSOCK(info.st_mode):
         raise AdminUnavailable(f"no oneapi server answers on {path} (it is not a socket)")
     if info.st_uid not in trusted:
+        if _in_own_directory(path, info.st_uid):
+            raise run_as(path, info.st_uid)
         raise AdminForbidden(f"refusing {path}: it is owned by {user_name(info.st_uid)}, not by "
                              f"{_describe(trusted)}; it may not be a oneapi server")
+
+
+def check_listener(path: Path, uid: int, trusted: frozenset[int]) -> None:
+    """Refuse the process listening on ``path`` (its uid from SO_PEERCRED) unless it is the current user: a
+    trusted other account (a service) is told as "run the command as OWNER", since the server answers only its
+    own uid; anyone else may be an impostor."""
+    if uid == os.getuid():
+        return
+    if uid in trusted or _in_own_directory(path, uid):
+        raise run_as(path, uid)
+    raise AdminForbidden(f"refusing {path}: the process listening there runs as {user_name(uid)}, not as "
+                         f"{_describe(trusted)}")
 
 
 def peer_uid(sock: socket.socket) -> int | None:
@@ -154,7 +224,7 @@ class TrustedUnixConnector(aiohttp.UnixConnector):
     """A Unix connector that sends nothing to a socket it does not trust: the file's owner is checked before
     connecting, the listening process's uid right after, and "permission denied" is told as such."""
 
-    def __init__(self, path: Path, trusted: set[int]) -> None:
+    def __init__(self, path: Path, trusted: frozenset[int]) -> None:
         super().__init__(path=str(path))
         self._socket = path
         self._trusted = trusted
@@ -165,26 +235,34 @@ class TrustedUnixConnector(aiohttp.UnixConnector):
             proto = await super()._create_connection(req, traces, timeout)
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, PermissionError):
-                owner = user_name(self._socket.stat().st_uid)
-                raise AdminForbidden(f"permission denied on {self._socket} (owned by {owner}); run the command "
-                                     f"as {owner}, e.g. sudo -u {owner} oneapi ...") from None
+                raise run_as(self._socket, self._socket.stat().st_uid) from None
             raise
         transport = proto.transport
         sock = transport.get_extra_info("socket") if transport is not None else None
         uid = peer_uid(sock) if sock is not None else None
-        if transport is not None and uid is not None and uid not in self._trusted:
-            transport.close()
-            raise AdminForbidden(f"refusing {self._socket}: the process listening there runs as "
-                                 f"{user_name(uid)}, not as {_describe(self._trusted)}")
+        if transport is not None and uid is not None:
+            try:
+                check_listener(self._socket, uid, self._trusted)
+            except AdminForbidden:
+                transport.close()
+                raise
         return proto
 
 
 class AdminClient:
-    def __init__(self, path: Path, timeout: float = 30.0, trusted: set[int] | None = None) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0, trusted: frozenset[int] | None = None) -> None:
+        """``trusted``: the uids the socket may belong to (:func:`locate` says); by default only the current
+        user."""
         self.path = path
         self._timeout = timeout
-        self._trusted = trusted if trusted is not None else trusted_uids()
+        self._trusted = trusted if trusted is not None else _trusted()
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def located(cls, explicit: str | None = None, timeout: float = 30.0) -> AdminClient:
+        """A client of the socket :func:`locate` finds (``explicit``: ``--admin-socket``), trusting whom it says."""
+        found = locate(explicit)
+        return cls(found.path, timeout, found.trusted)
 
     async def __aenter__(self) -> AdminClient:
         return self

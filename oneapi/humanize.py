@@ -20,8 +20,9 @@ def parse_future_expiry(text: str, now: float | None = None) -> int:
     """:func:`parse_expiry`, refusing a moment already past (a token that expires then is dead on arrival)."""
     now = time.time() if now is None else now
     expiry = parse_expiry(text, now)
-    if expiry != -1 and expiry <= now:
-        raise ValueError(f"{text.strip()!r} is in the past ({when(expiry)} UTC)")
+    if expiry != -1 and expiry <= now:  # spelled out: when() leaves 0 ("not set") blank
+        moment = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%d %H:%M")
+        raise ValueError(f"{text.strip()!r} is in the past ({moment} UTC)")
     return expiry
 
 
@@ -62,9 +63,9 @@ MAX_DECIMALS = 12
 
 
 def dollars(amount: float) -> str:
-    """A dollar amount with its significant digits: cents at least, and 4 significant digits below that, so a
-    typical call (3 quota = $0.000006) does not read as $0.0000. ``$1.00``, ``$0.2469``, ``$0.000006``,
-    ``$2,000.00``, ``-$1.50``."""
+    """A dollar amount with 4 significant digits and never fewer decimals than cents (trailing zeros beyond the
+    cents dropped), so a typical call (3 quota = $0.000006) does not read as $0.0000: ``$0.000006``,
+    ``$0.2469``, ``$1.234``, ``$12.35``, ``$1.50``, ``$2,000.00``, ``-$1.50``."""
     if amount == 0 or not math.isfinite(amount):
         return "$0.00" if amount == 0 else f"${amount}"
     magnitude = math.floor(math.log10(abs(amount)))

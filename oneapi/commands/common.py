@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from oneapi import humanize
-from oneapi.client import AdminClient, AdminError, locate
+from oneapi.client import AdminClient, AdminError
 
 SocketOption = Annotated[str | None, typer.Option("--admin-socket", envvar="ONEAPI_ADMIN_SOCKET",
                                                   help="Admin socket of the server (default: oneapi.sock in "
@@ -55,7 +55,7 @@ class OneLineUsage(TyperGroup):
 def run(socket: str | None, action: Callable[[AdminClient], Awaitable[Any]]) -> Any:
     """Run one client conversation and map failures to the documented exit codes."""
     async def main() -> Any:
-        async with AdminClient(locate(socket)) as client:
+        async with AdminClient.located(socket) as client:
             return await action(client)
 
     try:

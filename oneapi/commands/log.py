@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oneapi.client import AdminClient, AdminError, locate
+from oneapi.client import AdminClient, AdminError
 from oneapi.commands.common import (
     JsonOption,
     OneLineUsage,
@@ -82,7 +82,7 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
         return
 
     async def stream() -> None:
-        async with AdminClient(locate(socket)) as client:
+        async with AdminClient.located(socket) as client:
             async for event in client.events():
                 row = event.get("log")
                 if event.get("kind") != "log" or not isinstance(row, dict) or not _matches(row, f):

@@ -35,22 +35,32 @@ def _rows(users: list[dict[str, Any]], status: dict[str, Any]) -> list[dict[str,
              "balance": money(u.get("quota"), status), "used": money(u.get("used_quota"), status)} for u in users]
 
 
-async def _user(c: AdminClient, who: str) -> dict[str, Any]:
-    """USER may be an id or a username (AdminRefused when there is no such user)."""
-    if who.isascii() and who.isdigit():
-        user: dict[str, Any] = await c.get(f"/api/user/{who}")
+async def _named(c: AdminClient, username: str) -> dict[str, Any]:
+    """The user called exactly ``username`` (AdminRefused when there is none). A name of digits is a name: an id
+    is given as --id, so ``topup 1`` never tops up the user whose id is 1 when a user is called "1"."""
+    found: list[dict[str, Any]] = await c.get("/api/user/search", username=username)
+    if found:
+        return found[0]
+    hint = f" (for the user with id {username}, use --id {username})" if username.isascii() and username.isdigit() \
+        else ""
+    raise AdminRefused(f"no user named {username!r}{hint}")
+
+
+async def _user(c: AdminClient, who: str | None, user_id: int | None) -> dict[str, Any]:
+    if user_id is not None:
+        user: dict[str, Any] = await c.get(f"/api/user/{user_id}")
         return user
-    found: list[dict[str, Any]] = await c.get("/api/user/search", keyword=who)
-    for user in found:
-        if user.get("username") == who:
-            return user
-    raise AdminRefused(f"no user named {who!r}")
+    return await _named(c, str(who))
 
 
-async def _username(c: AdminClient, who: str) -> str:
-    if who.isascii() and who.isdigit():
-        return str((await _user(c, who))["username"])
-    return who
+def _one_of(who: str | None, user_id: int | None) -> None:
+    if (who is None) == (user_id is None):
+        usage("give a username or --id ID (not both)")
+
+
+UserArgument = Annotated[str | None, typer.Argument(help="The user's name (a name of digits is a name too; an id "
+                                                         "is given as --id).", show_default=False)]
+IdOption = Annotated[int | None, typer.Option("--id", metavar="ID", help="The user's id instead of the username.")]
 
 
 @app.command("list")
@@ -83,7 +93,7 @@ def create(username: Annotated[str, typer.Option("--username", help="At most 12 
 
     async def action(c: AdminClient) -> dict[str, Any]:
         await c.post("/api/user/", body)
-        return await _user(c, username)
+        return await _named(c, username)
 
     user = run(socket, action)
     if as_json:
@@ -124,18 +134,19 @@ def update(user_id: int,
 
 
 @app.command()
-def topup(user: Annotated[str, typer.Argument(help="User id or username.")],
+def topup(user: UserArgument = None, user_id: IdOption = None,
           quota: Annotated[str, typer.Option("--quota", help="Units or $dollars to add.")] = "",
           remark: Annotated[str, typer.Option("--remark")] = "", raw: RawOption = False,
           as_json: JsonOption = False, socket: SocketOption = None) -> None:
-    """Add quota to a user (writes a top-up log)."""
+    """Add quota to a user, named or by --id (writes a top-up log)."""
+    _one_of(user, user_id)
     if not quota:
         usage("--quota is required")
 
     async def action(c: AdminClient) -> Any:
         status = await c.get("/api/status")
         amount = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
-        target = await _user(c, user)
+        target = await _user(c, user, user_id)
         await c.post("/api/topup", {"user_id": target["id"], "quota": amount, "remark": remark})
         return amount, await c.get(f"/api/user/{target['id']}"), status
 
@@ -147,21 +158,25 @@ def topup(user: Annotated[str, typer.Argument(help="User id or username.")],
                f"balance {money(after['quota'], status, raw)}")
 
 
-def _manage(who: str, action_name: str, socket: str | None) -> None:
-    async def action(c: AdminClient) -> Any:
-        return await c.post("/api/user/manage", {"username": await _username(c, who), "action": action_name})
+def _manage(who: str | None, user_id: int | None, action_name: str, socket: str | None) -> None:
+    _one_of(who, user_id)
 
-    run(socket, action)
-    typer.echo(f"user {who}: {action_name}d")
+    async def action(c: AdminClient) -> str:
+        username = str((await _user(c, who, user_id))["username"])
+        await c.post("/api/user/manage", {"username": username, "action": action_name})
+        return username
 
-
-@app.command()
-def enable(user: str, socket: SocketOption = None) -> None:
-    """Enable a user (id or username)."""
-    _manage(user, "enable", socket)
+    username = run(socket, action)
+    typer.echo(f"user {username}: {action_name}d")
 
 
 @app.command()
-def disable(user: str, socket: SocketOption = None) -> None:
-    """Disable a user (id or username)."""
-    _manage(user, "disable", socket)
+def enable(user: UserArgument = None, user_id: IdOption = None, socket: SocketOption = None) -> None:
+    """Enable a user, named or by --id."""
+    _manage(user, user_id, "enable", socket)
+
+
+@app.command()
+def disable(user: UserArgument = None, user_id: IdOption = None, socket: SocketOption = None) -> None:
+    """Disable a user, named or by --id."""
+    _manage(user, user_id, "disable", socket)

@@ -374,6 +374,14 @@ class Accounts:
             raise InvalidInputError("keyword must be at most 64 characters")
         return [public(r) for r in await self._store.read(q.search, keyword, 100)]
 
+    async def named(self, username: str) -> list[dict[str, Any]]:
+        """The user called ``username`` (as ``manage`` finds it), as a list of none or one: a search that never
+        takes a prefix or an id for a name."""
+        if len(username) > 64:
+            raise InvalidInputError("username must be at most 64 characters")
+        row = await self._store.read(q.find_by_username, username)
+        return [public(row)] if row is not None and row["status"] != q.STATUS_DELETED else []
+
     async def get_for(self, actor: dict[str, Any], user_id: int) -> dict[str, Any]:
         target = await self._target(user_id)
         self._require_above(actor, target,

@@ -8,8 +8,10 @@ from pathlib import Path
 from oneapi.tui.app import OneAPIApp
 
 
-def make_app(socket: Path) -> OneAPIApp:
-    return OneAPIApp(socket)
+def make_app(socket: Path, trusted: frozenset[int] | None = None) -> OneAPIApp:
+    """The app on the admin socket ``socket``, which may belong to ``trusted`` uids (default: the current
+    user; ``oneapi tui`` passes what :func:`oneapi.client.locate` found)."""
+    return OneAPIApp(socket, trusted)
 
 
 __all__ = ["OneAPIApp", "make_app"]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 
 from oneapi import humanize
@@ -43,9 +44,9 @@ class OneAPIApp(App[None]):
         *[Binding(str(i + 1), f"show('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS)],
     ]
 
-    def __init__(self, socket: Path) -> None:
+    def __init__(self, socket: Path, trusted: frozenset[int] | None = None) -> None:
         super().__init__()
-        self.client = AdminClient(socket)
+        self.client = AdminClient(socket, trusted=trusted)
         self.status: dict[str, Any] = {}
         self.channel_types: dict[int, str] = {}  # type id → name, loaded with the first channel list
 
@@ -110,6 +111,12 @@ class OneAPIApp(App[None]):
     def money(self, quota: Any) -> str:
         """Quota as the operator wants to read it: dollars when DisplayInCurrencyEnabled."""
         return humanize.money(quota, bool(self.status.get("display_in_currency", True)), self.quota_per_unit)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """A notification, by default taken literally: messages carry names and the server's words, which must
+        not be read as markup (``[/]`` would end the TUI with MarkupError)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def report(self, exc: Exception) -> None:
         self.notify(str(exc), severity="error", timeout=8)

@@ -565,6 +565,16 @@ async def test_admin_search(api: Api) -> None:
         assert "password" not in user and "access_token" not in user
     await api.fail("GET", "/api/user/search?keyword=" + "k" * 65, contains="at most 64")
 
+    async def named(username: str) -> list[int]:  # oneapi's exact lookup (the CLI's), never a prefix or an id
+        return [u["id"] for u in await api.ok("GET", f"/api/user/search?username={username}")]
+
+    assert await named("alice") == [alice] and await named("ali") == [] and await named(str(bob)) == []
+    assert await named("alison") == []  # deleted
+    digits, _ = await api.make_user(str(alice))
+    assert await named(str(alice)) == [digits]
+    assert "password" not in (await api.ok("GET", "/api/user/search?username=alice"))[0]
+    await api.fail("GET", "/api/user/search?username=" + "k" * 65, contains="at most 64")
+
 
 async def test_admin_get_by_id_and_role_rules(api: Api) -> None:
     common, _ = await api.make_user("alice")

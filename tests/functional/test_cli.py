@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -392,7 +393,7 @@ def test_user_create_list_update_topup_enable_disable(served: Served) -> None:
     served.json("user", "update", str(uid), "--demote")
     assert served.data("GET", f"/api/user/{uid}")["role"] == 1
 
-    said = served.ok("user", "topup", str(uid), "--quota", "$1", "--remark", "cli test")
+    said = served.ok("user", "topup", "--id", str(uid), "--quota", "$1", "--remark", "cli test")
     assert said.strip() == f"added $1.00 to {username} (id {uid}); balance $4.00"  # dollars, as the TUI shows
     assert served.data("GET", f"/api/user/{uid}")["quota"] == 2_000_000
     said = served.ok("user", "topup", username, "--quota", "3", "--raw")  # a username, as enable takes
@@ -406,8 +407,48 @@ def test_user_create_list_update_topup_enable_disable(served: Served) -> None:
 
     assert served.ok("user", "disable", username).strip() == f"user {username}: disabled"
     assert served.data("GET", f"/api/user/{uid}")["status"] == 2
-    assert served.ok("user", "enable", str(uid)).strip() == f"user {uid}: enabled"
+    assert served.ok("user", "enable", "--id", str(uid)).strip() == f"user {username}: enabled"
     assert served.data("GET", f"/api/user/{uid}")["status"] == 1
+
+
+def test_a_username_of_digits_is_a_name_and_an_id_is_given_as_id(served: Served) -> None:
+    root = served.data("GET", "/api/user/1")
+    assert root["username"] == "root"
+    made = served.json("user", "create", "--username", "1", "--password", "password123")
+    assert made["username"] == "1" and made["id"] != 1  # the new user, not root (whose id is 1)
+    said = served.ok("user", "topup", "1", "--quota", "5", "--raw")
+    assert said.strip() == f"added 5 to 1 (id {made['id']}); balance {made['quota'] + 5:,}"
+    assert served.ok("user", "disable", "1").strip() == "user 1: disabled"
+    assert served.data("GET", f"/api/user/{made['id']}")["status"] == 2
+    after = served.data("GET", "/api/user/1")
+    assert (after["quota"], after["status"]) == (root["quota"], 1)  # root untouched
+    assert served.ok("user", "enable", "--id", str(made["id"])).strip() == "user 1: enabled"
+    topped = served.json("user", "topup", "--id", "1", "--quota", "2")
+    assert topped["user"]["username"] == "root" and topped["user"]["quota"] == root["quota"] + 2
+
+    nobody = served.cli("user", "topup", "99999", "--quota", "1")
+    assert (nobody.returncode, nobody.stderr) == (
+        1, "oneapi: no user named '99999' (for the user with id 99999, use --id 99999)\n")
+    for args in (["user", "topup", "1", "--id", "1", "--quota", "1"], ["user", "enable"], ["user", "disable"]):
+        usage_error(served.cli(*args), "give a username or --id ID")
+
+
+def test_an_exact_short_username_is_found_among_a_hundred_longer_ones(served: Served) -> None:
+    """The prefix search answers at most 100 users, newest first: the short name must not depend on it."""
+    made = served.json("user", "create", "--username", "px", "--password", "password123")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: served.data("POST", "/api/user/", {"username": f"px{i:03d}",
+                                                                   "password": "password123"}), range(101)))
+    try:
+        assert len(served.data("GET", "/api/user/search?keyword=px")) == 100  # ... without px among them
+        said = served.ok("user", "topup", "px", "--quota", "1", "--raw")
+        assert said.strip() == f"added 1 to px (id {made['id']}); balance {made['quota'] + 1:,}"
+        assert served.ok("user", "disable", "px").strip() == "user px: disabled"
+        assert served.data("GET", f"/api/user/{made['id']}")["status"] == 2
+    finally:  # the other tests list the first page of users and expect root on it
+        while left := served.data("GET", "/api/user/search?keyword=px"):
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda user: served.data("DELETE", f"/api/user/{user['id']}"), left))
 
 
 # -------------------------------------------------------------------------------------------------- option
@@ -710,10 +751,32 @@ def test_help_shows_flags_the_usual_way() -> None:
     assert re.search(r"^  --version +Print the version and exit\.$", top, re.M), top
     assert "<bool>" not in top and "<str>" not in top
     update = helped("token", "update")
-    assert "TOKEN_ID" in update and re.search(r"^  --name TEXT +Token name", update, re.M), update
+    assert update.splitlines()[0] == "Usage: oneapi token update [OPTIONS] TOKEN_ID", update  # no {TOKEN_ID}
+    assert re.search(r"^  --name TEXT +Token name", update, re.M), update
+    assert helped("user", "topup").splitlines()[0] == "Usage: oneapi user topup [OPTIONS] [USER]"
+    assert helped("option", "set").splitlines()[0] == "Usage: oneapi option set [OPTIONS] KEY VALUE"
     assert re.search(r"^  --enable / --disable +Switch", update, re.M), update
     assert re.search(r"^  --port INTEGER +TCP port", helped("serve"), re.M)
     assert not re.search(r"<(bool|str|int|path)>", helped("voucher", "create") + helped("log", "tail"))
+
+
+def test_every_usage_line_names_arguments_in_plain_capitals() -> None:
+    """Each subcommand's usage line, as ``--help`` prints it: arguments as Click writes them (KEY, [USER]),
+    never in typer's braces, and no lower-case placeholder."""
+    import typer.main
+
+    from oneapi.cli import app, plain_metavars
+
+    root = plain_metavars(typer.main.get_command(app))
+    lines = []
+    for group_name, group in root.commands.items():
+        for name, command in (getattr(group, "commands", None) or {"": group}).items():
+            path = " ".join(filter(None, ("oneapi", group_name, name)))
+            ctx = command.make_context(path, [], resilient_parsing=True)
+            lines.append(command.get_usage(ctx))
+    assert len(lines) >= 29 and "Usage: oneapi user enable [OPTIONS] [USER]" in lines, lines
+    for line in lines:
+        assert re.fullmatch(r"Usage: oneapi [a-z ]+ \[OPTIONS\]( \[?[A-Z_]+\]?(\.\.\.)?)*", line), line
 
 
 def test_top_level_usage_errors_are_one_line(tmp_path: Path) -> None:

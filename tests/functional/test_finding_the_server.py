@@ -5,7 +5,11 @@
   looked when none answers.
 * A user who may not open the socket is told "permission denied ... (owned by USER)", not "no server answers".
 * A socket planted by someone else in a shared directory receives nothing: the file's owner and the listening
-  process's uid are checked before a byte is sent.
+  process's uid are checked before a byte is sent. The working directory's owner is not trusted: a shared
+  directory (1777) may belong to anyone.
+* A server that runs as a service account answers only that account: root, or a user naming its socket, is told
+  to run the command as that account (exit 4) before anything is sent.
+* A socket file nobody listens on in the working directory does not hide the server this user runs.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ def test_after_make_run_the_cli_and_tui_find_the_server_from_the_repository_root
     env = clean_env(data, INITIAL_ROOT_ACCESS_TOKEN=ACCESS)  # what `make run` does: ONEAPI_HOME=data
     env.pop("ONEAPI_ADMIN_SOCKET", None)
     server = Server(oneapi_cmd(), repo, free_port(), env)  # ... started in the repository root
+    stale = repo / "oneapi.sock"  # ... where an earlier `oneapi serve` (killed) left its socket file
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as left:
+        left.bind(str(stale))
     try:
         server.wait_ready()
         shell = without_home(env)
@@ -60,6 +67,7 @@ def test_after_make_run_the_cli_and_tui_find_the_server_from_the_repository_root
                                 capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
         assert json.loads(listed.stdout) == []
+        stale.unlink()
         elsewhere = subprocess.run([*oneapi_cmd(), "option", "get", "SystemName"], cwd="/", env=shell,
                                    capture_output=True, text=True, timeout=60)
         assert elsewhere.returncode == 0 and elsewhere.stdout == "One API\n", elsewhere.stderr
@@ -133,12 +141,25 @@ def impostor(path: Path, report: Connection) -> None:
         conn.close()
 
 
+# Where the stranger's socket is, who owns that directory, whether the admin named it (ONEAPI_HOME) or is just
+# working there, and what the admin is told.
+PLACES = {
+    "shared-dir-of-root-named": ("shared", 0, 0o1777, True, "refusing"),
+    "shared-dir-of-the-stranger-as-working-dir": ("shared", NOBODY, 0o1777, False, "refusing"),
+    "the-strangers-own-dir-named": ("own", NOBODY, 0o755, True, "run-as"),
+    "the-strangers-own-dir-as-working-dir": ("own", NOBODY, 0o755, False, "run-as"),
+}
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="playing another user needs root")
+@pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("planted", ["owned-by-the-stranger", "chowned-to-us-but-served-by-the-stranger"])
-def test_a_socket_planted_in_a_shared_directory_receives_nothing(repo: Path, planted: str) -> None:
-    shared = repo / "shared"
+def test_a_socket_planted_in_a_shared_directory_receives_nothing(repo: Path, planted: str, place: str) -> None:
+    name, owner, mode, named, told = PLACES[place]
+    shared = repo / name
     shared.mkdir()
-    shared.chmod(0o1777)  # like /tmp: anyone may create files in it
+    os.chown(shared, owner, owner)
+    shared.chmod(mode)  # 1777, like /tmp: anyone may create files in it
     repo.chmod(0o711)
     path = shared / "oneapi.sock"
     ours, theirs = multiprocessing.get_context("fork").Pipe()
@@ -148,8 +169,9 @@ def test_a_socket_planted_in_a_shared_directory_receives_nothing(repo: Path, pla
         assert ours.poll(10) and ours.recv() == "listening"
         if planted != "owned-by-the-stranger":
             os.chown(path, 0, 0)  # the file looks like ours; the process behind it is not
-        env = clean_env(shared)
-        env.pop("ONEAPI_ADMIN_SOCKET", None)
+        env = without_home(clean_env(repo))  # a runtime directory with no server noted in it
+        if named:
+            env["ONEAPI_HOME"] = str(shared)
         secret = "sk-upstream-secret-key"
         results = [subprocess.run([*oneapi_cmd(), *args], cwd=shared, env=env, capture_output=True, text=True,
                                   timeout=60)
@@ -167,5 +189,53 @@ def test_a_socket_planted_in_a_shared_directory_receives_nothing(repo: Path, pla
     for result in results:
         assert result.returncode == 4, result
         [line] = result.stderr.strip().splitlines()
-        assert line.startswith(f"oneapi: refusing {path}: ") and "nobody" in line, line
+        if told == "refusing":
+            assert line.startswith(f"oneapi: refusing {path}: ") and "nobody" in line, line
+        else:  # a service's socket in its own data directory: not an impostor, just not ours to use
+            assert line == f"oneapi: permission denied on {path} (owned by nobody); run the command as nobody, " \
+                           "e.g. sudo -u nobody oneapi ...", line
     assert stranger_received == b""
+
+
+@pytest.fixture
+def service(repo: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A real server running as the service account nobody, in its own data directory (0755), as a systemd unit
+    with User= runs it; yields the data directory and the environment of an admin's shell (no ONEAPI_HOME)."""
+    data = repo / "srv"
+    repo.chmod(0o711)
+    env = clean_env(data, INITIAL_ROOT_ACCESS_TOKEN=ACCESS)
+    env.pop("ONEAPI_ADMIN_SOCKET", None)
+    for path in (data, data / ".run"):
+        os.chown(path, NOBODY, NOBODY)
+    data.chmod(0o755)
+    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    server = Server([*as_nobody, *oneapi_cmd()], data, free_port(), env)
+    try:
+        server.wait_ready()
+        assert (data / "oneapi.sock").stat().st_uid == NOBODY
+        yield data, without_home(env)
+    finally:
+        assert server.stop() == 0, server.output()[-2000:]
+
+
+@pytest.mark.skipif(os.getuid() != 0 or shutil.which("setpriv") is None,
+                    reason="playing another user needs root and setpriv")
+def test_root_is_told_to_run_the_command_as_the_service_account(service: tuple[Path, dict[str, str]]) -> None:
+    data, shell = service
+    sock = data / "oneapi.sock"
+    told = (f"oneapi: permission denied on {sock} (owned by nobody); run the command as nobody, "
+            "e.g. sudo -u nobody oneapi ...")
+    ways = {  # how root may reach the service's socket: each ends in the same advice
+        "ONEAPI_HOME": ("/", {"ONEAPI_HOME": str(data)}, ["channel", "list"]),
+        "working-directory": (str(data), {}, ["channel", "list"]),
+        "--admin-socket": ("/", {}, ["channel", "list", "--admin-socket", str(sock)]),
+        "tui": ("/", {"ONEAPI_HOME": str(data)}, ["tui"]),
+    }
+    for way, (cwd, extra, args) in ways.items():
+        result = subprocess.run([*oneapi_cmd(), *args], cwd=cwd, env={**shell, **extra}, capture_output=True,
+                                text=True, timeout=60)
+        assert (result.returncode, result.stderr) == (4, told + "\n"), (way, result)
+    as_service = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                 *oneapi_cmd(), "option", "get", "SystemName"], cwd="/",
+                                env={**shell, "ONEAPI_HOME": str(data)}, capture_output=True, text=True, timeout=60)
+    assert (as_service.returncode, as_service.stdout) == (0, "One API\n"), as_service  # what sudo -u would do

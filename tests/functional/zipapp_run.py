@@ -1,5 +1,7 @@
 """One run of the built ``.pyz`` under one interpreter, as a user would: ``serve``, ``/api/status``, a relayed chat
-through a fake OpenAI upstream, and a CLI command over the admin socket. Prints the findings as one JSON object.
+through a fake OpenAI upstream, and a CLI command over the admin socket; first, every top-level module the bundle
+holds is imported on that interpreter (shiv's SHIV_INTERPRETER), so that a package whose compiled part is missing
+for one Python is caught even when serve does not import it. Prints the findings as one JSON object.
 
 Started by tests/functional/test_zipapp.py, inside a fresh network namespace (``unshare -n``) when the machine
 allows it: ``--isolated`` then brings the namespace's loopback up and checks that nothing outside answers, so
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,29 @@ from tests.functional.netns import bring_loopback_up, outside_reachable
 from tests.functional.server_process import Server, clean_env, free_port
 
 ACCESS = "zipapp-access-token-0123456789ab"
+IMPORT_ALL = """import importlib, json, sys
+failed = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failed[name] = repr(exc)
+print(json.dumps(failed))
+"""
+
+
+def top_level_modules(pyz: Path) -> list[str]:
+    """The importable names at the top of the bundle's site-packages: packages (namespace ones too), modules and
+    extension modules; not metadata (``*.dist-info``), bundled libraries (``*.libs``), stubs or scripts."""
+    tops: set[str] = set()
+    for name in zipfile.ZipFile(pyz).namelist():
+        parts = name.split("/")
+        if parts[0] != "site-packages" or len(parts) < 2 or not parts[-1].endswith((".py", ".so")):
+            continue
+        top = parts[1].split(".")[0] if len(parts) == 2 else parts[1]  # peewee.py; a package's directory
+        if top.isidentifier() and top != "bin":
+            tops.add(top)
+    return sorted(tops)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -41,6 +67,14 @@ def run(pyz: Path, python: str, home: Path) -> dict[str, Any]:
     warm = [timed([python, str(pyz), "--version"], env)[0] for _ in range(3)]
     found.update(version=first.stdout.strip(), version_rc=first.returncode, version_cold=cold,
                  version_warm=min(warm), version_stderr=first.stderr[-2000:])
+    tops = top_level_modules(pyz)
+    imported = subprocess.run([python, str(pyz), "-c", IMPORT_ALL, *tops], env={**env, "SHIV_INTERPRETER": "1"},
+                              capture_output=True, text=True, timeout=300)
+    try:
+        failed = json.loads(imported.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        failed = {"*": imported.stderr[-2000:]}
+    found["imports"] = {"tops": tops, "rc": imported.returncode, "failed": failed}
 
     upstream = ThreadedFake()
     server = Server([python, str(pyz)], home, free_port(), env)

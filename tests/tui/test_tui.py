@@ -8,14 +8,18 @@ import re
 import stat
 from pathlib import Path
 
+import pytest
 from aiohttp import web
-from textual.widgets import DataTable, Input, Select, Sparkline, Static, TabbedContent, TextArea
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Label, Select, Sparkline, Static, TabbedContent, TextArea
 
 from oneapi.api.admin import make_admin_app
 from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import redemptions as voucher_q
 from oneapi.tui import make_app
+from oneapi.tui.screens import logs as logs_screen
 from tests.functional.admin_env import AdminEnv
 from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
@@ -293,3 +297,211 @@ async def test_the_dashboard_names_channels_and_says_rates_are_one_minute_averag
         spent = app.query_one("#quota", Static)
         await wait_for(lambda: re.fullmatch(r"\$0\.0*[1-9]\d*", str(spent.render())) is not None)
         await pilot.pause()
+
+
+# ------------------------------------------------------------------ text from data is never read as markup
+
+MARKUP = "[/]"  # a closing tag with nothing to close: Textual's markup parser raises MarkupError on it
+STYLE_LIKE = "[invalid_request_error]"  # an unknown style: the parser would drop it without a word
+SHORT_STYLE_LIKE = "[quota_exceeded]"  # the same for a display name (at most 20 characters)
+
+
+async def seed_markup_lookalikes(admin_env: AdminEnv) -> None:
+    services = admin_env.relay.services
+    await services.channels.create({"type": 1, "name": MARKUP, "key": "sk-x", "base_url": "http://127.0.0.1:9",
+                                    "models": "gpt-4o-mini"})
+    await services.tokens.create(1, {"name": MARKUP, "remain_quota": 500_000})
+    await services.vouchers.create(1, {"name": MARKUP, "quota": 7, "count": 1})
+    await services.accounts.create({"id": 1, "role": 100}, {"username": MARKUP, "password": "password123",
+                                                            "display_name": SHORT_STYLE_LIKE})
+    await services.options.update("Notice", f"{MARKUP} {STYLE_LIKE}")
+    await services.store.write(log_q.insert, {"created_at": 1_700_000_000, "type": 4, "username": MARKUP,
+                                              "content": f"{STYLE_LIKE} the upstream said {MARKUP}"})
+    services.stats.record_request(MARKUP, 1, 10, 3)
+
+
+async def test_text_that_looks_like_markup_is_shown_as_typed_in_every_tab(admin_env: AdminEnv) -> None:
+    await seed_markup_lookalikes(admin_env)
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: MARKUP in str(app.query_one("#top-models", Static).render()))
+        for number, tab, needles in (("2", "channels", [MARKUP]), ("3", "tokens", [MARKUP]),
+                                     ("4", "vouchers", [MARKUP]), ("5", "users", [MARKUP, SHORT_STYLE_LIKE]),
+                                     ("6", "options", [f"{MARKUP} {STYLE_LIKE}"]),
+                                     ("7", "logs", [MARKUP, STYLE_LIKE])):
+            await pilot.press(number)
+            table = app.query_one(f"#{tab} DataTable", DataTable)
+            await wait_for(lambda: all(any(n in cell for cell in cells(table)) for n in needles))  # noqa: B023
+            assert app.is_running
+
+        # Titles, errors and notifications made from data: a top-up of the user "[/]" ...
+        await pilot.press("5")
+        users = app.query_one("#users DataTable", DataTable)
+        users.move_cursor(row=[str(users.get_row_at(i)[1]) for i in range(users.row_count)].index(MARKUP))
+        await pilot.press("u")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        assert f"Top up {MARKUP}" in str(app.screen.query_one(Label).render())
+        await pilot.press("escape")
+        await wait_for(lambda: len(app.screen_stack) == 1)
+        await pilot.press("space")  # ... disabled: "user [/]: disabled"
+        await wait_for(lambda: any(n.message == f"user {MARKUP}: disabled" for n in app._notifications))
+        # ... a token "[/]" whose key is shown under its name, after a quota the form refuses, quoted:
+        await pilot.press("3")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        form = app.screen
+        form.query_one("#field-name", Input).value = MARKUP
+        form.query_one("#field-quota", Input).value = MARKUP
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: f"quota '{MARKUP}' is not a number" in str(form.query_one("#error-quota").render()))
+        form.query_one("#field-quota", Input).value = "$1"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: app.screen is not form and app.screen.query("#text"))
+        assert f"Token {MARKUP} created" in str(app.screen.query_one(Label).render())
+        await pilot.press("escape")
+        assert app.is_running
+
+
+# ------------------------------------------------------------------ the live tail: duplicates, enter, trimming
+
+async def test_a_log_seen_live_and_again_after_a_reconnection_shows_once(tmp_path: Path) -> None:
+    socket = Path("/tmp") / f"oneapi-dedup-{tmp_path.name[-30:]}.sock"
+    socket.unlink(missing_ok=True)
+    async for env in start_relay_env(sqlite_db(tmp_path), relay_config()):
+        try:
+            await reconnect_after_a_call(env, socket)
+        finally:
+            socket.unlink(missing_ok=True)
+
+
+async def reconnect_after_a_call(env: RelayEnv, socket: Path) -> None:
+    async def serve() -> web.AppRunner:
+        runner = web.AppRunner(make_admin_app(env.services, "test-secret"))
+        await runner.setup()
+        await web.UnixSite(runner, str(socket)).start()
+        return runner
+
+    runner = await serve()
+    _fake, url = await env.fake()
+    await env.add_channel(url)
+    app = make_app(socket)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7")
+            pane = app.query_one("LogsPane")
+            table = app.query_one("LogsPane DataTable", DataTable)
+            state = app.query_one("#state")
+            await pilot.pause(0.3)  # subscribed
+            await env.client().chat.completions.create(model="gpt-4o-mini",
+                                                       messages=[{"role": "user", "content": "once"}])
+            await wait_for(lambda: "gpt-4o-mini" in cells(table))  # live: a consume log carries no id
+
+            async def written() -> bool:
+                return any(r["model_name"] == "gpt-4o-mini"
+                           for r in await env.services.store.read(log_q.list_page, log_q.LogFilter(), 0, 10))
+
+            deadline = asyncio.get_running_loop().time() + 10
+            while not await written():
+                assert asyncio.get_running_loop().time() < deadline, "the consume log was never written"
+                await asyncio.sleep(0.1)
+            await env.services.store.write(log_q.insert, {"created_at": 1_700_000_001, "type": 4,
+                                                          "content": "marker behind the stream"})
+            await runner.cleanup()
+            await wait_for(lambda: "reconnecting" in str(state.render()))
+            runner = await serve()
+            await wait_for(lambda: "marker behind the stream" in cells(table), timeout=10)  # missed logs fetched
+            await pilot.pause(0.2)
+            assert cells(table).count("gpt-4o-mini") == 1
+            assert [r.get("model_name") for r in pane.rows].count("gpt-4o-mini") == 1  # type: ignore[attr-defined]
+    finally:
+        await runner.cleanup()
+
+
+async def test_enter_shows_the_entry_under_the_cursor_once_old_rows_are_dropped_under_a_filter(
+        admin_env: AdminEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs_screen, "MAX_ROWS", 3)
+    logs = admin_env.relay.services.logs
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7")
+        app.query_one("#filter-type", Input).value = "system"
+        table = app.query_one("LogsPane DataTable", DataTable)
+        await pilot.pause(0.3)  # subscribed
+        for log_type, content in ((4, "first system entry"), (4, "second system entry"), (3, "manage one"),
+                                  (3, "manage two"), (4, "third system entry")):
+            await logs.record(0, log_type, content)
+        # Kept: the last 3 of every type; shown: the system ones, first and second included.
+        await wait_for(lambda: any("third system entry" in c for c in cells(table)))
+
+        async def detail_of(row: int) -> str:
+            table.move_cursor(row=row)
+            await pilot.press("enter")
+            await wait_for(lambda: len(app.screen_stack) > 1)
+            text = app.screen.query_one("#text", TextArea).text
+            await pilot.press("escape")
+            await wait_for(lambda: len(app.screen_stack) == 1)
+            return text
+
+        contents = [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
+        for entry in ("first system entry", "second system entry", "third system entry"):
+            assert entry in await detail_of(next(i for i, c in enumerate(contents) if entry in c))
+        await logs.record(0, 4, "fourth system entry")  # the table keeps 3 rows too: "first" goes
+        await wait_for(lambda: any("fourth system entry" in c for c in cells(table)))
+        assert table.row_count == 3 and not any("first system entry" in c for c in cells(table))
+        assert "second system entry" in await detail_of(0)
+
+
+# ------------------------------------------------------------------ forms: focus and errors out of view
+
+async def test_the_channel_form_takes_typing_in_its_first_text_field(admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#field-key"))
+        await pilot.pause()
+        await pilot.press(*"sk-typed")  # not lost in the type picker above it
+        assert app.screen.query_one("#field-key", TextArea).text == "sk-typed"
+        assert app.screen.query_one("#type", Select).value == 1
+
+
+def in_view(widget: Widget) -> bool:
+    """Whether ``widget`` lies wholly inside the visible part of the form's scrolling container."""
+    scroller = widget.screen.query_one(".form", VerticalScroll)
+    window = scroller.scrollable_content_region
+    return bool(widget.region) and window.contains_region(widget.region)
+
+
+async def test_an_error_under_a_field_out_of_view_is_scrolled_into_view_and_the_field_focused(
+        admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#field-key"))
+        form = app.screen
+        scroller = form.query_one(".form", VerticalScroll)
+        await pilot.pause()
+        assert scroller.max_scroll_y > 0  # taller than 24 lines: it scrolls
+        form.query_one("#field-key", TextArea).text = "sk-x"
+        form.query_one("#field-config", Input).value = "{not json"  # the last field but one
+        scroller.scroll_home(animate=False)
+        await pilot.pause()
+        error = form.query_one("#error-config", Static)
+        assert not in_view(form.query_one("#field-config"))
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: "not valid JSON" in str(error.render()))
+        await pilot.pause(0.2)
+        assert in_view(error) and app.focused is form.query_one("#field-config")
+
+        form.query_one("#field-config", Input).value = ""
+        form.query_one("#field-key", TextArea).text = ""  # an error at the top, the form scrolled down
+        scroller.scroll_end(animate=False)
+        await pilot.pause()
+        assert not in_view(form.query_one("#field-key"))
+        await pilot.press("ctrl+s")
+        error = form.query_one("#error-key", Static)
+        await wait_for(lambda: "give the upstream key" in str(error.render()))
+        await pilot.pause(0.2)
+        assert in_view(error) and app.focused is form.query_one("#field-key")
+        assert app.screen is form

@@ -128,6 +128,7 @@ def test_money_in_units_or_currency() -> None:
     (5_000, "$0.01"),
     (6_173, "$0.01235"),
     (500_001, "$1.00"),  # cents at least, trailing zeros dropped beyond them
+    (617_000, "$1.234"),  # four significant digits above a dollar too, as long as they are not fewer than cents
     (6_172_839, "$12.35"),
     (617_283_950, "$1,234.57"),
 ])
@@ -173,3 +174,5 @@ def test_expiries_in_the_past_are_refused_for_new_settings() -> None:
     for past in ("2020-01-01", "1", "1700000000", "0d"):
         with pytest.raises(ValueError, match="in the past"):
             parse_future_expiry(past, now=NOW)
+    with pytest.raises(ValueError, match=r"^'0' is in the past \(1970-01-01 00:00 UTC\)$"):
+        parse_future_expiry("0", now=NOW)  # the moment is named even for 0, which when() shows as blank

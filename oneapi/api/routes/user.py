@@ -95,7 +95,10 @@ async def list_users(request: web.Request) -> web.Response:
 
 async def search_users(request: web.Request) -> web.Response:
     await caller(request, ROLE_ADMIN)
-    return ok(await services(request).accounts.search(request.query.get("keyword", "")))
+    accounts = services(request).accounts
+    if "username" in request.query:  # oneapi's own: exactly this username (the CLI must not guess from prefixes)
+        return ok(await accounts.named(request.query["username"]))
+    return ok(await accounts.search(request.query.get("keyword", "")))
 
 
 async def get_user(request: web.Request) -> web.Response:

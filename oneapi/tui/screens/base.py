@@ -1,5 +1,9 @@
 """Shared pieces of the TUI panes: a table pane that loads rows in a worker and fits its columns to the
-terminal, and modal forms that keep what was typed until the server accepts it."""
+terminal, and modal forms that keep what was typed until the server accepts it.
+
+Text that comes from data (names, log lines, the server's messages) is shown as :class:`rich.text.Text`, never as
+a string: Textual reads a string as markup, so a name ``[/]`` would raise MarkupError and end the TUI, and
+``[invalid_request_error]`` would vanish as an unknown style. :func:`plain` makes such a Text."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -21,6 +26,16 @@ if TYPE_CHECKING:
     from oneapi.tui.app import OneAPIApp
 
 NARROW = 100  # columns: below this, tables leave out their WIDE_ONLY columns
+
+
+def plain(value: Any) -> Text:
+    """``value`` as literal text, never read as markup (a Text is kept as it is)."""
+    return value if isinstance(value, Text) else Text(str(value), end="")
+
+
+def titled(title: str, keys: str) -> Text:
+    """A form's first line: its title (which may hold data, such as a username) in bold, then its keys."""
+    return Text.assemble((title, "bold"), f"  {keys}")
 
 
 def clip(text: Any, width: int) -> str:
@@ -135,7 +150,7 @@ class TablePane(Widget):
         table.clear()
         for row in self.rows:
             cells = self.cells(row)
-            table.add_row(*(cells.get(key, "") for key in self._shown), key=str(row.get("id", id(row))))
+            table.add_row(*(plain(cells.get(key, "")) for key in self._shown), key=str(row.get("id", id(row))))
         if self.rows and cursor is not None:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
 
@@ -170,10 +185,12 @@ Submit = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class Form(ModalScreen[Any]):
-    """A modal form, centred, with the first field focused so typing starts at once. ``ctrl+s``, Save (or enter
-    in a one-line field) runs ``submit(values)`` in a worker: a :class:`FieldError` appears under its field, any
-    other ValueError or a server refusal under the title, and the form stays open with everything typed; what
-    ``submit`` returns closes the form as its result. Escape cancels (result None)."""
+    """A modal form, centred, with the first text field focused so typing starts at once (not a picker before
+    it, which would swallow the keys). ``ctrl+s``, Save (or enter in a one-line field) runs ``submit(values)`` in
+    a worker: a :class:`FieldError` appears under its field, which takes the focus, any other ValueError or a
+    server refusal under the title; either is scrolled into view (a form taller than the terminal scrolls), and
+    the form stays open with everything typed. What ``submit`` returns closes the form as its result. Escape
+    cancels (result None)."""
 
     BINDINGS: ClassVar = [("escape", "cancel", "Cancel"), ("ctrl+s", "save", "Save")]
     DEFAULT_CSS = """
@@ -190,9 +207,9 @@ class Form(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="form"):
-            yield Label(f"[b]{self._title}[/b]  ctrl+s saves · escape cancels")
+            yield Label(titled(self._title, "ctrl+s saves · escape cancels"))
             if self._note:
-                yield Static(self._note, classes="hint")
+                yield Static(plain(self._note), classes="hint")
             yield Static("", id="error-form", classes="error empty")
             yield from self.compose_fields()
             with Horizontal(classes="buttons"):
@@ -209,7 +226,7 @@ class Form(ModalScreen[Any]):
         return {}
 
     def on_mount(self) -> None:
-        for widget in self.query("Input, TextArea, Select"):
+        for widget in self.query("Input, TextArea"):
             if widget.focusable:
                 widget.focus()
                 break
@@ -217,8 +234,13 @@ class Form(ModalScreen[Any]):
     def show_error(self, name: str, message: str) -> None:
         found = self.query(f"#error-{name}")
         target = found.first(Static) if found else self.query_one("#error-form", Static)
-        target.update(message)
+        target.update(plain(message))
         target.remove_class("empty")
+        fields = self.query(f"#field-{name}")
+        if found and fields:
+            fields.first().focus(scroll_visible=False)
+        # Once the line has its height: in view, with the field just above it.
+        self.call_after_refresh(target.scroll_visible, animate=False)
 
     def clear_errors(self) -> None:
         for line in self.query(".error").results(Static):
@@ -276,7 +298,7 @@ class FormScreen(Form):
 
     def compose_fields(self) -> Iterator[Widget]:
         for field in self._fields:
-            yield Label(field.label)
+            yield Label(plain(field.label))
             yield Input(value=field.value, password=field.password, id=f"field-{field.name}")
             yield self.error_line(field.name)
 
@@ -303,11 +325,11 @@ class MessageScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
-            yield Label(f"[b]{self._title}[/b]  enter or escape closes")
+            yield Label(titled(self._title, "enter or escape closes"))
             area = TextArea(self._text, id="text", read_only=True, soft_wrap=True, show_line_numbers=False)
             yield area
             if self._note:
-                yield Static(self._note, classes="hint")
+                yield Static(plain(self._note), classes="hint")
             yield Button("Close", id="close")
 
     def on_mount(self) -> None:

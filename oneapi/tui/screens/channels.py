@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, ProgressBar, Select, TextArea
 
 from oneapi.client import AdminError
-from oneapi.tui.screens.base import FieldError, Form, Submit, TablePane, clip
+from oneapi.tui.screens.base import FieldError, Form, Submit, TablePane, clip, plain
 
 STATUS = {0: "unknown", 1: "enabled", 2: "disabled", 3: "auto-disabled"}
 FIELDS = (("name", "Name"), ("base_url", "Base URL (empty: the type's default)"),
@@ -71,7 +71,7 @@ class ChannelForm(Form):
         yield Label("Type")
         yield Select([(f"{t['name']} ({t['id']})", t["id"]) for t in self._types.values()], value=current,
                      allow_blank=False, id="type")
-        yield Label(self._type_hint(current), id="type-hint", classes="hint")
+        yield Label(plain(self._type_hint(current)), id="type-hint", classes="hint")
         yield Label("Key: one per line, each line makes a channel" + (" (empty keeps the current key)"
                                                                        if self._channel else ""))
         yield TextArea("", id="field-key", soft_wrap=True, show_line_numbers=False)
@@ -90,7 +90,7 @@ class ChannelForm(Form):
         return f"key format: {t['key_hint'] or '-'}    default base URL: {t['default_base_url'] or '(required)'}"
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        self.query_one("#type-hint", Label).update(self._type_hint(event.value))
+        self.query_one("#type-hint", Label).update(plain(self._type_hint(event.value)))
         t = self._types.get(event.value)
         models = self.query_one("#field-models", Input)
         if t is not None and not models.value:

@@ -3,11 +3,18 @@
 The tail survives the server: when the event stream ends (a restart, a crash), the pane says so and reconnects
 every few seconds, then fetches what it missed. ``r`` reloads the recent logs and reconnects at once. Cells are
 cut to fit the terminal; ``enter`` shows the whole entry, wrapped.
+
+A log can arrive twice, live (without an id: the live stream carries consume logs before they are written) and
+from ``/api/log/`` after a reconnection: :func:`identity` tells them apart without the id. Each table row has a
+key naming its entry, so ``enter`` finds the entry under the cursor whatever the filter and however many old rows
+were dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
@@ -20,7 +27,7 @@ from textual.widgets import DataTable, Input, Label
 
 from oneapi import humanize
 from oneapi.client import AdminError, AdminRefused
-from oneapi.tui.screens.base import NARROW, MessageScreen, clip
+from oneapi.tui.screens.base import NARROW, MessageScreen, clip, plain
 
 if TYPE_CHECKING:
     from oneapi.tui.app import OneAPIApp
@@ -46,6 +53,14 @@ def matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
               "model": str(row.get("model_name", "")), "channel": str(row.get("channel", "")),
               "type": TYPES.get(row.get("type", 0), "")}
     return all(not want or checks[name] == want for name, want in filters.items())
+
+
+def identity(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells one log from another whether it came live (without an id) or from /api/log/ (with one): a
+    request's log by its request id, moment and type; any other by its moment, type, user, text and quota."""
+    if row.get("request_id"):
+        return row["request_id"], row.get("created_at"), row.get("type")
+    return "", row.get("created_at"), row.get("type"), row.get("username"), row.get("content"), row.get("quota")
 
 
 def kind(row: dict[str, Any]) -> str:
@@ -88,6 +103,9 @@ class LogsPane(Widget):
         self.held: list[dict[str, Any]] = []
         self._shown: tuple[str, ...] = ()
         self._content_width = 60
+        self._seen: Counter[tuple[Any, ...]] = Counter()  # identity() of every row in rows and held
+        self._entries: dict[str, dict[str, Any]] = {}  # table row key -> the log entry it shows
+        self._keys = itertools.count()
 
     @property
     def oneapi(self) -> OneAPIApp:
@@ -137,6 +155,7 @@ class LogsPane(Widget):
         """``r``: the recent logs again, and a new live stream at once."""
         self.rows = []
         self.held = []
+        self._seen.clear()
         self.redraw()
         self.load_recent()
         self.follow()
@@ -148,10 +167,8 @@ class LogsPane(Widget):
         except AdminError as exc:
             self.oneapi.report(exc)
             return
-        known = {r.get("id") for r in self.rows + self.held if r.get("id") is not None}
-        for row in reversed(rows):
-            if row.get("id") not in known:
-                self.post_message(self.Arrived(row))
+        for row in reversed(rows):  # those the pane has already are left out when they arrive
+            self.post_message(self.Arrived(row))
 
     @work(group="follow", exclusive=True)
     async def follow(self) -> None:
@@ -186,21 +203,38 @@ class LogsPane(Widget):
             await asyncio.sleep(RECONNECT_SECONDS)
 
     def on_logs_pane_lost(self, message: Lost) -> None:
-        self.query_one("#state", Label).update(message.reason)
+        self.query_one("#state", Label).update(plain(message.reason))
 
     def on_logs_pane_connected(self) -> None:
         self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
         self.load_recent()  # what happened while the stream was down
 
     def on_logs_pane_arrived(self, message: Arrived) -> None:
+        """Keep and show a log, unless the pane has it already (live, then from /api/log/, or the other way)."""
+        seen = identity(message.row)
+        if seen in self._seen:
+            return
+        self._seen[seen] += 1
         if self.paused:
             self.held.append(message.row)
-            del self.held[:-MAX_ROWS]
+            self._trim(self.held)
             return
-        self.rows.append(message.row)
-        del self.rows[:-MAX_ROWS]
-        if matches(message.row, self.filters()):
-            self._add(message.row)
+        self._keep(message.row)
+
+    def _keep(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self._trim(self.rows)
+        if matches(row, self.filters()):
+            self._add(row)
+
+    def _trim(self, rows: list[dict[str, Any]]) -> None:
+        """Drop the oldest of ``rows`` beyond MAX_ROWS (rows shown in the table stay there until it trims)."""
+        for old in rows[:-MAX_ROWS]:
+            seen = identity(old)
+            self._seen[seen] -= 1
+            if self._seen[seen] <= 0:
+                del self._seen[seen]
+        del rows[:-MAX_ROWS]
 
     def cells(self, row: dict[str, Any]) -> dict[str, str]:
         consume = row.get("type") == 2  # the call figures mean something only for consume logs
@@ -219,13 +253,18 @@ class LogsPane(Widget):
     def _add(self, row: dict[str, Any]) -> None:
         table = self.query_one(DataTable)
         cells = self.cells(row)
-        table.add_row(*(cells[key] for key in self._shown))
+        row_key = str(next(self._keys))
+        self._entries[row_key] = row
+        table.add_row(*(plain(cells[key]) for key in self._shown), key=row_key)
         if table.row_count > MAX_ROWS:
-            table.remove_row(next(iter(table.rows)))
+            oldest = next(iter(table.rows))
+            table.remove_row(oldest)
+            self._entries.pop(str(oldest.value), None)
         table.move_cursor(row=table.row_count - 1)
 
     def redraw(self) -> None:
         self.query_one(DataTable).clear()
+        self._entries.clear()
         wanted = self.filters()
         for row in self.rows:
             if matches(row, wanted):
@@ -235,13 +274,9 @@ class LogsPane(Widget):
         self.paused = not self.paused
         if not self.paused:
             for row in self.held:
-                self.post_message(self.Arrived(row))
+                self._keep(row)
             self.held = []
         self.query_one("#state", Label).update("PAUSED · p resumes" if self.paused else LIVE)
-
-    def shown_rows(self) -> list[dict[str, Any]]:
-        wanted = self.filters()
-        return [r for r in self.rows if matches(r, wanted)]
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on the table (the table's own binding takes the key) opens the entry."""
@@ -249,9 +284,11 @@ class LogsPane(Widget):
         self.action_detail()
 
     def action_detail(self) -> None:
+        """The entry under the cursor, found by its row's key (not by its position among the kept rows)."""
         table = self.query_one(DataTable)
-        shown = self.shown_rows()
-        if table.cursor_row is None or not 0 <= table.cursor_row < len(shown):
+        if not table.row_count or not table.is_valid_coordinate(table.cursor_coordinate):
             return
-        row = shown[table.cursor_row]
-        self.app.push_screen(MessageScreen("Log entry", detail(row)))
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        row = self._entries.get(str(row_key.value))
+        if row is not None:
+            self.app.push_screen(MessageScreen("Log entry", detail(row)))

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TextArea
 
 from oneapi.client import AdminError
-from oneapi.tui.screens.base import Field, FieldError, FormScreen, TablePane, clip
+from oneapi.tui.screens.base import Field, FieldError, FormScreen, TablePane, clip, plain, titled
 
 FIRST = ("SystemName", "Logo", "Footer", "Notice", "About", "HomePageContent", "TopUpLink", "ChatLink",
          "QuotaForNewUser", "QuotaForInviter", "QuotaForInvitee", "PreConsumedQuota", "PreConsumeMaxOutput",
@@ -61,7 +61,7 @@ class TextEditor(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
-            yield Label(f"[b]{self._key}[/b]  ctrl+s saves · escape cancels")
+            yield Label(titled(self._key, "ctrl+s saves · escape cancels"))
             if self._key in JSON_KEYS:
                 try:
                     pretty = json.dumps(json.loads(self._value), indent=2, ensure_ascii=False)
@@ -87,7 +87,7 @@ class TextEditor(ModalScreen[str | None]):
     def action_save(self) -> None:
         text = self.query_one("#editor", TextArea).text
         if self._key in JSON_KEYS and (problem := check_ratio_json(self._key, text)):
-            self.query_one("#problem", Static).update(problem)
+            self.query_one("#problem", Static).update(plain(problem))
             return
         self._save(text)
 
@@ -97,7 +97,7 @@ class TextEditor(ModalScreen[str | None]):
             try:
                 await self._submit(text)
             except AdminError as exc:
-                self.query_one("#problem", Static).update(str(exc))
+                self.query_one("#problem", Static).update(plain(exc))
                 return
         self.dismiss(text)
 
