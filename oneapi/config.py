@@ -75,7 +75,9 @@ def _url(*schemes: str) -> Check:
             return None
         parts = urlsplit(value)
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
-            return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {value!r}"
+            # not the value itself: a URL may carry a password
+            got = f"a URL of scheme {parts.scheme!r}" if parts.scheme else "no URL"
+            return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {got}"
         return None
 
     return check

@@ -37,7 +37,7 @@ from oneapi.api.middleware import (
     page_error_middleware,
     request_id_middleware,
 )
-from oneapi.config import Config
+from oneapi.config import Config, ConfigError
 from oneapi.proxy.probe import RelayProber
 from oneapi.proxy.routes import add_relay, relay_middleware
 from oneapi.proxy.state import Relay
@@ -48,6 +48,7 @@ from oneapi.store.database import Database, open_database
 from oneapi.store.facade import Store
 from oneapi.store.journal import JournalError
 from oneapi.store.migrations import check_schema, migrate_database
+from oneapi.store.redis_link import RedisLink, RedisUnavailableError
 
 log = logging.getLogger("oneapi.server")
 
@@ -158,11 +159,19 @@ async def start(config: Config) -> tuple[Services, Store, Relay]:
     # passwords are registered once parsed, in prepare_database).
     redactor.register(config.session_secret, config.initial_root_token, config.initial_root_access_token,
                       urlsplit(config.redis_conn_string).password)
+    redis = None
+    if config.redis_conn_string:  # before the database: an unreachable Redis stops the start, as in One API
+        redis = RedisLink(config.redis_conn_string)
+        try:
+            await redis.connect()
+        except RedisUnavailableError as exc:
+            await redis.close()
+            raise ConfigError("REDIS_CONN_STRING", str(exc)) from None
     db = prepare_database(config)
     store = Store(db, read_threads=config.store_read_threads)
     try:
         try:
-            services = await start_services(config, store)
+            services = await start_services(config, store, redis)
         except JournalError as exc:
             raise StartupError(str(exc)) from None
         if config.is_master:

@@ -22,6 +22,7 @@ from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
 from oneapi.store.queries.accounting import LogRow
+from oneapi.store.redis_link import RedisLink
 
 
 @dataclass
@@ -38,19 +39,27 @@ class Services:
     events: EventHub
     stats: LiveStats
     sessions: Sessions
+    redis: RedisLink | None = None  # REDIS_CONN_STRING: the state shared by every node and worker
 
     async def close(self) -> ShutdownReport:
         """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
         what the database could not take (kept in the journal for the next start)."""
-        return await self.ledger.close()
+        report = await self.ledger.close()
+        if self.redis is not None:
+            await self.redis.close()
+        return report
 
 
-async def start_services(config: Config, store: Store) -> Services:
+async def start_services(config: Config, store: Store, redis: RedisLink | None = None) -> Services:
     """Load options and build every service over one store; replays the ledger's journal and starts its
     flusher (stop it with ``await services.close()``). Does not migrate or create root. Raises JournalError
-    when the journal directory is unusable or taken by another process."""
+    when the journal directory is unusable or taken by another process, RedisUnavailableError when
+    REDIS_CONN_STRING is set and Redis does not answer (``redis``: a link the caller connected already)."""
     # THEME sets the Theme option's default; a directory (a One API build) shows there as "default".
     options = await Options.load(store, {"Theme": config.theme if config.theme_dir is None else "default"})
+    if redis is None and config.redis_conn_string:
+        redis = RedisLink(config.redis_conn_string)
+        await redis.connect()
     events = EventHub()
     stats = LiveStats()
     journal = Journal.open(config.data_path(config.journal_dir), fsync_each=config.journal_fsync_interval == 0)
@@ -61,6 +70,8 @@ async def start_services(config: Config, store: Store) -> Services:
         await ledger.recover()
     except BaseException:
         journal.close()
+        if redis is not None:
+            await redis.close()
         raise
     logs = Logs(store, events, ledger)
 
@@ -76,5 +87,5 @@ async def start_services(config: Config, store: Store) -> Services:
         config=config, store=store, options=options, logs=logs, ledger=ledger,
         accounts=Accounts(store, options, logs, config, ledger), tokens=Tokens(store, ledger),
         channels=Channels(store, logs, options), vouchers=Vouchers(store, options, logs, ledger),
-        events=events, stats=stats, sessions=Sessions(store),
+        events=events, stats=stats, sessions=Sessions(store), redis=redis,
     )

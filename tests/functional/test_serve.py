@@ -22,6 +22,8 @@ pytestmark = pytest.mark.slow
     ({"SQL_DSN": "oracle://scott@db/orcl"}, "SQL_DSN"),
     ({"SESSION_SECRET": "random_string"}, "SESSION_SECRET"),
     ({"ONEAPI_SMTP_CA_FILE": "/nonexistent/ca.pem"}, "ONEAPI_SMTP_CA_FILE"),
+    ({"REDIS_CONN_STRING": "redis://:hunter2-redis-pass@127.0.0.1:1/0"}, "REDIS_CONN_STRING"),  # nothing listens
+    ({"REDIS_CONN_STRING": "http://:hunter2-redis-pass@example.com/"}, "REDIS_CONN_STRING"),
 ])
 def test_bad_env_value_exits_2_with_one_line(tmp_path: Path, env: dict[str, str], setting: str) -> None:
     result = run_cli("serve", home=tmp_path, **env)
@@ -29,6 +31,7 @@ def test_bad_env_value_exits_2_with_one_line(tmp_path: Path, env: dict[str, str]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and setting in lines[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert "hunter2" not in result.stderr + result.stdout  # a URL's password is never shown
 
 
 @pytest.mark.parametrize(("yaml_text", "needle"), [

@@ -1,0 +1,166 @@
+"""The link to Redis (``REDIS_CONN_STRING``): the state every node and worker shares.
+
+One client per process (redis-py's asyncio client, pooled). At start the link must answer a PING, or the server
+does not start (as One API). While serving, a call that fails marks the link *down*: callers fall back to what
+one node can do alone (its own balances and limits), one line says so in the log, and a probe pings every
+second until Redis answers again; then the listeners registered with :meth:`on_recovered` run (the ledger
+drops what it charged while Redis was away, so the shared balances are rebuilt from the database).
+
+Keys all start with ``oneapi:``; the Redis database number in the URL separates installations sharing a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+log = logging.getLogger("oneapi.redis")
+
+PREFIX = "oneapi:"
+CALL_TIMEOUT = 2.0  # seconds: a Redis that takes longer is treated as down (the request goes on without it)
+PROBE_SECONDS = 1.0
+NODE_TTL = 15  # seconds a node's heartbeat key lives; refreshed every NODE_TTL / 3
+
+
+class RedisUnavailableError(RuntimeError):
+    """Redis did not answer (at start: the server exits; while serving: the caller falls back)."""
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return parts.geturl()
+
+
+def new_node_id() -> str:
+    """This process's name among the nodes and workers: readable in Redis, unique per start."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class RedisLink:
+    def __init__(self, url: str, node_id: str | None = None) -> None:
+        self.url = url
+        self.node_id = node_id or new_node_id()
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT, health_check_interval=30,
+            decode_responses=True)
+        self.up = False
+        self.down_since = 0.0
+        self._recovered: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """PING once; raises RedisUnavailableError with the reason. Then keep this node's heartbeat."""
+        try:
+            await asyncio.wait_for(self.client.ping(), CALL_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RedisUnavailableError(f"cannot reach Redis at {describe(self.url)}: {_reason(exc)}") from None
+        self.up = True
+        await self._beat()
+        self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeat(), name="oneapi-redis-heartbeat"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await self.client.delete(self.node_key(self.node_id))
+        await self.client.aclose()
+
+    def on_recovered(self, listener: Callable[[], Awaitable[None]]) -> None:
+        self._recovered.append(listener)
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def script(self, source: str) -> AsyncScript:
+        return self.client.register_script(source)
+
+    async def run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script; RedisUnavailableError when the link is down or the call fails (which takes it
+        down). The caller decides what it can do without Redis."""
+        if not self.up:
+            raise RedisUnavailableError("Redis is down")
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.lost(exc)
+            raise RedisUnavailableError(_reason(exc)) from None
+
+    async def publish(self, channel: str, message: str) -> None:
+        if not self.up:
+            return
+        try:
+            await self.client.publish(PREFIX + channel, message)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.lost(exc)
+
+    def pubsub(self) -> PubSub:
+        return self.client.pubsub(ignore_subscribe_messages=True)
+
+    def lost(self, exc: BaseException) -> None:
+        """A call failed: from now on this node works alone until the probe finds Redis again."""
+        if not self.up:
+            return
+        self.up = False
+        self.down_since = time.monotonic()
+        log.error("Redis at %s stopped answering (%s): balances and rate limits are per node until it is back",
+                  describe(self.url), _reason(exc))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._probe(), name="oneapi-redis-probe"))
+
+    async def _probe(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            try:
+                await asyncio.wait_for(self.client.ping(), CALL_TIMEOUT)
+            except (RedisError, OSError, TimeoutError):
+                continue
+            log.warning("Redis at %s answers again after %.0f s: shared balances and limits resume",
+                        describe(self.url), time.monotonic() - self.down_since)
+            for listener in self._recovered:
+                try:
+                    await listener()
+                except Exception:
+                    log.exception("recovering from the Redis outage failed in part")
+            self.up = True
+            await self._beat()
+            return
+
+    # -- nodes ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def node_key(node_id: str) -> str:
+        return f"{PREFIX}node:{node_id}"
+
+    async def _beat(self) -> None:
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await self.client.set(self.node_key(self.node_id), str(int(time.time())), ex=NODE_TTL)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(NODE_TTL / 3)
+            if self.up:
+                await self._beat()
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
