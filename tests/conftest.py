@@ -105,3 +105,81 @@ async def store(database: Database) -> AsyncIterator[Store]:
     s = Store(database, read_threads=2)
     yield s
     await s.close()
+
+
+def redis_test_url() -> str | None:
+    return os.environ.get("ONEAPI_TEST_REDIS_URL") or None
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis database tests may wipe (``ONEAPI_TEST_REDIS_URL``, set by ``.ci/run``), emptied before and
+    after the test; skips with the reason when unset (or unreachable outside CI)."""
+    import redis
+
+    url = redis_test_url()
+    if url is None:
+        pytest.skip("ONEAPI_TEST_REDIS_URL is not set: no Redis to test against")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"Redis at {url} is unreachable: {exc}")
+    yield url
+    client.flushdb()
+    client.close()
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port, which a test may stop and start again (a Redis restart that
+    keeps nothing on disk, as Redis may)."""
+
+    def __init__(self, directory: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._proc: Any = None
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import redis
+
+        self._proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis server (skips when ``redis-server`` is not installed, unless in CI)."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
