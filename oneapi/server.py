@@ -48,7 +48,7 @@ from oneapi.store.database import Database, open_database
 from oneapi.store.facade import Store
 from oneapi.store.journal import JournalError
 from oneapi.store.migrations import check_schema, migrate_database
-from oneapi.store.redis_link import RedisLink, RedisUnavailableError
+from oneapi.store.redis_names import RedisUnavailableError
 
 log = logging.getLogger("oneapi.server")
 
@@ -80,6 +80,9 @@ def make_relay(config: Config, services: Services) -> Relay:
                                               approximate=lambda: services.options.get_bool("ApproximateTokenEnabled")))
     services.channels.set_prober(RelayProber(relay))
     services.channels.set_polling_interval(config.polling_interval)
+    if services.changes is not None:  # a channel changed on another node: this node's routing follows
+        services.changes.on("channels", lambda _: relay.reload_routes())
+        services.changes.on_resync(relay.reload_routes)
     return relay
 
 
@@ -161,6 +164,8 @@ async def start(config: Config) -> tuple[Services, Store, Relay]:
                       urlsplit(config.redis_conn_string).password)
     redis = None
     if config.redis_conn_string:  # before the database: an unreachable Redis stops the start, as in One API
+        from oneapi.store.redis_link import RedisLink
+
         redis = RedisLink(config.redis_conn_string)
         try:
             await redis.connect()

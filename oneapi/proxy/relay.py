@@ -295,7 +295,7 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
         job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
     exchange = cast(CredentialExchange, adaptor) if hasattr(adaptor, "credential_request") else None
     amount, output = reserve_amount(job, price, upstream_model, channel.system_prompt if job.mode == "chat" else "")
-    reservation = relay.ledger.reserve(job.caller.user, job.caller.token, amount)
+    reservation = await relay.ledger.acquire(job.caller.user, job.caller.token, amount)
     try:
         for fresh_credential in (False, True):
             credential = await relay.credentials.get(exchange, channel) if exchange is not None else ""

@@ -7,6 +7,7 @@ know which door called them. :func:`start_services` is the one constructor.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from oneapi.config import Config
 from oneapi.services.accounts import Accounts
@@ -22,7 +23,10 @@ from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
 from oneapi.store.queries.accounting import LogRow
-from oneapi.store.redis_link import RedisLink
+
+if TYPE_CHECKING:  # the redis client is imported only when REDIS_CONN_STRING is set (store/redis_names.py)
+    from oneapi.services.changes import ChangeFeed
+    from oneapi.store.redis_link import RedisLink
 
 
 @dataclass
@@ -40,11 +44,14 @@ class Services:
     stats: LiveStats
     sessions: Sessions
     redis: RedisLink | None = None  # REDIS_CONN_STRING: the state shared by every node and worker
+    changes: ChangeFeed | None = None  # with Redis: admin changes told to every node
 
     async def close(self) -> ShutdownReport:
         """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
         what the database could not take (kept in the journal for the next start)."""
         report = await self.ledger.close()
+        if self.changes is not None:
+            await self.changes.close()
         if self.redis is not None:
             await self.redis.close()
         return report
@@ -58,6 +65,8 @@ async def start_services(config: Config, store: Store, redis: RedisLink | None =
     # THEME sets the Theme option's default; a directory (a One API build) shows there as "default".
     options = await Options.load(store, {"Theme": config.theme if config.theme_dir is None else "default"})
     if redis is None and config.redis_conn_string:
+        from oneapi.store.redis_link import RedisLink
+
         redis = RedisLink(config.redis_conn_string)
         await redis.connect()
     events = EventHub()
@@ -83,9 +92,41 @@ async def start_services(config: Config, store: Store, redis: RedisLink | None =
     ledger.on_log.append(consumed)
     ledger.on_set_aside.append(lambda message: events.publish("alert", {"message": message}))
     ledger.start()
-    return Services(
+    services = Services(
         config=config, store=store, options=options, logs=logs, ledger=ledger,
         accounts=Accounts(store, options, logs, config, ledger), tokens=Tokens(store, ledger),
         channels=Channels(store, logs, options), vouchers=Vouchers(store, options, logs, ledger),
         events=events, stats=stats, sessions=Sessions(store), redis=redis,
     )
+    if redis is not None:
+        share_through_redis(services, redis)
+    return services
+
+
+def share_through_redis(services: Services, redis: RedisLink) -> None:
+    """Balances reserved and settled in Redis; changes made here published, changes made elsewhere applied.
+    (The relay adds its routing table: ``server.make_relay``.)"""
+    from oneapi.services.changes import ChangeFeed
+    from oneapi.services.shared_balances import SharedBalances
+
+    ledger, options = services.ledger, services.options
+    ledger.share(SharedBalances(redis, stale_after=float(services.config.sync_frequency)))
+    changes = services.changes = ChangeFeed(redis)
+    ledger.on_changed.append(changes.publish)
+    options.on_change.append(lambda _key: changes.publish("options"))
+    services.channels.on_change(lambda: changes.publish("channels"))
+    changes.on("user", lambda ident: ledger.user_changed(ident, here=False))
+    changes.on("token", lambda ident: ledger.token_changed(ident, here=False))
+    changes.on("new_token", lambda _: _forget_misses(ledger))
+    changes.on("options", lambda _: options.reload())
+    changes.on_resync(options.reload)
+    changes.on_resync(lambda: _forget_all(ledger))
+    changes.start()
+
+
+async def _forget_misses(ledger: Ledger) -> None:
+    ledger.forget_misses()
+
+
+async def _forget_all(ledger: Ledger) -> None:
+    ledger.forget_all()

@@ -52,6 +52,7 @@ from typing import Any
 
 from oneapi import keyformat
 from oneapi.errors import InsufficientQuotaError, StoreError
+from oneapi.services.shared_balances import SharedBalances, Verdict
 from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
 from oneapi.store.queries.accounting import (
@@ -72,6 +73,7 @@ from oneapi.store.queries.accounting import (
 )
 from oneapi.store.queries.channels import split_list
 from oneapi.store.queries.tokens import find_by_id, find_by_key
+from oneapi.store.redis_names import RedisUnavailableError
 
 log = logging.getLogger("oneapi.ledger")
 
@@ -80,7 +82,7 @@ COALESCE_SECONDS = 0.2  # even "unbatched", gather a fifth of a second of change
 MAX_PENDING_LOGS = 100_000  # beyond this the database is not keeping up: new requests are refused, not lost
 NEGATIVE_TTL = 10.0  # seconds an unknown token key is remembered as unknown
 FAILURE_LOG_SECONDS = 30.0
-MUST_RELOAD = -1.0  # loaded_at of an account whose reload after a change failed: reloaded before its next use
+MUST_RELOAD = float("-inf")  # loaded_at of an account whose reload after a change failed: reloaded before its next use
 EVICTION_LOOKAHEAD = 64  # accounts past the oldest looked at when the oldest ones hold quota
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -145,6 +147,7 @@ class Reservation:
     token: TokenAccount
     amount: int
     done: bool = field(default=False)
+    shared: bool = False  # also held in Redis (SharedBalances), released there when settled
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,18 @@ class Ledger:
         self._loop = asyncio.get_running_loop()
         self.on_log: list[Callable[[LogRow], None]] = []  # consume logs as they are settled
         self.on_set_aside: list[Callable[[str], None]] = []
+        self.on_changed: list[Callable[[str, int], Awaitable[None]]] = []  # an account changed here (publish it)
+        self.shared: SharedBalances | None = None
+        self._shared_calls: set[asyncio.Task[None]] = set()
+        # Accounts charged while Redis was away (or whose shared settle failed): their hashes are dropped when
+        # it returns, so they are loaded again from the database.
+        self._alone: tuple[set[int], set[int]] = (set(), set())
+
+    def share(self, balances: SharedBalances) -> None:
+        """Reserve and settle through ``balances`` (Redis) from now on, falling back to this node's own
+        balances while Redis is down."""
+        self.shared = balances
+        balances.link.on_recovered(self._rejoin)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -238,6 +253,8 @@ class Ledger:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._shared_calls:
+            await asyncio.gather(*self._shared_calls, return_exceptions=True)
         with contextlib.suppress(Exception):  # logged in flush; the journal keeps what it could not write
             await self.flush()
         report = ShutdownReport(self._journal.unwritten_count(self._written_through), self._journal.directory)
@@ -365,11 +382,11 @@ class Ledger:
             del self._loading[key]
 
     async def user(self, user_id: int) -> UserAccount | None:
+        """The user's account; reloaded first when older than SYNC_FREQUENCY (other nodes may have charged it
+        or changed it), so the request that finds it stale is served from the fresh one."""
         account = self._users.get(user_id)
-        if account is not None and account.loaded_at != MUST_RELOAD:
+        if account is not None and time.monotonic() - account.loaded_at <= self._stale_after:
             self._users.move_to_end(user_id)
-            if time.monotonic() - account.loaded_at > self._stale_after:
-                self._refresh_in_background(("user", user_id), lambda: self.reload_user(user_id))
             return account
         return await self._load("user", user_id, lambda: self.reload_user(user_id))
 
@@ -416,13 +433,11 @@ class Ledger:
         token_id = self._token_ids.get(key)
         if token_id is not None:
             account = self._tokens.get(token_id)
-            if account is not None and account.loaded_at == MUST_RELOAD:
-                return await self._load("token", token_id, lambda: self.reload_token(token_id))
-            if account is not None:
+            if account is not None and time.monotonic() - account.loaded_at <= self._stale_after:
                 self._tokens.move_to_end(token_id)
-                if time.monotonic() - account.loaded_at > self._stale_after:
-                    self._refresh_in_background(("token", token_id), lambda: self.reload_token(token_id))
                 return account
+            if account is not None:  # stale, or a reload after a change failed: reloaded before serving
+                return await self._load("token", token_id, lambda: self.reload_token(token_id))
         if not keyformat.is_token_key(key):
             return None
         seen = self._unknown.get(key)
@@ -483,36 +498,66 @@ class Ledger:
         self._token_ids[fresh.key] = fresh.id
         return fresh
 
-    async def user_changed(self, user_id: int) -> None:
+    async def user_changed(self, user_id: int, *, here: bool = True) -> None:
         """The user's row changed in the database (admin edit, top-up, voucher, deletion): reload it if
-        cached, before the caller answers. Never raises: the change is committed, and if the reload fails the
-        account is reloaded before its next use instead."""
+        cached, before the caller answers. ``here``: the change was made on this node, which also rebuilds the
+        shared balance from the database and tells the other nodes (``on_changed``); a change heard from
+        another node only reloads this node's view. Never raises: the change is committed, and if the reload
+        fails the account is reloaded before its next use instead."""
         account = self._users.get(user_id)
-        if account is None:
-            return
-        try:
-            await self.reload_user(user_id)
-        except Exception as exc:
-            log.warning("reloading user #%d after a change failed (%s); it is reloaded on its next use",
-                        user_id, _cause(exc))
-            account.loaded_at = MUST_RELOAD
+        if account is not None:
+            try:
+                await self.reload_user(user_id)
+            except Exception as exc:
+                log.warning("reloading user #%d after a change failed (%s); it is reloaded on its next use",
+                            user_id, _cause(exc))
+                account.loaded_at = MUST_RELOAD
+        if here:
+            await self._changed_here("user", user_id)
 
-    async def token_changed(self, token_id: int) -> None:
+    async def token_changed(self, token_id: int, *, here: bool = True) -> None:
         """The token's row changed or was deleted: reload (or drop) it if cached, before the caller answers.
         Never raises (see :meth:`user_changed`)."""
         account = self._tokens.get(token_id)
-        if account is None:
-            return
-        try:
-            await self.reload_token(token_id)
-        except Exception as exc:
-            log.warning("reloading token #%d after a change failed (%s); it is reloaded on its next use",
-                        token_id, _cause(exc))
-            account.loaded_at = MUST_RELOAD
+        if account is not None:
+            try:
+                await self.reload_token(token_id)
+            except Exception as exc:
+                log.warning("reloading token #%d after a change failed (%s); it is reloaded on its next use",
+                            token_id, _cause(exc))
+                account.loaded_at = MUST_RELOAD
+        if here:
+            await self._changed_here("token", token_id)
+
+    async def _changed_here(self, kind: str, ident: int) -> None:
+        if self.shared is not None and kind in ("user", "token"):
+            # The shared balance is dropped, not patched: its next use loads it from the database (with this
+            # node's unwritten charges), which now holds the change.
+            with contextlib.suppress(RedisUnavailableError):
+                await self.shared.forget(*(({ident}, set()) if kind == "user" else (set(), {ident})))
+        for listener in self.on_changed:
+            try:
+                await listener(kind, ident)
+            except Exception:  # telling the other nodes is best effort: they reload on SYNC_FREQUENCY anyway
+                log.exception("publishing a change of %s #%d failed", kind, ident)
+
+    def forget_all(self) -> None:
+        """Every cached account is reloaded before its next use (changes may have been missed)."""
+        for user in self._users.values():
+            user.loaded_at = MUST_RELOAD
+        for token in self._tokens.values():
+            token.loaded_at = MUST_RELOAD
 
     def token_created(self, key: str) -> None:
-        """A token with this key now exists: forget having looked for it in vain."""
+        """A token with this key now exists: forget having looked for it in vain (and tell the other nodes to
+        forget their misses, which a new key may be among: keys themselves are never published)."""
         self._unknown.pop(key, None)
+        if self.on_changed:
+            self._spawn(self._changed_here("new_token", 0))
+
+    def forget_misses(self) -> None:
+        """A token was created on another node: the keys looked for in vain may exist now."""
+        self._unknown.clear()
 
     def _unsettled(self, kind: str, ident: int, since_generation: int, key: str = "") -> list[int]:
         """Deltas of ``kind``/``ident`` that a database read submitted at ``since_generation`` did not see: the
@@ -530,6 +575,134 @@ class Ledger:
 
     # -- money ------------------------------------------------------------------------------------
 
+    async def acquire(self, user: UserAccount, token: TokenAccount, amount: int) -> Reservation:
+        """:meth:`reserve`, checked against the balances every node shares when Redis is there: the hold is
+        taken in Redis first (a Lua script checks and holds atomically, cluster-wide), then mirrored here.
+        While Redis is down, this node's own balances decide (and the accounts charged meanwhile are reloaded
+        from the database when it returns)."""
+        shared = self.shared
+        if shared is None:
+            return self.reserve(user, token, amount)
+        if not shared.link.up:
+            return self._reserve_alone(user, token, amount)
+        if len(self._pending.logs) >= MAX_PENDING_LOGS:
+            raise StoreError("the database is not keeping up with the accounting; try again shortly",
+                             status=503, code="accounting_backlog")
+        amount = max(0, amount)
+        limited = not token.unlimited
+        try:
+            for _ in range(3):  # a load, the other load, then the answer
+                verdict = await self._shared_reserve(user.id, token.id, token.key, limited, amount)
+                if verdict.granted:
+                    break
+                if verdict.short == "user":
+                    raise InsufficientQuotaError("user quota is not enough", code="insufficient_user_quota")
+                if verdict.short == "token":
+                    raise InsufficientQuotaError("令牌额度不足 (token quota is not enough)",
+                                                 code="pre_consume_token_quota_failed")
+                await self._load_shared(verdict.reload, user, token)
+            else:
+                raise RedisUnavailableError("the shared balance would not load")
+        except RedisUnavailableError:
+            return self._reserve_alone(user, token, amount)
+        self._hold(user, token, amount)
+        return Reservation(user, token, amount, shared=True)
+
+    async def _shared_reserve(self, user_id: int, token_id: int, key: str, limited: bool, amount: int) -> Verdict:
+        """The Redis hold, which a cancelled request (its client gone) must not leave behind: the call runs to
+        its end, and a hold it took is released."""
+        assert self.shared is not None
+        call = asyncio.ensure_future(self.shared.reserve(user_id, token_id, key, limited, amount))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            def release(done: asyncio.Future[Verdict]) -> None:
+                if not done.cancelled() and done.exception() is None and done.result().granted:
+                    assert self.shared is not None
+                    self._spawn(self._settle_shared(self.shared.settle(user_id, token_id, limited, amount, 0),
+                                                    user_id, token_id))
+            call.add_done_callback(release)
+            raise
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Background Redis work, awaited at shutdown."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._shared_calls.add(task)
+        task.add_done_callback(self._shared_calls.discard)
+
+    async def _load_shared(self, kind: str, user: UserAccount, token: TokenAccount) -> None:
+        """Load a shared balance from the database: this node's view, freshly read, with its own holds
+        added back (Redis keeps holds apart)."""
+        assert self.shared is not None
+        if kind == "user":
+            fresh = await self.reload_user(user.id)
+            if fresh is None or fresh.status != 1:
+                raise InsufficientQuotaError("user quota is not enough", code="insufficient_user_quota")
+            await self.shared.load_user(user.id, fresh.quota + fresh.held, force=True)
+        else:
+            token_account = await self.reload_token(token.id)
+            if token_account is None or token_account.key != token.key:
+                raise InsufficientQuotaError("令牌额度不足 (token quota is not enough)",
+                                             code="pre_consume_token_quota_failed")
+            await self.shared.load_token(token.id, token.key, token_account.remain_quota + token_account.held,
+                                         force=True)
+
+    def _reserve_alone(self, user: UserAccount, token: TokenAccount, amount: int) -> Reservation:
+        reservation = self.reserve(user, token, amount)
+        self._charged_alone(user.id, token.id)
+        return reservation
+
+    def _charged_alone(self, user_id: int, token_id: int) -> None:
+        self._alone[0].add(user_id)
+        self._alone[1].add(token_id)
+
+    async def _rejoin(self) -> None:
+        """Redis is back: drop the shared balances of what this node charged alone; they reload from the
+        database (where those charges are, or soon are: this node's own unwritten ones are added)."""
+        assert self.shared is not None
+        users, tokens = self._alone
+        self._alone = (set(), set())
+        try:
+            await self.shared.forget(users, tokens, recovering=True)
+        except Exception:
+            self._alone[0].update(users)
+            self._alone[1].update(tokens)
+            raise
+
+    def _shared_settle(self, reservation: Reservation, charge: int) -> None:
+        """Release the Redis hold and take the charge there, in the background: the answer does not wait."""
+        user, token = reservation.user, reservation.token
+        if not reservation.shared:  # reserved while Redis was away: its hashes do not count this charge
+            if self.shared is not None and self.shared.link.up:
+                self._spawn(self._forget_now(user.id, token.id))
+            else:
+                self._charged_alone(user.id, token.id)
+            return
+        assert self.shared is not None
+        call = self.shared.settle(user.id, token.id, not token.unlimited, reservation.amount, charge)
+        self._spawn(self._settle_shared(call, user.id, token.id))
+
+    async def _settle_shared(self, call: Coroutine[Any, Any, None], user_id: int, token_id: int) -> None:
+        try:
+            await call
+        except RedisUnavailableError:  # the hold and the charge are not in Redis: reload these when it is back
+            self._charged_alone(user_id, token_id)
+
+    async def _forget_now(self, user_id: int, token_id: int) -> None:
+        assert self.shared is not None
+        try:
+            await self.shared.forget({user_id}, {token_id})
+        except RedisUnavailableError:
+            self._charged_alone(user_id, token_id)
+
+    def _hold(self, user: UserAccount, token: TokenAccount, amount: int) -> None:
+        user.quota -= amount
+        user.held += amount
+        token.used_quota += amount
+        token.held += amount
+        if not token.unlimited:
+            token.remain_quota -= amount
+
     def reserve(self, user: UserAccount, token: TokenAccount, amount: int) -> Reservation:
         """Hold ``amount`` for one upstream attempt, or raise InsufficientQuotaError (HTTP 403).
 
@@ -546,12 +719,7 @@ class Ledger:
         if not token.unlimited and token.remain_quota < amount:
             raise InsufficientQuotaError("令牌额度不足 (token quota is not enough)",
                                          code="pre_consume_token_quota_failed")
-        user.quota -= amount
-        user.held += amount
-        token.used_quota += amount
-        token.held += amount
-        if not token.unlimited:
-            token.remain_quota -= amount
+        self._hold(user, token, amount)
         return Reservation(user, token, amount)
 
     def _release(self, reservation: Reservation) -> None:
@@ -590,6 +758,8 @@ class Ledger:
             self._pending.seq = seq
         if log_row is not None:
             self._queue_log(log_row, seq)
+        if self.shared is not None:
+            self._shared_settle(reservation, quota)
         self._wake.set()
 
     def refund(self, reservation: Reservation) -> None:
@@ -598,6 +768,8 @@ class Ledger:
             return
         reservation.done = True
         self._release(reservation)
+        if reservation.shared:
+            self._shared_settle(reservation, 0)
         self._pending.token(reservation.token.id, reservation.token.key, 0, 0, int(time.time()))  # accessed only
         self._wake.set()
 

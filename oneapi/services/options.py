@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from oneapi.errors import InvalidInputError
@@ -105,6 +105,7 @@ class Options:
         self._values = values
         self._parsed: dict[str, int | bool] = {}  # get_bool / get_int results; emptied whenever values change
         self._defaults = {**DEFAULTS, **(defaults or {})}
+        self.on_change: list[Callable[[str], Awaitable[None]]] = []  # an option was updated on this node
 
     @classmethod
     async def load(cls, store: Store, defaults: Mapping[str, str] | None = None) -> Options:
@@ -206,6 +207,11 @@ class Options:
         self._values[key] = value
         self._parsed.pop(key, None)
         log.info("option %s updated", key)
+        for listener in self.on_change:
+            try:
+                await listener(key)
+            except Exception:  # telling the other nodes is best effort: they reload on SYNC_FREQUENCY anyway
+                log.exception("publishing the change of option %s failed", key)
         return value
 
     def ratio_map(self, key: str) -> dict[str, float]:

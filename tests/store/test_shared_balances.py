@@ -1,0 +1,111 @@
+"""The Lua scripts of the shared balances, against a real Redis (``ONEAPI_TEST_REDIS_URL``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from oneapi.services.shared_balances import IDLE_TTL, SharedBalances, token_key, user_key
+from oneapi.store.redis_link import RedisLink
+
+
+@pytest.fixture
+async def nodes(redis_url: str) -> AsyncIterator[tuple[SharedBalances, SharedBalances]]:
+    links = [RedisLink(redis_url, node_id="node-a"), RedisLink(redis_url, node_id="node-b")]
+    for link in links:
+        await link.connect()
+    yield SharedBalances(links[0], stale_after=600), SharedBalances(links[1], stale_after=600)
+    for link in links:
+        await link.close()
+
+
+async def loaded(balances: SharedBalances, user: int = 100, token: int = 50) -> None:
+    await balances.load_user(1, user)
+    await balances.load_token(7, "the-token-key", token)
+
+
+async def test_a_missing_balance_asks_to_be_loaded_user_first(nodes: tuple[SharedBalances, ...]) -> None:
+    a, _ = nodes
+    assert (await a.reserve(1, 7, "the-token-key", True, 10)).reload == "user"
+    await a.load_user(1, 100)
+    assert (await a.reserve(1, 7, "the-token-key", True, 10)).reload == "token"
+    await a.load_token(7, "the-token-key", 50)
+    assert (await a.reserve(1, 7, "the-token-key", True, 10)).granted
+    assert (await a.reserve(1, 7, "", False, 10)).granted  # an unlimited token: only the user is asked
+
+
+async def test_holds_count_for_every_node_and_settling_takes_the_charge(nodes: tuple[SharedBalances, ...]) -> None:
+    a, b = nodes
+    await loaded(a)
+    assert (await a.reserve(1, 7, "the-token-key", True, 30)).granted
+    assert (await b.reserve(1, 7, "the-token-key", True, 20)).granted
+    short = await b.reserve(1, 7, "the-token-key", True, 1)  # the token's 50 are all held
+    assert not short.granted and short.short == "token"
+    await a.settle(1, 7, True, held=30, charge=12)  # 18 back, 12 charged
+    assert (await b.reserve(1, 7, "the-token-key", True, 18)).granted
+    assert not (await b.reserve(1, 7, "the-token-key", True, 1)).granted
+    raw = await a.link.client.hgetall(token_key(7))
+    assert raw["a"] == "38" and raw["h:node-b"] == "38" and "h:node-a" not in raw
+    await b.settle(1, 7, True, held=38, charge=0)  # a refund
+    await b.settle(1, 7, True, held=0, charge=0)
+    assert await a.link.client.hget(user_key(1), "a") == "88"
+    assert 0 < await a.link.client.ttl(user_key(1)) <= IDLE_TTL
+
+
+async def test_the_user_is_checked_as_one_api_does(nodes: tuple[SharedBalances, ...]) -> None:
+    a, _ = nodes
+    await loaded(a, user=10, token=1000)
+    assert (await a.reserve(1, 7, "the-token-key", True, 10)).granted  # down to exactly 0
+    verdict = await a.reserve(1, 7, "the-token-key", True, 1)
+    assert not verdict.granted and verdict.short == "user"
+
+
+async def test_a_dead_nodes_holds_are_dropped(nodes: tuple[SharedBalances, ...]) -> None:
+    a, b = nodes
+    await loaded(a)
+    assert (await b.reserve(1, 7, "the-token-key", True, 50)).granted
+    assert not (await a.reserve(1, 7, "the-token-key", True, 1)).granted
+    await b.link.client.delete(RedisLink.node_key("node-b"))  # its heartbeat lapsed: the node died
+    assert (await a.reserve(1, 7, "the-token-key", True, 50)).granted
+    assert "h:node-b" not in await a.link.client.hgetall(token_key(7))
+
+
+async def test_a_token_id_given_to_another_token_is_loaded_again(nodes: tuple[SharedBalances, ...]) -> None:
+    a, _ = nodes
+    await loaded(a)
+    assert (await a.reserve(1, 7, "the-token-key", True, 10)).granted
+    assert (await a.reserve(1, 7, "another-token-key", True, 10)).reload == "token"
+    assert await a.load_token(7, "another-token-key", 5) == 5  # a fresh hash: the old token's holds are gone
+    assert not (await a.reserve(1, 7, "another-token-key", True, 6)).granted
+
+
+async def test_a_load_keeps_a_fresh_balance_unless_forced(nodes: tuple[SharedBalances, ...]) -> None:
+    a, b = nodes
+    await loaded(a)
+    assert await b.load_user(1, 999) == 100  # another node loaded it first: that one stands
+    assert await b.load_user(1, 70, force=True) == 70
+
+
+async def test_a_stale_balance_asks_to_be_loaded_again(redis_url: str) -> None:
+    link = RedisLink(redis_url, node_id="node-s")
+    await link.connect()
+    try:
+        balances = SharedBalances(link, stale_after=600)
+        await loaded(balances)
+        await link.client.hset(user_key(1), "t", "1")  # loaded long ago
+        assert (await balances.reserve(1, 7, "the-token-key", True, 1)).reload == "user"
+    finally:
+        await link.close()
+
+
+async def test_forget_drops_the_balances_and_keeps_the_holds(nodes: tuple[SharedBalances, ...]) -> None:
+    a, b = nodes
+    await loaded(a)
+    assert (await b.reserve(1, 7, "the-token-key", True, 30)).granted
+    await a.forget({1}, {7})
+    assert (await a.reserve(1, 7, "the-token-key", True, 1)).reload == "user"
+    await a.settle(1, 7, True, held=0, charge=5)  # a charge while forgotten: the database will have it
+    await loaded(a, token=45)
+    assert (await a.reserve(1, 7, "the-token-key", True, 15)).granted  # 45 - 30 held by b
+    assert not (await a.reserve(1, 7, "the-token-key", True, 1)).granted
