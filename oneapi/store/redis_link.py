@@ -34,6 +34,7 @@ log = logging.getLogger("oneapi.redis")
 
 CALL_TIMEOUT = 2.0  # seconds: a Redis that takes longer is treated as down (the request goes on without it)
 PROBE_SECONDS = 1.0
+POOL_SIZE = 64  # connections per process; Redis answers a script in microseconds, so few are busy at once
 NODE_TTL = 15  # seconds a node's heartbeat key lives; refreshed every NODE_TTL / 3
 
 
@@ -46,9 +47,12 @@ class RedisLink:
     def __init__(self, url: str, node_id: str | None = None) -> None:
         self.url = url
         self.node_id = node_id or new_node_id()
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT, health_check_interval=30,
-            decode_responses=True)
+        # A blocking pool: a burst of requests waits its turn for a connection (up to CALL_TIMEOUT). redis-py's
+        # default pool refuses the 101st concurrent call outright, which took the link down under load.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=CALL_TIMEOUT, socket_timeout=CALL_TIMEOUT,
+            socket_connect_timeout=CALL_TIMEOUT, health_check_interval=30, decode_responses=True)
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self.up = False
         self.down_since = 0.0
         self._recovered: list[Callable[[], Awaitable[None]]] = []

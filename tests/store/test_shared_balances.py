@@ -109,3 +109,17 @@ async def test_forget_drops_the_balances_and_keeps_the_holds(nodes: tuple[Shared
     await loaded(a, token=45)
     assert (await a.reserve(1, 7, "the-token-key", True, 15)).granted  # 45 - 30 held by b
     assert not (await a.reserve(1, 7, "the-token-key", True, 1)).granted
+
+
+async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_taking_the_link_down(
+        nodes: tuple[SharedBalances, ...]) -> None:
+    """redis-py's default pool refused the 101st concurrent call ("Too many connections"), and the link then
+    counted Redis as down: under 300 concurrent requests every node fell back to its own balance."""
+    import asyncio
+
+    from oneapi.store.redis_link import POOL_SIZE
+
+    a, _ = nodes
+    await loaded(a, user=10_000, token=10_000)
+    verdicts = await asyncio.gather(*(a.reserve(1, 7, "the-token-key", True, 1) for _ in range(POOL_SIZE * 5)))
+    assert all(v.granted for v in verdicts) and a.link.up
