@@ -6,7 +6,9 @@ target. Printed:
 
 1. non-stream requests/s at 32 connections: upstream direct, pass-through, oneapi (and oneapi / pass-through);
 2. p50 / p99 latency at concurrency 1, and oneapi's added p50 over calling the upstream directly;
-3. a 20-chunk stream: time to first byte and total time (medians).
+3. a 20-chunk stream: time to first byte and total time (medians);
+4. with Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/9 when it answers): non-stream throughput of one
+   oneapi process with Redis's shared balances, and of ``--workers 2`` (all workers' CPU counted).
 
 Beside each throughput figure: the serving process's CPU time per request (user + system, from /proc), which
 other load on the machine disturbs far less than requests per second.
@@ -78,6 +80,69 @@ def load(url: str, connections: int, seconds: float) -> Result:
     return asyncio.run(run_asyncio(url, KEY, connections, seconds))
 
 
+def redis_url() -> str | None:
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.flushdb()
+        client.close()
+    except Exception:
+        return None
+    return url
+
+
+def family_cpu(pid: int) -> float:
+    """CPU time of a process and its children (the workers of ``--workers``)."""
+    total = cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def with_redis(upstream: str, connections: int, seconds: float, passthrough_rps: float) -> None:
+    url = redis_url()
+    print("4. with Redis: shared balances; --workers")
+    if url is None:
+        print("   (no Redis answers at BENCH_REDIS_URL or redis://127.0.0.1:6379/9: start one to see these rows)")
+        return
+    for workers in (1, 2):
+        port = free_port()
+        with tempfile.TemporaryDirectory() as home:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("SQL_", "REDIS_", "LOG_SQL_"))}
+            env.update(ONEAPI_HOME=home, INITIAL_ROOT_TOKEN=KEY, INITIAL_ROOT_ACCESS_TOKEN=ACCESS,
+                       GLOBAL_API_RATE_LIMIT="0", REDIS_CONN_STRING=url, ONEAPI_WORKERS=str(workers))
+            proc = start(["-m", "oneapi", "serve", "--port", str(port)], env=env, cwd=home)
+            try:
+                wait_port(port)
+                api(port, "POST", "/api/channel/", {"type": 1, "name": "bench", "key": "k", "base_url": upstream,
+                                                    "models": "gpt-4o-mini"})
+                target = f"http://127.0.0.1:{port}/v1/chat/completions"
+                time.sleep(0.5)  # every worker hears of the channel
+                asyncio.run(run_asyncio(target, KEY, 4, 1.0))
+                cpu_before = family_cpu(proc.pid)
+                result = load(target, connections, seconds)
+                cpu_us = (family_cpu(proc.pid) - cpu_before) / max(result.requests, 1) * 1e6
+                share = result.rps / passthrough_rps if passthrough_rps else 0.0
+                label = "1 process" if workers == 1 else f"--workers {workers}"
+                print(f"   {label:12} {result.rps:9.0f} req/s   p50 {result.percentile(50):6.2f} ms   "
+                      f"p99 {result.percentile(99):6.2f} ms   CPU {cpu_us:5.0f} µs/req   errors {result.errors}   "
+                      f"({share:.0%} of the pass-through)")
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
 def latency(url: str, seconds: float) -> Result:
     # Concurrency 1, always with the asyncio client so every request's latency is known.
     return asyncio.run(run_asyncio(url, KEY, 1, seconds))
@@ -131,6 +196,8 @@ def main() -> None:
             for name, url in urls.items():
                 first, total, events = asyncio.run(stream_test(url, KEY, 50))
                 print(f"   {name:12} first byte {first:6.3f} ms   total {total:6.3f} ms   events {events}")
+            print()
+            with_redis(upstream, connections, seconds, rps["passthrough"])
         finally:
             for proc in procs:
                 proc.terminate()

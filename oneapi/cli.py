@@ -54,29 +54,24 @@ def serve(
                                                     "(default ./config.yaml when present).")] = None,
     admin_socket: Annotated[str | None, typer.Option("--admin-socket", help="Unix socket for the TUI and CLI "
                                                      "(default oneapi.sock in the data directory).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes serving the port together, one per "
+                                                "core (overrides ONEAPI_WORKERS; default 1); more than 1 needs "
+                                                "REDIS_CONN_STRING.")] = None,
 ) -> None:
     """Start the server: relay, /api, web page and the local admin socket; SQLite unless SQL_DSN is set."""
-    import asyncio
-    import logging
-
     from oneapi.config import ConfigError, load_process
     from oneapi.logsetup import setup_logging
-    from oneapi.server import IncompleteShutdownError, StartupError, run
-    from oneapi.store.migrations import SchemaNotReadyError
+    from oneapi.workers import serve as serve_workers
 
     try:
-        config = load_process(config_file, {"port": port, "log_dir": log_dir, "admin_socket": admin_socket})
-        setup_logging(config.log_dir, config.debug, config.debug_sql)
-        asyncio.run(run(config))
+        config = load_process(config_file, {"port": port, "log_dir": log_dir, "admin_socket": admin_socket,
+                                            "workers": workers})
     except ConfigError as exc:
         raise fail(f"configuration error: {exc}", 2) from None
-    except (StartupError, SchemaNotReadyError, IncompleteShutdownError) as exc:
-        raise fail(str(exc), 1) from None
-    except KeyboardInterrupt:
-        pass
-    except Exception as exc:  # a database that cannot be reached, a disk that is full, ...
-        logging.getLogger("oneapi").debug("startup failed", exc_info=True)
-        raise fail(f"cannot start: {type(exc).__name__}: {exc}", 1) from None
+    setup_logging(config.log_dir, config.debug, config.debug_sql)
+    code = serve_workers(config)
+    if code:
+        raise typer.Exit(code)
 
 
 def _add_admin_commands() -> None:

@@ -209,6 +209,9 @@ class Config:
     redis_conn_string: str = setting("", "REDIS_CONN_STRING",
                                      "Redis URL (redis://, rediss://, unix://) shared by all nodes; empty: no Redis",
                                      _url("redis", "rediss", "unix"))
+    workers: int = setting(1, "ONEAPI_WORKERS",
+                           "processes serving the port together (SO_REUSEPORT), one per core; more than 1 needs "
+                           "REDIS_CONN_STRING", _between(1, 256))
     sync_frequency: int = setting(600, "SYNC_FREQUENCY",
                                   "seconds between reloads of channels and options from the database; "
                                   "also the TTL of Redis cache keys", _at_least(1))
@@ -345,8 +348,9 @@ class Config:
         return path if path.is_absolute() else Path(self.data_dir).expanduser() / path
 
 
-FLAG_KEYS = ("port", "log_dir", "admin_socket")
-"""Settings that CLI flags may set (``--port``, ``--log-dir``, ``--admin-socket``); flags win over everything."""
+FLAG_KEYS = ("port", "log_dir", "admin_socket", "workers")
+"""Settings that CLI flags may set (``--port``, ``--log-dir``, ``--admin-socket``, ``--workers``); flags win over
+everything."""
 
 
 def settings() -> list[dataclasses.Field[Any]]:
@@ -455,6 +459,11 @@ def load(text: str | None = None, environ: Mapping[str, str] | None = None,
         if problem:
             raise ConfigError(label, problem)
         values[f.name] = coerced
+    if values.get("workers", 1) > 1 and not values.get("redis_conn_string"):
+        # Each worker is a node of its own: without Redis each would keep its own balances and rate limits.
+        raise ConfigError(raw["workers"][0], f"{values['workers']} workers need REDIS_CONN_STRING: without Redis "
+                          "each worker keeps its own balances and rate limits, so a token could spend its quota "
+                          f"{values['workers']} times over")
     return Config(**values)
 
 

@@ -419,8 +419,10 @@ class GuardedSite(web.BaseSite):
     """A TCP site whose connections are :class:`GuardedHandler`\\ s (aiohttp's TCPSite, with our protocol)."""
 
     def __init__(self, runner: web.AppRunner, guard: ConnectionGuard, port: int, *, host: str | None = None,
-                 handler_options: dict[str, Any] | None = None, backlog: int = BACKLOG) -> None:
+                 handler_options: dict[str, Any] | None = None, backlog: int = BACKLOG,
+                 reuse_port: bool = False) -> None:
         super().__init__(runner, backlog=backlog)
+        self._reuse_port = reuse_port  # --workers: the processes share the port, the kernel spreads connections
         self._guard = guard
         self._host = host
         self._port = port
@@ -444,4 +446,4 @@ class GuardedSite(web.BaseSite):
             return GuardedHandler(server, guard, loop=loop, **options)
 
         self._server = await loop.create_server(protocol, self._host, self._port, backlog=self._backlog,
-                                                reuse_address=True)
+                                                reuse_address=True, reuse_port=self._reuse_port or None)

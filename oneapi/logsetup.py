@@ -43,7 +43,10 @@ class MalformedRequestFilter(logging.Filter):
         return True
 
 
-def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = False) -> None:
+def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = False, worker: int | None = None) -> None:
+    """``worker``: with ``--workers``, which one this process is: its lines say so, and its log file is its own
+    (``oneapi.log`` for worker 0, ``oneapi.worker-N.log`` for the others: rotation is not safe across processes)."""
+    line = FORMAT if worker is None else FORMAT.replace("%(levelname)s", f"w{worker} %(levelname)s", 1)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     for handler in list(root.handlers):
@@ -52,15 +55,16 @@ def setup_logging(log_dir: str = "", debug: bool = False, debug_sql: bool = Fals
     # handler writes it.
     redacting = RedactingFilter()
     stderr = logging.StreamHandler()
-    stderr.setFormatter(logging.Formatter(FORMAT))
+    stderr.setFormatter(logging.Formatter(line))
     stderr.addFilter(redacting)
     root.addHandler(stderr)
     if log_dir:
         path = Path(log_dir).expanduser()
         path.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(path / "oneapi.log", maxBytes=20 * 1024 * 1024,
+        name = "oneapi.log" if not worker else f"oneapi.worker-{worker}.log"
+        rotating = logging.handlers.RotatingFileHandler(path / name, maxBytes=20 * 1024 * 1024,
                                                         backupCount=10, encoding="utf-8")
-        rotating.setFormatter(logging.Formatter(FORMAT))
+        rotating.setFormatter(logging.Formatter(line))
         rotating.addFilter(redacting)
         root.addHandler(rotating)
     logging.getLogger("aiohttp.server").addFilter(MalformedRequestFilter())

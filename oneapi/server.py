@@ -49,6 +49,7 @@ from oneapi.store.facade import Store
 from oneapi.store.journal import JournalError
 from oneapi.store.migrations import check_schema, migrate_database
 from oneapi.store.redis_names import RedisUnavailableError
+from oneapi.workers import WorkerRole
 
 log = logging.getLogger("oneapi.server")
 
@@ -116,9 +117,12 @@ async def every(minutes: int, job: Callable[[], Awaitable[object]], name: str) -
             log.exception("background job %s failed; next run in %d minutes", name, minutes)
 
 
-def start_jobs(config: Config, services: Services, relay: Relay) -> list[asyncio.Task[None]]:
+def start_jobs(config: Config, services: Services, relay: Relay,
+               role: WorkerRole = WorkerRole()) -> list[asyncio.Task[None]]:
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(sync_loop(config, services, relay))]
+    if not role.primary:  # the master's jobs run once per machine, in worker 0
+        return tasks
     if config.is_master and config.channel_test_frequency:
         tasks.append(loop.create_task(every(config.channel_test_frequency,
                                             lambda: services.channels.test_all("all"), "channel tests")))
@@ -140,15 +144,15 @@ async def sync_loop(config: Config, services: Services, relay: Relay) -> None:
             log.exception("periodic sync from the database failed; will retry")
 
 
-def prepare_database(config: Config) -> Database:
-    """Open the database and bring its schema up to date (master) or check it is (slave). Sync: runs
-    before the event loop serves anything."""
+def prepare_database(config: Config, role: WorkerRole = WorkerRole()) -> Database:
+    """Open the database and bring its schema up to date (master; with workers, worker 0) or check it is
+    (slave, other workers). Sync: runs before the event loop serves anything."""
     db = open_database(config)
     redactor.register(db.spec.password, db.log_spec.password)
     log.info("database: %s%s", db.spec.describe(),
              f", logs in {db.log_spec.describe()}" if db.logs is not db.main else "")
     try:
-        if config.is_master:
+        if config.is_master and role.primary:
             migrate_database(db)
         else:
             check_schema(db)
@@ -157,7 +161,7 @@ def prepare_database(config: Config) -> Database:
     return db
 
 
-async def start(config: Config) -> tuple[Services, Store, Relay]:
+async def start(config: Config, role: WorkerRole = WorkerRole()) -> tuple[Services, Store, Relay]:
     # What the configuration holds that no log line, event or client error may show (the databases'
     # passwords are registered once parsed, in prepare_database).
     redactor.register(config.session_secret, config.initial_root_token, config.initial_root_access_token,
@@ -172,15 +176,19 @@ async def start(config: Config) -> tuple[Services, Store, Relay]:
         except RedisUnavailableError as exc:
             await redis.close()
             raise ConfigError("REDIS_CONN_STRING", str(exc)) from None
-    db = prepare_database(config)
+    db = prepare_database(config, role)
     store = Store(db, read_threads=config.store_read_threads)
     try:
         try:
             services = await start_services(config, store, redis)
+            for orphan in role.orphan_journals(config):
+                await services.ledger.adopt(orphan)
         except JournalError as exc:
             raise StartupError(str(exc)) from None
-        if config.is_master:
+        if config.is_master and role.primary:
             await services.accounts.ensure_root()
+        if role.count > 1:
+            services.join_workers(role.index, role.group)
         relay = make_relay(config, services)
         await relay.reload_routes()
     except BaseException:
@@ -261,17 +269,19 @@ def open_files_guard(config: Config) -> listener.ConnectionGuard:
     return listener.ConnectionGuard(limits)
 
 
-async def run(config: Config) -> None:
-    """Serve until SIGTERM/SIGINT."""
-    claim_socket_path(config.data_path(config.admin_socket))  # refuse early when another server is running
-    services, store, relay = await start(config)
+async def run(config: Config, role: WorkerRole = WorkerRole()) -> None:
+    """Serve until SIGTERM/SIGINT. ``role``: which of ``--workers`` this process is (worker 0 holds the admin
+    socket and the background jobs; see oneapi/workers.py)."""
+    if role.primary:
+        claim_socket_path(config.data_path(config.admin_socket))  # refuse early when another server is running
+    services, store, relay = await start(config, role)
     guard = open_files_guard(config)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(guard.handle_loop_exception)  # accept() failures: one line per interval
     # Loading the encodings takes ~0.5 s: do it now, off the loop, instead of in the first request.
     warm = loop.run_in_executor(None, relay.tokenizer.warm)
     warm.add_done_callback(_report_tokenizer)
-    jobs = start_jobs(config, services, relay)
+    jobs = start_jobs(config, services, relay, role)
     secret = session_secret(config)
     app = make_app(services, config, secret, relay=relay)
     # aiohttp's own keep-alive timer waits longer than the guard's, which decides.
@@ -283,9 +293,10 @@ async def run(config: Config) -> None:
     admin: tuple[web.AppRunner, Path] | None = None
     noted: Path | None = None
     try:
-        admin = await start_admin_socket(services, config, secret)
-        noted = note_admin_socket(admin[1])
-        site = listener.GuardedSite(runner, guard, config.port, handler_options=options)
+        if role.primary:
+            admin = await start_admin_socket(services, config, secret)
+            noted = note_admin_socket(admin[1])
+        site = listener.GuardedSite(runner, guard, config.port, handler_options=options, reuse_port=role.count > 1)
         try:
             await site.start()
         except OSError as exc:
@@ -293,8 +304,10 @@ async def run(config: Config) -> None:
                 raise StartupError(f"port {config.port} is already in use; stop the other process or set PORT") \
                     from None
             raise StartupError(f"cannot listen on port {config.port}: {exc.strerror or exc}") from None
-        log.info("oneapi %s listening on http://0.0.0.0:%d (node type %s)", __version__, config.port,
-                 config.node_type)
+        log.info("oneapi %s listening on http://0.0.0.0:%d (node type %s%s)", __version__, config.port,
+                 config.node_type, f", worker {role.index} of {role.count}" if role.count > 1 else "")
+        if role.ready is not None:
+            role.ready()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -53,7 +53,9 @@ def make_owner_middleware(owner_uid: int) -> Any:
 
 async def ping(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return ok({"version": __version__, "pid": os.getpid(), "node_type": services.config.node_type})
+    redis = "off" if services.redis is None else ("up" if services.redis.up else "down (balances per node)")
+    return ok({"version": __version__, "pid": os.getpid(), "node_type": services.config.node_type,
+               "workers": services.config.workers, "redis": redis})
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ from oneapi.store.queries.accounting import LogRow
 
 if TYPE_CHECKING:  # the redis client is imported only when REDIS_CONN_STRING is set (store/redis_names.py)
     from oneapi.services.changes import ChangeFeed
+    from oneapi.services.worker_events import EventReceiver, EventSender
     from oneapi.store.redis_link import RedisLink
 
 
@@ -45,11 +46,23 @@ class Services:
     sessions: Sessions
     redis: RedisLink | None = None  # REDIS_CONN_STRING: the state shared by every node and worker
     changes: ChangeFeed | None = None  # with Redis: admin changes told to every node
+    workers: EventSender | EventReceiver | None = None  # --workers: the admin socket's view of every worker
+
+    def join_workers(self, index: int, group: str) -> None:
+        """``--workers``: worker 0 receives the others' live events and figures, the others send theirs."""
+        from oneapi.services.worker_events import EventReceiver, EventSender
+
+        assert self.redis is not None, "workers share their state through Redis"
+        kind = EventReceiver if index == 0 else EventSender
+        self.workers = kind(self.redis, group, self.events, self.stats)
+        self.workers.start()
 
     async def close(self) -> ShutdownReport:
         """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
         what the database could not take (kept in the journal for the next start)."""
         report = await self.ledger.close()
+        if self.workers is not None:
+            await self.workers.close()
         if self.changes is not None:
             await self.changes.close()
         if self.redis is not None:

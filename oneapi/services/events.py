@@ -12,7 +12,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 SUBSCRIBER_QUEUE = 1000
 MAX_SUBSCRIBERS = 64
@@ -42,9 +42,18 @@ class Subscription:
         self._hub._subscribers.discard(self)
 
 
+class Forward(Protocol):
+    """Where a worker k > 0 sends its events (services.worker_events.EventSender)."""
+
+    watched: bool
+
+    def offer(self, kind: str, data: dict[str, Any], at: float) -> None: ...
+
+
 class EventHub:
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
+        self.forward: Forward | None = None  # --workers: the admin socket is in worker 0
 
     def subscribe(self) -> Subscription:
         if len(self._subscribers) >= MAX_SUBSCRIBERS:
@@ -56,12 +65,16 @@ class EventHub:
     @property
     def has_subscribers(self) -> bool:
         """Whether anyone listens: callers skip building events nobody would read."""
-        return bool(self._subscribers)
+        return bool(self._subscribers) or (self.forward is not None and self.forward.watched)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
-        if not self._subscribers:
-            return
-        event = {"kind": kind, "time": time.time(), **data}
+        if self.forward is not None:
+            self.forward.offer(kind, data, time.time())
+        if self._subscribers:
+            self.relay({"kind": kind, "time": time.time(), **data})
+
+    def relay(self, event: dict[str, Any]) -> None:
+        """Hand a complete event (this process's, or another worker's) to the subscribers."""
         for subscription in list(self._subscribers):
             subscription.offer(event)
 
@@ -87,6 +100,8 @@ class LiveStats:
     total_requests: int = 0
     total_errors: int = 0
     total_quota: int = 0
+    # --workers, in worker k > 0: what was recorded since it was last sent to worker 0 (worker_events)
+    forward: Counter[str] | None = None
 
     def __post_init__(self) -> None:
         self.started = self.started or self.clock()
@@ -107,10 +122,35 @@ class LiveStats:
         if len(self.models) < 10_000 or model in self.models:
             self.models[model] += 1
         self.channels[channel_id] += 1
+        if self.forward is not None:
+            self.forward.update({"requests": 1, "tokens": tokens, "quota": quota, f"model:{model}": 1,
+                                 f"channel:{channel_id}": 1})
 
     def record_error(self) -> None:
         self._bucket().errors += 1
         self.total_errors += 1
+        if self.forward is not None:
+            self.forward["errors"] += 1
+
+    def merge(self, figures: dict[str, Any]) -> None:
+        """Add what another worker recorded in the last second (its ``forward`` counter)."""
+        def count(key: str) -> int:
+            value = figures.get(key, 0)
+            return value if isinstance(value, int) and value > 0 else 0
+
+        bucket = self._bucket()
+        bucket.requests += count("requests")
+        bucket.errors += count("errors")
+        bucket.tokens += count("tokens")
+        bucket.quota += count("quota")
+        self.total_requests += count("requests")
+        self.total_errors += count("errors")
+        self.total_quota += count("quota")
+        for key in figures:
+            if key.startswith("model:") and (len(self.models) < 10_000 or key[6:] in self.models):
+                self.models[key[6:]] += count(key)
+            elif key.startswith("channel:") and key[8:].isdigit():
+                self.channels[int(key[8:])] += count(key)
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Rates over the last minute, per-second series for sparklines, totals and top lists."""

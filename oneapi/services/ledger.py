@@ -54,7 +54,7 @@ from oneapi import keyformat
 from oneapi.errors import InsufficientQuotaError, StoreError
 from oneapi.services.shared_balances import SharedBalances, Verdict
 from oneapi.store.facade import Store
-from oneapi.store.journal import Journal
+from oneapi.store.journal import Journal, JournalError
 from oneapi.store.queries.accounting import (
     ACCOUNTS,
     JOURNAL_HEADER,
@@ -234,6 +234,27 @@ class Ledger:
         await self._store.write(forget_marks, old_id)
         self._written_through = last
         return charges + logs
+
+    async def adopt(self, directory: Path) -> int:
+        """Replay a journal no process owns any more (``--workers`` was larger in an earlier run: see
+        oneapi/workers.py), then remove it; returns the records applied. A journal another process holds is
+        left alone, and one the database refused stays, with its records, for the next start."""
+        try:
+            journal = Journal.open(directory)
+        except JournalError as exc:
+            log.warning("left the journal in %s alone: %s", directory, exc)
+            return 0
+        written = False
+        try:
+            applied = await Ledger(self._store, journal).recover()
+            written = True
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, journal.close, written)
+        for name in ("id", "lock"):
+            (directory / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: records set aside, kept for the operator
+            directory.rmdir()
+        return applied
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from oneapi.services.ratios import DEFAULT_MODEL_RATIO
 from oneapi.store.database import Database, open_specs
 from oneapi.store.dsn import parse
 from oneapi.store.queries import logs as log_q
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.slow
 
 ACCESS = "multinode-access-token-000000000"[:32]
 SECRET = "multinode-session-secret"
-BODY = {"model": "gpt-4o-mini", "max_tokens": 20, "messages": [{"role": "user", "content": "hello there"}]}
+BODY: dict[str, Any] = {"model": "gpt-4o-mini", "max_tokens": 20,
+                        "messages": [{"role": "user", "content": "hello there"}]}
 
 
 @dataclass
@@ -98,14 +100,16 @@ async def cluster(tmp_path: Path, cluster_db: tuple[str, Database],
 
 
 async def chat(session: aiohttp.ClientSession, node: Server, key: str, stream: bool = False) -> tuple[int, str]:
-    """(status, request id) of one chat; status 0 when the connection failed."""
+    """(status, request id) of one chat, or (status, error body); status 0 when the connection failed."""
     try:
         async with session.post(node.url("/v1/chat/completions"), json={**BODY, "stream": stream},
                                 headers={"Authorization": f"Bearer sk-{key}"}) as resp:
             raw = await resp.read()
             if resp.status == 200 and stream and not raw.rstrip().endswith(b"data: [DONE]"):
                 return 0, ""
-            return resp.status, resp.headers.get("X-Oneapi-Request-Id", "")
+            if resp.status != 200:  # the error, for the assertion messages
+                return resp.status, raw.decode(errors="replace")[:300]
+            return resp.status, resp.headers["X-Oneapi-Request-Id"]
     except (TimeoutError, aiohttp.ClientError):
         return 0, ""
 
@@ -162,12 +166,20 @@ async def test_three_nodes_spend_one_balance_under_600_concurrent_requests(clust
     # is set): the three nodes together never serve more than the quota covers. (Fewer, in a burst: what is
     # held for answers in flight is not there for others until they settle.)
     assert 0 < len(served) <= covered, len(served)
-    async with aiohttp.ClientSession() as session:  # what the burst left is spent one request at a time
-        for i in range(covered):
-            status, request_id = await chat(session, cluster.nodes[i % 3], token["key"])
-            if status != 200:
-                break
-            served.append(request_id)
+    # What the burst left is spent one request at a time. A hold is released in Redis just after its answer is
+    # sent, so a request that follows within milliseconds may still see it: a refusal is final only when it
+    # holds after a pause.
+    async with aiohttp.ClientSession() as session:
+        refusals = 0
+        while refusals < 2 and len(served) <= covered:
+            status, answer = await chat(session, cluster.nodes[len(served) % 3], token["key"])
+            if status == 200:
+                served.append(answer)
+                refusals = 0
+            else:
+                assert status == 403, answer
+                refusals += 1
+                await asyncio.sleep(0.3)
     assert len(served) <= covered, len(served)
     totals = await settled(cluster, token["id"], len(served))
     logged = [row["request_id"] for row in totals["logs"]]
@@ -177,9 +189,11 @@ async def test_three_nodes_spend_one_balance_under_600_concurrent_requests(clust
     assert used == charged and remain + used == quota and remain >= 0
     user_quota, _ = totals["user"]
     assert user_quota == user_before - charged
-    # Nothing stayed locked away: the drain stopped only when what was left could not cover one reservation
-    # (PreConsumedQuota's 500 tokens plus the prompt and max_tokens, priced: under 8 chats' worth here).
-    assert remain < 8 * price, (remain, price)
+    # Nothing stayed locked away: the drain stopped only when what was left could not cover one reservation,
+    # SPEC 5.3's (PreConsumedQuota 500 + prompt + max_tokens) × ratio (the prompt is under 30 tokens).
+    reservation = int((500 + 30 + BODY["max_tokens"]) * DEFAULT_MODEL_RATIO[BODY["model"]])
+    assert remain < reservation, (remain, reservation)
+    assert not [node for node in cluster.nodes if "stopped answering" in node.output()], "a node fell back alone"
 
 
 async def test_kill_9_of_a_node_and_a_redis_restart_under_load_lose_and_double_nothing(

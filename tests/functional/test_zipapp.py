@@ -76,7 +76,7 @@ def test_the_file_is_one_executable_of_at_most_20_mb_without_what_nothing_import
     for shipped in ("oneapi/web/templates/login.html", "oneapi/web/static/app.css", "oneapi/web/messages/zh.json"):
         assert any(n.endswith(shipped) for n in names), shipped  # the web works offline from the file
     tops = set(top_level_modules(pyz))
-    assert not tops & {"pydantic", "pydantic_core", "requests", "urllib3", "regex", "redis", "_yaml"}, tops
+    assert not tops & {"pydantic", "pydantic_core", "requests", "urllib3", "regex", "_yaml"}, tops
     assert {"oneapi", "aiohttp", "textual", "typer", "peewee", "psycopg2", "pymysql", "yaml", "tiktoken"} <= tops
 
 

@@ -110,7 +110,7 @@ def test_unrelated_env_vars_are_ignored() -> None:
 
 
 def test_only_declared_flags_are_accepted() -> None:
-    assert set(FLAG_KEYS) == {"port", "log_dir", "admin_socket"}
+    assert set(FLAG_KEYS) == {"port", "log_dir", "admin_socket", "workers"}
     with pytest.raises(ConfigError, match="sql_dsn"):
         load(None, {}, {"sql_dsn": "x"})
 
