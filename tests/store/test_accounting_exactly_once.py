@@ -317,3 +317,33 @@ async def test_unknown_keys_are_looked_up_without_the_writer_thread(store: Store
     async with HeldWriter(store):
         assert await asyncio.wait_for(ledger.token("made_up_key_0123456789"), 2) is None
     await ledger.close()
+
+
+async def test_worker_0_replays_the_journals_of_workers_that_no_longer_exist(store: Store, tmp_path: Path) -> None:
+    """--workers 3, killed, then started with 2: worker 2's journal has no owner; worker 0 replays and removes
+    it (oneapi/workers.py), and leaves worker 1's, which worker 1 replays itself."""
+    from oneapi.config import load
+    from oneapi.workers import WorkerRole
+
+    uid, key = await make_account(store, quota=100_000, remain=50_000)
+    cid = await make_channel(store)
+    base = tmp_path / "journal"
+    for index in (1, 2):
+        ledger = Ledger(store, Journal.open(base / f"worker-{index}"))
+        user, token = await accounts(ledger, uid, key)
+        ledger.settle(ledger.reserve(user, token, 100), 10 * index, cid, log_row(uid, 10 * index, cid, f"w{index}"))
+        kill(ledger)
+    (base / "worker-x").mkdir()  # not a worker's: left alone
+
+    config = load(None, {"ONEAPI_HOME": str(tmp_path), "REDIS_CONN_STRING": "redis://127.0.0.1:6379/0"},
+                  {"workers": 2})
+    role = WorkerRole(0, 2)
+    assert role.orphan_journals(config) == [base / "worker-2"]
+    primary = Ledger(store, Journal.open(role.journal(config)))
+    await primary.recover()
+    assert await primary.adopt(base / "worker-2") == 2  # its charge and its log row
+    assert not (base / "worker-2").exists() and (base / "worker-1").exists() and (base / "worker-x").exists()
+    assert [r["request_id"] for r in await consume_logs(store)] == ["w2"]
+    assert (await db_token(store, key))["used_quota"] == 20
+    assert WorkerRole(1, 2).journal(config) == base / "worker-1"
+    kill(primary)
