@@ -34,7 +34,8 @@ log = logging.getLogger("oneapi.redis")
 
 CALL_TIMEOUT = 2.0  # seconds: a Redis that takes longer is treated as down (the request goes on without it)
 PROBE_SECONDS = 1.0
-POOL_SIZE = 64  # connections per process; Redis answers a script in microseconds, so few are busy at once
+POOL_SIZE = 64  # connections per process for calls; Redis answers a script in microseconds
+SUBSCRIPTIONS = 8  # and for pub/sub (the change feed, the workers' events), each holding one
 NODE_TTL = 15  # seconds a node's heartbeat key lives; refreshed every NODE_TTL / 3
 
 
@@ -47,12 +48,15 @@ class RedisLink:
     def __init__(self, url: str, node_id: str | None = None) -> None:
         self.url = url
         self.node_id = node_id or new_node_id()
-        # A blocking pool: a burst of requests waits its turn for a connection (up to CALL_TIMEOUT). redis-py's
-        # default pool refuses the 101st concurrent call outright, which took the link down under load.
+        # redis-py's default pool refuses the 101st concurrent call outright, which took the link down under
+        # load. Calls wait their turn for one of POOL_SIZE connections (_slots) instead, for as long as it takes:
+        # a queue here is this process's load, not a sign that Redis is gone (a call that Redis does not answer
+        # still fails after CALL_TIMEOUT). The pool keeps room for the long-lived pub/sub connections.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=POOL_SIZE, timeout=CALL_TIMEOUT, socket_timeout=CALL_TIMEOUT,
+            url, max_connections=POOL_SIZE + SUBSCRIPTIONS, timeout=CALL_TIMEOUT, socket_timeout=CALL_TIMEOUT,
             socket_connect_timeout=CALL_TIMEOUT, health_check_interval=30, decode_responses=True)
         self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)
+        self._slots = asyncio.Semaphore(POOL_SIZE)
         self.up = False
         self.down_since = 0.0
         self._recovered: list[Callable[[], Awaitable[None]]] = []
@@ -93,7 +97,8 @@ class RedisLink:
         if not self.up:
             raise RedisUnavailableError("Redis is down")
         try:
-            return await script(keys=keys, args=args)
+            async with self._slots:
+                return await script(keys=keys, args=args)
         except (RedisError, OSError, TimeoutError) as exc:
             self.lost(exc)
             raise RedisUnavailableError(_reason(exc)) from None
@@ -106,7 +111,8 @@ class RedisLink:
                 call.close()
             raise RedisUnavailableError("Redis is down")
         try:
-            return await call
+            async with self._slots:
+                return await call
         except (RedisError, OSError, TimeoutError) as exc:
             self.lost(exc)
             raise RedisUnavailableError(_reason(exc)) from None

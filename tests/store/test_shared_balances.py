@@ -120,6 +120,7 @@ async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_tak
     from oneapi.store.redis_link import POOL_SIZE
 
     a, _ = nodes
-    await loaded(a, user=10_000, token=10_000)
-    verdicts = await asyncio.gather(*(a.reserve(1, 7, "the-token-key", True, 1) for _ in range(POOL_SIZE * 5)))
+    await loaded(a, user=100_000, token=100_000)
+    # 40 times the pool: the last call waits far longer than a call may take (2 s), yet Redis is not "down"
+    verdicts = await asyncio.gather(*(a.reserve(1, 7, "the-token-key", True, 1) for _ in range(POOL_SIZE * 40)))
     assert all(v.granted for v in verdicts) and a.link.up
