@@ -124,3 +124,35 @@ async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_tak
     # 40 times the pool: the last call waits far longer than a call may take (2 s), yet Redis is not "down"
     verdicts = await asyncio.gather(*(a.reserve(1, 7, "the-token-key", True, 1) for _ in range(POOL_SIZE * 40)))
     assert all(v.granted for v in verdicts) and a.link.up
+
+
+async def test_calls_made_together_go_to_redis_as_one_script_call_each_decided_in_turn(
+        nodes: tuple[SharedBalances, ...]) -> None:
+    import asyncio
+
+    from oneapi.store.redis_names import RedisUnavailableError
+
+    a, _ = nodes
+    await loaded(a, user=1000, token=95)
+    calls = 0
+    run = a.link.run
+
+    async def counted(*args: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await run(*args)  # type: ignore[arg-type]
+
+    a.link.run = counted  # type: ignore[method-assign]
+    verdicts = await asyncio.gather(*(a.reserve(1, 7, "the-token-key", True, 10) for _ in range(20)),
+                                    a.reserve(1, 7, "another-key", True, 1))  # a token id reused: load it
+    assert [v.granted for v in verdicts[:20]] == [True] * 9 + [False] * 11
+    assert {v.short for v in verdicts[9:20]} == {"token"} and verdicts[20].reload == "token"
+    assert calls == 1
+    await asyncio.gather(*(a.settle(1, 7, True, held=10, charge=3) for _ in range(9)))
+    assert calls == 2
+    raw = await a.link.client.hgetall(token_key(7))
+    assert raw["a"] == str(95 - 27) and "h:node-a" not in raw
+    a.link.lost(ConnectionError("simulated"))
+    results = await asyncio.gather(*(a.reserve(1, 7, "the-token-key", True, 1) for _ in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, RedisUnavailableError) for r in results)
