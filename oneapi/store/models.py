@@ -255,8 +255,15 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
 M = TypeVar("M", bound=pw.Model)
 
 
+MYSQL_TABLE_SETTINGS = ("DEFAULT CHARSET=utf8mb4",)
+"""Every table oneapi creates on MySQL/MariaDB is utf8mb4, whatever the database's default: a latin1 default
+(MariaDB's own) cannot store Chinese log text, and the insert fails as "database error"."""
+
+
 def _bound(schema: type[M], database: pw.Database) -> type[M]:
     meta: dict[str, Any] = {"database": database, "table_name": schema._meta.table_name}
+    if isinstance(database, pw.MySQLDatabase):
+        meta["table_settings"] = MYSQL_TABLE_SETTINGS
     if isinstance(schema._meta.primary_key, pw.CompositeKey):
         meta["primary_key"] = pw.CompositeKey(*schema._meta.primary_key.field_names)
     return type(schema.__name__, (schema,), {"Meta": type("Meta", (), meta), "__module__": __name__})
