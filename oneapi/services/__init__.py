@@ -6,7 +6,7 @@ know which door called them. :func:`start_services` is the one constructor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from oneapi.config import Config
@@ -18,6 +18,8 @@ from oneapi.services.logs import Logs
 from oneapi.services.logs import public as public_log
 from oneapi.services.options import Options
 from oneapi.services.sessions import Sessions
+from oneapi.services.shared_windows import SharedWindows
+from oneapi.services.token_limits import TokenLimits
 from oneapi.services.tokens import Tokens
 from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
@@ -45,11 +47,14 @@ class Services:
     sessions: Sessions
     redis: RedisLink | None = None  # REDIS_CONN_STRING: the state shared by every node and worker
     changes: ChangeFeed | None = None  # with Redis: admin changes told to every node
+    token_limits: TokenLimits = field(default_factory=TokenLimits)  # tokens' RPM and TPM (the relay)
+    windows: SharedWindows | None = None  # with Redis: rate-limit windows shared by every node (/api, pages)
 
     async def close(self) -> ShutdownReport:
         """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
         what the database could not take (kept in the journal for the next start)."""
         report = await self.ledger.close()
+        await self.token_limits.close()
         if self.changes is not None:
             await self.changes.close()
         if self.redis is not None:
@@ -104,13 +109,15 @@ async def start_services(config: Config, store: Store, redis: RedisLink | None =
 
 
 def share_through_redis(services: Services, redis: RedisLink) -> None:
-    """Balances reserved and settled in Redis; changes made here published, changes made elsewhere applied.
+    """Balances reserved and settled in Redis, rate limits counted there; changes made here published, changes
+    made elsewhere applied.
     (The relay adds its routing table: ``server.make_relay``.)"""
     from oneapi.services.changes import ChangeFeed
     from oneapi.services.shared_balances import SharedBalances
 
     ledger, options = services.ledger, services.options
     ledger.share(SharedBalances(redis, stale_after=float(services.config.sync_frequency)))
+    services.windows = services.token_limits.shared = SharedWindows(redis)
     changes = services.changes = ChangeFeed(redis)
     ledger.on_changed.append(changes.publish)
     options.on_change.append(lambda _key: changes.publish("options"))

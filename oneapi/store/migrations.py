@@ -34,9 +34,9 @@ def _create_tables(db: Database) -> None:
     db.logs.create_tables([t.log], safe=True)
 
 
-def _add_missing_columns(db: Database) -> None:
+def _add_missing_columns(db: Database, models: list[type[pw.Model]] | None = None) -> None:
     """Columns that newer One API versions (and oneapi) have but an older One API database lacks."""
-    for model in [*db.tables.main(), db.tables.log]:
+    for model in models if models is not None else [*db.tables.main(), db.tables.log]:
         database = model._meta.database
         table = model._meta.table_name
         present = {c.name for c in database.get_columns(table)}
@@ -57,6 +57,10 @@ def _add_missing_columns(db: Database) -> None:
                 migrate(migrator.add_column(table, f.column_name, column, allow_not_null=True))
             else:
                 migrate(migrator.add_column(table, f.column_name, f))
+                if f.constraints:  # a default in the schema (``models.Token.rpm_limit``): peewee's last step,
+                    # MySQL's MODIFY ... NOT NULL, redefines the column without it
+                    database.execute_sql(f"ALTER TABLE {_quoted(database, table)} ALTER COLUMN "
+                                         f"{_quoted(database, f.column_name)} SET DEFAULT {_sql_literal(f.default)}")
 
 
 def _sql_literal(value: object) -> str:
@@ -104,12 +108,19 @@ def _sessions(db: Database) -> None:
     db.main.create_tables([db.tables.session], safe=True)
 
 
+def _token_limits(db: Database) -> None:
+    """Per-token requests and tokens per minute (issue 14): two integer columns, 0 (no limit) for every token
+    that exists. A database that 0001 created with this build has them already."""
+    _add_missing_columns(db, [db.tables.token])
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_one_api_schema", _schema_v1),
     ("0002_journal_marks", _journal_marks),
     ("0003_sessions", _sessions),
+    ("0004_token_limits", _token_limits),
 ]
 
 

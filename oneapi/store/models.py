@@ -98,6 +98,10 @@ class Token(_Schema):
     used_quota = pw.BigIntegerField(default=0)
     models = pw.TextField(null=True)
     subnet = pw.CharField(max_length=1024, null=True, default="")
+    # oneapi's own (0004_token_limits): requests and tokens per minute, 0 = no limit. A default in the schema
+    # too, so a One API binary sharing the database still inserts tokens without naming these columns.
+    rpm_limit = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    tpm_limit = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
 
     class Meta:
         table_name = "tokens"
