@@ -1,9 +1,10 @@
 """The text relay: chat, completions, edits, embeddings and moderations (SPEC 1.4), for OpenAI-protocol
 channels.
 
-One request: authenticate (``auth.py``) → parse and check the body once → for each attempt: pick a channel,
-price it, reserve quota, send → forward the answer (bytes as they arrive for streams) → settle from the
-upstream's usage (tokens counted only when it gives none) and queue the consume log. Every exit — success,
+One request: authenticate (``auth.py``) → the token's own rate limits (``services/token_limits.py``) → parse and
+check the body once → for each attempt: pick a channel, price it, reserve quota, send → forward the answer (bytes
+as they arrive for streams) → settle from the upstream's usage (tokens counted only when it gives none), count
+the billed tokens in the token's TPM window and queue the consume log. Every exit — success,
 upstream error, network error, timeout, client gone, exception, cancellation — settles or refunds the
 reservation exactly once (One API skipped refunds on some paths; SPEC 5.3's quirk is fixed here).
 """
