@@ -96,7 +96,8 @@ def make_app(services: Services, config: Config, secret: str | None = None,
         middlewares=[listener.phase_middleware, request_id_middleware, page_error_middleware,
                      make_client_ip_middleware(proxies),
                      relay_middleware, api_error_middleware,
-                     make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit),
+                     make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit,
+                                                services.windows),
                      api_csrf_middleware, web_page.page_middleware],
     )
     app[TRUSTED_PROXIES] = proxies

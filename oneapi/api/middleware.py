@@ -24,6 +24,9 @@ from oneapi.api.common import DROP_SESSION, check_url_text
 from oneapi.api.ratelimit import RateLimiter
 from oneapi.api.session import COOKIE_NAME
 from oneapi.errors import AuthenticationError, OneAPIError, RateLimitedError
+from oneapi.services.shared_windows import SharedWindows, window_key
+from oneapi.services.windows import Check, Window
+from oneapi.store.redis_names import RedisUnavailableError
 
 log = logging.getLogger("oneapi.api")
 
@@ -33,6 +36,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 WINDOW = 180.0  # One API's global limits count requests per 3 minutes
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minutes per IP
+GLOBAL, CRITICAL = Window(WINDOW), Window(CRITICAL_WINDOW)  # the same windows in Redis (services/windows.py)
 # One API's CriticalRateLimit routes: logging in, signing up, e-mails, resets and the OAuth callbacks.
 CRITICAL_PATHS = frozenset({"/api/user/login", "/api/user/register", "/api/verification", "/api/reset_password",
                             "/api/user/reset", "/api/oauth/state", "/api/oauth/github", "/api/oauth/lark",
@@ -107,23 +111,38 @@ def make_client_ip_middleware(proxies: tuple[Network, ...]) -> Callable[..., Awa
     return client_ip_middleware
 
 
-def make_rate_limit_middleware(api_limit: int, web_limit: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+def make_rate_limit_middleware(api_limit: int, web_limit: int,
+                               shared: SharedWindows | None = None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """One API's per-IP limits: GLOBAL_API_RATE_LIMIT on /api, GLOBAL_WEB_RATE_LIMIT on pages, both per
+    WINDOW, and the critical limit on top for logins and the like. ``shared`` (Redis): counted across every
+    node, one script per request; without it, or while Redis is down, each process counts on its own."""
     api = RateLimiter(api_limit, WINDOW)
     pages = RateLimiter(web_limit, WINDOW)
     critical = RateLimiter(CRITICAL_LIMIT, CRITICAL_WINDOW)
+
+    async def allowed(kind: str, limiter: RateLimiter, ip: str, is_critical: bool) -> bool:
+        if shared is not None and shared.up:
+            checks = [Check(window_key(kind, ip), GLOBAL, limiter.limit, 1)] if limiter.limit > 0 else []
+            if is_critical:
+                checks.append(Check(window_key("critical", ip), CRITICAL, CRITICAL_LIMIT, 1))
+            try:
+                return not checks or await shared.check(checks) == 0
+            except RedisUnavailableError:
+                pass  # the link logged it once; this process counts on its own until Redis is back
+        return limiter.allow(ip) and (not is_critical or critical.allow(ip))
 
     @web.middleware
     async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path.startswith("/v1") or path.startswith("/dashboard/") or request.method == "OPTIONS":
-            return await handler(request)  # the relay is not rate limited (SPEC 1.1)
+            return await handler(request)  # the relay is not rate limited per IP (SPEC 1.1); tokens may be
         ip = request.get(CLIENT_IP) or request.remote or ""
         if path.startswith("/api"):
-            allowed = api.allow(ip) and (path.rstrip("/") not in CRITICAL_PATHS or critical.allow(ip))
+            ok = await allowed("api", api, ip, path.rstrip("/") in CRITICAL_PATHS)
         else:
             method = "GET" if request.method == "HEAD" else request.method
-            allowed = pages.allow(ip) and ((method, path.rstrip("/")) not in CRITICAL_PAGES or critical.allow(ip))
-        if not allowed:
+            ok = await allowed("web", pages, ip, (method, path.rstrip("/")) in CRITICAL_PAGES)
+        if not ok:
             raise RateLimitedError("too many requests; slow down and retry later")
         return await handler(request)
 

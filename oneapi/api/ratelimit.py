@@ -3,6 +3,9 @@
 A sliding window: a client may make ``limit`` requests in any ``window`` seconds. Memory is bounded: at most
 ``max_clients`` clients are tracked, the least recently seen forgotten first, so a flood of spoofed
 addresses cannot grow the process.
+
+This is the per-process limiter: the only one without Redis, the fallback while Redis is down. With
+``REDIS_CONN_STRING`` the middleware counts in Redis instead (``services/shared_windows.py``), across every node.
 """
 
 from __future__ import annotations

@@ -21,11 +21,14 @@ from oneapi.commands.common import (
     when,
 )
 
+LIMIT_MAX = 10**9  # the server's bound (services/token_limits.py; not imported: the CLI loads no services)
+
 app = typer.Typer(help="Manage relay tokens (API keys) of the root user.", no_args_is_help=True, cls=OneLineUsage,
                   rich_markup_mode=None)
 
 COLUMNS = [("id", "ID"), ("name", "Name"), ("status_text", "Status"), ("remaining", "Remaining"),
-           ("used", "Used"), ("expires", "Expires"), ("models", "Models"), ("subnet", "Subnet")]
+           ("used", "Used"), ("expires", "Expires"), ("rate", "Rate limits"), ("models", "Models"),
+           ("subnet", "Subnet")]
 STATUS = {1: "enabled", 2: "disabled", 3: "expired", 4: "exhausted"}
 
 Name = Annotated[str | None, typer.Option("--name", help="Token name (at most 30 characters).")]
@@ -34,6 +37,10 @@ Unlimited = Annotated[bool | None, typer.Option("--unlimited/--limited", help="N
 Expires = Annotated[str | None, typer.Option("--expires", help="never, a date (2026-12-31), a duration (30d).")]
 Models = Annotated[str | None, typer.Option("--models", help="Comma-separated models it may use (empty: all).")]
 Subnet = Annotated[str | None, typer.Option("--subnet", help="Comma-separated CIDRs it may be used from.")]
+Rpm = Annotated[int | None, typer.Option("--rpm", min=0, max=LIMIT_MAX,
+                                         help="Requests per minute it may make (0: no limit).")]
+Tpm = Annotated[int | None, typer.Option("--tpm", min=0, max=LIMIT_MAX,
+                                         help="Tokens (prompt + completion) per minute it may use (0: no limit).")]
 
 
 async def _status(c: AdminClient) -> dict[str, Any]:
@@ -44,11 +51,19 @@ async def _status(c: AdminClient) -> dict[str, Any]:
 def _rows(tokens: list[dict[str, Any]], status: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**t, "status_text": STATUS.get(t["status"], str(t["status"])),
              "remaining": "unlimited" if t.get("unlimited_quota") else money(t.get("remain_quota"), status),
-             "used": money(t.get("used_quota"), status), "expires": when(t.get("expired_time"))} for t in tokens]
+             "used": money(t.get("used_quota"), status), "expires": when(t.get("expired_time")),
+             "rate": rate_limits(t)} for t in tokens]
+
+
+def rate_limits(token: dict[str, Any]) -> str:
+    """``60 rpm, 100000 tpm``; ``-`` when neither is set."""
+    parts = [f"{token[name]} {unit}" for name, unit in (("rpm_limit", "rpm"), ("tpm_limit", "tpm"))
+             if token.get(name)]
+    return ", ".join(parts) or "-"
 
 
 def _body(name: str | None, quota: str | None, unlimited: bool | None, expires: str | None, models: str | None,
-          subnet: str | None, status: dict[str, Any]) -> dict[str, Any]:
+          subnet: str | None, rpm: int | None, tpm: int | None, status: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if name is not None:
         body["name"] = name
@@ -62,6 +77,10 @@ def _body(name: str | None, quota: str | None, unlimited: bool | None, expires: 
         body["models"] = models
     if subnet is not None:
         body["subnet"] = subnet
+    if rpm is not None:
+        body["rpm_limit"] = rpm
+    if tpm is not None:
+        body["tpm_limit"] = tpm
     return body
 
 
@@ -80,14 +99,14 @@ def list_tokens(search: Annotated[str | None, typer.Option("--search", help="Nam
 
 @app.command()
 def create(name: Name = None, quota: Quota = None, unlimited: Unlimited = None, expires: Expires = None,
-           models: Models = None, subnet: Subnet = None, as_json: JsonOption = False,
-           socket: SocketOption = None) -> None:
+           models: Models = None, subnet: Subnet = None, rpm: Rpm = None, tpm: Tpm = None,
+           as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Create a token and print its key (sk-...; 'token list --json' shows every key again)."""
     if quota is None and not unlimited:
         usage("give --quota or --unlimited")
 
     async def action(c: AdminClient) -> Any:
-        body = _body(name or "cli", quota, unlimited, expires, models, subnet, await _status(c))
+        body = _body(name or "cli", quota, unlimited, expires, models, subnet, rpm, tpm, await _status(c))
         return await c.post("/api/token/", body)
 
     token = run(socket, action)
@@ -99,13 +118,14 @@ def create(name: Name = None, quota: Quota = None, unlimited: Unlimited = None, 
 
 @app.command()
 def update(token_id: int, name: Name = None, quota: Quota = None, unlimited: Unlimited = None,
-           expires: Expires = None, models: Models = None, subnet: Subnet = None,
+           expires: Expires = None, models: Models = None, subnet: Subnet = None, rpm: Rpm = None,
+           tpm: Tpm = None,
            enable: Annotated[bool | None, typer.Option("--enable/--disable", help="Switch the token on or off.")]
            = None, as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Change a token's fields (only those given), or enable/disable it."""
     async def action(c: AdminClient) -> Any:
         status = await _status(c)
-        changes = _body(name, quota, unlimited, expires, models, subnet, status)
+        changes = _body(name, quota, unlimited, expires, models, subnet, rpm, tpm, status)
         if not changes and enable is None:
             usage("nothing to change: give at least one option")
         current = await c.get(f"/api/token/{token_id}")

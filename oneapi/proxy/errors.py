@@ -15,6 +15,7 @@ from aiohttp import web
 
 from oneapi.errors import OneAPIError
 from oneapi.redaction import redactor
+from oneapi.services.token_limits import TokenRateLimitedError
 
 
 class TokenRefusedError(OneAPIError):
@@ -85,4 +86,7 @@ def error_response(exc: OneAPIError, request_id: str) -> web.Response:
         inner = redactor.mask_value(exc.to_openai()["error"])
         inner["message"] = _with_request_id(str(inner.get("message") or ""), request_id)
         body = {"error": inner}
-    return web.json_response(body, status=exc.http_status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    response = web.json_response(body, status=exc.http_status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    if isinstance(exc, TokenRateLimitedError):  # whole seconds: what the OpenAI SDKs read to back off
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response

@@ -1,9 +1,10 @@
 """The text relay: chat, completions, edits, embeddings and moderations (SPEC 1.4), for OpenAI-protocol
 channels.
 
-One request: authenticate (``auth.py``) → parse and check the body once → for each attempt: pick a channel,
-price it, reserve quota, send → forward the answer (bytes as they arrive for streams) → settle from the
-upstream's usage (tokens counted only when it gives none) and queue the consume log. Every exit — success,
+One request: authenticate (``auth.py``) → the token's own rate limits (``services/token_limits.py``) → parse and
+check the body once → for each attempt: pick a channel, price it, reserve quota, send → forward the answer (bytes
+as they arrive for streams) → settle from the upstream's usage (tokens counted only when it gives none), count
+the billed tokens in the token's TPM window and queue the consume log. Every exit — success,
 upstream error, network error, timeout, client gone, exception, cancellation — settles or refunds the
 reservation exactly once (One API skipped refunds on some paths; SPEC 5.3's quirk is fixed here).
 """
@@ -194,6 +195,7 @@ async def handle_text(request: web.Request, mode: Mode) -> web.StreamResponse:
     relay = request.app[RELAY]
     started = time.monotonic()
     caller = await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
+    await relay.services.token_limits.admit(caller.token)  # the token's RPM/TPM: 429 with Retry-After
     body = await read_body(request)
     data = parse_text_body(body, mode, request.match_info.get("model", ""))
     # SPEC 1.1: a moderation without a model is routed as text-moderation-stable, sent as -latest.
@@ -213,6 +215,7 @@ async def handle_media(request: web.Request, mode: Mode) -> web.StreamResponse:
     relay = request.app[RELAY]
     started = time.monotonic()
     caller = await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
+    await relay.services.token_limits.admit(caller.token)  # the token's RPM/TPM: 429 with Retry-After
     body = await read_body(request)
     form = None
     if mode == "images":
@@ -471,6 +474,7 @@ def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered:
                          elapsed_time=int((time.monotonic() - job.started) * 1000), is_stream=job.stream,
                          system_prompt_reset=state.system_prompt_reset)
     relay.ledger.settle(state.reservation, quota, state.channel.id, log_row)
+    relay.services.token_limits.spent(job.caller.token, prompt + completion)  # the token's TPM window
     relay.channel_succeeded(state.channel.id)
     return quota
 

@@ -6,7 +6,7 @@ know which door called them. :func:`start_services` is the one constructor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from oneapi.config import Config
@@ -18,6 +18,8 @@ from oneapi.services.logs import Logs
 from oneapi.services.logs import public as public_log
 from oneapi.services.options import Options
 from oneapi.services.sessions import Sessions
+from oneapi.services.shared_windows import SharedWindows
+from oneapi.services.token_limits import TokenLimits
 from oneapi.services.tokens import Tokens
 from oneapi.services.vouchers import Vouchers
 from oneapi.store.facade import Store
@@ -47,6 +49,8 @@ class Services:
     redis: RedisLink | None = None  # REDIS_CONN_STRING: the state shared by every node and worker
     changes: ChangeFeed | None = None  # with Redis: admin changes told to every node
     workers: EventSender | EventReceiver | None = None  # --workers: the admin socket's view of every worker
+    token_limits: TokenLimits = field(default_factory=TokenLimits)  # tokens' RPM and TPM (the relay)
+    windows: SharedWindows | None = None  # with Redis: rate-limit windows shared by every node (/api, pages)
 
     def join_workers(self, index: int, group: str) -> None:
         """``--workers``: worker 0 receives the others' live events and figures, the others send theirs."""
@@ -61,6 +65,7 @@ class Services:
         """Flush the ledger's pending accounting; the store itself is closed by its owner. The report says
         what the database could not take (kept in the journal for the next start)."""
         report = await self.ledger.close()
+        await self.token_limits.close()
         if self.workers is not None:
             await self.workers.close()
         if self.changes is not None:
@@ -117,13 +122,15 @@ async def start_services(config: Config, store: Store, redis: RedisLink | None =
 
 
 def share_through_redis(services: Services, redis: RedisLink) -> None:
-    """Balances reserved and settled in Redis; changes made here published, changes made elsewhere applied.
+    """Balances reserved and settled in Redis, rate limits counted there; changes made here published, changes
+    made elsewhere applied.
     (The relay adds its routing table: ``server.make_relay``.)"""
     from oneapi.services.changes import ChangeFeed
     from oneapi.services.shared_balances import SharedBalances
 
     ledger, options = services.ledger, services.options
     ledger.share(SharedBalances(redis, stale_after=float(services.config.sync_frequency)))
+    services.windows = services.token_limits.shared = SharedWindows(redis)
     changes = services.changes = ChangeFeed(redis)
     ledger.on_changed.append(changes.publish)
     options.on_change.append(lambda _key: changes.publish("options"))

@@ -118,6 +118,8 @@ class TokenAccount:
     subnet_text: str
     held: int = 0  # reserved by requests in flight on this node (already counted in remain and used)
     loaded_at: float = 0.0
+    rpm_limit: int = 0  # requests per minute (0: no limit), enforced by services.token_limits
+    tpm_limit: int = 0  # tokens billed per minute (0: no limit)
 
 
 def _token_from_row(row: dict[str, Any], now: float) -> TokenAccount:
@@ -130,7 +132,8 @@ def _token_from_row(row: dict[str, Any], now: float) -> TokenAccount:
                         status=int(row["status"]), expired_time=int(row["expired_time"]),
                         remain_quota=int(row["remain_quota"]), used_quota=int(row["used_quota"]),
                         unlimited=bool(row["unlimited_quota"]), models=frozenset(models) if models else None,
-                        subnets=tuple(subnets), subnet_text=row.get("subnet") or "", loaded_at=now)
+                        subnets=tuple(subnets), subnet_text=row.get("subnet") or "", loaded_at=now,
+                        rpm_limit=int(row.get("rpm_limit") or 0), tpm_limit=int(row.get("tpm_limit") or 0))
 
 
 def _user_from_row(row: dict[str, Any], now: float) -> UserAccount:

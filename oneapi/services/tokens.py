@@ -1,4 +1,4 @@
-"""Relay tokens: a user's API keys with their quota cap, expiry, model list and subnet limits.
+"""Relay tokens: a user's API keys with their quota cap, expiry, model list, subnet limits and rate limits.
 
 Every operation is scoped to the calling user: a token id that belongs to someone else is "not found".
 """
@@ -13,6 +13,7 @@ from oneapi.errors import ConflictError, InvalidInputError, NotFoundError
 from oneapi.services import keys
 from oneapi.services.inputs import MAX_SAFE_INT, Fields
 from oneapi.services.ledger import Ledger
+from oneapi.services.token_limits import LIMIT_MAX
 from oneapi.store.facade import Store
 from oneapi.store.queries import tokens as q
 from oneapi.store.queries.channels import split_list
@@ -21,6 +22,7 @@ from oneapi.store.queries.common import PAGE_SIZE
 NAME_MAX = 30
 MODELS_MAX = 65_535
 SUBNET_MAX = 1024
+RATE_LIMITS = ("rpm_limit", "tpm_limit")  # requests and tokens per minute, 0 = no limit (services.token_limits)
 
 
 def check_subnets(text: str) -> str:
@@ -35,8 +37,9 @@ def check_subnets(text: str) -> str:
     return ",".join(out)
 
 
-def _fields(f: Fields) -> dict[str, Any]:
-    """The editable fields of a token, checked."""
+def _fields(f: Fields, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The editable fields of a token, checked. ``current``: the token being updated, whose rate limits stay
+    as they are when the body leaves them out (One API's web UI does not know them)."""
     expired_time = f.int("expired_time", default=-1)
     if expired_time != -1 and expired_time <= 0:
         raise InvalidInputError("expired_time must be -1 (never) or a Unix timestamp in seconds")
@@ -51,6 +54,8 @@ def _fields(f: Fields) -> dict[str, Any]:
         "unlimited_quota": unlimited,
         "models": ",".join(split_list(models)),
         "subnet": check_subnets(f.str("subnet", max_len=SUBNET_MAX)),
+        **{name: f.int(name, default=int((current or {}).get(name) or 0), low=0, high=LIMIT_MAX)
+           for name in RATE_LIMITS},
     }
 
 
@@ -115,7 +120,7 @@ class Tokens:
                 raise ConflictError(problem)
             changes: dict[str, Any] = {"status": status}
         else:
-            changes = _fields(f)
+            changes = _fields(f, token)
             updated = {**token, **changes}
             status = f.int("status", default=token["status"])
             if status not in (1, 2, 3, 4):

@@ -34,9 +34,9 @@ def _create_tables(db: Database) -> None:
     db.logs.create_tables([t.log], safe=True)
 
 
-def _add_missing_columns(db: Database) -> None:
+def _add_missing_columns(db: Database, models: list[type[pw.Model]] | None = None) -> None:
     """Columns that newer One API versions (and oneapi) have but an older One API database lacks."""
-    for model in [*db.tables.main(), db.tables.log]:
+    for model in models if models is not None else [*db.tables.main(), db.tables.log]:
         database = model._meta.database
         table = model._meta.table_name
         present = {c.name for c in database.get_columns(table)}
@@ -57,6 +57,10 @@ def _add_missing_columns(db: Database) -> None:
                 migrate(migrator.add_column(table, f.column_name, column, allow_not_null=True))
             else:
                 migrate(migrator.add_column(table, f.column_name, f))
+                if f.constraints:  # a default in the schema (``models.Token.rpm_limit``): peewee's last step,
+                    # MySQL's MODIFY ... NOT NULL, redefines the column without it
+                    database.execute_sql(f"ALTER TABLE {_quoted(database, table)} ALTER COLUMN "
+                                         f"{_quoted(database, f.column_name)} SET DEFAULT {_sql_literal(f.default)}")
 
 
 def _sql_literal(value: object) -> str:
@@ -104,12 +108,19 @@ def _sessions(db: Database) -> None:
     db.main.create_tables([db.tables.session], safe=True)
 
 
+def _token_limits(db: Database) -> None:
+    """Per-token requests and tokens per minute (issue 14): two integer columns, 0 (no limit) for every token
+    that exists. A database that 0001 created with this build has them already."""
+    _add_missing_columns(db, [db.tables.token])
+
+
 Migration = tuple[str, Callable[[Database], None]]
 
 MIGRATIONS: list[Migration] = [
     ("0001_one_api_schema", _schema_v1),
     ("0002_journal_marks", _journal_marks),
     ("0003_sessions", _sessions),
+    ("0004_token_limits", _token_limits),
 ]
 
 
@@ -139,7 +150,41 @@ def migrate_database(db: Database) -> list[str]:
     # it needs the logs table and its own journal mark at every start, not only when 0001/0002 ran.
     if db.logs is not db.main:
         db.logs.create_tables([db.tables.log, db.tables.log_journal_mark], safe=True)
+    warn_about_charsets(db)
     return ran
+
+
+def not_utf8mb4(database: pw.Database) -> dict[str, str]:
+    """MySQL/MariaDB: the tables of this database (table → its character sets) whose default or any text column
+    is not utf8mb4. Such a table (one One API created in a latin1 database, say) refuses Chinese text."""
+    if not isinstance(database, pw.MySQLDatabase):
+        return {}
+    found: dict[str, set[str]] = {}
+    cursor = database.execute_sql(
+        "SELECT TABLE_NAME, SUBSTRING_INDEX(TABLE_COLLATION, '_', 1) FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_COLLATION NOT LIKE %s "
+        "UNION SELECT TABLE_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND CHARACTER_SET_NAME IS NOT NULL AND CHARACTER_SET_NAME <> 'utf8mb4'",
+        ("utf8mb4%",))
+    for table, charset in cursor.fetchall():
+        found.setdefault(str(table), set()).add(str(charset))
+    return {table: ", ".join(sorted(sets)) for table, sets in sorted(found.items())}
+
+
+def warn_about_charsets(db: Database) -> None:
+    """One warning line naming oneapi's tables that are not utf8mb4 and the statement that converts them.
+    oneapi creates its tables utf8mb4 (``models.MYSQL_TABLE_SETTINGS``); a table adopted from One API keeps
+    the charset it was made with, and converting it rewrites the table, which is the operator's call."""
+    ours = {m._meta.table_name for m in [*db.tables.main(), db.tables.log, db.tables.migration,
+                                         db.tables.journal_mark, db.tables.session]}
+    bad: dict[str, str] = {}
+    for database in db.databases():
+        bad.update({t: c for t, c in not_utf8mb4(database).items() if t in ours})
+    if bad:
+        log.warning("MySQL tables not in utf8mb4: %s; text they cannot hold (Chinese in logs, names) fails as "
+                    "\"database error\". Convert each (back up first; it rewrites the table): %s",
+                    ", ".join(f"{t} ({c})" for t, c in bad.items()),
+                    " ".join(f"ALTER TABLE `{t}` CONVERT TO CHARACTER SET utf8mb4;" for t in bad))
 
 
 def check_schema(db: Database) -> None:

@@ -98,6 +98,10 @@ class Token(_Schema):
     used_quota = pw.BigIntegerField(default=0)
     models = pw.TextField(null=True)
     subnet = pw.CharField(max_length=1024, null=True, default="")
+    # oneapi's own (0004_token_limits): requests and tokens per minute, 0 = no limit. A default in the schema
+    # too, so a One API binary sharing the database still inserts tokens without naming these columns.
+    rpm_limit = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    tpm_limit = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
 
     class Meta:
         table_name = "tokens"
@@ -255,8 +259,15 @@ INDEXES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
 M = TypeVar("M", bound=pw.Model)
 
 
+MYSQL_TABLE_SETTINGS = ("DEFAULT CHARSET=utf8mb4",)
+"""Every table oneapi creates on MySQL/MariaDB is utf8mb4, whatever the database's default: a latin1 default
+(MariaDB's own) cannot store Chinese log text, and the insert fails as "database error"."""
+
+
 def _bound(schema: type[M], database: pw.Database) -> type[M]:
     meta: dict[str, Any] = {"database": database, "table_name": schema._meta.table_name}
+    if isinstance(database, pw.MySQLDatabase):
+        meta["table_settings"] = MYSQL_TABLE_SETTINGS
     if isinstance(schema._meta.primary_key, pw.CompositeKey):
         meta["primary_key"] = pw.CompositeKey(*schema._meta.primary_key.field_names)
     return type(schema.__name__, (schema,), {"Meta": type("Meta", (), meta), "__module__": __name__})

@@ -362,3 +362,46 @@ async def test_isolation_between_users(api: Api) -> None:
 
 async def test_unicode_digit_path_id_is_bad_input(api: Api) -> None:
     await api.fail("GET", "/api/token/%C2%B2", contains="id must be an integer")
+
+
+async def test_rate_limits_round_trip_and_survive_updates_that_leave_them_out(api_any: Api) -> None:
+    api = api_any
+    _, ut = await api.make_user("alice")
+    tok = await _create(api, ut, rpm_limit=60, tpm_limit=10**9)
+    assert (tok["rpm_limit"], tok["tpm_limit"]) == (60, 10**9)
+    got = await api.ok("GET", f"/api/token/{tok['id']}", ut)
+    assert (got["rpm_limit"], got["tpm_limit"]) == (60, 10**9)
+    # One API's web UI sends the token back without fields it does not know: the limits stay
+    body = {k: v for k, v in got.items() if k not in ("rpm_limit", "tpm_limit")}
+    updated = await api.ok("PUT", "/api/token/", ut, json={**body, "name": "renamed"})
+    assert (updated["name"], updated["rpm_limit"], updated["tpm_limit"]) == ("renamed", 60, 10**9)
+    updated = await api.ok("PUT", "/api/token/", ut, json={**got, "rpm_limit": 0})
+    assert (updated["rpm_limit"], updated["tpm_limit"]) == (0, 10**9)
+    assert (await _create(api, ut))["rpm_limit"] == 0  # 0 (no limit) by default
+    listed = {t["id"]: t for t in await api.ok("GET", "/api/token/", ut)}
+    assert listed[tok["id"]]["tpm_limit"] == 10**9 and listed[tok["id"]]["rpm_limit"] == 0
+
+
+BAD_LIMITS: list[tuple[Any, str]] = [
+    (-1, "must be an integer >= 0"),
+    (10**9 + 1, "must be an integer <= 1000000000"),
+    (2**63, "must be an integer <= 1000000000"),
+    (1.5, "must be an integer"),
+    ("60", "must be an integer"),
+    (True, "must be an integer"),
+    ([60], "must be an integer"),
+    ({"per": "minute"}, "must be an integer"),
+]
+
+
+async def test_rate_limits_bad_input(api: Api) -> None:
+    _, ut = await api.make_user("alice")
+    tok = await _create(api, ut, name="orig", rpm_limit=5)
+    for field in ("rpm_limit", "tpm_limit"):
+        for value, message in BAD_LIMITS:
+            await api.fail("POST", "/api/token/", ut, json={"name": "n", "remain_quota": 1, field: value},
+                           contains=f"{field} {message}")
+            await api.fail("PUT", "/api/token/", ut, json={**tok, field: value}, contains=f"{field} {message}")
+    assert len(await api.ok("GET", "/api/token/", ut)) == 2  # the default token and orig: nothing created
+    got = await api.ok("GET", f"/api/token/{tok['id']}", ut)
+    assert (got["rpm_limit"], got["tpm_limit"]) == (5, 0)  # nothing changed

@@ -295,6 +295,23 @@ def test_token_create_list_update_enable_disable_delete(served: Served) -> None:
     assert tid not in {t["id"] for t in served.json("token", "list")}
 
 
+def test_token_rate_limits(served: Served) -> None:
+    name = served.unique("rl")
+    created = served.json("token", "create", "--name", name, "--unlimited", "--rpm", "60", "--tpm", "100000")
+    row = served.data("GET", f"/api/token/{created['id']}")
+    assert (row["rpm_limit"], row["tpm_limit"]) == (60, 100000)
+    table = served.ok("token", "list", "--search", name, COLUMNS="200")
+    assert "Rate limits" in table and "60 rpm, 100000 tpm" in table
+    changed = served.json("token", "update", str(created["id"]), "--tpm", "0")  # only what is given changes
+    assert (changed["rpm_limit"], changed["tpm_limit"]) == (60, 0)
+    assert "60 rpm " in served.ok("token", "list", "--search", name, COLUMNS="200")
+    for flag, value in (("--rpm", "-1"), ("--tpm", "1000000001"), ("--rpm", "many")):
+        usage_error(served.cli("token", "update", str(created["id"]), flag, value), flag)
+        usage_error(served.cli("token", "create", "--unlimited", flag, value), flag)
+    row = served.data("GET", f"/api/token/{created['id']}")
+    assert (row["rpm_limit"], row["tpm_limit"]) == (60, 0)
+
+
 # ------------------------------------------------------------------------------------------------- voucher
 
 def all_vouchers(served: Served) -> list[dict[str, Any]]:

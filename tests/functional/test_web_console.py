@@ -130,6 +130,11 @@ TOKEN_FORM_REFUSALS = [
     (token_form(unlimited="on", expires_at="99999-01-01T00:00"), "Choose the expiry date and time"),
     (token_form(unlimited="on", never="on", subnet="10.0.0.0/33"), "is not a valid CIDR"),
     (token_form(unlimited="on", never="on", subnet="x" * 2000), "at most 1024 characters"),
+    (token_form(unlimited="on", never="on", rpm_limit="-1"), "Requests per minute must be an integer"),
+    (token_form(unlimited="on", never="on", rpm_limit="1.5"), "Requests per minute must be an integer"),
+    (token_form(unlimited="on", never="on", tpm_limit="1000000001"),
+     "Tokens per minute must be an integer <= 1000000000"),
+    (token_form(unlimited="on", never="on", tpm_limit="9" * 40), "Tokens per minute must be an integer"),
 ]
 
 
@@ -153,6 +158,26 @@ async def test_an_exponent_in_the_quota_is_refused_at_once(api: Api, alice: WebC
         assert "Type the quota as a number" in alert(page)
     me = await user_row(api, "alice")
     assert [t["name"] for t in await tokens_of(api, me["id"])] == ["default"]
+
+
+async def test_rate_limits_are_set_shown_and_changed_in_the_token_form(api: Api, alice: WebClient) -> None:
+    me = await user_row(api, "alice")
+    page = await alice.get("/token/new")
+    assert 'name="rpm_limit"' in page and 'name="tpm_limit"' in page and "Rate limits" in page
+    await alice.post("/token/new", token_form(name="rl", unlimited="on", never="on", rpm_limit="60",
+                                              tpm_limit="100000"))
+    token = next(t for t in await tokens_of(api, me["id"]) if t["name"] == "rl")
+    assert (token["rpm_limit"], token["tpm_limit"]) == (60, 100_000)
+    page = await alice.get(f"/token/{token['id']}/edit")
+    assert 'value="60"' in page and 'value="100000"' in page
+    page = await alice.post(f"/token/{token['id']}/edit", token_form(name="rl", unlimited="on", never="on",
+                                                                     rpm_limit="", tpm_limit="5"))
+    assert "Token “rl” saved." in flash(page)
+    token = next(t for t in await tokens_of(api, me["id"]) if t["name"] == "rl")
+    assert (token["rpm_limit"], token["tpm_limit"]) == (0, 5)  # empty: no limit
+    alice.client.session.cookie_jar.update_cookies({"lang": "zh"})
+    page = await alice.post("/token/new", token_form(unlimited="on", never="on", rpm_limit="x"), status=400)
+    assert "每分钟请求数" in alert(page)
 
 
 async def test_edit_enable_disable_and_delete_a_token(api: Api, alice: WebClient) -> None:

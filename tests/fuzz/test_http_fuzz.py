@@ -55,10 +55,11 @@ FIELDS = ["id", "name", "key", "quota", "remain_quota", "unlimited_quota", "expi
           "base_url", "model_mapping", "priority", "weight", "config", "system_prompt", "value", "user_id",
           "remark", "count", "aff_code", "verification_code", "model", "messages", "stream", "max_tokens", "n",
           "input", "prompt", "size", "response_format", "tools", "temperature", "stream_options", "instruction",
-          "quality", "voice", "best_of", "max_completion_tokens", "other", "token", "code", "state"]
+          "quality", "voice", "best_of", "max_completion_tokens", "other", "token", "code", "state", "rpm_limit",
+          "tpm_limit"]
 TEMPLATES: dict[str, dict[str, Any]] = {
     "/api/token/": {"id": 1, "name": "t", "remain_quota": 100, "unlimited_quota": False, "expired_time": -1,
-                    "models": "", "subnet": "", "status": 1},
+                    "models": "", "subnet": "", "status": 1, "rpm_limit": 0, "tpm_limit": 0},
     "/api/channel/": {"id": 1, "type": 1, "name": "c", "key": "k", "models": "gpt-4o-mini", "group": "default",
                       "base_url": "", "priority": 0, "weight": 0, "model_mapping": "", "config": "{}"},
     "/api/user/": {"id": 2, "username": "fuzzed", "password": "password123", "display_name": "f",

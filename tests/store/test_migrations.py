@@ -358,3 +358,29 @@ def test_logs_in_sqlite_beside_a_server_database(raw_database: Database, tmp_pat
     finally:
         db.close_connections()
     assert _sqlite_tables(log_path) == {"logs", "oneapi_journal_marks"}
+
+
+def test_token_limits_reach_a_database_migrated_before_them(raw_database: Database) -> None:
+    """0004_token_limits on a database an earlier build adopted: the columns come with 0 (no limit) for the
+    tokens there, and One API, which never names them, still inserts tokens (the schema has the default)."""
+    db = raw_database
+    _create_one_api_database(db)
+    migrate_database(db)
+    for column in ("rpm_limit", "tpm_limit"):  # as the build before 0004 left it
+        db.main.execute_sql(f"ALTER TABLE {_quoted_name(db, 'tokens')} DROP COLUMN {_quoted_name(db, column)}")
+    db.tables.migration.delete().where(db.tables.migration.name == "0004_token_limits").execute()
+
+    assert migrate_database(db) == ["0004_token_limits"]
+    token = tokens.find_by_key(db, TOKEN_KEY)
+    assert token is not None and token["rpm_limit"] == 0 and token["tpm_limit"] == 0
+    other_key = "b" * 48
+    db.main.execute_sql(f"INSERT INTO {_quoted_name(db, 'tokens')} ({_quoted_name(db, 'user_id')}, "
+                        f"{_quoted_name(db, 'key')}, {_quoted_name(db, 'name')}) VALUES (1, '{other_key}', 'go')")
+    inserted = tokens.find_by_key(db, other_key)
+    assert inserted is not None and (inserted["rpm_limit"], inserted["tpm_limit"]) == (0, 0)
+    tokens.update(db, inserted["id"], 1, {"rpm_limit": 60, "tpm_limit": 10**9})
+    assert tokens.get(db, inserted["id"], 1)["tpm_limit"] == 10**9  # type: ignore[index]
+
+
+def _quoted_name(db: Database, name: str) -> str:
+    return name.join(db.main.quote)

@@ -62,7 +62,8 @@ async def hold_still(env: AdminEnv) -> None:
     await services.channels.create({"type": 14, "name": "claude", "key": "sk-ant",
                                     "models": "claude-3-5-haiku-20241022,claude-3-5-sonnet-20241022"})
     await services.tokens.create(1, {"name": "ci", "remain_quota": 1_500_000, "expired_time": 4_070_908_800,
-                                     "models": "gpt-4o-mini", "subnet": "10.0.0.0/8"})
+                                     "models": "gpt-4o-mini", "subnet": "10.0.0.0/8", "rpm_limit": 60,
+                                     "tpm_limit": 100_000})
     await services.accounts.create({"id": 1, "role": 100}, {"username": "alice", "password": "password123",
                                                             "display_name": "Alice"})
     await store.write(voucher_q.insert_many, [

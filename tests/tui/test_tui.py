@@ -505,3 +505,43 @@ async def test_an_error_under_a_field_out_of_view_is_scrolled_into_view_and_the_
         await pilot.pause(0.2)
         assert in_view(error) and app.focused is form.query_one("#field-key")
         assert app.screen is form
+
+
+async def test_tokens_rate_limits_in_the_create_and_edit_forms(admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        form = app.screen
+        form.query_one("#field-name", Input).value = "limited"
+        form.query_one("#field-unlimited", Input).value = "yes"
+        form.query_one("#field-rpm", Input).value = "many"
+        await pilot.press("ctrl+s")
+        error = form.query_one("#error-rpm", Static)
+        await wait_for(lambda: "whole number" in str(error.render()))
+        assert app.screen is form
+        form.query_one("#field-rpm", Input).value = "60"
+        form.query_one("#field-tpm", Input).value = "100,000"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: app.screen is not form and app.screen.query("#text"))
+        await pilot.press("escape")
+        (token,) = [t for t in await admin_env.relay.services.tokens.list_page(1, 0, "") if t["name"] == "limited"]
+        assert (token["rpm_limit"], token["tpm_limit"]) == (60, 100_000)
+
+        pane = app.query_one("TokensPane")
+        table = app.query_one("TokensPane DataTable", DataTable)
+        await wait_for(lambda: any("60 rpm, 100000 tpm" in map(str, table.get_row(r)) for r in table.rows))
+        row_index = next(i for i, row in enumerate(pane.rows) if row["id"] == token["id"])  # type: ignore[attr-defined]
+        table.move_cursor(row=row_index)
+        await pilot.press("e")
+        await wait_for(lambda: len(app.screen_stack) > 1)
+        form = app.screen
+        assert form.query_one("#field-rpm", Input).value == "60"  # shown as they are
+        assert form.query_one("#field-tpm", Input).value == "100000"
+        assert form.query_one("#field-unlimited", Input).value == "yes"
+        form.query_one("#field-rpm", Input).value = "0"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: app.screen is not form)
+    token = await admin_env.relay.services.tokens.get(1, token["id"])
+    assert (token["rpm_limit"], token["tpm_limit"], token["name"]) == (0, 100_000, "limited")

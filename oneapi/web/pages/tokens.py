@@ -14,6 +14,7 @@ from aiohttp import web
 from oneapi.api.common import path_id, services
 from oneapi.errors import OneAPIError
 from oneapi.services.inputs import parse_query_int
+from oneapi.services.tokens import RATE_LIMITS
 from oneapi.store.queries.common import PAGE_SIZE
 from oneapi.web.forms import Form, FormError, failure_status, read_form
 from oneapi.web.render import Formatter, formatter, redirect, render, require_user, safe_next, translator
@@ -61,11 +62,12 @@ def _values(token: dict[str, Any] | None, fmt: Formatter) -> dict[str, Any]:
     """What the form shows: a new token's defaults, or an existing token's fields."""
     if token is None:
         return {"name": "", "unlimited": True, "amount": "", "never": True, "expires_at": "", "models": set(),
-                "subnet": ""}
+                "subnet": "", "rpm_limit": "", "tpm_limit": ""}
     return {"name": token["name"], "unlimited": bool(token["unlimited_quota"]),
             "amount": fmt.amount(max(token["remain_quota"], 0)), "never": token["expired_time"] == -1,
             "expires_at": fmt.local_input(token["expired_time"]),
-            "models": {m for m in token["models"].split(",") if m}, "subnet": token["subnet"]}
+            "models": {m for m in token["models"].split(",") if m}, "subnet": token["subnet"],
+            **{name: str(token.get(name) or "") for name in RATE_LIMITS}}
 
 
 def _read(form: Form, fmt: Formatter) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -74,9 +76,13 @@ def _read(form: Form, fmt: Formatter) -> tuple[dict[str, Any], dict[str, Any]]:
                                                    form.text("amount"), form.text("expires_at"))
     models = set(form.all("models"))
     values = {"name": form.text("name"), "unlimited": unlimited, "amount": amount_text, "never": never,
-              "expires_at": expires_text, "models": models, "subnet": form.text("subnet")}
+              "expires_at": expires_text, "models": models, "subnet": form.text("subnet"),
+              **{name: form.text(name) for name in RATE_LIMITS}}
     body: dict[str, Any] = {"name": values["name"], "unlimited_quota": unlimited, "models": ",".join(sorted(models)),
                             "subnet": values["subnet"], "expired_time": -1, "remain_quota": 0}
+    for name in RATE_LIMITS:  # empty: no limit; anything but digits goes on for the service to refuse by name
+        text = form.text(name)
+        body[name] = int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else (text or 0)
     amount = fmt.parse_amount(amount_text) if amount_text else None
     if not unlimited:
         if amount is None:
