@@ -24,7 +24,7 @@ from aiohttp import web
 from oneapi.api import body
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
-from oneapi.proxy import media, translate
+from oneapi.proxy import capabilities, media, translate
 from oneapi.proxy.adaptors.base import (
     Adaptor,
     CredentialExchange,
@@ -247,15 +247,25 @@ async def run(job: Job) -> web.StreamResponse:
     relay = job.relay
     retries = 0 if job.caller.pinned_channel is not None else max(0, relay.options.get_int("RetryTimes"))
     failed: list[int] = []
+    refused: set[int] = set()  # channels whose adaptor cannot serve this request (capabilities.py)
     last_error: OneAPIError | None = None
-    for _ in range(retries + 1):
+    tries = 0
+    while tries <= retries:
         channel = choose(relay, job, failed)
-        if channel is None:
+        if channel is None or channel.id in refused:
             if last_error is not None:
                 break
             group = job.caller.user.group
             raise TokenRefusedError(f"当前分组 {group} 下对于模型 {job.model} 无可用渠道 "
                                     f"(no available channel for model {job.model} in group {group})", status=503)
+        adaptor = relay.adaptor_for(channel.type)
+        problem = capabilities.refusal(adaptor, job.mode, job.data) if adaptor is not None else None
+        if problem is not None:  # not a try: another channel of the group may serve it
+            refused.add(channel.id)
+            failed.append(channel.id)
+            last_error = problem
+            continue
+        tries += 1
         try:
             return await attempt(job, channel)
         except UpstreamError as exc:

@@ -16,7 +16,8 @@ Anthropic's 0–1; ``top_p``/``top_k`` are copied; ``stop`` becomes ``stop_seque
 ``{name, description, input_schema}``; ``tool_choice`` auto/none/required/named becomes auto/none/any/tool,
 with ``parallel_tool_calls: false`` as ``disable_parallel_tool_use``; ``user`` becomes ``metadata.user_id``.
 Legacy ``functions``/``function_call`` are read as tools. Nothing else is sent: the API refuses unknown
-top-level fields, so OpenAI-only parameters (``n``, ``seed``, penalties, ``response_format``...) are dropped.
+top-level fields, so OpenAI-only parameters (``seed``, penalties...) are dropped; ``n`` > 1 never reaches the
+adaptor (the relay refuses it: ``serves_n`` is False, see ``proxy/capabilities.py``).
 
 Answer (:meth:`AnthropicAdaptor.parse_response`): id ``chatcmpl-<message id>``; content = every text block
 joined (``null`` when the answer is only tool calls); ``tool_use`` blocks become ``tool_calls`` keeping
@@ -56,7 +57,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from oneapi.errors import OneAPIError
-from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
 from oneapi.proxy.adaptors.openai import base_url
@@ -489,10 +490,12 @@ class ClaudeStream(LineTranslator):
 
 # -- the adaptor -----------------------------------------------------------------------------------------------
 
-class AnthropicAdaptor:
+class AnthropicAdaptor(AdaptorBase):
     name = "anthropic"
     passthrough = False
     inline_images = True
+    serves_tools = True
+    serves_images = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if request.stream
