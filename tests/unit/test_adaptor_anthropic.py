@@ -128,7 +128,20 @@ def test_tool_choice_is_not_sent_without_tools() -> None:
 ])
 def test_max_tokens(fields: dict[str, Any], expected: int) -> None:
     body = request_body(relay_request({"model": "m", "messages": [{"role": "user", "content": "x"}], **fields}))
+    assert body["max_tokens"] == expected  # "m" is no model the catalogue knows: 4096, which every Claude accepts
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("claude-3-haiku-20240307", 4096), ("claude-3-5-sonnet-20241022", 8192),
+    ("claude-3-7-sonnet-20250219", 64_000),  # 128k needs a beta header oneapi does not send
+    ("claude-sonnet-4-20250514", 64_000), ("claude-opus-4-1-20250805", 32_000), ("claude-opus-4-5", 64_000),
+    ("claude-haiku-4-5", 64_000),
+])
+def test_without_max_tokens_the_models_whole_output_is_allowed(model: str, expected: int) -> None:
+    body = request_body(relay_request({"model": model, "messages": [{"role": "user", "content": "x"}]}))
     assert body["max_tokens"] == expected
+    assert request_body(relay_request({"model": "alias", "messages": [{"role": "user", "content": "x"}]},
+                                      upstream_model=model))["max_tokens"] == expected  # the mapped name counts
 
 
 def test_only_documented_top_level_fields_are_sent() -> None:

@@ -11,7 +11,8 @@ decoded here if the relay has not; any other URL is left to Anthropic as a ``url
 their turn and paired with the ``tool_use`` ids of the assistant turn just before (an unknown or missing id takes
 the next unanswered one; a result with nothing to answer is sent as text), a placeholder user turn is inserted
 when the conversation would start with the assistant, and a final assistant turn (a prefill) loses its trailing
-whitespace. ``max_tokens`` (or ``max_completion_tokens``) defaults to 4096; ``temperature`` is clamped to
+whitespace. ``max_tokens`` (or ``max_completion_tokens``) defaults to the model's maximum output on a plain
+request (``services.model_limits``, a pure table; 4096 for a model it does not know); ``temperature`` is clamped to
 Anthropic's 0–1; ``top_p``/``top_k`` are copied; ``stop`` becomes ``stop_sequences``; ``tools`` become
 ``{name, description, input_schema}``; ``tool_choice`` auto/none/required/named becomes auto/none/any/tool,
 with ``parallel_tool_calls: false`` as ``disable_parallel_tool_use``; ``user`` becomes ``metadata.user_id``.
@@ -64,6 +65,7 @@ from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
+from oneapi.services.model_limits import limits_for
 from oneapi.services.routing import RouteChannel
 
 Block = dict[str, Any]
@@ -95,7 +97,7 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     system, turns = conversation(data.get("messages") or [], request.images)
     if request.system_prompt:
         system = request.system_prompt
-    body: dict[str, Any] = {"model": request.upstream_model, "max_tokens": _max_tokens(data)}
+    body: dict[str, Any] = {"model": request.upstream_model, "max_tokens": _max_tokens(data, request.upstream_model)}
     if system.strip():
         body["system"] = system
     body["messages"] = [{"role": role, "content": blocks} for role, blocks in turns]
@@ -121,12 +123,16 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     return body
 
 
-def _max_tokens(data: Mapping[str, Any]) -> int:
+def _max_tokens(data: Mapping[str, Any], model: str) -> int:
+    """The client's limit; else (Anthropic requires one) the model's whole output from the catalogue, so an
+    answer is never cut short by a limit nobody set; DEFAULT_MAX_TOKENS, which every Claude accepts, for a
+    model the catalogue does not know."""
     for name in ("max_tokens", "max_completion_tokens"):
         value = data.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
-    return DEFAULT_MAX_TOKENS
+    limits = limits_for(model)
+    return limits.default_max_tokens if limits.known and limits.max_output else DEFAULT_MAX_TOKENS
 
 
 def _stop_sequences(stop: Any) -> list[str]:
