@@ -1,7 +1,8 @@
 """Relay errors and their two JSON shapes (SPEC 1.3).
 
 * The short shape, for middleware refusals (token checks, no channel):
-  ``{"error": {"message": "<msg> (request id: <rid>)", "type": "one_api_error"}}``.
+  ``{"error": {"message": "<msg> (request id: <rid>)", "type": "one_api_error", "param": null, "code": ...}}``
+  — One API left out ``param`` and ``code``; OpenAI's schema requires both (null where there is none).
 * The full shape, for everything the relay itself reports, upstream errors included:
   ``{"error": {"message", "type", "param", "code"}}``; an upstream's own error object is passed on as is.
 """
@@ -9,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -31,13 +33,26 @@ class RelayError(OneAPIError):
 
 
 class UpstreamError(RelayError):
-    """The upstream answered with an error. ``error`` is the object passed to the client."""
+    """The upstream answered with an error. ``error`` is the object passed to the client; ``headers`` the
+    upstream's rate-limit headers passed with it (:func:`rate_limit_headers`), so SDK backoff works."""
 
     def __init__(self, status: int, error: dict[str, Any]) -> None:
         message = str(error.get("message") or f"bad response status code {status}")
         super().__init__(message, status=status, code=str(error.get("code") or ""),
                          error_type=str(error.get("type") or "upstream_error"), param=str(error.get("param") or ""))
         self.error = error
+        self.headers: dict[str, str] = {}
+
+
+# What a client needs to back off: when to retry, and the limits it ran into. Nothing else of the upstream's
+# headers reaches the client with an error (they may name the channel's account).
+RETRY_HEADERS = ("retry-after", "retry-after-ms")
+RATE_LIMIT_PREFIX = "x-ratelimit-"
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items()
+            if k.lower() in RETRY_HEADERS or k.lower().startswith(RATE_LIMIT_PREFIX)}
 
     def to_openai(self) -> dict[str, Any]:
         return {"error": self.error}
@@ -80,9 +95,13 @@ def error_response(exc: OneAPIError, request_id: str) -> web.Response:
     and an upstream that echoes the ``Authorization`` it got would otherwise hand its key to the client."""
     if isinstance(exc, TokenRefusedError):
         body: dict[str, Any] = {"error": {"message": _with_request_id(redactor.mask(exc.message), request_id),
-                                          "type": "one_api_error"}}
+                                          "type": exc.type, "param": exc.param or None, "code": exc.code or None}}
     else:
         inner = redactor.mask_value(exc.to_openai()["error"])
         inner["message"] = _with_request_id(str(inner.get("message") or ""), request_id)
+        for key in ("param", "code"):  # an upstream's error object may lack them; the schema requires both
+            inner.setdefault(key, None)
         body = {"error": inner}
-    return web.json_response(body, status=exc.http_status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    headers = exc.headers if isinstance(exc, UpstreamError) else None
+    return web.json_response(body, status=exc.http_status, headers=headers,
+                             dumps=lambda v: json.dumps(v, ensure_ascii=False))

@@ -35,7 +35,7 @@ from oneapi.proxy.adaptors.base import (
     UpstreamCall,
 )
 from oneapi.proxy.auth import Caller, authenticate, check_model
-from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
+from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, rate_limit_headers, upstream_error
 from oneapi.proxy.failures import category, conceal_address, detail, network_failure
 from oneapi.proxy.health import is_retryable
 from oneapi.proxy.output_budget import OutputBudget, length_chunk
@@ -59,7 +59,6 @@ MODERATION_BODY_DEFAULT, MODERATION_ROUTING_DEFAULT = "text-moderation-latest", 
 _DEFAULTED = "\0oneapi-default-model"  # marks a defaulted model; removed before anything is sent
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
                "X-Accel-Buffering": "no"}
-SATURATED = "当前分组上游负载已饱和，请稍后再试 (upstream saturated, retry later)"
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
@@ -255,9 +254,7 @@ async def run(job: Job) -> web.StreamResponse:
         if channel is None or channel.id in refused:
             if last_error is not None:
                 break
-            group = job.caller.user.group
-            raise TokenRefusedError(f"当前分组 {group} 下对于模型 {job.model} 无可用渠道 "
-                                    f"(no available channel for model {job.model} in group {group})", status=503)
+            raise no_channel(relay, job)
         adaptor = relay.adaptor_for(channel.type)
         problem = capabilities.refusal(adaptor, job.mode, job.data) if adaptor is not None else None
         if problem is not None:  # not a try: another channel of the group may serve it
@@ -283,9 +280,20 @@ async def run(job: Job) -> web.StreamResponse:
             if exc.code == "do_request_failed":
                 await relay.channel_failed(channel.id, 500, exc)
     assert last_error is not None
-    if last_error.http_status == 429:
-        raise RelayError(SATURATED, status=429, code=last_error.code or "upstream_saturated")
-    raise last_error
+    raise last_error  # a final 429 keeps the provider's message and retry headers (One API said "saturated")
+
+
+def no_channel(relay: Relay, job: Job) -> TokenRefusedError:
+    """No channel to try. 404 model_not_found when no channel serves the model to the user's group at all (SDKs
+    do not retry a 404; they retry a 503 several times); 503 when its channels exist but none is enabled now."""
+    group, model = job.caller.user.group, job.model
+    if not relay.routes.is_listed(group, model):
+        return TokenRefusedError(f"The model `{model}` does not exist or is not available to group {group} "
+                                 f"(当前分组 {group} 下对于模型 {model} 无可用渠道)", status=404,
+                                 code="model_not_found", param="model", error_type="invalid_request_error")
+    return TokenRefusedError(f"no available channel for model {model} in group {group} right now: its channels "
+                             f"are disabled (当前分组 {group} 下对于模型 {model} 无可用渠道)", status=503,
+                             code="no_available_channel")
 
 
 async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
@@ -355,7 +363,7 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         content_type = response.headers.get("Content-Type", "")
         if translating is not None:
             if response.status not in (200, 201):
-                raise translating.error(response.status, await read_limited(response))
+                raise with_headers(translating.error(response.status, await read_limited(response)), response)
             if job.stream:
                 return await translate.deliver_stream(job, state, response, translating)
             return await translate.deliver_json(job, state, response, translating)
@@ -363,7 +371,7 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
             # An error in a 200 JSON answer to a stream request is answered 500 (One API passes the 200 on,
             # which SDKs read as an empty stream); the same as an error object in a 200 non-stream body.
             status = response.status if response.status not in (200, 201) else 500
-            raise upstream_error(status, await read_limited(response))
+            raise with_headers(upstream_error(status, await read_limited(response)), response)
         if job.stream:
             return await deliver_stream(job, state, response)
         if job.mode in ("speech", "transcriptions", "translations"):
@@ -371,6 +379,13 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         return await deliver_json(job, state, response)
     finally:
         response.release()
+
+
+def with_headers(error: Exception, response: aiohttp.ClientResponse) -> Exception:
+    """The upstream's retry and rate-limit headers ride on its error to the client."""
+    if isinstance(error, UpstreamError):
+        error.headers = rate_limit_headers(response.headers)
+    return error
 
 
 GENERATIVE_MODES = ("chat", "completions", "edits")
