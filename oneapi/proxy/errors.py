@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -34,7 +33,7 @@ class RelayError(OneAPIError):
 
 class UpstreamError(RelayError):
     """The upstream answered with an error. ``error`` is the object passed to the client; ``headers`` the
-    upstream's rate-limit headers passed with it (:func:`rate_limit_headers`), so SDK backoff works."""
+    upstream's retry and rate-limit headers passed with it (``answer_headers.rate_limit_headers``)."""
 
     def __init__(self, status: int, error: dict[str, Any]) -> None:
         message = str(error.get("message") or f"bad response status code {status}")
@@ -43,16 +42,6 @@ class UpstreamError(RelayError):
         self.error = error
         self.headers: dict[str, str] = {}
 
-
-# What a client needs to back off: when to retry, and the limits it ran into. Nothing else of the upstream's
-# headers reaches the client with an error (they may name the channel's account).
-RETRY_HEADERS = ("retry-after", "retry-after-ms")
-RATE_LIMIT_PREFIX = "x-ratelimit-"
-
-
-def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items()
-            if k.lower() in RETRY_HEADERS or k.lower().startswith(RATE_LIMIT_PREFIX)}
 
     def to_openai(self) -> dict[str, Any]:
         return {"error": self.error}

@@ -34,8 +34,9 @@ from oneapi.proxy.adaptors.base import (
     TranslatingAdaptor,
     UpstreamCall,
 )
+from oneapi.proxy.answer_headers import passed_headers, rate_limit_headers
 from oneapi.proxy.auth import Caller, authenticate, check_model
-from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, rate_limit_headers, upstream_error
+from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
 from oneapi.proxy.failures import category, conceal_address, detail, network_failure
 from oneapi.proxy.health import is_retryable
 from oneapi.proxy.output_budget import OutputBudget, length_chunk
@@ -535,7 +536,8 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         raise UpstreamError(500, error)
     if job.mode == "images":  # priced per image, known before the call
         settle(job, state, 0, 0, quota=state.reservation.amount)
-        return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8")
+        return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8",
+                            headers=passed_headers(response.headers))
     prompt = job.prompt_tokens(state.upstream_model)
     numbers = _usage_numbers(data.get("usage"), prompt)
 
@@ -545,8 +547,8 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
     if numbers is None:
         numbers = (prompt, job.relay.tokenizer.count_text(answer_text(), state.upstream_model))
     settle(job, state, *numbers, delivered=answer_text)
-    return web.Response(body=body, status=response.status,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8",
+                        headers=passed_headers(response.headers))
 
 
 async def deliver_audio(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
@@ -578,7 +580,7 @@ def _chunk_text(obj: dict[str, Any]) -> str:
 
 async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
     """Forward the upstream's events as they arrive; settle from its usage chunk or from what was delivered."""
-    out = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **passed_headers(response.headers)})
     out.enable_chunked_encoding()
     await out.prepare(job.request)
     call = state.call

@@ -19,6 +19,7 @@ from oneapi.api.middleware import (
 )
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import Mode
+from oneapi.proxy.answer_headers import GZIP_MIN_SIZE, accepts_gzip
 from oneapi.proxy.auth import Caller, authenticate
 from oneapi.proxy.errors import TokenRefusedError, error_response
 from oneapi.proxy.relay import RELAY, handle_media, handle_text
@@ -60,6 +61,7 @@ async def _stamp_prepared(request: web.Request, response: web.StreamResponse) ->
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        response.headers.setdefault("x-request-id", request_id)  # what SDKs read (openai-python's request_id)
     _add_cors(request, response)
 
 
@@ -101,7 +103,16 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         _count_error(request, 500)
         response = error_response(OneAPIError("internal error; see the server log"), request.get(REQUEST_ID, ""))
     _cors(request, response)
+    _compress(request, response)
     return response
+
+
+def _compress(request: web.Request, response: web.StreamResponse) -> None:
+    """gzip a JSON answer of some size for a client that accepts it; streams (SSE) and audio never."""
+    if (isinstance(response, web.Response) and not response.prepared and response.content_type == "application/json"
+            and isinstance(response.body, bytes) and len(response.body) >= GZIP_MIN_SIZE
+            and accepts_gzip(request.headers.get("Accept-Encoding", ""))):
+        response.enable_compression(web.ContentCoding.gzip)
 
 
 def _count_error(request: web.Request, status: int, detail: str = "") -> None:

@@ -123,6 +123,7 @@ async def test_request_id_on_every_relay_answer(env: RelayEnv) -> None:
         reply = await send(env, method, path, key=key, body=body)
         assert reply.status == status, (path, reply.body)
         rid = request_id(reply)
+        assert reply.headers["x-request-id"] == rid, path  # the header SDKs expose as request_id
         assert rid not in seen
         seen.add(rid)
         if status >= 400 and status != 404 and status != 501:
