@@ -7,6 +7,7 @@ Anthropic maps it to a forced tool carrying the schema (the tool's input is the 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -18,6 +19,7 @@ from tests.fakes.anthropic_upstream import start_fake as start_anthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.gemini_upstream import start_fake as start_gemini
 from tests.functional.relay_env import RelayEnv
+from tests.openai_schema import assert_valid
 
 CLAUDE, GEMINI = "claude-3-5-sonnet-20241022", "gemini-2.0-flash"
 
@@ -102,3 +104,25 @@ async def test_a_channel_without_json_mode_refuses_instead_of_answering_prose(re
     assert caught.value.body["code"] == "response_format_not_supported"
     assert caught.value.body["param"] == "response_format"
     assert fake.requests == []
+
+
+# -- OpenAI's schema, as a client receives it -------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+async def test_answers_and_chunks_on_the_wire_satisfy_openais_schema(relay_env: RelayEnv, provider: str) -> None:
+    model = CLAUDE if provider == "anthropic" else GEMINI
+    await (claude_channel if provider == "anthropic" else gemini_channel)(relay_env)
+    client = relay_env.client()
+    raw = await client.chat.completions.with_raw_response.create(model=model, messages=ASK)
+    answer = raw.http_response.json()
+    assert_valid(answer, "CreateChatCompletionResponse")
+    assert answer["choices"][0]["logprobs"] is None and answer["choices"][0]["message"]["refusal"] is None
+    streamed = await client.chat.completions.with_raw_response.create(
+        model=model, messages=ASK, stream=True, stream_options={"include_usage": True})
+    events = [line[len("data: "):] async for line in streamed.http_response.aiter_lines()
+              if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    for chunk in chunks:
+        assert_valid(chunk, "CreateChatCompletionStreamResponse")
+    assert chunks[-1]["usage"] is not None and chunks[-1]["choices"] == []
