@@ -19,8 +19,8 @@ CODES = frozenset({"n_not_supported", "response_format_not_supported", "tools_no
 
 def refusal(adaptor: Adaptor | TranslatingAdaptor, mode: Mode, data: dict[str, Any]) -> RelayError | None:
     """The 400 this request gets from a channel of this adaptor, or None when the adaptor serves all it asks."""
-    if mode not in ("chat", "completions"):
-        return None
+    if adaptor.passthrough or mode not in ("chat", "completions"):
+        return None  # an OpenAI-protocol upstream judges the request itself
     name = adaptor.name
     n = data.get("n")
     if not adaptor.serves_n and isinstance(n, int) and n > 1:
@@ -28,7 +28,7 @@ def refusal(adaptor: Adaptor | TranslatingAdaptor, mode: Mode, data: dict[str, A
                         "requests instead)", "n_not_supported", "n")
     fmt = data.get("response_format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind is not None and kind not in adaptor.response_formats:
+    if kind is not None and (not isinstance(kind, str) or kind not in adaptor.response_formats):
         offered = ", ".join(sorted(adaptor.response_formats))
         return _refused(f"{name} channels have no native mechanism for response_format {kind!s:.40} "
                         f"(supported: {offered})", "response_format_not_supported", "response_format")

@@ -59,6 +59,7 @@ async def test_a_channel_that_can_serve_it_is_chosen_instead(relay_env: RelayEnv
     (15, {"functions": [TOOL["function"]]}, "tools_not_supported"),
     (18, {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/i.png"}}]}]},
      "images_not_supported"),
+    (14, {"response_format": {"type": ["json_object"]}}, "response_format_not_supported"),  # not a crash
 ])
 def test_refusals(channel_type: int, data: dict[str, Any], code: str) -> None:
     adaptor = adaptor_for(channel_type)
@@ -69,6 +70,7 @@ def test_refusals(channel_type: int, data: dict[str, Any], code: str) -> None:
 
 @pytest.mark.parametrize(("channel_type", "data"), [
     (1, {"n": 4, "tools": [TOOL], "response_format": {"type": "json_schema"}}),
+    (1, {"response_format": {"type": "a-type-of-tomorrow"}}),  # OpenAI's upstream judges its own protocol
     (24, {"n": 2, "response_format": {"type": "json_schema"}}),
     (17, {"response_format": {"type": "json_object"}, "tools": [TOOL]}),
     (16, {"response_format": {"type": "json_object"}, "tools": [TOOL]}),
