@@ -359,8 +359,11 @@ async def test_without_a_spare_channel_the_provider_status_comes_back(relay_env:
     error = error_of(caught.value)
     if status == 529:
         assert error["type"] == error["code"] == "overloaded_error"
-    else:  # SPEC 1.3: a final 429 says the group's upstreams are saturated
-        assert "当前分组上游负载已饱和" in error["message"]
+    else:  # the provider's own error (One API said "upstream saturated"), with when to retry
+        assert error["type"] == error["code"] == "rate_limit_error"
+        assert error["message"].startswith("Number of request tokens has exceeded your per-minute rate limit.")
+        headers = caught.value.response.headers
+        assert headers["retry-after"] == "3" and "anthropic-ratelimit-requests-remaining" not in headers
 
 
 async def test_an_error_event_inside_the_stream_reaches_the_client(relay_env: RelayEnv) -> None:
