@@ -88,7 +88,10 @@ def error_response(exc: OneAPIError, request_id: str) -> web.Response:
     else:
         inner = redactor.mask_value(exc.to_openai()["error"])
         inner["message"] = _with_request_id(str(inner.get("message") or ""), request_id)
-        for key in ("param", "code"):  # an upstream's error object may lack them; the schema requires both
+        # An upstream's error object may lack fields OpenAI's schema requires (an OpenAI-compatible vendor's
+        # {"error": {"message": ...}}): completed, never replaced.
+        inner.setdefault("type", "upstream_error")
+        for key in ("param", "code"):
             inner.setdefault(key, None)
         body = {"error": inner}
     headers = exc.headers if isinstance(exc, UpstreamError) else None
