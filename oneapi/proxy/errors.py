@@ -19,7 +19,8 @@ from oneapi.redaction import redactor
 
 
 class TokenRefusedError(OneAPIError):
-    """A refusal before any upstream is involved; answered in the short shape."""
+    """A refusal before any upstream is involved (token checks, no channel, an unknown model); answered in the
+    short shape: the message with the request id, ``param`` and ``code`` null unless given."""
 
     error_type = "one_api_error"
     default_code = ""
