@@ -4,7 +4,8 @@
   ``{"error": {"message": "<msg> (request id: <rid>)", "type": "one_api_error", "param": null, "code": ...}}``
   — One API left out ``param`` and ``code``; OpenAI's schema requires both (null where there is none).
 * The full shape, for everything the relay itself reports, upstream errors included:
-  ``{"error": {"message", "type", "param", "code"}}``; an upstream's own error object is passed on as is.
+  ``{"error": {"message", "type", "param", "code"}}``; an upstream's own error object is passed on, the
+  fields it lacks (``type``, ``param``, ``code``) added.
 """
 
 from __future__ import annotations
