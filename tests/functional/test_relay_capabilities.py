@@ -9,7 +9,8 @@ from typing import Any
 import openai
 import pytest
 
-from oneapi.proxy.adaptors import adaptor_for
+from oneapi.proxy.adaptors import TRANSLATING, adaptor_for
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase
 from oneapi.proxy.capabilities import refusal
 from tests.fakes.anthropic_upstream import FakeAnthropic, start_fake
 from tests.functional.relay_env import RelayEnv
@@ -81,3 +82,12 @@ def test_what_adaptors_serve_is_not_refused(channel_type: int, data: dict[str, A
     adaptor = adaptor_for(channel_type)
     assert adaptor is not None
     assert refusal(adaptor, "chat", {"messages": HI, **data}) is None
+
+
+def test_every_adaptor_declares_on_the_base_class() -> None:
+    """A new adaptor states what it serves by inheriting AdaptorBase (cautious defaults) and overriding."""
+    types = [1, 3, *TRANSLATING]
+    for channel_type in types:
+        adaptor = adaptor_for(channel_type)
+        assert isinstance(adaptor, AdaptorBase), channel_type
+        assert adaptor.response_formats <= EVERY_FORMAT and "text" in adaptor.response_formats
