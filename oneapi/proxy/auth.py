@@ -44,8 +44,8 @@ def parse_key(header: str) -> tuple[str, str | None]:
     return parts[0], (parts[1] if len(parts) > 1 else None)
 
 
-def _refuse(message: str, status: int = 401) -> TokenRefusedError:
-    return TokenRefusedError(message, status=status)
+def _refuse(message: str, status: int = 401, code: str | None = None) -> TokenRefusedError:
+    return TokenRefusedError(message, status=status, code=code)
 
 
 async def authenticate(request: web.Request, relay: Relay, client_ip: str) -> Caller:
@@ -54,7 +54,7 @@ async def authenticate(request: web.Request, relay: Relay, client_ip: str) -> Ca
         raise _refuse("未提供令牌 (no token provided)")
     token = await relay.ledger.token(key) if keyformat.is_token_key(key) else None
     if token is None:
-        raise _refuse("无效的令牌 (invalid token)")
+        raise _refuse("无效的令牌 (invalid token)", code="invalid_api_key")  # OpenAI's code for a wrong key
     if token.status != STATUS_ENABLED:
         if token.status == STATUS_EXHAUSTED:
             raise _refuse(f"令牌 {token.name}（#{token.id}）额度已用尽 (token quota exhausted)")

@@ -1,9 +1,11 @@
 """Relay errors and their two JSON shapes (SPEC 1.3).
 
 * The short shape, for middleware refusals (token checks, no channel):
-  ``{"error": {"message": "<msg> (request id: <rid>)", "type": "one_api_error"}}``.
+  ``{"error": {"message": "<msg> (request id: <rid>)", "type": "one_api_error", "param": null, "code": ...}}``
+  — One API left out ``param`` and ``code``; OpenAI's schema requires both (null where there is none).
 * The full shape, for everything the relay itself reports, upstream errors included:
-  ``{"error": {"message", "type", "param", "code"}}``; an upstream's own error object is passed on as is.
+  ``{"error": {"message", "type", "param", "code"}}``; an upstream's own error object is passed on, the
+  fields it lacks (``type``, ``param``, ``code``) added.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from oneapi.services.token_limits import TokenRateLimitedError
 
 
 class TokenRefusedError(OneAPIError):
-    """A refusal before any upstream is involved; answered in the short shape."""
+    """A refusal before any upstream is involved (token checks, no channel, an unknown model); answered in the
+    short shape: the message with the request id, ``param`` and ``code`` null unless given."""
 
     error_type = "one_api_error"
     default_code = ""
@@ -32,13 +35,16 @@ class RelayError(OneAPIError):
 
 
 class UpstreamError(RelayError):
-    """The upstream answered with an error. ``error`` is the object passed to the client."""
+    """The upstream answered with an error. ``error`` is the object passed to the client; ``headers`` the
+    upstream's retry and rate-limit headers passed with it (``answer_headers.rate_limit_headers``)."""
 
     def __init__(self, status: int, error: dict[str, Any]) -> None:
         message = str(error.get("message") or f"bad response status code {status}")
         super().__init__(message, status=status, code=str(error.get("code") or ""),
                          error_type=str(error.get("type") or "upstream_error"), param=str(error.get("param") or ""))
         self.error = error
+        self.headers: dict[str, str] = {}
+
 
     def to_openai(self) -> dict[str, Any]:
         return {"error": self.error}
@@ -81,12 +87,19 @@ def error_response(exc: OneAPIError, request_id: str) -> web.Response:
     and an upstream that echoes the ``Authorization`` it got would otherwise hand its key to the client."""
     if isinstance(exc, TokenRefusedError):
         body: dict[str, Any] = {"error": {"message": _with_request_id(redactor.mask(exc.message), request_id),
-                                          "type": "one_api_error"}}
+                                          "type": exc.type, "param": exc.param or None, "code": exc.code or None}}
     else:
         inner = redactor.mask_value(exc.to_openai()["error"])
         inner["message"] = _with_request_id(str(inner.get("message") or ""), request_id)
+        # An upstream's error object may lack fields OpenAI's schema requires (an OpenAI-compatible vendor's
+        # {"error": {"message": ...}}): completed, never replaced.
+        inner.setdefault("type", "upstream_error")
+        for key in ("param", "code"):
+            inner.setdefault(key, None)
         body = {"error": inner}
-    response = web.json_response(body, status=exc.http_status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    headers = exc.headers if isinstance(exc, UpstreamError) else None
+    response = web.json_response(body, status=exc.http_status, headers=headers,
+                                 dumps=lambda v: json.dumps(v, ensure_ascii=False))
     if isinstance(exc, TokenRateLimitedError):  # whole seconds: what the OpenAI SDKs read to back off
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

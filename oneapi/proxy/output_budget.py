@@ -41,6 +41,7 @@ def length_chunk(last: dict[str, Any] | None, mode: str) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
     if mode == "completions":
         choice["text"] = ""
+        choice["logprobs"] = None  # required in a text_completion choice
         kind = "text_completion"
     else:
         choice["delta"] = {}

@@ -25,7 +25,7 @@ from aiohttp import web
 from oneapi.api import body
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
-from oneapi.proxy import media, translate
+from oneapi.proxy import capabilities, media, translate
 from oneapi.proxy.adaptors.base import (
     Adaptor,
     CredentialExchange,
@@ -35,6 +35,7 @@ from oneapi.proxy.adaptors.base import (
     TranslatingAdaptor,
     UpstreamCall,
 )
+from oneapi.proxy.answer_headers import passed_headers, rate_limit_headers
 from oneapi.proxy.auth import Caller, authenticate, check_model
 from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
 from oneapi.proxy.failures import category, conceal_address, detail, network_failure
@@ -60,7 +61,6 @@ MODERATION_BODY_DEFAULT, MODERATION_ROUTING_DEFAULT = "text-moderation-latest", 
 _DEFAULTED = "\0oneapi-default-model"  # marks a defaulted model; removed before anything is sent
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
                "X-Accel-Buffering": "no"}
-SATURATED = "当前分组上游负载已饱和，请稍后再试 (upstream saturated, retry later)"
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
@@ -250,15 +250,23 @@ async def run(job: Job) -> web.StreamResponse:
     relay = job.relay
     retries = 0 if job.caller.pinned_channel is not None else max(0, relay.options.get_int("RetryTimes"))
     failed: list[int] = []
+    refused: set[int] = set()  # channels whose adaptor cannot serve this request (capabilities.py)
     last_error: OneAPIError | None = None
-    for _ in range(retries + 1):
+    tries = 0
+    while tries <= retries:
         channel = choose(relay, job, failed)
-        if channel is None:
+        if channel is None or channel.id in refused:
             if last_error is not None:
                 break
-            group = job.caller.user.group
-            raise TokenRefusedError(f"当前分组 {group} 下对于模型 {job.model} 无可用渠道 "
-                                    f"(no available channel for model {job.model} in group {group})", status=503)
+            raise no_channel(relay, job)
+        adaptor = relay.adaptor_for(channel.type)
+        problem = capabilities.refusal(adaptor, job.mode, job.data) if adaptor is not None else None
+        if problem is not None:  # not a try: another channel of the group may serve it
+            refused.add(channel.id)
+            failed.append(channel.id)
+            last_error = problem
+            continue
+        tries += 1
         try:
             return await attempt(job, channel)
         except UpstreamError as exc:
@@ -276,9 +284,20 @@ async def run(job: Job) -> web.StreamResponse:
             if exc.code == "do_request_failed":
                 await relay.channel_failed(channel.id, 500, exc)
     assert last_error is not None
-    if last_error.http_status == 429:
-        raise RelayError(SATURATED, status=429, code=last_error.code or "upstream_saturated")
-    raise last_error
+    raise last_error  # a final 429 keeps the provider's message and retry headers (One API said "saturated")
+
+
+def no_channel(relay: Relay, job: Job) -> TokenRefusedError:
+    """No channel to try. 404 model_not_found when no channel serves the model to the user's group at all (SDKs
+    do not retry a 404; they retry a 503 several times); 503 when its channels exist but none is enabled now."""
+    group, model = job.caller.user.group, job.model
+    if not relay.routes.is_listed(group, model):
+        return TokenRefusedError(f"The model `{model}` does not exist or is not available to group {group} "
+                                 f"(当前分组 {group} 下对于模型 {model} 无可用渠道)", status=404,
+                                 code="model_not_found", param="model", error_type="invalid_request_error")
+    return TokenRefusedError(f"no available channel for model {model} in group {group} right now: its channels "
+                             f"are disabled (当前分组 {group} 下对于模型 {model} 无可用渠道)", status=503,
+                             code="no_available_channel")
 
 
 async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
@@ -348,7 +367,7 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         content_type = response.headers.get("Content-Type", "")
         if translating is not None:
             if response.status not in (200, 201):
-                raise translating.error(response.status, await read_limited(response))
+                raise with_headers(translating.error(response.status, await read_limited(response)), response)
             if job.stream:
                 return await translate.deliver_stream(job, state, response, translating)
             return await translate.deliver_json(job, state, response, translating)
@@ -356,7 +375,7 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
             # An error in a 200 JSON answer to a stream request is answered 500 (One API passes the 200 on,
             # which SDKs read as an empty stream); the same as an error object in a 200 non-stream body.
             status = response.status if response.status not in (200, 201) else 500
-            raise upstream_error(status, await read_limited(response))
+            raise with_headers(upstream_error(status, await read_limited(response)), response)
         if job.stream:
             return await deliver_stream(job, state, response)
         if job.mode in ("speech", "transcriptions", "translations"):
@@ -364,6 +383,13 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         return await deliver_json(job, state, response)
     finally:
         response.release()
+
+
+def with_headers(error: Exception, response: aiohttp.ClientResponse) -> Exception:
+    """The upstream's retry and rate-limit headers ride on its error to the client."""
+    if isinstance(error, UpstreamError):
+        error.headers = rate_limit_headers(response.headers)
+    return error
 
 
 GENERATIVE_MODES = ("chat", "completions", "edits")
@@ -514,7 +540,8 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         raise UpstreamError(500, error)
     if job.mode == "images":  # priced per image, known before the call
         settle(job, state, 0, 0, quota=state.reservation.amount)
-        return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8")
+        return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8",
+                            headers=passed_headers(response.headers))
     prompt = job.prompt_tokens(state.upstream_model)
     numbers = _usage_numbers(data.get("usage"), prompt)
 
@@ -524,8 +551,8 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
     if numbers is None:
         numbers = (prompt, job.relay.tokenizer.count_text(answer_text(), state.upstream_model))
     settle(job, state, *numbers, delivered=answer_text)
-    return web.Response(body=body, status=response.status,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8",
+                        headers=passed_headers(response.headers))
 
 
 async def deliver_audio(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
@@ -557,7 +584,7 @@ def _chunk_text(obj: dict[str, Any]) -> str:
 
 async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
     """Forward the upstream's events as they arrive; settle from its usage chunk or from what was delivered."""
-    out = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **passed_headers(response.headers)})
     out.enable_chunked_encoding()
     await out.prepare(job.request)
     call = state.call

@@ -19,8 +19,9 @@ from oneapi.api.middleware import (
 )
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import Mode
+from oneapi.proxy.answer_headers import GZIP_MIN_SIZE, accepts_gzip
 from oneapi.proxy.auth import Caller, authenticate
-from oneapi.proxy.errors import error_response
+from oneapi.proxy.errors import TokenRefusedError, error_response
 from oneapi.proxy.relay import RELAY, handle_media, handle_text
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import session_ctx
@@ -60,6 +61,7 @@ async def _stamp_prepared(request: web.Request, response: web.StreamResponse) ->
     request_id = request.get(REQUEST_ID)
     if request_id:
         response.headers.setdefault(REQUEST_ID_HEADER, request_id)
+        response.headers.setdefault("x-request-id", request_id)  # what SDKs read (openai-python's request_id)
     _add_cors(request, response)
 
 
@@ -101,7 +103,16 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
         _count_error(request, 500)
         response = error_response(OneAPIError("internal error; see the server log"), request.get(REQUEST_ID, ""))
     _cors(request, response)
+    _compress(request, response)
     return response
+
+
+def _compress(request: web.Request, response: web.StreamResponse) -> None:
+    """gzip a JSON answer of some size for a client that accepts it; streams (SSE) and audio never."""
+    if (isinstance(response, web.Response) and not response.prepared and response.content_type == "application/json"
+            and isinstance(response.body, bytes) and len(response.body) >= GZIP_MIN_SIZE
+            and accepts_gzip(request.headers.get("Accept-Encoding", ""))):
+        response.enable_compression(web.ContentCoding.gzip)
 
 
 def _count_error(request: web.Request, status: int, detail: str = "") -> None:
@@ -139,13 +150,17 @@ def _custom_model(name: str) -> dict[str, object]:
 
 
 async def get_model(request: web.Request) -> web.Response:
-    await _caller(request)
+    """A built-in model, or one this token may use (as ``/v1/models`` lists it); else 404 model_not_found (One
+    API answered 200 with the error object, which SDKs read as a model without an id)."""
+    relay, caller = await _caller(request)
     name = request.match_info["model"]
     found = catalog.find_model(name)
-    if found is None:  # One API answers 200 with an error object here (SPEC 1.6)
-        return web.json_response({"error": {"message": f"The model '{name}' does not exist",
-                                            "type": "invalid_request_error", "param": "model",
-                                            "code": "model_not_found"}})
+    if found is None and (name in caller.token.models if caller.token.models is not None
+                          else relay.routes.has_route(caller.user.group, name)):
+        found = _custom_model(name)
+    if found is None:
+        raise TokenRefusedError(f"The model '{name}' does not exist", status=404, code="model_not_found",
+                                param="model", error_type="invalid_request_error")
     return web.json_response(found)
 
 

@@ -12,7 +12,8 @@ Figures are the providers' published limits (context window; maximum output toke
 tokens included), from their model pages as of 2026-11: platform.openai.com/docs/models,
 docs.anthropic.com/en/docs/about-claude/models, ai.google.dev/gemini-api/docs/models,
 api-docs.deepseek.com/quick_start/pricing. Where a beta header raises a limit (Claude 3.7's 128k output,
-Sonnet 4's 1M context) the raised figure is used, so a legitimate answer is never taken for an anomaly.
+Sonnet 4's 1M context) the raised figure is used, so a legitimate answer is never taken for an anomaly; a
+third figure then gives the output limit of a plain request (what an adaptor may send as ``max_tokens``).
 A name matches the longest prefix in the table, after any ``vendor/`` prefix (OpenRouter's ids).
 
 A model the table does not know gets generous bounds (``UNKNOWN``): far beyond any model of today, yet
@@ -32,6 +33,15 @@ class ModelLimits:
     context: int  # tokens the model reads (prompt) at most
     max_output: int  # tokens one answer holds at most
     known: bool = True
+    # The largest max_tokens the provider accepts without an opt-in (beta) header, when lower than max_output:
+    # what an adaptor sends for a request that sets none (Anthropic requires max_tokens). 0: max_output.
+    plain_output: int = 0
+
+    @property
+    def default_max_tokens(self) -> int:
+        """max_tokens for a request that sets none, on a provider that requires one: the whole answer the
+        model can write on a plain request, so that nothing is cut short by a limit the client did not set."""
+        return self.plain_output or self.max_output
 
     @property
     def reservable_output(self) -> int:
@@ -75,7 +85,7 @@ _TABLE: Final = MappingProxyType({
     "claude-3-": (200_000, 4_096),
     "claude-3-5-sonnet": (200_000, 8_192),
     "claude-3-5-haiku": (200_000, 8_192),
-    "claude-3-7-sonnet": (200_000, 128_000),
+    "claude-3-7-sonnet": (200_000, 128_000, 64_000),  # 128k only with output-128k-2025-02-19
     "claude-sonnet-4": (1_000_000, 64_000),
     "claude-opus-4": (200_000, 32_000),
     "claude-opus-4-5": (200_000, 64_000),
@@ -103,6 +113,6 @@ def limits_for(model: str) -> ModelLimits:
     name = model.rsplit("/", 1)[-1]
     for prefix in _PREFIXES:
         if name.startswith(prefix):
-            context, output = _TABLE[prefix]
-            return ModelLimits(context, output)
+            context, output, *plain = _TABLE[prefix]
+            return ModelLimits(context, output, plain_output=plain[0] if plain else 0)
     return UNKNOWN

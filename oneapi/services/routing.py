@@ -101,6 +101,9 @@ class RoutingTable:
     def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
         channels = [RouteChannel.from_row(r) for r in rows]
         self._by_id = {c.id: c for c in channels}
+        # Every (group, model) some channel lists, enabled or not: "no such model here" (404) versus "its
+        # channels are all unavailable now" (503).
+        self._listed = frozenset((g, m) for c in channels for g in c.groups for m in c.models)
         routes: dict[tuple[str, str], dict[int, list[RouteChannel]]] = {}
         for channel in channels:
             if channel.status != STATUS_ENABLED:
@@ -137,6 +140,10 @@ class RoutingTable:
 
     def has_route(self, group: str, model: str) -> bool:
         return (group, model) in self._tiers
+
+    def is_listed(self, group: str, model: str) -> bool:
+        """Some channel, enabled or not, serves ``model`` to ``group``."""
+        return (group, model) in self._listed
 
     def models_for_group(self, group: str) -> tuple[str, ...]:
         return self._group_models.get(group, ())

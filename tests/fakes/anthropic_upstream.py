@@ -34,10 +34,11 @@ Streams follow the real event sequence: ``message_start`` (usage with ``output_t
 ``content_block_start`` / ``content_block_delta`` (``text_delta``; ``input_json_delta`` starting with an empty
 ``partial_json``) / ``content_block_stop``, one ``ping`` after the first block start, ``message_delta`` with the
 stop reason and the *cumulative* ``output_tokens``, ``message_stop``. Scripting: ``fail_next(status, type)``
-answers the next authenticated calls with an error; ``fail_stream_next(type)`` sends an ``error`` event in the
-middle of the next stream (or right after ``message_start`` with ``before_content=True``, as overloaded errors
-often arrive); ``delay`` stalls every answer; ``chunk_delay`` separates stream events; ``crlf``
-ends stream lines with CRLF. Every request is recorded in ``requests`` before anything else.
+answers the next authenticated calls with an error (a 429 with ``retry-after``, as the API sends it);
+``fail_stream_next(type)`` sends an ``error`` event in the middle of the next stream (or right after
+``message_start`` with ``before_content=True``, as overloaded errors often arrive); ``delay`` stalls every
+answer; ``chunk_delay`` separates stream events; ``crlf`` ends stream lines with CRLF. Every request is
+recorded in ``requests`` before anything else.
 """
 
 from __future__ import annotations
@@ -475,6 +476,9 @@ class FakeAnthropic:
                                          status=exc.status)
         if not response.prepared:
             response.headers["request-id"] = request_id
+            if response.status == 429:  # docs.anthropic.com/en/api/rate-limits: when to retry, in seconds
+                response.headers["retry-after"] = "3"
+                response.headers["anthropic-ratelimit-requests-remaining"] = "0"
         return response
 
     def _authenticate(self, request: web.Request) -> None:

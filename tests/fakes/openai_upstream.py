@@ -173,6 +173,12 @@ class ApiError(Exception):
         return json_response({"error": self.error}, status=self.status)
 
 
+ORGANIZATION = "org-fakeaccount"  # the account a channel's key belongs to: never shown to oneapi's clients
+RATE_LIMIT_HEADERS = {"x-ratelimit-limit-requests": "10000", "x-ratelimit-limit-tokens": "2000000",
+                      "x-ratelimit-remaining-requests": "9999", "x-ratelimit-remaining-tokens": "1999990",
+                      "x-ratelimit-reset-requests": "6ms", "x-ratelimit-reset-tokens": "0s"}
+
+
 def default_error(status: int) -> dict[str, Any]:
     """The error object OpenAI sends with ``status``."""
     known: dict[int, tuple[str, str, str | None]] = {
@@ -452,8 +458,19 @@ class FakeOpenAI:
         response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
         if self.azure:
             response.headers.setdefault("apim-request-id", str(uuid.uuid4()))
-        else:
-            response.headers.setdefault("openai-version", "2020-10-01")
+            return
+        # What api.openai.com sends with every answer (platform.openai.com/docs/guides/rate-limits): the API
+        # version, the time spent, the account (organization, project) and its rate-limit state; a 429 adds
+        # when to retry.
+        response.headers.setdefault("openai-version", "2020-10-01")
+        response.headers.setdefault("openai-processing-ms", "12")
+        response.headers.setdefault("openai-organization", ORGANIZATION)
+        response.headers.setdefault("openai-project", "proj_fakeproject")
+        for name, value in RATE_LIMIT_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.status == 429:
+            response.headers.setdefault("retry-after", "1")
+            response.headers.setdefault("retry-after-ms", "20")
 
     def _authenticate(self, request: web.Request) -> None:
         if self.azure:

@@ -75,7 +75,7 @@ async def test_non_stream(relay_env: RelayEnv) -> None:
     sent = fake.requests[-1]
     assert sent.path == "/v1/messages"
     assert sent.headers["x-api-key"] == KEY and sent.headers["anthropic-version"] == "2023-06-01"
-    assert sent.json() == {"model": MODEL, "max_tokens": 4096, "system": "Be brief",
+    assert sent.json() == {"model": MODEL, "max_tokens": 8192, "system": "Be brief",
                            "messages": [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]}
 
 
@@ -115,6 +115,19 @@ async def test_stop_reaches_anthropic_as_stop_sequences(relay_env: RelayEnv) -> 
                                                   messages=[{"role": "user", "content": "one two three"}])
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "echo: one two " and fake.requests[-1].json()["stop_sequences"] == ["three"]
+
+
+async def test_without_max_tokens_a_long_answer_is_not_cut(relay_env: RelayEnv) -> None:
+    """One API sent max_tokens 4096, so a 5,000-token answer ended in finish_reason "length"; the model's own
+    maximum output (8192 for Claude 3.5 Sonnet) is sent instead."""
+    fake, _ = await claude_channel(relay_env)
+    words = " ".join(f"w{i}" for i in range(5000))
+    answer = await relay_env.client().chat.completions.create(model=MODEL,
+                                                              messages=[{"role": "user", "content": words}])
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.choices[0].message.content == "echo: " + words
+    assert answer.usage is not None and answer.usage.completion_tokens == 5001
+    assert fake.requests[-1].json()["max_tokens"] == 8192
 
 
 async def test_max_tokens_gives_length(relay_env: RelayEnv) -> None:
@@ -346,8 +359,11 @@ async def test_without_a_spare_channel_the_provider_status_comes_back(relay_env:
     error = error_of(caught.value)
     if status == 529:
         assert error["type"] == error["code"] == "overloaded_error"
-    else:  # SPEC 1.3: a final 429 says the group's upstreams are saturated
-        assert "当前分组上游负载已饱和" in error["message"]
+    else:  # the provider's own error (One API said "upstream saturated"), with when to retry
+        assert error["type"] == error["code"] == "rate_limit_error"
+        assert error["message"].startswith("Number of request tokens has exceeded your per-minute rate limit.")
+        headers = caught.value.response.headers
+        assert headers["retry-after"] == "3" and "anthropic-ratelimit-requests-remaining" not in headers
 
 
 async def test_an_error_event_inside_the_stream_reaches_the_client(relay_env: RelayEnv) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from oneapi.store.queries import tokens as token_q
 from tests.functional.relay_env import ROOT_KEY, RelayEnv
+from tests.openai_schema import assert_valid
 
 CHAT: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
 
@@ -40,12 +41,15 @@ async def post(env: RelayEnv, auth: str | None, body: Any = CHAT, path: str = "/
 
 
 def assert_short(reply: Reply, status: int, *needles: str) -> str:
-    """SPEC 1.3's short shape: only message and type, the request id at the end of the message."""
+    """SPEC 1.3's short shape, completed to OpenAI's error object: message, type, param and code (One API left out
+    the last two, which the schema requires; null where there is none), the request id at the end of the
+    message."""
     assert reply.status == status, reply.body
     body = reply.json()
     assert list(body) == ["error"]
-    assert set(body["error"]) == {"message", "type"}, body  # no param / code keys
-    assert body["error"]["type"] == "one_api_error"
+    assert set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert_valid(body, "ErrorResponse")
+    assert body["error"]["type"] == "one_api_error" or body["error"]["code"] == "model_not_found"
     rid = reply.headers["X-Oneapi-Request-Id"]
     message = body["error"]["message"]
     assert message.endswith(f" (request id: {rid})"), message
@@ -307,11 +311,12 @@ async def test_pinned_channel_may_serve_a_model_it_does_not_list(relay_env: Rela
 
 async def test_no_channel_for_the_model(env: RelayEnv) -> None:
     reply = await post(env, "Bearer " + env.root_key, {**CHAT, "model": "no-such-model"})
-    assert_short(reply, 503, "当前分组 default 下对于模型 no-such-model 无可用渠道")
+    assert_short(reply, 404, "当前分组 default 下对于模型 no-such-model 无可用渠道")
+    assert reply.json()["error"]["code"] == "model_not_found" and reply.json()["error"]["param"] == "model"
     _, key = await common_user(env)
     root = await env.services.accounts.get(1)
     user_id = (await env.services.accounts.get_for(root, 2))["id"]
     await env.services.accounts.update(root, {"id": user_id, "username": "alice", "display_name": "alice",
                                               "group": "vip", "quota": 10_000_000})
     reply = await post(env, "Bearer " + key)
-    assert_short(reply, 503, "当前分组 vip 下对于模型 gpt-4o-mini 无可用渠道")
+    assert_short(reply, 404, "当前分组 vip 下对于模型 gpt-4o-mini 无可用渠道")

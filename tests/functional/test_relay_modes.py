@@ -16,6 +16,7 @@ import pytest
 from oneapi.services import pricing
 from tests.fakes.openai_upstream import TRANSCRIPT, FakeOpenAI, embedding_vector
 from tests.functional.relay_env import RelayEnv
+from tests.openai_schema import assert_valid
 
 USER = {"role": "user", "content": "hello there friend"}
 SYSTEM = {"role": "system", "content": "be brief"}
@@ -554,6 +555,16 @@ async def test_upstream_error_object_is_passed_on_with_its_status(env: Env) -> N
     with pytest.raises(openai.NotFoundError) as info:
         await relay_env.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert info.value.code == "model_not_found"
+
+    # A vendor's error object with only a message is completed to OpenAI's schema, its words kept.
+    fake.fail_next(400, body=b'{"error": {"message": "bad things"}}')
+    async with aiohttp.ClientSession() as session, session.post(
+            relay_env.base_url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": MESSAGES},
+            headers={"Authorization": relay_env.root_key}) as resp:
+        body = await resp.json()
+    assert_valid(body, "ErrorResponse")
+    assert body["error"]["message"].startswith("bad things (request id: ")
+    assert (body["error"]["type"], body["error"]["param"], body["error"]["code"]) == ("upstream_error", None, None)
 
 
 @pytest.mark.parametrize(("status", "body", "message"), [

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import httpx
 import openai
 import pytest
 from aiohttp import web
@@ -113,7 +114,7 @@ async def test_request_id_on_every_relay_answer(env: RelayEnv) -> None:
         ("GET", "/v1/dashboard/billing/usage", None, None, 200),
         ("POST", "/v1/chat/completions", CHAT, "sk-wrong", 401),
         ("POST", "/v1/chat/completions", {"model": "gpt-4o-mini"}, None, 400),
-        ("POST", "/v1/chat/completions", {**CHAT, "model": "nope"}, None, 503),
+        ("POST", "/v1/chat/completions", {**CHAT, "model": "nope"}, None, 404),
         ("POST", "/v1/nope", {}, None, 404),
         ("GET", "/v1/files", None, None, 501),
     ]
@@ -122,6 +123,7 @@ async def test_request_id_on_every_relay_answer(env: RelayEnv) -> None:
         reply = await send(env, method, path, key=key, body=body)
         assert reply.status == status, (path, reply.body)
         rid = request_id(reply)
+        assert reply.headers["x-request-id"] == rid, path  # the header SDKs expose as request_id
         assert rid not in seen
         seen.add(rid)
         if status >= 400 and status != 404 and status != 501:
@@ -255,10 +257,16 @@ async def test_model_by_name(env: RelayEnv) -> None:
     assert reply.json()["owned_by"] == "anthropic"  # the built-in catalogue, not the channels
 
     reply = await send(env, "GET", "/v1/models/not-a-model")
-    assert reply.status == 200  # One API answers 200 with an error object
-    assert reply.json() == {"error": {"message": "The model 'not-a-model' does not exist",
-                                      "type": "invalid_request_error", "param": "model",
-                                      "code": "model_not_found"}}
+    assert reply.status == 404  # One API answered 200 with the error object: the SDK saw Model(id=None)
+    error = reply.json()["error"]
+    assert error["message"].startswith("The model 'not-a-model' does not exist")
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "model", "model_not_found")
+    with pytest.raises(openai.NotFoundError):
+        await env.client().models.retrieve("not-a-model")
+    # A model no catalogue knows but a channel serves to this user's group is found, as /v1/models lists it.
+    await env.add_channel((await env.fake())[1], models="my-finetune")
+    custom = await env.client().models.retrieve("my-finetune")
+    assert (custom.id, custom.owned_by) == ("my-finetune", "custom")
     reply = await send(env, "GET", "/v1/models/gpt-4o", key="sk-" + "z" * 48)
     assert reply.status == 401
 
@@ -586,12 +594,20 @@ async def test_body_over_the_size_limit_is_413(watched: tuple[RelayEnv, Any, str
     await assert_nothing_taken(env, fake, key, before)
 
 
-async def test_unknown_model_is_503_and_free(watched: tuple[RelayEnv, Any, str]) -> None:
+async def test_unknown_model_is_404_model_not_found_and_free(watched: tuple[RelayEnv, Any, str]) -> None:
     env, fake, key = watched
     before = await env.user_row()
-    with pytest.raises(openai.InternalServerError) as info:
-        await env.client(key).chat.completions.create(**{**CHAT, "model": "gpt-9"})
-    assert info.value.status_code == 503
+    sent: list[httpx.Request] = []
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request)
+
+    client = openai.AsyncOpenAI(base_url=env.base_url + "/v1", api_key=key, max_retries=2,
+                                http_client=httpx.AsyncClient(event_hooks={"request": [count]}))
+    with pytest.raises(openai.NotFoundError) as info:
+        await client.chat.completions.create(**{**CHAT, "model": "gpt-9"})
+    assert len(sent) == 1  # One API's 503 made the SDK send it three times
+    assert info.value.status_code == 404 and info.value.code == "model_not_found" and info.value.param == "model"
     assert "gpt-9" in info.value.message and "default" in info.value.message
     await assert_nothing_taken(env, fake, key, before)
 

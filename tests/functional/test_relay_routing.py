@@ -21,7 +21,7 @@ import pytest
 
 from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import logs as log_q
-from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.openai_upstream import RATE_LIMIT_HEADERS, FakeOpenAI
 from tests.functional.relay_env import ROOT_KEY, RelayEnv, relay_config, sqlite_db, start_relay_env
 from tests.functional.test_relay_billing import balances, error_body, formula, ratios
 
@@ -205,7 +205,7 @@ async def test_a_400_is_not_retried(relay_env: RelayEnv) -> None:
     assert await balances(relay_env, key) == before
 
 
-async def test_exhausted_retries_on_429_report_saturation(relay_env: RelayEnv) -> None:
+async def test_exhausted_retries_on_429_keep_the_providers_error_and_retry_headers(relay_env: RelayEnv) -> None:
     await relay_env.set_option("RetryTimes", "2")
     fake, url = await relay_env.fake()
     await relay_env.add_channel(url, key="key-a")
@@ -218,7 +218,14 @@ async def test_exhausted_retries_on_429_report_saturation(relay_env: RelayEnv) -
         await chat(relay_env.client(key))
 
     assert info.value.status_code == 429
-    assert "当前分组上游负载已饱和" in error_body(info.value)["message"]
+    # One API replaced the message with "upstream saturated" and dropped the headers SDK backoff reads.
+    error = error_body(info.value)
+    assert error["message"].startswith("Rate limit reached for requests. Please try again in 20ms.")
+    assert error["code"] == "rate_limit_exceeded"
+    headers = info.value.response.headers
+    assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "20")
+    assert {k: headers[k] for k in RATE_LIMIT_HEADERS} == RATE_LIMIT_HEADERS
+    assert "openai-organization" not in headers and "openai-project" not in headers
     used = keys_used(fake)
     assert len(used) == 3 and set(used) == {"key-a", "key-b"}
     assert all(x != y for x, y in itertools.pairwise(used)), used
@@ -375,9 +382,9 @@ async def test_channel_changes_take_effect_without_restart(relay_env: RelayEnv) 
     channels = relay_env.services.channels
     client = relay_env.client()
 
-    with pytest.raises(openai.InternalServerError) as info:  # no channel yet
+    with pytest.raises(openai.NotFoundError) as info:  # no channel yet: 404, which SDKs do not retry
         await chat(client)
-    assert info.value.status_code == 503
+    assert info.value.status_code == 404
 
     cid = await relay_env.add_channel(url1, models=MINI)
     await chat(client)
@@ -388,9 +395,9 @@ async def test_channel_changes_take_effect_without_restart(relay_env: RelayEnv) 
     assert (len(fake1.requests), len(fake2.requests)) == (1, 1)
 
     await channels.update({"id": cid, "models": "gpt-4o"})
-    with pytest.raises(openai.InternalServerError) as info:
+    with pytest.raises(openai.NotFoundError) as info:
         await chat(client)
-    assert info.value.status_code == 503
+    assert info.value.status_code == 404
     await chat(client, model="gpt-4o")
     assert fake2.requests[-1].json()["model"] == "gpt-4o"
 
@@ -407,9 +414,10 @@ async def test_channel_changes_take_effect_without_restart(relay_env: RelayEnv) 
 
     await channels.delete(cid)
     await channels.set_status(other, channel_q.STATUS_MANUALLY_DISABLED)
-    with pytest.raises(openai.InternalServerError) as info:
+    with pytest.raises(openai.InternalServerError) as info:  # a channel lists it, but none is enabled: 503
         await chat(client, model="gpt-4o")
     assert info.value.status_code == 503
+    assert error_body(info.value)["code"] == "no_available_channel"
     await channels.set_status(other, channel_q.STATUS_ENABLED)
     await chat(client, model="gpt-4o")
     assert len(fake1.requests) == 3

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from oneapi.proxy.adaptors import adaptor_for
-from oneapi.proxy.adaptors.anthropic import ADAPTOR, API_VERSION, ClaudeStream, request_body
+from oneapi.proxy.adaptors.anthropic import ADAPTOR, ANSWER_TOOL, API_VERSION, ClaudeStream, request_body
 from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, Usage
 from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.health import is_retryable, should_disable
 from oneapi.services.routing import RouteChannel
 from tests.fakes.anthropic_upstream import validate
+from tests.openai_schema import assert_valid
 
 GOLDEN = Path(__file__).parent / "golden" / "anthropic"
 UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
@@ -128,7 +129,20 @@ def test_tool_choice_is_not_sent_without_tools() -> None:
 ])
 def test_max_tokens(fields: dict[str, Any], expected: int) -> None:
     body = request_body(relay_request({"model": "m", "messages": [{"role": "user", "content": "x"}], **fields}))
+    assert body["max_tokens"] == expected  # "m" is no model the catalogue knows: 4096, which every Claude accepts
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("claude-3-haiku-20240307", 4096), ("claude-3-5-sonnet-20241022", 8192),
+    ("claude-3-7-sonnet-20250219", 64_000),  # 128k needs a beta header oneapi does not send
+    ("claude-sonnet-4-20250514", 64_000), ("claude-opus-4-1-20250805", 32_000), ("claude-opus-4-5", 64_000),
+    ("claude-haiku-4-5", 64_000),
+])
+def test_without_max_tokens_the_models_whole_output_is_allowed(model: str, expected: int) -> None:
+    body = request_body(relay_request({"model": model, "messages": [{"role": "user", "content": "x"}]}))
     assert body["max_tokens"] == expected
+    assert request_body(relay_request({"model": "alias", "messages": [{"role": "user", "content": "x"}]},
+                                      upstream_model=model))["max_tokens"] == expected  # the mapped name counts
 
 
 def test_only_documented_top_level_fields_are_sent() -> None:
@@ -356,3 +370,60 @@ def test_error_mapping(status: int, body: bytes, expected: dict[str, Any], retry
     assert error.http_status == status and error.to_openai() == {"error": expected}
     assert is_retryable(error.http_status) is retry
     assert (should_disable(error.http_status, error) is not None) is disable
+
+
+# -- structured output (response_format → a forced tool whose input is the answer) -----------------------------
+
+JSON_SCHEMA: Any = {"type": "json_schema", "json_schema": {"name": "City", "schema": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def test_response_format_without_client_tools_forces_the_answer_tool() -> None:
+    body = request_body(relay_request({"model": "claude-3-haiku-20240307", "response_format": JSON_SCHEMA,
+                                       "tool_choice": "none",
+                                       "messages": [{"role": "user", "content": "x"}]}))
+    assert body["tools"] == [{"name": ANSWER_TOOL, "description": "Give the answer (City) as this tool's input.",
+                              "input_schema": JSON_SCHEMA["json_schema"]["schema"]}]
+    assert body["tool_choice"] == {"type": "tool", "name": ANSWER_TOOL, "disable_parallel_tool_use": True}
+    validate(body)
+    plain = request_body(relay_request({"model": "m", "response_format": {"type": "text"},
+                                        "messages": [{"role": "user", "content": "x"}]}))
+    assert "tools" not in plain and "tool_choice" not in plain
+
+
+def test_a_structured_answer_is_the_tools_input_as_content() -> None:
+    request = relay_request({"model": "claude-x", "response_format": JSON_SCHEMA, "messages": []})
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "stop_reason": "tool_use",
+            "content": [{"type": "text", "text": "Here it is:"},
+                        {"type": "tool_use", "id": "toolu_1", "name": ANSWER_TOOL, "input": {"city": "Paris"}}],
+            "usage": {"input_tokens": 5, "output_tokens": 7}}
+    answer, _ = ADAPTOR.parse_response(request, json.dumps(body).encode())
+    choice = answer["choices"][0]
+    assert json.loads(choice["message"]["content"]) == {"city": "Paris"}
+    assert "tool_calls" not in choice["message"] and choice["finish_reason"] == "stop"
+    assert_valid(answer)
+    # Without a response_format, a tool of that name is an ordinary tool call.
+    plain, _ = ADAPTOR.parse_response(relay_request({"model": "claude-x", "messages": []}), json.dumps(body).encode())
+    assert plain["choices"][0]["finish_reason"] == "tool_calls" and plain["choices"][0]["message"]["tool_calls"]
+
+
+def test_a_structured_stream_streams_the_tools_input_as_content() -> None:
+    translator = ADAPTOR.stream_translator(relay_request(
+        {"model": "claude-x", "stream": True, "response_format": JSON_SCHEMA, "messages": []}))
+    events = [START,
+              event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+              event("content_block_delta", index=0, delta={"type": "text_delta", "text": "Sure:"}),
+              event("content_block_start", index=1,
+                    content_block={"type": "tool_use", "id": "toolu_1", "name": ANSWER_TOOL, "input": {}}),
+              event("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": ""}),
+              event("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": '{"city": '}),
+              event("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": '"Paris"}'}),
+              event("message_delta", delta={"stop_reason": "tool_use"}, usage={"output_tokens": 6})]
+    chunks = [c for piece in events for c in translator.feed(piece)] + translator.finish()
+    for c in chunks:
+        assert_valid(c)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert json.loads(text) == {"city": "Paris"}
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == "stop"
+    assert not any("tool_calls" in c["choices"][0]["delta"] for c in chunks)

@@ -12,6 +12,7 @@ from oneapi.proxy.adaptors import adaptor_for, palm
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.errors import UpstreamError
 from oneapi.services.routing import RouteChannel
+from tests.openai_schema import assert_valid
 
 
 def channel(base: str = "https://palm.example") -> RouteChannel:
@@ -65,8 +66,11 @@ def test_parse_response() -> None:
     assert usage is None  # PaLM reports none: the relay counts
     assert answer["object"] == "chat.completion" and answer["model"] == "PaLM-2"
     assert answer["choices"] == [
-        {"index": 0, "message": {"role": "assistant", "content": "One"}, "finish_reason": "stop"},
-        {"index": 1, "message": {"role": "assistant", "content": "Two"}, "finish_reason": "stop"}]
+        {"index": 0, "message": {"role": "assistant", "content": "One", "refusal": None}, "logprobs": None,
+         "finish_reason": "stop"},
+        {"index": 1, "message": {"role": "assistant", "content": "Two", "refusal": None}, "logprobs": None,
+         "finish_reason": "stop"}]
+    assert_valid(answer)
 
 
 def test_filtered_and_empty_answers_are_errors() -> None:

@@ -203,3 +203,11 @@ def test_an_empty_table_routes_nothing() -> None:
     table = RoutingTable([])
     assert table.pick("default", "gpt-4o-mini") is None
     assert table.channels() == [] and table.models_for_group("default") == ()
+
+
+def test_is_listed_counts_disabled_channels_has_route_does_not() -> None:
+    """404 model_not_found (nothing lists the model for the group) versus 503 (listed, none enabled now)."""
+    table = RoutingTable([row(1, status=STATUS_AUTO_DISABLED, models="gpt-4o"), row(2, models="gpt-4o-mini")])
+    assert table.is_listed("default", "gpt-4o") and not table.has_route("default", "gpt-4o")
+    assert table.is_listed("default", "gpt-4o-mini") and table.has_route("default", "gpt-4o-mini")
+    assert not table.is_listed("default", "gpt-9") and not table.is_listed("vip", "gpt-4o")

@@ -41,7 +41,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -383,10 +383,14 @@ def error_object(body: bytes) -> dict[str, Any] | None:
 # -- the adaptor -----------------------------------------------------------------------------------------
 
 
-class AliAdaptor:
+class AliAdaptor(AdaptorBase):
     name = "ali"
     passthrough = False
     inline_images = False
+    serves_n = True
+    response_formats = EVERY_FORMAT
+    serves_tools = True
+    serves_images = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         headers = {"Authorization": f"Bearer {channel.key}", "Content-Type": "application/json",

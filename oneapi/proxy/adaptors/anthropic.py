@@ -11,12 +11,17 @@ decoded here if the relay has not; any other URL is left to Anthropic as a ``url
 their turn and paired with the ``tool_use`` ids of the assistant turn just before (an unknown or missing id takes
 the next unanswered one; a result with nothing to answer is sent as text), a placeholder user turn is inserted
 when the conversation would start with the assistant, and a final assistant turn (a prefill) loses its trailing
-whitespace. ``max_tokens`` (or ``max_completion_tokens``) defaults to 4096; ``temperature`` is clamped to
+whitespace. ``max_tokens`` (or ``max_completion_tokens``) defaults to the model's maximum output on a plain
+request (``services.model_limits``, a pure table; 4096 for a model it does not know); ``temperature`` is clamped to
 Anthropic's 0–1; ``top_p``/``top_k`` are copied; ``stop`` becomes ``stop_sequences``; ``tools`` become
 ``{name, description, input_schema}``; ``tool_choice`` auto/none/required/named becomes auto/none/any/tool,
 with ``parallel_tool_calls: false`` as ``disable_parallel_tool_use``; ``user`` becomes ``metadata.user_id``.
+``response_format`` json_schema / json_object becomes the tool ``json_answer`` (the client's schema as its
+``input_schema``) called by force — chosen over the Messages API's ``output_config.format`` because it works on
+every Claude model, on this API version, without a beta header; its input is answered as the message content.
 Legacy ``functions``/``function_call`` are read as tools. Nothing else is sent: the API refuses unknown
-top-level fields, so OpenAI-only parameters (``n``, ``seed``, penalties, ``response_format``...) are dropped.
+top-level fields, so OpenAI-only parameters (``seed``, penalties...) are dropped; ``n`` > 1 never reaches the
+adaptor (the relay refuses it: ``serves_n`` is False, see ``proxy/capabilities.py``).
 
 Answer (:meth:`AnthropicAdaptor.parse_response`): id ``chatcmpl-<message id>``; content = every text block
 joined (``null`` when the answer is only tool calls); ``tool_use`` blocks become ``tool_calls`` keeping
@@ -56,13 +61,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from oneapi.errors import OneAPIError
-from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
+from oneapi.services.model_limits import limits_for
 from oneapi.services.routing import RouteChannel
 
 Block = dict[str, Any]
@@ -71,6 +77,8 @@ Turn = tuple[str, list[Block]]  # (role, content blocks)
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 PLACEHOLDER = "..."  # the user turn put first when a conversation would open with the assistant
+# The tool whose forced call carries a response_format answer: its input becomes the message content.
+ANSWER_TOOL = "json_answer"
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
                   "model_context_window_exceeded": "length", "tool_use": "tool_calls",
@@ -94,7 +102,7 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     system, turns = conversation(data.get("messages") or [], request.images)
     if request.system_prompt:
         system = request.system_prompt
-    body: dict[str, Any] = {"model": request.upstream_model, "max_tokens": _max_tokens(data)}
+    body: dict[str, Any] = {"model": request.upstream_model, "max_tokens": _max_tokens(data, request.upstream_model)}
     if system.strip():
         body["system"] = system
     body["messages"] = [{"role": role, "content": blocks} for role, blocks in turns]
@@ -108,9 +116,16 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     if isinstance(data.get("top_k"), int) and not isinstance(data["top_k"], bool):
         body["top_k"] = data["top_k"]
     tools = [t for t in map(_tool, _function_tools(data)) if t is not None]
+    choice = _tool_choice(data.get("tool_choice", data.get("function_call")), data.get("parallel_tool_calls"))
+    answer_tool = structured_output_tool(data)
+    if answer_tool is not None:  # response_format: the answer is the input of one forced tool call
+        # With the client's tools as well, one call of any tool: a client tool, or the final answer.
+        keep = bool(tools) and (choice or {}).get("type") != "none"
+        tools = [*tools, answer_tool] if keep else [answer_tool]
+        choice = ({"type": "any", "disable_parallel_tool_use": True} if keep
+                  else {"type": "tool", "name": ANSWER_TOOL, "disable_parallel_tool_use": True})
     if tools:
         body["tools"] = tools
-        choice = _tool_choice(data.get("tool_choice", data.get("function_call")), data.get("parallel_tool_calls"))
         if choice is not None:
             body["tool_choice"] = choice
     if isinstance(data.get("user"), str) and data["user"]:
@@ -120,12 +135,36 @@ def request_body(request: RelayRequest) -> dict[str, Any]:
     return body
 
 
-def _max_tokens(data: Mapping[str, Any]) -> int:
+def structured_output_tool(data: Mapping[str, Any]) -> Block | None:
+    """``response_format`` json_schema / json_object as the tool whose forced call carries the answer: its
+    ``input_schema`` is the client's schema (any object for json_object). None for text or no format."""
+    fmt = data.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("json_schema", "json_object"):
+        return None
+    spec = fmt.get("json_schema") if kind == "json_schema" and isinstance(fmt, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    schema = spec.get("schema")
+    schema = dict(schema) if isinstance(schema, dict) else {"type": "object"}
+    schema.setdefault("type", "object")
+    described = spec.get("description")
+    name = spec.get("name")
+    return {"name": ANSWER_TOOL,
+            "description": described if isinstance(described, str) and described else
+            f"Give the answer{f' ({name})' if isinstance(name, str) and name else ''} as this tool's input.",
+            "input_schema": schema}
+
+
+def _max_tokens(data: Mapping[str, Any], model: str) -> int:
+    """The client's limit; else (Anthropic requires one) the model's whole output from the catalogue, so an
+    answer is never cut short by a limit nobody set; DEFAULT_MAX_TOKENS, which every Claude accepts, for a
+    model the catalogue does not know."""
     for name in ("max_tokens", "max_completion_tokens"):
         value = data.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
-    return DEFAULT_MAX_TOKENS
+    limits = limits_for(model)
+    return limits.default_max_tokens if limits.known and limits.max_output else DEFAULT_MAX_TOKENS
 
 
 def _stop_sequences(stop: Any) -> list[str]:
@@ -380,26 +419,42 @@ def _embedded_error(data: Mapping[str, Any]) -> UpstreamError | None:
     return provider_error(ERROR_STATUS.get(str(error.get("type")), 500), error)
 
 
-def openai_answer(data: Mapping[str, Any], model: str) -> tuple[dict[str, Any], Usage | None]:
+def openai_answer(data: Mapping[str, Any], model: str,
+                  structured: bool = False) -> tuple[dict[str, Any], Usage | None]:
+    """``structured``: the request had a response_format, so the answer tool's input is the content (and any
+    text around it, a preamble, is left out: the content must parse as JSON)."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    answer: str | None = None
     for block in data.get("content") or []:
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
+        elif structured and block.get("type") == "tool_use" and block.get("name") == ANSWER_TOOL:
+            answer = json.dumps(block.get("input") or {}, ensure_ascii=False)
         elif block.get("type") == "tool_use":
             arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
             calls.append({"id": str(block.get("id") or ""), "type": "function",
                           "function": {"name": str(block.get("name") or ""), "arguments": arguments}})
+    if answer is not None:
+        texts = [answer]
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
     raw = data.get("usage")
     usage = Usage(input_tokens(raw), _count(raw, "output_tokens")) if isinstance(raw, dict) else None
     answer_id = f"chatcmpl-{data['id']}" if data.get("id") else completion_id()
-    return chat_completion(answer_id, str(data.get("model") or model), message,
-                           finish_reason(data.get("stop_reason")) or "stop", usage), usage
+    reason = finish_reason(data.get("stop_reason")) or "stop"
+    if reason == "tool_calls" and not calls:  # only the answer tool was called: a finished answer
+        reason = "stop"
+    return chat_completion(answer_id, str(data.get("model") or model), message, reason, usage), usage
+
+
+def is_structured(request: RelayRequest) -> bool:
+    """The request's answer comes back as the answer tool's input (see :func:`structured_output_tool`)."""
+    fmt = (request.json or {}).get("response_format")
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
 
 
 # -- streams ---------------------------------------------------------------------------------------------------
@@ -416,6 +471,8 @@ class ClaudeStream(LineTranslator):
         self._id = completion_id()
         self._tools: dict[Any, int] = {}  # Anthropic content block index → OpenAI tool_calls index
         self._usage: dict[str, Any] = {}
+        self._structured = is_structured(request)
+        self._answer_blocks: set[Any] = set()  # blocks of the answer tool: their input JSON streams as content
 
     def _line(self, line: bytes) -> list[dict[str, Any]]:
         if not line.strip():
@@ -462,16 +519,24 @@ class ClaudeStream(LineTranslator):
                 self._usage.update({k: v for k, v in usage.items() if v is not None})
             self.usage = Usage(input_tokens(self._usage), _count(self._usage, "output_tokens"))
             reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
+            if reason == "tool_calls" and not self._tools:  # only the answer tool was called
+                reason = "stop"
             return [self._chunk({}, reason)] if reason else []
         if kind == "error":
             raise _embedded_error(event) or provider_error(500, {})
         return []  # ping, content_block_stop, message_stop, and events this translation does not carry
 
     def _block_start(self, index: Any, block: dict[str, Any]) -> list[dict[str, Any]]:
+        if self._structured and block.get("type") == "text":
+            return []  # a preamble before the answer tool's JSON would make the content unparsable
         if block.get("type") == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
         if block.get("type") != "tool_use":
             return []
+        if self._structured and block.get("name") == ANSWER_TOOL:
+            self._answer_blocks.add(index)
+            return [self._chunk({"content": json.dumps(block["input"], ensure_ascii=False)})] \
+                if block.get("input") else []
         position = self._tools[index] = len(self._tools)
         arguments = json.dumps(block["input"], ensure_ascii=False) if block.get("input") else ""
         call = {"index": position, "id": str(block.get("id") or ""), "type": "function",
@@ -479,6 +544,11 @@ class ClaudeStream(LineTranslator):
         return [self._chunk({"tool_calls": [call]})]
 
     def _block_delta(self, index: Any, delta: dict[str, Any]) -> list[dict[str, Any]]:
+        if index in self._answer_blocks:
+            fragment = delta.get("partial_json") if delta.get("type") == "input_json_delta" else None
+            return [self._chunk({"content": fragment})] if fragment else []
+        if self._structured and delta.get("type") == "text_delta":
+            return []
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json") and index in self._tools:
@@ -489,10 +559,13 @@ class ClaudeStream(LineTranslator):
 
 # -- the adaptor -----------------------------------------------------------------------------------------------
 
-class AnthropicAdaptor:
+class AnthropicAdaptor(AdaptorBase):
     name = "anthropic"
     passthrough = False
     inline_images = True
+    response_formats = EVERY_FORMAT
+    serves_tools = True
+    serves_images = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if request.stream
@@ -504,7 +577,7 @@ class AnthropicAdaptor:
         error = _embedded_error(data)
         if error is not None:
             raise error
-        return openai_answer(data, request.upstream_model)
+        return openai_answer(data, request.upstream_model, is_structured(request))
 
     def stream_translator(self, request: RelayRequest) -> ClaudeStream:
         return ClaudeStream(request)

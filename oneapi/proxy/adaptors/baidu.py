@@ -39,7 +39,14 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import (
+    AdaptorBase,
+    CredentialExchange,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
 from oneapi.proxy.adaptors.client_request import embedding_texts, merged_turns, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
     chat_completion,
@@ -240,10 +247,11 @@ class BaiduStream(TextTranslator):
 # -- the adaptor ---------------------------------------------------------------------------------------------
 
 
-class BaiduAdaptor:
+class BaiduAdaptor(AdaptorBase):
     name = "baidu"
     passthrough = False
     inline_images = False
+    response_formats = frozenset({"text", "json_object"})
 
     # CredentialExchange
     def credential_request(self, channel: RouteChannel) -> UpstreamCall:

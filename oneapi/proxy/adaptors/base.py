@@ -58,9 +58,33 @@ class UpstreamCall:
     drop_empty_chunks: bool = False       # Azure: drop content-filter chunks with no choices and no usage
 
 
+ResponseFormat = Literal["text", "json_object", "json_schema"]
+EVERY_FORMAT: frozenset[ResponseFormat] = frozenset({"text", "json_object", "json_schema"})
+
+
+class AdaptorBase:
+    """What an adaptor serves beyond plain text, declared as class attributes so the relay can route around a
+    channel that cannot honour a request and refuse in one place (``proxy/capabilities.py``) instead of
+    letting an adaptor drop a field silently. A new adaptor inherits the cautious defaults below and states
+    what its provider really offers; the README's relay section tabulates these values.
+    """
+
+    # n > 1: True when the provider returns several choices itself (Gemini's candidateCount); False: such a
+    # request is refused (400 n_not_supported) rather than answered with one choice. No adaptor fans out.
+    serves_n: bool = False
+    # The response_format types mapped to a native mechanism of the provider; any other is refused (400).
+    response_formats: frozenset[ResponseFormat] = frozenset({"text"})
+    serves_tools: bool = False   # tools / functions are sent to the provider (else 400 tools_not_supported)
+    serves_images: bool = False  # image_url parts are sent to the provider (else 400 images_not_supported)
+
+
 class Adaptor(Protocol):
     name: str
     passthrough: bool
+    serves_n: bool
+    response_formats: frozenset[ResponseFormat]
+    serves_tools: bool
+    serves_images: bool
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         """The upstream request for this client request on this channel."""
@@ -92,6 +116,10 @@ class TranslatingAdaptor(Protocol):
     name: str
     passthrough: bool          # False
     inline_images: bool        # True: the relay fetches http(s) image URLs into RelayRequest.images first
+    serves_n: bool             # see AdaptorBase
+    response_formats: frozenset[ResponseFormat]
+    serves_tools: bool
+    serves_images: bool
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         ...

@@ -81,11 +81,26 @@ def usage_with_total(data: Any, prompt: str, completion: str, total: str) -> Usa
 
 # -- answers and chunks ------------------------------------------------------------------------------------------
 
+def schema_choice(choice: dict[str, Any]) -> dict[str, Any]:
+    """A translated choice with every field OpenAI's schema requires, in OpenAI's order: ``logprobs`` (no
+    provider we translate gives them: null) and the message's ``refusal`` (null unless the adaptor set one)."""
+    message = choice.get("message")
+    if isinstance(message, dict) and "refusal" not in message:
+        message = {"role": message.get("role", "assistant"), "content": message.get("content"), "refusal": None,
+                   **message}
+    out = {"index": choice.get("index", 0), "message": message, "logprobs": choice.get("logprobs"),
+           "finish_reason": choice.get("finish_reason")}
+    out.update(choice)
+    out["message"] = message
+    return out
+
+
 def completion_body(response_id: str, model: str, choices: list[dict[str, Any]], usage: Usage | None,
                     created: int) -> dict[str, Any]:
-    """A ``chat.completion`` with every choice given; ``usage`` in OpenAI's shape when known."""
+    """A ``chat.completion`` with every choice given (completed to OpenAI's schema: :func:`schema_choice`);
+    ``usage`` in OpenAI's shape when known."""
     body: dict[str, Any] = {"id": response_id, "object": "chat.completion", "created": created, "model": model,
-                            "choices": choices}
+                            "choices": [schema_choice(c) for c in choices]}
     if usage is not None:
         body["usage"] = usage_object(usage)
     return body
@@ -101,7 +116,8 @@ def chat_completion(response_id: str, model: str, message: dict[str, Any], finis
 def chunk(response_id: str, model: str, delta: dict[str, Any], finish_reason: str | None = None,
           created: int | None = None, index: int = 0) -> dict[str, Any]:
     return {"id": response_id, "object": "chat.completion.chunk", "created": created or int(time.time()),
-            "model": model, "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}]}
+            "model": model, "choices": [{"index": index, "delta": delta, "logprobs": None,
+                                         "finish_reason": finish_reason}]}
 
 
 def delta_chunks(response_id: str, model: str, delta: dict[str, Any], finish_reason: str | None,

@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import (
     embedding_texts,
     is_number,
@@ -492,7 +492,11 @@ def parse_embeddings(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[
 
 # -- the adaptor -------------------------------------------------------------------------------------
 
-class GeminiAdaptor:
+class GeminiAdaptor(AdaptorBase):
+    serves_n = True
+    response_formats = EVERY_FORMAT
+    serves_tools = True
+    serves_images = True
     """Built by :func:`make_adaptor` with GEMINI_VERSION and GEMINI_SAFETY_SETTING."""
 
     name = "gemini"

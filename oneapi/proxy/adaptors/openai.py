@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall
 from oneapi.services import catalog
 from oneapi.services.routing import RouteChannel
 
@@ -82,9 +82,13 @@ def _headers(request: RelayRequest, auth: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-class OpenAIAdaptor:
+class OpenAIAdaptor(AdaptorBase):
     name = "openai"
     passthrough = True
+    serves_n = True
+    response_formats = EVERY_FORMAT
+    serves_tools = True
+    serves_images = True
 
     def url(self, channel: RouteChannel, request: RelayRequest) -> str:
         base = base_url(channel)
@@ -111,9 +115,13 @@ def azure_deployment(model: str) -> str:
     return model.replace(".", "")
 
 
-class AzureAdaptor:
+class AzureAdaptor(AdaptorBase):
     name = "azure"
     passthrough = True
+    serves_n = True
+    response_formats = EVERY_FORMAT
+    serves_tools = True
+    serves_images = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         version = azure_api_version(channel)

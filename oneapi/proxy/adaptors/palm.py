@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns, message_text
 from oneapi.proxy.adaptors.common import chunk, compact_json, completion_body, completion_id, openai_error
 from oneapi.proxy.adaptors.gemini import google_error
@@ -107,10 +107,11 @@ class PalmStream:
         return out + [chunk(response_id, self._model, {}, "stop", created, i) for i in range(len(texts))]
 
 
-class PalmAdaptor:
+class PalmAdaptor(AdaptorBase):
     name = "palm"
     passthrough = False
     inline_images = False
+    serves_n = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         if request.mode != "chat":

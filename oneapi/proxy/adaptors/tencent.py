@@ -42,7 +42,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from oneapi.proxy.adaptors.base import RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import embedding_texts, merged_turns, requested_encoding
 from oneapi.proxy.adaptors.common import (
     chat_completion,
@@ -308,10 +308,11 @@ class HunyuanStream(TextTranslator):
 # -- the adaptor ---------------------------------------------------------------------------------------------
 
 
-class TencentAdaptor:
+class TencentAdaptor(AdaptorBase):
     name = "tencent"
     passthrough = False
     inline_images = False
+    serves_images = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         if request.mode == "chat":

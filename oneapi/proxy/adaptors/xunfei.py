@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from oneapi.proxy.adaptors.base import RelayRequest, StreamTranslator, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, StreamTranslator, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns, message_text
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -397,10 +397,11 @@ def _handshake_hint(status: int) -> str:
     return "the websocket handshake was refused"
 
 
-class XunfeiAdaptor:
+class XunfeiAdaptor(AdaptorBase):
     name = "xunfei"
     passthrough = False
     inline_images = False
+    serves_tools = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         if request.mode != "chat":

@@ -51,7 +51,7 @@ import hmac
 from functools import lru_cache
 from typing import Any
 
-from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -456,10 +456,13 @@ class V3StreamTranslator(LineTranslator):
 # -- the adaptor -----------------------------------------------------------------------------------------
 
 
-class ZhipuAdaptor:
+class ZhipuAdaptor(AdaptorBase):
     name = "zhipu"
     passthrough = False
     inline_images = False
+    response_formats = frozenset({"text", "json_object"})
+    serves_tools = True
+    serves_images = True
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         headers = {"Authorization": f"Bearer {jwt_token(channel.key, request.now)}",
