@@ -9,12 +9,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from oneapi.errors import OneAPIError
 from oneapi.redaction import redactor
+
+# The request key under which a route that answers in another API's error shape (``/v1/messages``: Anthropic's)
+# puts its renderer, used by the relay middleware instead of :func:`error_response`.
+ERROR_RENDERER = "oneapi.error_renderer"
+Renderer = Callable[[OneAPIError, str], web.Response]
 
 
 class TokenRefusedError(OneAPIError):
