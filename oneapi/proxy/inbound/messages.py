@@ -35,7 +35,7 @@ from oneapi.proxy.inbound import messages_answer, messages_request
 from oneapi.proxy.inbound.messages_answer import EventStream
 from oneapi.proxy.inbound.messages_native import ANTHROPIC, NativeMessages
 from oneapi.proxy.relay import RELAY, SSE_HEADERS, Attempt, Job, choice_text, read_body, run, settle
-from oneapi.proxy.sse import DONE, LineSplitter, data_payload, parse_json
+from oneapi.proxy.sse import parse_json
 from oneapi.proxy.translate import UNREADABLE, unreadable
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
@@ -237,34 +237,17 @@ class EventStreamResponse(web.StreamResponse):
     def __init__(self, events: EventStream) -> None:
         super().__init__(status=200, headers=SSE_HEADERS)
         self._events = events
-        self._lines = LineSplitter()
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        translated = self._translate(self._lines.feed(bytes(data)))
+        translated = self._events.feed(bytes(data))
         if translated:
             await super().write(translated)
 
     async def write_eof(self, data: bytes = b"") -> None:
-        translated = self._translate(self._lines.flush() + ([data] if data else [])) + self._events.done()
+        translated = (self._events.feed(data) if data else b"") + self._events.finish()
         if translated:
             await super().write(translated)
         await super().write_eof()
-
-    def _translate(self, lines: list[bytes]) -> bytes:
-        out = b""
-        for line in lines:
-            payload = data_payload(line)
-            if payload is None:
-                continue
-            if payload.strip() == DONE:
-                out += self._events.done()
-                continue
-            obj = parse_json(payload)
-            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
-                out += self._events.error(obj["error"])
-            elif isinstance(obj, dict):
-                out += self._events.chunk(obj)
-        return out
 
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:

@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from oneapi.proxy.sse import DONE, LineSplitter, data_payload, parse_json
+
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -100,7 +102,8 @@ def sse(name: str, data: dict[str, Any]) -> bytes:
 
 
 class EventStream:
-    """OpenAI chunk payloads in (:meth:`chunk`, :meth:`error`, :meth:`done`), Anthropic event bytes out.
+    """OpenAI's SSE bytes in (:meth:`feed`, cut anywhere, then :meth:`finish`), Anthropic's event bytes out;
+    or OpenAI's payloads one by one (:meth:`chunk`, :meth:`error`, :meth:`done`).
 
     ``input_tokens`` is the prompt as counted before the call (``message_start`` must say something before the
     provider does); ``count`` counts the tokens of text, for an answer whose provider gave no usage.
@@ -118,7 +121,32 @@ class EventStream:
         self._stop: str | None = None
         self._usage: Any = None
         self._text: list[str] = []     # what was said, for counting when no usage comes
+        self._lines = LineSplitter()
         self.dropped = 0
+
+    def feed(self, data: bytes) -> bytes:
+        return self._events(self._lines.feed(data))
+
+    def finish(self) -> bytes:
+        """What is still owed once OpenAI's stream is over: its unterminated last line, and the end of the
+        message if no ``[DONE]`` or error closed it."""
+        return self._events(self._lines.flush()) + self.done()
+
+    def _events(self, lines: list[bytes]) -> bytes:
+        out = b""
+        for line in lines:
+            payload = data_payload(line)
+            if payload is None:
+                continue
+            if payload.strip() == DONE:
+                out += self.done()
+                continue
+            obj = parse_json(payload)
+            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+                out += self.error(obj["error"])
+            elif isinstance(obj, dict):
+                out += self.chunk(obj)
+        return out
 
     @property
     def ended(self) -> bool:

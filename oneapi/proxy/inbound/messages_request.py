@@ -218,8 +218,8 @@ def openai_request(request: MessagesRequest) -> Translation:
         out["stream_options"] = {"include_usage": True}
     untranslatable = None
     if problems:
-        untranslatable = (f"{'; '.join(dict.fromkeys(problems))} can only be served by an Anthropic channel, "
-                          f"and model {request.model} was routed to a channel of another protocol")
+        untranslatable = (f"model {request.model} is served here by a channel of another protocol than Anthropic's, "
+                          f"which cannot take {', '.join(dict.fromkeys(problems))}")
     return Translation(out, untranslatable)
 
 
