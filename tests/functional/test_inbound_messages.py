@@ -19,6 +19,8 @@ from anthropic import AsyncAnthropic
 
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.anthropic_upstream import start_fake as start_anthropic
+from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.gemini_upstream import start_fake as start_gemini
 from tests.fakes.openai_upstream import FakeOpenAI, tiny_png
 from tests.functional.relay_env import RelayEnv
 
@@ -264,6 +266,71 @@ async def test_count_tokens(relay_env: RelayEnv, client: AsyncAnthropic, claude_
     local = await client.messages.count_tokens(model=GPT, messages=[{"role": "user", "content": "Say hello please"}])
     assert 0 < local.input_tokens < 20
     assert openai_channel.requests == [] and await relay_env.consume_logs() == []
+
+
+# -- a channel whose adaptor translates (Gemini): Messages → OpenAI → Gemini, and back ------------------------
+
+async def test_through_a_translating_adaptor(relay_env: RelayEnv, client: AsyncAnthropic) -> None:
+    fake = FakeGemini(keys={"AIza-key"})
+    url, stop = await start_gemini(fake)
+    relay_env.stops.append(stop)
+    await relay_env.add_channel(url, type=24, key="AIza-key", models="gemini-2.0-flash")
+    message = await client.messages.create(model="gemini-2.0-flash", max_tokens=50, system="Be terse",
+                                           messages=[{"role": "user", "content": "hello there world"}])
+    assert message.content[0].type == "text" and message.content[0].text == "echo: hello there world"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (2 + 3, 4)
+    assert fake.requests[-1].json()["systemInstruction"] == {"parts": [{"text": "Be terse"}]}
+    async with client.messages.stream(model="gemini-2.0-flash", max_tokens=50, tools=[WEATHER],
+                                      messages=[{"role": "user", "content": "Lima"}]) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    assert [(b.type, getattr(b, "input", None)) for b in final.content] == [("tool_use", {"city": "Lima"})]
+    logs = await relay_env.consume_logs()
+    assert sorted(log["is_stream"] for log in logs) == [False, True]
+    assert all(log["completion_tokens"] > 0 for log in logs)
+
+
+# -- routing: retries cross protocols, failures refund ---------------------------------------------------------
+
+async def test_a_failed_anthropic_channel_is_retried_on_an_openai_one(relay_env: RelayEnv, client: AsyncAnthropic,
+                                                                      openai_channel: FakeOpenAI) -> None:
+    fake = FakeAnthropic(keys={CLAUDE_KEY})
+    url, stop = await start_anthropic(fake)
+    relay_env.stops.append(stop)
+    await relay_env.add_channel(url, type=14, key=CLAUDE_KEY, models=GPT, priority=10)  # tried first
+    await relay_env.set_option("RetryTimes", "1")
+    fake.fail_next(529)
+    message = await client.messages.create(model=GPT, max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].type == "text" and message.content[0].text == "echo: hi"  # translated back
+    assert len(fake.requests) == 1 and len(openai_channel.requests) == 1
+    assert len(await relay_env.consume_logs()) == 1
+
+
+async def test_an_error_event_before_any_content_is_not_charged(relay_env: RelayEnv, client: AsyncAnthropic,
+                                                                claude_channel: FakeAnthropic) -> None:
+    before = await relay_env.token_row()
+    claude_channel.fail_stream_next("overloaded_error", before_content=True)
+    stream = await client.messages.create(model=CLAUDE, max_tokens=20, stream=True,
+                                          messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
+        [e async for e in stream]
+    assert await relay_env.consume_logs() == []
+    after = await relay_env.token_row()
+    assert (after["remain_quota"], after["used_quota"]) == (before["remain_quota"], before["used_quota"])
+
+
+async def test_request_ids(relay_env: RelayEnv, client: AsyncAnthropic, openai_channel: FakeOpenAI,
+                           claude_channel: FakeAnthropic) -> None:
+    for model in (GPT, CLAUDE):
+        message = await client.messages.create(model=model, max_tokens=20,
+                                               messages=[{"role": "user", "content": "hi"}])
+        assert message._request_id
+        async with client.messages.stream(model=model, max_tokens=20,
+                                          messages=[{"role": "user", "content": "hi"}]) as stream:
+            assert stream.request_id
+            await stream.get_final_message()
+    logs = await relay_env.consume_logs()
+    assert len(logs) == 4 and all(log["request_id"] for log in logs)
 
 
 # -- bad input: Anthropic's error shape, never a 500 -----------------------------------------------------------

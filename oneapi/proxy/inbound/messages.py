@@ -86,7 +86,7 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     translation = messages_request.openai_request(parsed)
     inbound = MessagesInbound(parsed, translation, NativeMessages(
         parsed.data, body, MESSAGES, request.headers.get("anthropic-version", ""),
-        request.headers.get("anthropic-beta", "")))
+        request.headers.get("anthropic-beta", "")), request[REQUEST_ID])
     data = translation.request
     job = Job(relay=request.app[RELAY], request=request, caller=caller, mode="chat", body=compact_json(data),
               data=data, model=parsed.model, stream=parsed.stream, include_usage=parsed.stream,
@@ -98,10 +98,11 @@ class MessagesInbound:
     """The Messages format of one request (:class:`oneapi.proxy.inbound.Inbound`)."""
 
     def __init__(self, parsed: messages_request.MessagesRequest, translation: messages_request.Translation,
-                 native: NativeMessages) -> None:
+                 native: NativeMessages, request_id: str) -> None:
         self._parsed = parsed
         self._translation = translation
         self._native = native
+        self._headers = {"request-id": request_id}  # where Anthropic's SDKs read a request's id
         self._forwarded = False  # the answer came from an Anthropic channel as it is
 
     def native_adaptor(self, channel: RouteChannel) -> NativeMessages | None:
@@ -114,19 +115,22 @@ class MessagesInbound:
     def stream_response(self, job: Job) -> web.StreamResponse:
         model = job.model
         events = EventStream(model, job.prompt_tokens(model), lambda text: job.relay.tokenizer.count_text(text, model))
-        return EventStreamResponse(events)
+        return EventStreamResponse(events, self._headers)
 
     def answer(self, response: web.StreamResponse) -> web.StreamResponse:
         """The relay's answer for the client: a stream or a forwarded answer as it is, a translated JSON answer
         as a Messages answer."""
-        if self._forwarded or response.prepared or not isinstance(response, web.Response):
+        if response.prepared:
+            return response
+        response.headers.update(self._headers)
+        if self._forwarded or not isinstance(response, web.Response):
             return response
         answer = parse_json(response.body) if isinstance(response.body, bytes) else None
         if not isinstance(answer, dict):
             raise RelayError("the upstream's answer could not be translated", status=500,
                              code="unmarshal_response_body_failed")
         model = answer.get("model") if isinstance(answer.get("model"), str) else self._parsed.model
-        return web.json_response(messages_answer.message(answer, str(model)),
+        return web.json_response(messages_answer.message(answer, str(model)), headers=self._headers,
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def deliver_native(self, job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
@@ -134,7 +138,8 @@ class MessagesInbound:
             raise anthropic.ADAPTOR.error(response.status, await read_limited(response))
         if job.stream and "application/json" in response.headers.get("Content-Type", ""):
             raise anthropic.ADAPTOR.error(500, await read_limited(response))
-        answered = await (_forward_stream(job, state, response) if job.stream else _forward_json(job, state, response))
+        answered = await (_forward_stream(job, state, response, self._headers) if job.stream
+                          else _forward_json(job, state, response))
         self._forwarded = True
         return answered
 
@@ -159,10 +164,11 @@ async def _forward_json(job: Job, state: Attempt, response: aiohttp.ClientRespon
     return web.Response(body=body, status=200, content_type="application/json", charset="utf-8")
 
 
-async def _forward_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
+async def _forward_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse,
+                          headers: dict[str, str]) -> web.StreamResponse:
     """The upstream's events as they arrive; the adaptor's stream reader follows them for usage and text."""
     reader = anthropic.ADAPTOR.stream_translator(state.request)
-    out = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
     out.enable_chunked_encoding()
     delivered: list[str] = []
     reading = True       # False once the reader met an error event or an event it could not read
@@ -234,8 +240,8 @@ class EventStreamResponse(web.StreamResponse):
     """The SSE answer of a translated stream: the relay writes OpenAI's events (bytes cut anywhere, ``data:
     [DONE]``, ``{"error": ...}`` events), the client reads Anthropic's (:class:`EventStream`)."""
 
-    def __init__(self, events: EventStream) -> None:
-        super().__init__(status=200, headers=SSE_HEADERS)
+    def __init__(self, events: EventStream, headers: dict[str, str]) -> None:
+        super().__init__(status=200, headers={**SSE_HEADERS, **headers})
         self._events = events
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
