@@ -14,8 +14,6 @@ translated request (the prompt as oneapi would bill it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -23,20 +21,18 @@ import time
 import aiohttp
 from aiohttp import web
 
-from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
+from oneapi.api.middleware import REQUEST_ID
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors import anthropic
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.common import compact_json
-from oneapi.proxy.auth import Caller, authenticate, check_model
-from oneapi.proxy.errors import ERROR_RENDERER, RelayError, UpstreamError
-from oneapi.proxy.failures import category, conceal_address, detail, network_failure
-from oneapi.proxy.inbound import messages_answer, messages_request
+from oneapi.proxy.errors import RelayError, UpstreamError
+from oneapi.proxy.failures import conceal_address, network_failure
+from oneapi.proxy.inbound import access, messages_answer, messages_request, native
 from oneapi.proxy.inbound.messages_answer import EventStream
 from oneapi.proxy.inbound.messages_native import ANTHROPIC, NativeMessages
-from oneapi.proxy.relay import RELAY, SSE_HEADERS, Attempt, Job, choice_text, read_body, run, settle
+from oneapi.proxy.relay import RELAY, SSE_HEADERS, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
-from oneapi.proxy.translate import UNREADABLE, unreadable
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
 from oneapi.services.routing import RouteChannel
@@ -61,28 +57,12 @@ def _api_key(request: web.Request) -> str:
     return request.headers.get("x-api-key") or request.headers.get("Authorization") or ""
 
 
-async def _caller(request: web.Request) -> Caller:
-    request[ERROR_RENDERER] = error_response
-    relay = request.app[RELAY]
-    return await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "", _api_key(request))
-
-
-def _check_served(request: web.Request, caller: Caller, model: str) -> None:
-    """A model no channel of the caller's group serves is Anthropic's 404 ``not_found_error`` (not a retryable
-    overload: there is nothing to wait for)."""
-    check_model(caller, model)
-    group = caller.user.group
-    if caller.pinned_channel is None and not request.app[RELAY].routes.has_route(group, model):
-        raise RelayError(f"model: {model} is not served in group {group}", status=404, code="model_not_found",
-                         error_type="not_found_error")
-
-
 async def handle_messages(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
-    caller = await _caller(request)
+    caller = await access.caller(request, _api_key(request), error_response)
     body = await read_body(request)
     parsed = messages_request.parse(body)
-    _check_served(request, caller, parsed.model)
+    access.check_served(request, caller, parsed.model)
     translation = messages_request.openai_request(parsed)
     inbound = MessagesInbound(parsed, translation, NativeMessages(
         parsed.data, body, MESSAGES, request.headers.get("anthropic-version", ""),
@@ -134,106 +114,13 @@ class MessagesInbound:
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def deliver_native(self, job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
-        if response.status not in (200, 201):
-            raise anthropic.ADAPTOR.error(response.status, await read_limited(response))
-        if job.stream and "application/json" in response.headers.get("Content-Type", ""):
-            raise anthropic.ADAPTOR.error(500, await read_limited(response))
-        answered = await (_forward_stream(job, state, response, self._headers) if job.stream
-                          else _forward_json(job, state, response))
+        answered = await native.forward(job, state, response, anthropic.ADAPTOR, self._headers, _broken)
         self._forwarded = True
         return answered
 
 
-async def _forward_json(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.Response:
-    try:
-        body = await response.read()
-    except NETWORK_ERRORS as exc:
-        raise network_failure(state.channel.id, "reading the upstream answer", exc) from None
-    try:  # the adaptor's reading gives the usage (cache tokens included) and raises an error found in a 200
-        answer, usage = anthropic.ADAPTOR.parse_response(state.request, body)
-    except UpstreamError:
-        raise
-    except UNREADABLE as exc:
-        raise unreadable(state, "answer", exc) from None
-
-    def text() -> str:
-        return choice_text(answer.get("choices"), "message")
-
-    counted = (job.prompt_tokens(state.upstream_model), job.relay.tokenizer.count_text(text(), state.upstream_model))
-    settle(job, state, *((usage.prompt_tokens, usage.completion_tokens) if usage else counted), delivered=text)
-    return web.Response(body=body, status=200, content_type="application/json", charset="utf-8")
-
-
-async def _forward_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse,
-                          headers: dict[str, str]) -> web.StreamResponse:
-    """The upstream's events as they arrive; the adaptor's stream reader follows them for usage and text."""
-    reader = anthropic.ADAPTOR.stream_translator(state.request)
-    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
-    out.enable_chunked_encoding()
-    delivered: list[str] = []
-    reading = True       # False once the reader met an error event or an event it could not read
-    failed = False       # the upstream reported an error in the stream
-    client_gone = False
-
-    def follow(data: bytes) -> None:
-        nonlocal reading, failed
-        if not reading:
-            return
-        try:
-            chunks = reader.feed(data)
-        except UpstreamError:
-            reading, failed = False, True
-            return
-        except UNREADABLE:
-            reading = False
-            return
-        delivered.extend(choice_text(c.get("choices"), "delta") for c in chunks)
-
-    def bill() -> None:
-        usage = reader.usage if reading and not client_gone else None
-        prompt = job.prompt_tokens(state.upstream_model)
-        numbers = (usage.prompt_tokens, usage.completion_tokens) if usage else \
-            (prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-        settle(job, state, *numbers, delivered=lambda: "".join(delivered))
-
-    try:
-        async for data in response.content.iter_any():
-            if not out.prepared:
-                await out.prepare(job.request)
-            follow(data)
-            try:
-                await out.write(data)
-            except (ConnectionError, RuntimeError):
-                client_gone = True
-                response.close()  # nobody reads the rest: stop the upstream generating it
-                break
-    except NETWORK_ERRORS as exc:
-        if not out.prepared:
-            raise network_failure(state.channel.id, "upstream stream", exc) from None
-        log.warning("stream from channel #%d broke: %s", state.channel.id, detail(exc))
-        await _write_quietly(out, messages_answer.sse("error", {"error": {
-            "type": "api_error", "message": f"upstream stream broke on channel #{state.channel.id}: {category(exc)}"}}))
-        reading = False
-    except asyncio.CancelledError:
-        response.close()
-        if out.prepared:
-            client_gone = True
-            bill()
-        raise
-    if not out.prepared:
-        raise RelayError("upstream answered 200 without any stream event", status=500, code="empty_stream_response")
-    if failed and not "".join(delivered):
-        return out  # an error event before anything was said: nothing to charge (the caller refunds)
-    bill()
-    if not client_gone:
-        with contextlib.suppress(ConnectionError, RuntimeError):
-            await out.write_eof()
-    return out
-
-
-async def _write_quietly(out: web.StreamResponse, data: bytes) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await out.write(data)
+def _broken(message: str) -> bytes:
+    return messages_answer.sse("error", {"error": {"type": "api_error", "message": message}})
 
 
 class EventStreamResponse(web.StreamResponse):
@@ -257,10 +144,10 @@ class EventStreamResponse(web.StreamResponse):
 
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
-    caller = await _caller(request)
+    caller = await access.caller(request, _api_key(request), error_response)
     body = await read_body(request)
     parsed = messages_request.parse(body, count_tokens=True)
-    _check_served(request, caller, parsed.model)
+    access.check_served(request, caller, parsed.model)
     relay = request.app[RELAY]
     channel = relay.routes.channel(caller.pinned_channel) if caller.pinned_channel is not None \
         else relay.routes.pick(caller.user.group, parsed.model)
