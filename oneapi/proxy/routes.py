@@ -21,7 +21,7 @@ from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.auth import Caller, authenticate
 from oneapi.proxy.errors import ERROR_RENDERER, Renderer, error_response
-from oneapi.proxy.inbound import messages
+from oneapi.proxy.inbound import gemini, messages
 from oneapi.proxy.relay import RELAY, handle_media, handle_text
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import session_ctx
@@ -200,7 +200,8 @@ def add_relay(app: web.Application, relay: Relay) -> None:
         ("/v1/audio/transcriptions", "transcriptions"), ("/v1/audio/translations", "translations"))
     for path, mode in media:
         r.add_post(path, partial(handle_media, mode=mode))
-    messages.add_routes(app)  # Anthropic's Messages API (oneapi.proxy.inbound)
+    messages.add_routes(app)  # Anthropic's Messages API and Gemini's generateContent (oneapi.proxy.inbound)
+    gemini.add_routes(app)
     for prefix in ("", "/v1"):
         r.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
         r.add_get(prefix + "/dashboard/billing/usage", billing_usage)

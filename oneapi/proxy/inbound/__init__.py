@@ -1,19 +1,24 @@
-"""Inbound formats: the relay spoken in another provider's API than OpenAI's (``/v1/messages``: Anthropic's).
+"""Inbound formats: the relay spoken in another provider's API than OpenAI's (``/v1/messages``: Anthropic's;
+``/v1beta/models/{model}:generateContent``: Gemini's).
 
 An inbound format is a layer beside the OpenAI routes, not a second relay. Its handler reads and checks the
 client's request in that API's terms, translates it into an OpenAI chat request and hands the relay a ``Job``
 carrying itself as ``inbound``; from there the request takes the relay's one path — token checks, routing,
-reservation, retries, settlement, logs. The relay asks the format three things (:class:`Inbound`):
+reservation, retries, settlement, logs. The relay asks the format two things (:class:`Inbound`):
 
-* a native adaptor for a channel that speaks the format (an Anthropic channel for ``/v1/messages``): the
-  client's body is then forwarded with only the model mapped, and :meth:`Inbound.deliver_native` forwards
-  the answer's bytes as they arrive, reading the usage from them for billing;
+* a native adaptor for a channel that speaks the format (an Anthropic channel for ``/v1/messages``, a Gemini
+  channel for ``generateContent``): the client's body is then forwarded with only the model mapped, and
+  :meth:`Inbound.deliver_native` forwards the answer's bytes as they arrive, reading the usage from them for
+  billing (``native``);
 * the stream response for the other channels, which turns the OpenAI events the relay writes into the
-  format's own events;
-* and, through the handler, the JSON answer and errors in the format's shape.
+  format's own events (``stream``).
 
-The translations themselves are pure modules (``messages_request``, ``messages_answer``), tested with golden
-data; the handler module owns the I/O.
+The handler turns a translated JSON answer into the format's, and registers the renderer that answers every
+error of the request in the format's shape.
+
+The translations themselves are pure modules (``messages_request``, ``messages_answer``, ``gemini_request``,
+``gemini_answer``), tested with golden data; the handler modules (``messages``, ``gemini``) own the I/O, and
+``access`` the token checks every format shares.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ from oneapi.proxy.failures import conceal_address, network_failure
 from oneapi.proxy.inbound import access, messages_answer, messages_request, native
 from oneapi.proxy.inbound.messages_answer import EventStream
 from oneapi.proxy.inbound.messages_native import ANTHROPIC, NativeMessages
-from oneapi.proxy.relay import RELAY, SSE_HEADERS, Attempt, Job, read_body, run
+from oneapi.proxy.inbound.stream import TranslatedStream
+from oneapi.proxy.relay import RELAY, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
@@ -95,7 +96,7 @@ class MessagesInbound:
     def stream_response(self, job: Job) -> web.StreamResponse:
         model = job.model
         events = EventStream(model, job.prompt_tokens(model), lambda text: job.relay.tokenizer.count_text(text, model))
-        return EventStreamResponse(events, self._headers)
+        return TranslatedStream(events, self._headers)
 
     def answer(self, response: web.StreamResponse) -> web.StreamResponse:
         """The relay's answer for the client: a stream or a forwarded answer as it is, a translated JSON answer
@@ -121,26 +122,6 @@ class MessagesInbound:
 
 def _broken(message: str) -> bytes:
     return messages_answer.sse("error", {"error": {"type": "api_error", "message": message}})
-
-
-class EventStreamResponse(web.StreamResponse):
-    """The SSE answer of a translated stream: the relay writes OpenAI's events (bytes cut anywhere, ``data:
-    [DONE]``, ``{"error": ...}`` events), the client reads Anthropic's (:class:`EventStream`)."""
-
-    def __init__(self, events: EventStream, headers: dict[str, str]) -> None:
-        super().__init__(status=200, headers={**SSE_HEADERS, **headers})
-        self._events = events
-
-    async def write(self, data: bytes | bytearray | memoryview) -> None:
-        translated = self._events.feed(bytes(data))
-        if translated:
-            await super().write(translated)
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        translated = (self._events.feed(data) if data else b"") + self._events.finish()
-        if translated:
-            await super().write(translated)
-        await super().write_eof()
 
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
