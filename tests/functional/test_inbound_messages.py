@@ -172,6 +172,22 @@ async def test_images_reach_an_openai_channel_as_data_urls(relay_env: RelayEnv, 
         {"type": "text", "text": "what is this"}]}]
 
 
+async def test_structured_output_through_an_openai_channel(client: AsyncAnthropic,
+                                                           openai_channel: FakeOpenAI) -> None:
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+
+    openai_channel.reply_text('{"name": "Ada"}')
+    parsed = await client.messages.parse(model=GPT, max_tokens=50, output_format=Person,
+                                         messages=[{"role": "user", "content": "A name please"}])
+    assert parsed.parsed_output == Person(name="Ada")
+    response_format = openai_channel.requests[-1].json()["response_format"]
+    assert response_format["type"] == "json_schema" and response_format["json_schema"]["name"] == "output"
+    assert response_format["json_schema"]["schema"]["properties"]["name"]["type"] == "string"
+
+
 async def test_upstream_errors_come_back_in_anthropic_shape(relay_env: RelayEnv, client: AsyncAnthropic,
                                                             openai_channel: FakeOpenAI) -> None:
     openai_channel.fail_next(429)

@@ -1,18 +1,19 @@
 """OpenAI's answers told in Anthropic's Messages format: the JSON message, the event stream, and errors. Pure.
 
-* :func:`message` turns a ``chat.completion`` into a Messages ``message``: the text as a text block, each tool
+* :func:`message` turns a ``chat.completion`` into a Messages ``message``: reasoning text (DeepSeek's
+  ``reasoning_content``) as a thinking block without a signature, the text as a text block, each tool
   call as a ``tool_use`` block (arguments parsed back into ``input``), finish reasons as stop reasons
   (stop → ``end_turn``, length → ``max_tokens``, tool_calls → ``tool_use``, content_filter → ``refusal``),
   usage as ``input_tokens`` (cached prompt tokens apart, as ``cache_read_input_tokens``) and ``output_tokens``.
 * :class:`EventStream` turns ``chat.completion.chunk`` payloads into Anthropic's event sequence:
   ``message_start`` and a ``ping``, then per block ``content_block_start`` / ``content_block_delta``
-  (``text_delta``, or ``input_json_delta`` for a tool call's argument fragments) / ``content_block_stop``,
-  then ``message_delta`` with the stop reason and the usage, and ``message_stop``. OpenAI sends the finish
-  reason before the usage chunk while Anthropic sends them together, so the stop reason is held until the
-  usage (or the end of the stream) arrives. OpenAI's ``{"error": ...}`` event becomes Anthropic's ``error``
-  event. Tool calls are streamed one after the other, as OpenAI streams them; a fragment of a call whose
-  block is already closed (a provider interleaving parallel calls) cannot be said in Anthropic's sequence and
-  is dropped, with the loss counted in :attr:`EventStream.dropped`.
+  (``thinking_delta``, ``text_delta``, or ``input_json_delta`` for a tool call's argument fragments) /
+  ``content_block_stop``, then ``message_delta`` with the stop reason and the usage, and ``message_stop``.
+  OpenAI sends the finish reason before the usage chunk while Anthropic sends them together, so the stop
+  reason is held until the usage (or the end of the stream) arrives. OpenAI's ``{"error": ...}`` event
+  becomes Anthropic's ``error`` event. Tool calls are streamed one after the other, as OpenAI streams them;
+  a fragment of a call whose block is already closed (a provider interleaving parallel calls) cannot be said
+  in Anthropic's sequence and is dropped, with the loss counted in :attr:`EventStream.dropped`.
 * :func:`error_body` is Anthropic's error shape ``{"type": "error", "error": {"type", "message"}}`` with
   Anthropic's status codes: 503 (no channel available now) is 529 ``overloaded_error``, other statuses
   Anthropic does not use become 500 ``api_error`` or 400 ``invalid_request_error``.
@@ -68,6 +69,13 @@ def usage(openai_usage: Any, *, input_tokens: int = 0, output_tokens: int = 0) -
     return {"input_tokens": input_tokens, "output_tokens": output_tokens}
 
 
+def reasoning_of(said: dict[str, Any]) -> str:
+    """The reasoning text OpenAI-protocol vendors send beside the answer (DeepSeek's ``reasoning_content``,
+    OpenRouter's ``reasoning``)."""
+    value = said.get("reasoning_content", said.get("reasoning"))
+    return value if isinstance(value, str) else ""
+
+
 def tool_input(arguments: Any) -> dict[str, Any]:
     """A tool call's JSON arguments as ``input`` (Anthropic's is always an object)."""
     try:
@@ -82,6 +90,9 @@ def message(answer: dict[str, Any], model: str) -> dict[str, Any]:
     choice = _first_choice(answer)
     said = _object(choice.get("message"))
     content: list[dict[str, Any]] = []
+    reasoning = reasoning_of(said)
+    if reasoning:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = said.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
@@ -160,6 +171,11 @@ class EventStream:
             self._usage = obj["usage"]
         choice = _first_choice(obj)
         delta = _object(choice.get("delta"))
+        reasoning = reasoning_of(delta)
+        if reasoning:
+            out += self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            out += self._delta({"type": "thinking_delta", "thinking": reasoning})
+            self._text.append(reasoning)
         text = delta.get("content")
         if isinstance(text, str) and text:
             out += self._open_block("text", {"type": "text", "text": ""})

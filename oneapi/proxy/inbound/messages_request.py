@@ -16,9 +16,10 @@ and answers a mistake with a 400 ``invalid_request_error`` naming the field, as 
   results pair); thinking blocks are the provider's own and are dropped;
 * ``max_tokens``, ``stop_sequences`` → ``stop``, ``temperature``, ``top_p``, ``metadata.user_id`` → ``user``,
   custom ``tools`` → function tools, ``tool_choice`` auto/any/tool/none → auto/required/named/none with
-  ``disable_parallel_tool_use`` → ``parallel_tool_calls: false``; ``stream`` with ``include_usage`` so the
-  answer's usage is the provider's. ``top_k``, ``thinking``, ``cache_control`` and the like have no OpenAI
-  counterpart and are dropped.
+  ``disable_parallel_tool_use`` → ``parallel_tool_calls: false``; ``output_config.format`` (structured
+  output) → ``response_format`` ``json_schema``; ``stream`` with ``include_usage`` so the answer's usage is the
+  provider's. ``top_k``, ``thinking``, ``output_config.effort``, ``cache_control`` and the like have no OpenAI
+  counterpart every OpenAI-protocol model accepts, and are dropped.
 
 What cannot be said in OpenAI's terms (Anthropic's server tools, PDF documents, search results...) is not
 dropped silently: the translation reports it in :attr:`Translation.untranslatable`, and the relay refuses the
@@ -105,7 +106,19 @@ def parse(body: bytes, *, count_tokens: bool = False) -> MessagesRequest:
     if data.get("metadata") is not None and not isinstance(data["metadata"], dict):
         raise invalid("metadata: Input should be an object")
     _check_tools(data.get("tools"), data.get("tool_choice"))
+    _check_output_config(data.get("output_config"))
     return MessagesRequest(data, model, max_tokens, stream)
+
+
+def _check_output_config(config: Any) -> None:
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise invalid("output_config: Input should be an object")
+    found = config.get("format")
+    if found is not None and (not isinstance(found, dict) or found.get("type") != "json_schema"
+                              or not isinstance(found.get("schema"), dict)):
+        raise invalid("output_config.format: Input should be a json_schema format with a schema object")
 
 
 def _check_messages(messages: Any) -> None:
@@ -213,6 +226,10 @@ def openai_request(request: MessagesRequest) -> Translation:
     if tools:
         out["tools"] = tools
         out.update(_tool_choice(data.get("tool_choice")))
+    output_format = (data.get("output_config") or {}).get("format")
+    if output_format:  # structured output: the answer's text is JSON following the schema
+        out["response_format"] = {"type": "json_schema",
+                                  "json_schema": {"name": "output", "schema": output_format["schema"]}}
     if request.stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
