@@ -17,8 +17,9 @@ from aiohttp import web
 from oneapi.errors import OneAPIError
 from oneapi.redaction import redactor
 
-# The request key under which a route that answers in another API's error shape (``/v1/messages``: Anthropic's)
-# puts its renderer, used by the relay middleware instead of :func:`error_response`.
+# The request key under which a route that answers in another API's error shape (``/v1/messages``: Anthropic's;
+# Gemini's ``generateContent``: Google's) puts its renderer, used by the relay middleware instead of
+# :func:`error_response`.
 ERROR_RENDERER = "oneapi.error_renderer"
 Renderer = Callable[[OneAPIError, str], web.Response]
 

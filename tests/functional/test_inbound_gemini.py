@@ -172,6 +172,16 @@ async def test_native_errors_keep_googles_status(relay_env: RelayEnv, client: ge
     assert await relay_env.consume_logs() == []
 
 
+async def test_count_tokens(relay_env: RelayEnv, client: genai.Client, gemini_channel: FakeGemini,
+                            openai_channel: FakeOpenAI) -> None:
+    native = await client.aio.models.count_tokens(model="gemini-alias", contents="hello there world")
+    assert native.total_tokens == 3
+    assert gemini_channel.requests[-1].path.endswith(f"/models/{GEMINI}:countTokens")  # the client's version
+    local = await client.aio.models.count_tokens(model=GPT, contents="hello there world")
+    assert local.total_tokens is not None and 0 < local.total_tokens < 20
+    assert openai_channel.requests == [] and await relay_env.consume_logs() == []
+
+
 # -- bad input: Google's error shape, never a 500 ---------------------------------------------------------------
 
 async def post_raw(env: RelayEnv, path: str, body: bytes, **headers: str) -> tuple[int, Any]:
@@ -205,8 +215,10 @@ async def test_unknown_model_and_method_are_not_found(relay_env: RelayEnv, clien
     with pytest.raises(errors.ClientError) as caught:
         await client.aio.models.generate_content(model="no-such-model", contents="hi")
     assert caught.value.code == 404 and caught.value.status == "NOT_FOUND"
-    status, answer = await post_raw(relay_env, f"/v1beta/models/{GPT}:countTokens", b"{}")
+    status, answer = await post_raw(relay_env, f"/v1beta/models/{GPT}:embedContent", b"{}")
     assert status == 404 and answer["error"]["status"] == "NOT_FOUND"
+    status, answer = await post_raw(relay_env, f"/v1beta/models/{GPT}:countTokens", b"{}")
+    assert status == 400 and answer["error"]["status"] == "INVALID_ARGUMENT"
 
 
 @pytest.mark.parametrize("key", ["sk-wrongwrongwrongwrongwrongwrongwrongwrongwrongwr", "x"])

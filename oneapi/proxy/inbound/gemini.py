@@ -1,5 +1,5 @@
-"""``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``: Gemini's API in front of every
-channel (the google-genai SDK, Gemini CLI).
+"""``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent`` and ``:countTokens``: Gemini's API
+in front of every channel (the google-genai SDK, Gemini CLI).
 
 The key is a oneapi token, in ``x-goog-api-key`` (what google-genai sends), ``?key=`` or ``Authorization:
 Bearer``. The request is checked as Gemini checks it (``gemini_request``), then takes the relay's one path as
@@ -8,6 +8,9 @@ forwarded byte for byte, usage read from ``usageMetadata`` for billing; any othe
 translation and its answer comes back translated (``gemini_answer``). Streams are served as SSE (``?alt=sse``,
 what the SDKs ask for); the JSON-array stream Gemini sends without it is answered 400. Every error of these
 routes is answered in Google's shape ``{"error": {"code", "message", "status"}}``.
+
+``countTokens`` is free, as Gemini's is: it passes the token checks, is forwarded to a Gemini channel when one
+serves the model, and is otherwise counted here with the tokenizer over the translated request.
 """
 
 from __future__ import annotations
@@ -21,19 +24,25 @@ from aiohttp import web
 
 from oneapi.api.middleware import REQUEST_ID
 from oneapi.errors import OneAPIError
-from oneapi.proxy.adaptors.base import TranslatingAdaptor
+from oneapi.proxy.adaptors import gemini as gemini_adaptor
+from oneapi.proxy.adaptors.base import TranslatingAdaptor, UpstreamCall
 from oneapi.proxy.adaptors.common import compact_json
+from oneapi.proxy.adaptors.openai import base_url
+from oneapi.proxy.auth import Caller
 from oneapi.proxy.errors import RelayError
+from oneapi.proxy.failures import conceal_address, network_failure
 from oneapi.proxy.inbound import access, gemini_answer, gemini_request, native
 from oneapi.proxy.inbound.gemini_native import GEMINI, NativeGenerate
 from oneapi.proxy.inbound.stream import TranslatedStream
 from oneapi.proxy.relay import RELAY, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
+from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
 from oneapi.services.routing import RouteChannel
 
 VERSIONS = ("v1beta", "v1")
-ACTIONS = {"generateContent": False, "streamGenerateContent": True}
+ACTIONS = {"generateContent": False, "streamGenerateContent": True, "countTokens": False}
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 def error_response(exc: OneAPIError, request_id: str) -> web.Response:
@@ -51,8 +60,10 @@ async def handle_generate(request: web.Request) -> web.StreamResponse:
     caller = await access.caller(request, _api_key(request), error_response)
     model, _, action = request.match_info["target"].partition(":")
     if action not in ACTIONS:
-        raise RelayError(f"models/{model}:{action} is not a method this server serves: use generateContent or "
-                         "streamGenerateContent", status=404, code="NOT_FOUND")
+        raise RelayError(f"models/{model}:{action} is not a method this server serves: use generateContent, "
+                         "streamGenerateContent or countTokens", status=404, code="NOT_FOUND")
+    if action == "countTokens":
+        return await _count_tokens(request, caller, model)
     stream = ACTIONS[action]
     if stream and request.query.get("alt") != "sse":
         raise gemini_request.invalid("streamGenerateContent is served as server-sent events only: add ?alt=sse")
@@ -107,6 +118,53 @@ class GeminiInbound:
         answered = await native.forward(job, state, response, reader, {}, _broken)
         self._forwarded = True
         return answered
+
+
+async def _count_tokens(request: web.Request, caller: Caller, model: str) -> web.Response:
+    """Free, as Gemini's is: forwarded to a Gemini channel serving the model (its count is exact), else counted
+    here over the translated request (the prompt as oneapi would bill it)."""
+    body = await read_body(request)
+    try:
+        data = json.loads(body) if body.strip() else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise gemini_request.invalid("Invalid JSON payload received.") from None
+    if not isinstance(data, dict):
+        raise gemini_request.invalid("Invalid JSON payload received: the request must be a JSON object.")
+    inner = data.get("generateContentRequest", data.get("generate_content_request"))
+    parsed = gemini_request.parse(json.dumps(inner if isinstance(inner, dict) else data).encode(), model,
+                                  stream=False)
+    access.check_served(request, caller, model)
+    relay = request.app[RELAY]
+    channel = relay.routes.channel(caller.pinned_channel) if caller.pinned_channel is not None \
+        else relay.routes.pick(caller.user.group, model)
+    if channel is not None and channel.type == GEMINI:
+        return await _forward_count(request, channel, model, body)
+    translated = gemini_request.openai_request(parsed).request
+    count = relay.tokenizer.count_messages(translated["messages"], model)
+    if translated.get("tools"):
+        count += relay.tokenizer.count_text(json.dumps(translated["tools"], ensure_ascii=False), model)
+    return web.json_response({"totalTokens": count})
+
+
+async def _forward_count(request: web.Request, channel: RouteChannel, model: str, body: bytes) -> web.Response:
+    relay = request.app[RELAY]
+    version = request.path.split("/")[1]
+    upstream = channel.upstream_model(model).removeprefix("models/")
+    call = UpstreamCall("POST", f"{base_url(channel).rstrip('/')}/{version}/models/{upstream}:countTokens",
+                        {"Content-Type": "application/json", "x-goog-api-key": channel.key}, body)
+    try:
+        response = await send(relay, call, stream=False)
+        try:
+            answer, status = await read_limited(response), response.status
+        finally:
+            response.release()
+    except NETWORK_ERRORS as exc:
+        raise network_failure(channel.id, "upstream request", exc) from None
+    if status != 200:
+        error = gemini_adaptor.google_error(status, answer)
+        conceal_address(error, channel)
+        raise error
+    return web.Response(body=answer, content_type="application/json", charset="utf-8")
 
 
 def _broken(message: str) -> bytes:
