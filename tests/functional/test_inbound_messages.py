@@ -7,6 +7,7 @@ Anthropic fake words of ``system`` + 3 per message + words; so every number belo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -349,6 +350,44 @@ async def test_request_ids(relay_env: RelayEnv, client: AsyncAnthropic, openai_c
     assert len(logs) == 4 and all(log["request_id"] for log in logs)
 
 
+@pytest.mark.parametrize("native", [False, True])
+async def test_a_client_that_leaves_mid_stream_pays_for_what_it_got(relay_env: RelayEnv, native: bool) -> None:
+    """Translated or forwarded, the upstream is closed and what was delivered is billed, once."""
+    if native:
+        claude = FakeAnthropic(keys={CLAUDE_KEY}, stream_pieces=60, chunk_delay=0.05)
+        url, stop = await start_anthropic(claude)
+        relay_env.stops.append(stop)
+        await relay_env.add_channel(url, type=14, key=CLAUDE_KEY, models=CLAUDE)
+        model = CLAUDE
+    else:
+        fake, url = await relay_env.fake()
+        fake.stream_chunks, fake.chunk_delay = 60, 0.05
+        await relay_env.add_channel(url, models=GPT)
+        model = GPT
+    long_text = " ".join(["word"] * 300)
+    (claude if native else fake).reply_text(long_text)
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(relay_env.base_url + "/v1/messages", headers={"x-api-key": relay_env.root_key},
+                                      json={"model": model, "max_tokens": 1000, "stream": True,
+                                            "messages": [{"role": "user", "content": "a long story"}]})
+        assert response.status == 200
+        deltas = 0
+        while deltas < 3:
+            line = await response.content.readline()
+            assert line, "the stream ended early"
+            deltas += line.startswith(b"event: content_block_delta")
+        response.close()
+
+    for _ in range(100):
+        logs = await relay_env.consume_logs()
+        if logs:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # nothing more arrives: billed once
+    (log,) = await relay_env.consume_logs()
+    assert log["is_stream"] is True and 0 < log["completion_tokens"] < 150
+
+
 # -- bad input: Anthropic's error shape, never a 500 -----------------------------------------------------------
 
 async def post_raw(env: RelayEnv, body: bytes, path: str = "/v1/messages", **headers: str) -> tuple[int, Any]:
@@ -380,6 +419,23 @@ async def test_bad_input_is_an_invalid_request_error(relay_env: RelayEnv, openai
     if b"max_tokens" in body and b'"stream"' not in body:  # count_tokens takes neither max_tokens nor stream
         status, answer = await post_raw(relay_env, body, "/v1/messages/count_tokens")
         assert status == 400 and answer["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"model": GPT, "messages": [{"role": "user", "content": "hi"}]}, "max_tokens: Field required"),
+    ({"model": GPT, "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+     "messages.0.content.0.text"),
+    ({"model": GPT, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], "tools": "all"}, "tools:"),
+])
+async def test_the_sdk_reads_bad_input_as_bad_request_errors(client: AsyncAnthropic, openai_channel: FakeOpenAI,
+                                                             body: Any, message: str) -> None:
+    """What the SDK's typed methods would not send, sent through its own low-level ``post``."""
+    from anthropic.types import Message
+
+    with pytest.raises(anthropic.BadRequestError, match=message) as caught:
+        await client.post("/v1/messages", cast_to=Message, body=body)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert caught.value.request_id
 
 
 async def test_unknown_model_is_not_found(relay_env: RelayEnv, client: AsyncAnthropic,
