@@ -472,6 +472,15 @@ async def test_the_event_sequence_on_the_wire(relay_env: RelayEnv, openai_channe
     assert "[DONE]" not in raw
 
 
+async def test_a_token_limited_to_other_models_is_refused(relay_env: RelayEnv, openai_channel: FakeOpenAI) -> None:
+    key = await relay_env.new_token(name="narrow", models="gpt-4o", remain_quota=100_000)
+    async with anthropic.AsyncAnthropic(base_url=relay_env.base_url, api_key=key, max_retries=0) as client:
+        with pytest.raises(anthropic.PermissionDeniedError) as caught:
+            await client.messages.create(model=GPT, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
+    assert openai_channel.requests == []
+
+
 async def test_bearer_authorization_works_too(relay_env: RelayEnv, openai_channel: FakeOpenAI) -> None:
     async with anthropic.AsyncAnthropic(base_url=relay_env.base_url, auth_token=relay_env.root_key,
                                         max_retries=0) as client:
