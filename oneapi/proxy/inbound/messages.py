@@ -15,7 +15,6 @@ translated request (the prompt as oneapi would bill it).
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import aiohttp
@@ -37,8 +36,6 @@ from oneapi.proxy.sse import parse_json
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
 from oneapi.services.routing import RouteChannel
-
-log = logging.getLogger("oneapi.relay")
 
 MESSAGES, COUNT_TOKENS = "/v1/messages", "/v1/messages/count_tokens"
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
@@ -145,10 +142,10 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
 async def _forward_count(request: web.Request, channel: RouteChannel, parsed: messages_request.MessagesRequest,
                          body: bytes) -> web.Response:
     relay = request.app[RELAY]
-    native = NativeMessages(parsed.data, body, COUNT_TOKENS, request.headers.get("anthropic-version", ""),
-                            request.headers.get("anthropic-beta", ""))
+    counting = NativeMessages(parsed.data, body, COUNT_TOKENS, request.headers.get("anthropic-version", ""),
+                              request.headers.get("anthropic-beta", ""))
     upstream_model = channel.upstream_model(parsed.model)
-    call = native.build(channel, RelayRequest(
+    call = counting.build(channel, RelayRequest(
         mode="chat", path=COUNT_TOKENS, query="", body=body, json=parsed.data, model=parsed.model,
         upstream_model=upstream_model, stream=False, content_type="application/json", accept="application/json"))
     try:
