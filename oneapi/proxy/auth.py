@@ -48,8 +48,10 @@ def _refuse(message: str, status: int = 401, code: str | None = None) -> TokenRe
     return TokenRefusedError(message, status=status, code=code)
 
 
-async def authenticate(request: web.Request, relay: Relay, client_ip: str) -> Caller:
-    key, channel_part = parse_key(request.headers.get("Authorization", ""))
+async def authenticate(request: web.Request, relay: Relay, client_ip: str, credential: str | None = None) -> Caller:
+    """The caller of ``request``, from its ``Authorization`` header or the ``credential`` an inbound format
+    carries elsewhere (Anthropic's ``x-api-key``)."""
+    key, channel_part = parse_key(request.headers.get("Authorization", "") if credential is None else credential)
     if not key:
         raise _refuse("未提供令牌 (no token provided)")
     token = await relay.ledger.token(key) if keyformat.is_token_key(key) else None

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,12 @@ from aiohttp import web
 from oneapi.errors import OneAPIError
 from oneapi.redaction import redactor
 from oneapi.services.token_limits import TokenRateLimitedError
+
+# The request key under which a route that answers in another API's error shape (``/v1/messages``: Anthropic's;
+# Gemini's ``generateContent``: Google's) puts its renderer, used by the relay middleware instead of
+# :func:`error_response`.
+ERROR_RENDERER = "oneapi.error_renderer"
+Renderer = Callable[[OneAPIError, str], web.Response]
 
 
 class TokenRefusedError(OneAPIError):

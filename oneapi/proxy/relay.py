@@ -15,9 +15,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 from aiohttp import web
@@ -53,6 +53,9 @@ from oneapi.services.routing import RouteChannel
 from oneapi.services.usage_check import CheckedUsage, check_usage
 from oneapi.store.queries.accounting import LogRow
 
+if TYPE_CHECKING:
+    from oneapi.proxy.inbound import Inbound
+
 log = logging.getLogger("oneapi.relay")
 
 RELAY = web.AppKey("relay", Relay)
@@ -87,6 +90,17 @@ class Job:
     form: list[media.FormPart] | None = None  # audio uploads: the multipart parts
     images: dict[str, InlineImage] | None = None  # fetched once, for adaptors that need image bytes
     prompt_counts: dict[str, int] = field(default_factory=dict)
+    # The client speaks another API than OpenAI's (``inbound``): ``data`` is its request translated into an
+    # OpenAI one, and the inbound format forwards natively to channels of its own protocol and translates
+    # the answers of the others.
+    inbound: Inbound | None = None
+
+    def open_stream(self, passed: Mapping[str, str] | None = None) -> web.StreamResponse:
+        """The client's SSE answer, before it is prepared: OpenAI's events as written (with the upstream's
+        headers that are ``passed`` on), or the inbound format's translation of them."""
+        if self.inbound is not None:
+            return self.inbound.stream_response(self)
+        return web.StreamResponse(status=200, headers={**SSE_HEADERS, **(passed or {})})
 
     def prompt_tokens(self, model: str) -> int:
         """Prompt tokens as counted locally (pre-charge, and the fallback when the upstream gives no usage)."""
@@ -118,6 +132,7 @@ class Attempt:
     # PreConsumeMaxOutput: the charge never exceeds the reservation, and a stream stops at the completion
     # tokens the reservation pays for (None: One API's pre-consumption, settled at whatever the answer costs).
     budget: OutputBudget | None = None
+    native: bool = False  # the channel speaks the job's inbound format: its answer is forwarded as it is
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -304,7 +319,8 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     """One try on one channel. Raises UpstreamError / RelayError(do_request_failed) for the retry loop, with
     the reservation already refunded."""
     relay = job.relay
-    adaptor = relay.adaptor_for(channel.type)
+    native = job.inbound.native_adaptor(channel) if job.inbound is not None else None
+    adaptor = native or relay.adaptor_for(channel.type)
     if adaptor is None:
         raise RelayError(f"channel #{channel.id} has type {channel.type}, whose protocol this server does not "
                          "speak yet", status=501, code="channel_type_not_supported")
@@ -322,6 +338,7 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
         for fresh_credential in (False, True):
             credential = await relay.credentials.get(exchange, channel) if exchange is not None else ""
             state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
+            state.native = native is not None
             if output is not None:
                 state.budget = OutputBudget(output, lambda text: relay.tokenizer.count_text(text, upstream_model))
             try:
@@ -343,8 +360,11 @@ def prepare(job: Job, channel: RouteChannel, adaptor: Adaptor | TranslatingAdapt
     body, content_type = job.body, job.request.headers.get("Content-Type", "application/json")
     if job.form is not None and upstream_model != job.model:
         body, content_type = media.encode_form(media.with_model(job.form, upstream_model))
+    # An inbound format's request is an OpenAI chat request once translated: its own path and query stay home.
+    path, query = ("/v1/chat/completions", "") if job.inbound is not None else \
+        (job.request.path, job.request.query_string)
     request = RelayRequest(
-        mode=job.mode, path=job.request.path, query=job.request.query_string, body=body,
+        mode=job.mode, path=path, query=query, body=body,
         json=None if job.form is not None else job.data, model=job.model, upstream_model=upstream_model,
         stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
         include_usage=job.include_usage, system_prompt=system_prompt, images=job.images or {},
@@ -365,6 +385,8 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         raise network_failure(state.channel.id, "upstream request", exc) from None
     try:
         content_type = response.headers.get("Content-Type", "")
+        if state.native and job.inbound is not None:
+            return await job.inbound.deliver_native(job, state, response)
         if translating is not None:
             if response.status not in (200, 201):
                 raise with_headers(translating.error(response.status, await read_limited(response)), response)
@@ -584,7 +606,7 @@ def _chunk_text(obj: dict[str, Any]) -> str:
 
 async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
     """Forward the upstream's events as they arrive; settle from its usage chunk or from what was delivered."""
-    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **passed_headers(response.headers)})
+    out = job.open_stream(passed_headers(response.headers))
     out.enable_chunked_encoding()
     await out.prepare(job.request)
     call = state.call

@@ -21,7 +21,8 @@ from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.answer_headers import GZIP_MIN_SIZE, accepts_gzip
 from oneapi.proxy.auth import Caller, authenticate
-from oneapi.proxy.errors import TokenRefusedError, error_response
+from oneapi.proxy.errors import ERROR_RENDERER, Renderer, TokenRefusedError, error_response
+from oneapi.proxy.inbound import gemini, messages
 from oneapi.proxy.relay import RELAY, handle_media, handle_text
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import session_ctx
@@ -77,21 +78,27 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
             "Access-Control-Max-Age": "86400"})
         _cors(request, response)
         return response
+
+    def render(exc: OneAPIError, request_id: str) -> web.Response:
+        """The error in the shape of the API the route speaks: OpenAI's, unless its handler set another."""
+        renderer: Renderer = request.get(ERROR_RENDERER, error_response)
+        return renderer(exc, request_id)
+
     try:
         response = await handler(request)
     except OneAPIError as exc:
         _count_error(request, exc.http_status, exc.detail)
-        response = error_response(exc, request.get(REQUEST_ID, ""))
+        response = render(exc, request.get(REQUEST_ID, ""))
     except web.HTTPRequestEntityTooLarge:
-        response = error_response(OneAPIError("request body is too large", status=413,
-                                              code="request_body_too_large"), request.get(REQUEST_ID, ""))
+        response = render(OneAPIError("request body is too large", status=413,
+                                      code="request_body_too_large"), request.get(REQUEST_ID, ""))
     except RequestPayloadError as exc:  # e.g. a Content-Encoding: gzip body that is not gzip: the client's fault
-        response = unreadable_body(error_response(OneAPIError(
+        response = unreadable_body(render(OneAPIError(
             f"request body could not be read: {payload_problem(exc)}", status=400, code="invalid_request"),
             request.get(REQUEST_ID, "")))
     except RecursionError:  # a body nested deeper than anything behind this door can walk
-        response = error_response(OneAPIError("request body is nested too deeply", status=400,
-                                              code="invalid_request"), request.get(REQUEST_ID, ""))
+        response = render(OneAPIError("request body is nested too deeply", status=400,
+                                      code="invalid_request"), request.get(REQUEST_ID, ""))
     except web.HTTPNotFound:
         response = invalid_url(request)
     except web.HTTPMethodNotAllowed:
@@ -101,7 +108,7 @@ async def relay_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         _count_error(request, 500)
-        response = error_response(OneAPIError("internal error; see the server log"), request.get(REQUEST_ID, ""))
+        response = render(OneAPIError("internal error; see the server log"), request.get(REQUEST_ID, ""))
     _cors(request, response)
     _compress(request, response)
     return response
@@ -208,6 +215,8 @@ def add_relay(app: web.Application, relay: Relay) -> None:
         ("/v1/audio/transcriptions", "transcriptions"), ("/v1/audio/translations", "translations"))
     for path, mode in media:
         r.add_post(path, partial(handle_media, mode=mode))
+    messages.add_routes(app)  # Anthropic's Messages API and Gemini's generateContent (oneapi.proxy.inbound)
+    gemini.add_routes(app)
     for prefix in ("", "/v1"):
         r.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
         r.add_get(prefix + "/dashboard/billing/usage", billing_usage)

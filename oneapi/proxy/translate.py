@@ -76,10 +76,10 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     """The SSE answer opens only when the provider's first chunk is translated: an error before that (Spark's
     header.code, an error event first thing) is raised like any upstream error — refunded, retried elsewhere,
     counted for auto-disable — instead of reaching the client as a 200 stream."""
-    from oneapi.proxy.relay import SSE_HEADERS, settle
+    from oneapi.proxy.relay import settle
 
     translator = adaptor.stream_translator(state.request)
-    out = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    out = job.open_stream()
     out.enable_chunked_encoding()
     delivered: list[str] = []
     failure: dict[str, Any] | None = None

@@ -16,7 +16,7 @@ from oneapi.web.render import TEMPLATES, LoginRequired, login_url, redirect, ren
 log = logging.getLogger("oneapi.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-NOT_PAGES = re.compile(r"^/(api|v1)(/|$)|^/dashboard/|^/admin/")
+NOT_PAGES = re.compile(r"^/(api|v1|v1beta)(/|$)|^/dashboard/|^/admin/")  # v1beta: Gemini's API, on the relay
 
 
 def is_page(path: str) -> bool:

@@ -30,6 +30,9 @@ Answers are deterministic ("words" = ``len(text.split())``):
   the answer text + words of each tool input's JSON; ``cache_read_input_tokens`` /
   ``cache_creation_input_tokens`` are the attributes of the same names.
 
+``POST /v1/messages/count_tokens`` takes the same request without ``max_tokens`` and the other generation fields
+(refused as extra inputs) and answers ``{"input_tokens": n}``, n as ``usage.input_tokens`` would be.
+
 Streams follow the real event sequence: ``message_start`` (usage with ``output_tokens: 1``), per block
 ``content_block_start`` / ``content_block_delta`` (``text_delta``; ``input_json_delta`` starting with an empty
 ``partial_json``) / ``content_block_stop``, one ``ping`` after the first block start, ``message_delta`` with the
@@ -66,6 +69,8 @@ IMAGE_TOKENS = 85
 FIELDS = frozenset({"model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
                     "temperature", "top_k", "top_p", "tools", "tool_choice", "thinking", "service_tier",
                     "container", "mcp_servers", "context_management", "output_config"})
+COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+                          "context_management", "output_config"})
 TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "cache_control", "strict"})
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -436,6 +441,7 @@ class FakeAnthropic:
         self._ids = itertools.count(1)
         self.app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1/messages", self._messages)
+        self.app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
 
     # -- scripting
     def fail_next(self, status: int, type_: str | None = None, message: str | None = None, times: int = 1) -> None:
@@ -515,6 +521,27 @@ class FakeAnthropic:
         if body.get("stream"):
             return await self._stream(request, message, answer)
         return web.json_response(message)
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        """``POST /v1/messages/count_tokens``: the request of ``/v1/messages`` without ``max_tokens`` (nor the
+        other generation fields); answers ``{"input_tokens": n}`` with the count ``usage`` would report."""
+        self._authenticate(request)
+        if self._script:
+            scripted = self._script.popleft()
+            raise ApiError(scripted.status, scripted.message, scripted.type)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            raise _bad("There was an error parsing the body of your request.") from None
+        if not isinstance(body, dict):
+            raise _bad("Input should be a valid dictionary")
+        for name in body:
+            if name not in COUNT_FIELDS:
+                raise _bad(f"{name}: Extra inputs are not permitted")
+        body = validate({**body, "max_tokens": 1})
+        if not body["model"].startswith("claude"):
+            raise ApiError(404, f"model: {body['model']}", "not_found_error")
+        return web.json_response({"input_tokens": input_tokens(body)})
 
     def _usage(self, answer: Answer, output_tokens: int) -> dict[str, Any]:
         return {"input_tokens": answer.input_tokens, "cache_creation_input_tokens": self.cache_creation_input_tokens,

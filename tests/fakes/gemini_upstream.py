@@ -1,6 +1,7 @@
 """A fake Google Generative Language API (Gemini, and PaLM 2's ``generateMessage``) following the published format.
 
-Routes: ``POST /{v1|v1beta}/models/{model}:generateContent``, ``:streamGenerateContent`` (``?alt=sse``: SSE events
+Routes: ``POST /{v1|v1beta}/models/{model}:generateContent``, ``:countTokens`` (``{"totalTokens"}``, counted as
+``promptTokenCount``), ``:streamGenerateContent`` (``?alt=sse``: SSE events
 ``data: {...}\\r\\n\\r\\n``; without it a JSON array), ``:batchEmbedContents``, ``:embedContent``,
 ``GET /{version}/models``, and ``POST /v1beta2/models/{model}:generateMessage`` (PaLM). The key comes from
 ``x-goog-api-key`` (or ``?key=``): none → 403 PERMISSION_DENIED; unknown (``keys`` given) → 400
@@ -439,7 +440,7 @@ class FakeGemini:
             return self._palm(model, body)
         if version not in ("v1", "v1beta"):
             raise GoogleError(404, f"Invalid URL ({request.method} {request.path})")
-        chat = action in ("generateContent", "streamGenerateContent")
+        chat = action in ("generateContent", "streamGenerateContent", "countTokens")
         known = CHAT_MODELS if chat else EMBEDDING_MODELS if action in ("batchEmbedContents", "embedContent") else ()
         if model not in known or (version == "v1" and ("preview" in model or "exp" in model)):
             raise GoogleError(404, f"models/{model} is not found for API version {version}, or is not supported for "
@@ -449,10 +450,25 @@ class FakeGemini:
             return self._batch_embed(model, body)
         if action == "embedContent":
             return json_answer({"embedding": {"values": self._embed(model, body, "")}})
+        if action == "countTokens":
+            return json_answer(self._count_tokens(version, model, body))
         answer = self._generate(version, model, body)
         if action == "generateContent":
             return json_answer(answer)
         return await self._stream(request, answer)
+
+    def _count_tokens(self, version: str, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``countTokens``: ``contents``, or a whole ``generateContentRequest`` (system instruction and tools
+        counted too); ``totalTokens`` as ``promptTokenCount`` would be."""
+        _check_keys(body, {"contents", "generateContentRequest"}, "")
+        request = body.get("generateContentRequest")
+        if request is None:
+            check_contents(body.get("contents"), model)
+            return {"totalTokens": prompt_tokens({"contents": body["contents"]})}
+        if not isinstance(request, dict):
+            raise bad("* CountTokensRequest.generate_content_request: must be an object")
+        self._generate(version, model, {k: v for k, v in request.items() if k != "model"})  # checked as one
+        return {"totalTokens": prompt_tokens(request)}
 
     # -- generateContent
     def _generate(self, version: str, model: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -227,3 +227,16 @@ async def test_error_event_inside_a_stream(fake: tuple[FakeAnthropic, str], clie
     with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
         async for _ in stream:
             pass
+
+
+async def test_count_tokens(fake: tuple[FakeAnthropic, str], client: AsyncAnthropic) -> None:
+    upstream, _ = fake
+    counted = await client.messages.count_tokens(model=MODEL, system="Be terse", tools=[WEATHER],
+                                                 messages=[{"role": "user", "content": "Say hello please"}])
+    assert counted.input_tokens == 2 + 3 + 3
+    assert upstream.requests[-1].path == "/v1/messages/count_tokens"
+    with pytest.raises(anthropic.BadRequestError, match="max_tokens: Extra inputs are not permitted"):
+        await client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                           extra_body={"max_tokens": 5})
+    with pytest.raises(anthropic.NotFoundError):
+        await client.messages.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])

@@ -213,3 +213,15 @@ async def test_palm_generate_message(fake: tuple[FakeGemini, str]) -> None:
     status, answer = await post(fake[1], "/v1beta2/models/chat-bison-001:generateMessage",
                                 {"prompt": {"messages": messages}, "topK": 1024})
     assert status == 400 and "top_k" in answer["error"]["message"]
+
+
+async def test_count_tokens(fake: tuple[FakeGemini, str]) -> None:
+    upstream, base = fake
+    counted = await sdk(base).aio.models.count_tokens(model="gemini-2.0-flash", contents="hello there world")
+    assert counted.total_tokens == 3
+    assert upstream.requests[-1].path == "/v1beta/models/gemini-2.0-flash:countTokens"
+    status, answer = await post(base, "/v1beta/models/gemini-2.0-flash:countTokens", {"generateContentRequest": {
+        "contents": [{"role": "user", "parts": [{"text": "a b"}]}], "systemInstruction": {"parts": [{"text": "c"}]}}})
+    assert (status, answer) == (200, {"totalTokens": 3})
+    status, answer = await post(base, "/v1beta/models/gemini-2.0-flash:countTokens", {"contents": [], "x": 1})
+    assert status == 400 and answer["error"]["status"] == "INVALID_ARGUMENT"

@@ -42,6 +42,12 @@ USER_ACCESS = "fuzz-user-access-token-00000000"
 # A channel the fuzzer created (its base_url empty: the provider's own, unreachable from CI) fails upstream: that
 # is One API's documented 500 do_request_failed, not oneapi breaking.
 DOCUMENTED_5XX = {500: '"code": "do_request_failed"', 501: "api_not_implemented", 503: "无可用渠道"}
+# The same, on the routes that answer in Anthropic's error shape (no code; 503 is Anthropic's overloaded 529) and
+# in Google's (Gemini's generateContent; a POST under /v1/models/ is one).
+ANTHROPIC_ROUTES = "/v1/messages"
+DOCUMENTED_ANTHROPIC_5XX = {500: "request failed on channel #", 529: "无可用渠道"}
+GEMINI_ROUTES = re.compile(r"^/v1(beta)?/models/[^/]+$")
+DOCUMENTED_GEMINI_5XX = {500: "request failed on channel #", 503: "无可用渠道"}
 # Routes that take no input or would lock the fuzzer out (a new access token for the caller, logging out).
 SKIPPED = {("GET", "/api/user/token"), ("GET", "/api/user/logout")}
 # Routes whose refusals write on purpose: a failed channel test is recorded (test time, a type 5 log).
@@ -79,6 +85,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "/v1/images/generations": {"model": "dall-e-2", "prompt": "a cat", "size": "256x256"},
     "/v1/audio/speech": {"model": "tts-1", "input": "hi", "voice": "alloy"},
     "/v1/edits": {"model": "gpt-4o-mini", "instruction": "fix", "input": "hi"},
+    "/v1/messages": {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]},
+    "/v1beta/models/": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
 }
 
 # -- strategies ----------------------------------------------------------------------------------------------
@@ -230,7 +238,9 @@ def check(live: LiveServer, req: dict[str, Any]) -> None:
     where = f"{req['method']} {req['path'][:200]} -> {status} {body[:300]!r}"
     path = req["path"].split("?")[0]
     if status >= 500:
-        expected = DOCUMENTED_5XX.get(status)
+        documented = DOCUMENTED_ANTHROPIC_5XX if path.startswith(ANTHROPIC_ROUTES) else \
+            DOCUMENTED_GEMINI_5XX if GEMINI_ROUTES.match(path) and req["method"] == "POST" else DOCUMENTED_5XX
+        expected = documented.get(status)
         assert path.startswith("/v1") and expected and expected in body.decode("utf-8", "replace"), where
     data: Any = None
     if "application/json" in headers.get("content-type", ""):
@@ -248,6 +258,10 @@ def check(live: LiveServer, req: dict[str, Any]) -> None:
     elif path.startswith(("/v1", "/dashboard")) and status >= 400 and status != 429:
         assert isinstance(data, dict) and isinstance(data.get("error"), dict), where  # OpenAI's error object
         assert isinstance(data["error"].get("message"), str), where
+        if path.startswith(ANTHROPIC_ROUTES):  # Anthropic's: {"type": "error", "error": {"type", "message"}}
+            assert data.get("type") == "error" and isinstance(data["error"].get("type"), str), where
+        elif GEMINI_ROUTES.match(path) and req["method"] == "POST":  # Google's {"error": {code, message, status}}
+            assert data["error"].get("code") == status and isinstance(data["error"].get("status"), str), where
     if refused and not WRITES_WHEN_REFUSED.match(path):
         assert snapshot(live) == before, f"a refused request wrote to the database: {where}"
 
