@@ -313,3 +313,16 @@ async def _user(cluster: Cluster, node: Server, username: str) -> dict[str, Any]
 
 async def _eq(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def test_a_tokens_rate_limit_holds_across_nodes(cluster: Cluster) -> None:
+    """rpm_limit 10 on three nodes: 10 requests in the minute in all, not 10 per node (measured before: 3 nodes
+    let a per-node limit through three times)."""
+    token = await cluster.api(cluster.nodes[0], "POST", "/api/token/",
+                              {"name": "limited", "remain_quota": 10**9, "rpm_limit": 10})
+    await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession() as session:
+        answers = await asyncio.gather(*(chat(session, cluster.nodes[i % 3], token["key"]) for i in range(30)))
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == 10 and statuses.count(429) == 20, statuses
+    assert all("token_rate_limit_exceeded" in body for status, body in answers if status == 429)
