@@ -528,30 +528,24 @@ class Ledger:
         shared balance from the database and tells the other nodes (``on_changed``); a change heard from
         another node only reloads this node's view. Never raises: the change is committed, and if the reload
         fails the account is reloaded before its next use instead."""
-        account = self._users.get(user_id)
-        if account is not None:
-            try:
-                await self.reload_user(user_id)
-            except Exception as exc:
-                log.warning("reloading user #%d after a change failed (%s); it is reloaded on its next use",
-                            user_id, _cause(exc))
-                account.loaded_at = MUST_RELOAD
-        if here:
-            await self._changed_here("user", user_id)
+        await self._reload_changed("user", user_id, self._users.get(user_id), self.reload_user, here)
 
     async def token_changed(self, token_id: int, *, here: bool = True) -> None:
         """The token's row changed or was deleted: reload (or drop) it if cached, before the caller answers.
         Never raises (see :meth:`user_changed`)."""
-        account = self._tokens.get(token_id)
+        await self._reload_changed("token", token_id, self._tokens.get(token_id), self.reload_token, here)
+
+    async def _reload_changed(self, kind: str, ident: int, account: UserAccount | TokenAccount | None,
+                              reload: Callable[[int], Awaitable[object]], here: bool) -> None:
         if account is not None:
             try:
-                await self.reload_token(token_id)
+                await reload(ident)
             except Exception as exc:
-                log.warning("reloading token #%d after a change failed (%s); it is reloaded on its next use",
-                            token_id, _cause(exc))
+                log.warning("reloading %s #%d after a change failed (%s); it is reloaded on its next use",
+                            kind, ident, _cause(exc))
                 account.loaded_at = MUST_RELOAD
         if here:
-            await self._changed_here("token", token_id)
+            await self._changed_here(kind, ident)
 
     async def _changed_here(self, kind: str, ident: int) -> None:
         if self.shared is not None and kind in ("user", "token"):
