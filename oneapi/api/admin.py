@@ -53,15 +53,20 @@ def make_owner_middleware(owner_uid: int) -> Any:
 
 async def ping(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    redis = "off" if services.redis is None else ("up" if services.redis.up else "down (balances per node)")
     return ok({"version": __version__, "pid": os.getpid(), "node_type": services.config.node_type,
-               "workers": services.config.workers, "redis": redis})
+               "workers": services.config.workers, "redis": redis_state(services)})
+
+
+def redis_state(services: Services) -> str:
+    """``off`` (no REDIS_CONN_STRING), ``up``, or ``down``: balances and rate limits are per node meanwhile."""
+    return "off" if services.redis is None else ("up" if services.redis.up else "down")
 
 
 async def stats(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     snapshot = services.stats.snapshot()
     snapshot["display_in_currency"] = services.options.get_bool("DisplayInCurrencyEnabled")
+    snapshot["redis"] = redis_state(services)
     snapshot["quota_per_unit"] = services.options.get_float("QuotaPerUnit")
     # The dashboard shows channels by name: {id (as a JSON key, a string): name} of the top channels.
     names = await services.store.read(channel_q.names, [int(cid) for cid, _ in snapshot["top_channels"]])

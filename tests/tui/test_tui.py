@@ -20,6 +20,7 @@ from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import redemptions as voucher_q
 from oneapi.tui import make_app
 from oneapi.tui.screens import logs as logs_screen
+from tests.conftest import RedisServer
 from tests.functional.admin_env import AdminEnv
 from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
@@ -545,3 +546,29 @@ async def test_tokens_rate_limits_in_the_create_and_edit_forms(admin_env: AdminE
         await wait_for(lambda: app.screen is not form)
     token = await admin_env.relay.services.tokens.get(1, token["id"])
     assert (token["rpm_limit"], token["tpm_limit"], token["name"]) == (0, 100_000, "limited")
+
+
+async def test_the_dashboard_says_when_redis_is_lost(admin_env: AdminEnv, redis_server: RedisServer) -> None:
+    """Redis lost while serving: requests go on with per-node balances, and the dashboard says so until it is
+    back (a private redis-server, stopped and started again)."""
+    from oneapi.store.redis_link import RedisLink
+
+    link = RedisLink(redis_server.url)
+    await link.connect()
+    admin_env.relay.services.redis = link
+    try:
+        app = make_app(admin_env.socket)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("1")
+            await wait_for(lambda: "requests" in str(app.query_one("#totals").render()), timeout=5)
+            assert "Redis down" not in str(app.query_one("#totals").render())
+            await asyncio.to_thread(redis_server.stop)
+            link.lost(ConnectionError("the server is gone"))  # as the next failed call would
+            await wait_for(lambda: "Redis down: balances per node" in str(app.query_one("#totals").render()),
+                           timeout=10)
+            await asyncio.to_thread(redis_server.start)
+            await wait_for(lambda: link.up, timeout=10)  # the probe finds Redis again
+            await wait_for(lambda: "Redis down" not in str(app.query_one("#totals").render()), timeout=10)
+    finally:
+        admin_env.relay.services.redis = None
+        await link.close()

@@ -86,5 +86,8 @@ class DashboardPane(Widget):
         self.query_one("#top-channels", Static).update(
             "\n".join(f"{n:>6}  {escape(names.get(str(cid)) or f'#{cid} (deleted)')}"
                       for cid, n in s["top_channels"]) or "-")
+        # Redis lost: the server serves on, but each node (or worker) decides balances and limits alone.
+        degraded = "\n[b red]Redis down: balances per node[/]" if s.get("redis") == "down" else ""
         self.query_one("#totals", Static).update(
-            f"requests {s['total_requests']}\nerrors {s['total_errors']}\nspent {app.money(s['total_quota'])}")
+            f"requests {s['total_requests']}\nerrors {s['total_errors']}\nspent {app.money(s['total_quota'])}"
+            + degraded)
