@@ -436,7 +436,7 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
     (32, "StepFun", "stepfun", "https://api.stepfun.com", "API key", _STEPFUN),
     (33, "AWS Claude", "aws", "", "AK|SK|Region", _AWS),
     (34, "Coze", "coze", "https://api.coze.com", "pat_...", ()),
-    (35, "Cohere", "Cohere", "https://api.cohere.ai", "API key", _COHERE),
+    (35, "Cohere", "Cohere", "https://api.cohere.com", "API key", _COHERE),
     (36, "DeepSeek", "deepseek", "https://api.deepseek.com", _SK, _DEEPSEEK),
     (37, "Cloudflare", "cloudflare", "https://api.cloudflare.com", "API token", _CLOUDFLARE),
     (38, "DeepL", "deepl", "https://api-free.deepl.com", "auth key (...:fx)", _DEEPL),

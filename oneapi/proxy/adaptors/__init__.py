@@ -23,9 +23,10 @@ TRANSLATING = {
     18: "oneapi.proxy.adaptors.xunfei",
     23: "oneapi.proxy.adaptors.tencent",
     24: "oneapi.proxy.adaptors.gemini",
+    35: "oneapi.proxy.adaptors.cohere",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 34, 35, 37, 38, 42, 43, 46})
+UNSUPPORTED_TYPES = frozenset({33, 34, 37, 38, 42, 43, 46})
 
 
 @cache
