@@ -24,9 +24,10 @@ TRANSLATING = {
     23: "oneapi.proxy.adaptors.tencent",
     24: "oneapi.proxy.adaptors.gemini",
     35: "oneapi.proxy.adaptors.cohere",
+    38: "oneapi.proxy.adaptors.deepl",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 34, 37, 38, 42, 43, 46})
+UNSUPPORTED_TYPES = frozenset({33, 34, 37, 42, 43, 46})
 
 
 @cache
