@@ -13,7 +13,8 @@ from functools import cache
 from oneapi.proxy.adaptors.base import Adaptor, TranslatingAdaptor
 from oneapi.proxy.adaptors.openai import AZURE, AZURE_OPENAI, OPENAI
 
-# Channel type → the module of its translating adaptor (SPEC 6.0).
+# Channel type → the module of its adaptor (SPEC 6.0): translating ones, and pass-through ones whose URLs are
+# their own (Cloudflare).
 TRANSLATING = {
     11: "oneapi.proxy.adaptors.palm",
     14: "oneapi.proxy.adaptors.anthropic",
@@ -24,16 +25,17 @@ TRANSLATING = {
     23: "oneapi.proxy.adaptors.tencent",
     24: "oneapi.proxy.adaptors.gemini",
     35: "oneapi.proxy.adaptors.cohere",
+    37: "oneapi.proxy.adaptors.cloudflare",
     38: "oneapi.proxy.adaptors.deepl",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 34, 37, 42, 43, 46})
+UNSUPPORTED_TYPES = frozenset({33, 34, 42, 43, 46})
 
 
 @cache
-def _translating(module: str) -> TranslatingAdaptor | None:
+def _translating(module: str) -> Adaptor | TranslatingAdaptor | None:
     try:
-        adaptor: TranslatingAdaptor = importlib.import_module(module).ADAPTOR
+        adaptor: Adaptor | TranslatingAdaptor = importlib.import_module(module).ADAPTOR
         return adaptor
     except ModuleNotFoundError as exc:
         if exc.name != module:
