@@ -24,12 +24,13 @@ TRANSLATING = {
     18: "oneapi.proxy.adaptors.xunfei",
     23: "oneapi.proxy.adaptors.tencent",
     24: "oneapi.proxy.adaptors.gemini",
+    34: "oneapi.proxy.adaptors.coze",
     35: "oneapi.proxy.adaptors.cohere",
     37: "oneapi.proxy.adaptors.cloudflare",
     38: "oneapi.proxy.adaptors.deepl",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 34, 42, 43, 46})
+UNSUPPORTED_TYPES = frozenset({33, 42, 43, 46})
 
 
 @cache
