@@ -28,9 +28,10 @@ TRANSLATING = {
     35: "oneapi.proxy.adaptors.cohere",
     37: "oneapi.proxy.adaptors.cloudflare",
     38: "oneapi.proxy.adaptors.deepl",
+    46: "oneapi.proxy.adaptors.replicate",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 42, 43, 46})
+UNSUPPORTED_TYPES = frozenset({33, 42, 43})
 
 
 @cache
