@@ -18,6 +18,7 @@ from oneapi.api.middleware import (
     unreadable_body,
 )
 from oneapi.errors import OneAPIError
+from oneapi.proxy import channel_proxy
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.auth import Caller, authenticate
 from oneapi.proxy.errors import error_response
@@ -193,6 +194,7 @@ def add_relay(app: web.Application, relay: Relay) -> None:
         ("/v1/audio/transcriptions", "transcriptions"), ("/v1/audio/translations", "translations"))
     for path, mode in media:
         r.add_post(path, partial(handle_media, mode=mode))
+    channel_proxy.add_routes(app)
     for prefix in ("", "/v1"):
         r.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
         r.add_get(prefix + "/dashboard/billing/usage", billing_usage)

@@ -445,7 +445,7 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
     (40, "Doubao (Volcengine Ark)", "doubao", "https://ark.cn-beijing.volces.com", "API key", _DOUBAO),
     (41, "Novita", "novita", "https://api.novita.ai/v3/openai", "API key", _NOVITA),
     (42, "VertexAI", "vertexai", "", "Region|ProjectID|ADC JSON", _VERTEXAI),
-    (43, "Proxy", "proxy", "", "upstream key", ()),
+    (43, "Proxy", "proxy", "", "Authorization value (Bearer sk-...)", ()),
     (44, "SiliconFlow", "siliconflow", "https://api.siliconflow.cn", _SK, _SILICONFLOW),
     (45, "xAI", "xai", "https://api.x.ai", "xai-...", _XAI),
     (46, "Replicate", "replicate", "https://api.replicate.com/v1/models/", "r8_...", _REPLICATE),

@@ -31,7 +31,7 @@ TRANSLATING = {
     46: "oneapi.proxy.adaptors.replicate",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 42, 43})
+UNSUPPORTED_TYPES = frozenset({33, 42, 43})  # 43 (Proxy) is served by /v1/oneapi/proxy only
 
 
 @cache
