@@ -434,7 +434,7 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
     (30, "Ollama", "ollama", "http://localhost:11434", "any (not checked)", _OLLAMA),
     (31, "01.AI (LingYiWanWu)", "lingyiwanwu", "https://api.lingyiwanwu.com", "API key", _LINGYIWANWU),
     (32, "StepFun", "stepfun", "https://api.stepfun.com", "API key", _STEPFUN),
-    (33, "AWS Claude", "aws", "", "AK|SK|Region", _AWS),
+    (33, "AWS Bedrock", "aws", "", "AK|SK|Region", _AWS),
     (34, "Coze", "coze", "https://api.coze.com", "pat_...", ()),
     (35, "Cohere", "Cohere", "https://api.cohere.com", "API key", _COHERE),
     (36, "DeepSeek", "deepseek", "https://api.deepseek.com", _SK, _DEEPSEEK),

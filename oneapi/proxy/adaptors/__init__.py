@@ -24,6 +24,7 @@ TRANSLATING = {
     18: "oneapi.proxy.adaptors.xunfei",
     23: "oneapi.proxy.adaptors.tencent",
     24: "oneapi.proxy.adaptors.gemini",
+    33: "oneapi.proxy.adaptors.aws",
     34: "oneapi.proxy.adaptors.coze",
     35: "oneapi.proxy.adaptors.cohere",
     37: "oneapi.proxy.adaptors.cloudflare",
@@ -31,7 +32,7 @@ TRANSLATING = {
     46: "oneapi.proxy.adaptors.replicate",
 }
 # Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({33, 42, 43})  # 43 (Proxy) is served by /v1/oneapi/proxy only
+UNSUPPORTED_TYPES = frozenset({42, 43})  # 43 (Proxy) is served by /v1/oneapi/proxy only
 
 
 @cache
