@@ -29,10 +29,11 @@ TRANSLATING = {
     35: "oneapi.proxy.adaptors.cohere",
     37: "oneapi.proxy.adaptors.cloudflare",
     38: "oneapi.proxy.adaptors.deepl",
+    42: "oneapi.proxy.adaptors.vertex",
     46: "oneapi.proxy.adaptors.replicate",
 }
-# Types with a protocol of their own that this build does not translate yet.
-UNSUPPORTED_TYPES = frozenset({42, 43})  # 43 (Proxy) is served by /v1/oneapi/proxy only
+# Types the chat/embeddings/... routes do not serve.
+UNSUPPORTED_TYPES = frozenset({43})  # Proxy: served by /v1/oneapi/proxy/{channel} only
 
 
 @cache
