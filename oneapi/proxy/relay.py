@@ -25,6 +25,7 @@ from oneapi.api import body
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy import media, translate
+from oneapi.proxy.adaptors import unserved_reason
 from oneapi.proxy.adaptors.base import (
     Adaptor,
     CredentialExchange,
@@ -284,8 +285,8 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     relay = job.relay
     adaptor = relay.adaptor_for(channel.type)
     if adaptor is None:
-        raise RelayError(f"channel #{channel.id} has type {channel.type}, whose protocol this server does not "
-                         "speak yet", status=501, code="channel_type_not_supported")
+        raise RelayError(f"channel #{channel.id}: {unserved_reason(channel.type)}", status=501,
+                         code="channel_type_not_supported")
     upstream_model = channel.upstream_model(job.model)
     price = pricing.price_for(relay.prices(), upstream_model, channel.type, job.caller.user.group)
     if not price.known:

@@ -13,6 +13,7 @@ import aiohttp
 import openai
 import pytest
 
+from oneapi.proxy.probe import RelayProber
 from tests.fakes.openai_upstream import embedding_vector
 from tests.functional.relay_env import RelayEnv
 from tests.functional.test_relay_auth import common_user
@@ -102,3 +103,14 @@ async def test_a_proxy_channel_without_base_url(relay_env: RelayEnv) -> None:
     with pytest.raises(openai.InternalServerError) as raised:
         await through(relay_env, channel_id).models.list()
     assert raised.value.response.json()["error"]["code"] == "channel_config_invalid"
+
+
+async def test_the_openai_routes_do_not_use_proxy_channels(relay_env: RelayEnv) -> None:
+    fake, channel_id = await proxy_channel(relay_env, models="gpt-4o-mini")
+    with pytest.raises(openai.APIStatusError) as raised:
+        await relay_env.client().chat.completions.create(model="gpt-4o-mini",
+                                                         messages=[{"role": "user", "content": "hi"}])
+    assert raised.value.status_code == 501 and fake.requests == []
+    assert "/v1/oneapi/proxy/{channel}" in raised.value.response.json()["error"]["message"]
+    outcome = await RelayProber(relay_env.relay).test(await relay_env.services.channels.get(channel_id), "")
+    assert not outcome.ok and "/v1/oneapi/proxy/{channel}" in outcome.message

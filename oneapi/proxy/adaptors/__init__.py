@@ -1,8 +1,8 @@
 """Provider adaptors: one module per provider protocol; :func:`adaptor_for` picks one by channel type.
 
 Each translating adaptor module exposes ``ADAPTOR`` (a ``TranslatingAdaptor``). Channel types whose protocol
-is not implemented in this build have no adaptor; the relay reports that clearly instead of sending them
-OpenAI requests they would reject.
+has no adaptor (Proxy, served by its own route; unknown types) are refused with :func:`unserved_reason` instead
+of being sent OpenAI requests they would reject.
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ def _translating(module: str) -> Adaptor | TranslatingAdaptor | None:
         if exc.name != module:
             raise
         return None
+
+
+def unserved_reason(channel_type: int) -> str:
+    """Why the OpenAI routes cannot use a channel of this type (``adaptor_for`` gave None)."""
+    if channel_type == 43:
+        return "Proxy channels (type 43) serve /v1/oneapi/proxy/{channel}/... only, not the OpenAI routes"
+    return f"channel type {channel_type} is not a type this server knows"
 
 
 def adaptor_for(channel_type: int) -> Adaptor | TranslatingAdaptor | None:
