@@ -223,6 +223,7 @@ _VERTEXAI: Final = _ids(
     "gemini-1.5-flash-001 gemini-1.5-flash-002 gemini-2.0-flash-exp gemini-2.0-flash-001",
     "gemini-2.0-flash-lite-preview-02-05 gemini-2.0-flash-thinking-exp-01-21",
     "gemini-2.5-pro gemini-2.5-flash claude-3-7-sonnet@20250219 claude-sonnet-4@20250514",
+    "gemini-embedding-001",
 )
 
 _REPLICATE: Final = _ids(

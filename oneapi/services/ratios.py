@@ -142,6 +142,8 @@ _CATALOGUE_2025 = _priced({
     "ernie-speed-pro-128k": _in_out_rmb("0.3", "0.6"), "ernie-lite-pro-128k": _in_out_rmb("0.2", "0.4"),
     "ernie-char-8k": _in_out_rmb("0.3", "0.6"), "ernie-char-fiction-8k": _in_out_rmb("0.3", "0.6"),
     "ernie-novel-8k": _in_out_rmb("40", "120"),
+    # Vertex AI (https://cloud.google.com/vertex-ai/generative-ai/pricing, read 2025-09): $ per 1M tokens.
+    "gemini-embedding-001": _in_out_usd("0.15", "0.15"),
     # Cohere (https://cohere.com/pricing, read 2025-09): $ per 1M tokens.
     "command-a-03-2025": _in_out_usd("2.5", "10"), "command-r-plus-08-2024": _in_out_usd("2.5", "10"),
     "command-r-08-2024": _in_out_usd("0.15", "0.6"), "command-r7b-12-2024": _in_out_usd("0.0375", "0.15"),

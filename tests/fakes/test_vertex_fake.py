@@ -85,3 +85,28 @@ async def test_anthropic_vertex(fake: tuple[FakeVertex, str, dict[str, Any]]) ->
             text += piece
     assert text == "echo: a b"
     assert upstream.requests[-1][0].endswith(":streamRawPredict")
+
+
+async def test_genai_embeddings_in_vertex_mode(fake: tuple[FakeVertex, str, dict[str, Any]]) -> None:
+    upstream, url, account = fake
+    client = genai.Client(vertexai=True, project=PROJECT, location="us-central1", credentials=credentials(account),
+                          http_options=genai.types.HttpOptions(base_url=url + "/", api_version="v1"))
+    result = await client.aio.models.embed_content(
+        model="text-embedding-005", contents=["a b", "c"],
+        config=genai.types.EmbedContentConfig(output_dimensionality=16))
+    assert result.embeddings is not None and [len(e.values or []) for e in result.embeddings] == [16, 16]
+    assert result.embeddings[0].statistics is not None and result.embeddings[0].statistics.token_count == 2
+    assert upstream.requests[-1][0].endswith("/publishers/google/models/text-embedding-005:predict")
+
+
+async def test_genai_function_calling_in_vertex_mode(fake: tuple[FakeVertex, str, dict[str, Any]]) -> None:
+    _, url, account = fake
+    client = genai.Client(vertexai=True, project=PROJECT, location="us-central1", credentials=credentials(account),
+                          http_options=genai.types.HttpOptions(base_url=url + "/", api_version="v1"))
+    tool = genai.types.Tool(function_declarations=[genai.types.FunctionDeclaration(
+        name="weather", parameters=genai.types.Schema(type="OBJECT", properties={
+            "city": genai.types.Schema(type="STRING")}))])
+    answer = await client.aio.models.generate_content(model="gemini-2.0-flash-001", contents="Paris",
+                                                      config=genai.types.GenerateContentConfig(tools=[tool]))
+    assert answer.function_calls and answer.function_calls[0].name == "weather"
+    assert answer.function_calls[0].args == {"city": "Paris"}

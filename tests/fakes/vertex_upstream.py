@@ -15,6 +15,10 @@ streamRawPredict (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-
   Google's error shape), the project must be ``PROJECT``; Gemini's body (``contents`` with roles user/model and
   parts; ``systemInstruction``, ``generationConfig``, ``safetySettings``, ``tools``) → ``{candidates, usageMetadata,
   modelVersion}``; a stream is ``data: {...}`` events, the last with ``finishReason`` and the usage.
+  With ``tools`` and a user text last, the answer is one ``functionCall`` of the first declaration (every
+  property set to the user's text); after a ``functionResponse`` it is ``"tool said: <response JSON>"``.
+* ``POST .../publishers/google/models/{embedding model}:predict`` — ``{instances: [{content}], parameters:
+  {outputDimensionality?}}`` → ``{predictions: [{embeddings: {values, statistics: {token_count, truncated}}}]}``.
 * ``POST .../publishers/anthropic/models/{model}:rawPredict`` (``:streamRawPredict``) — the Messages API body
   without ``model`` and with an ``anthropic_version`` (``vertex-2023-10-16`` in Google's documentation; the
   anthropic SDK sends its own API version) — else 400 in Anthropic's error shape →
@@ -38,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt as google_jwt
 
 from tests.fakes.openai_upstream import count_words, split_text
+from tests.fakes.zhipu_upstream import vector
 
 PROJECT = "fake-project-4711"
 EMAIL = "relay@fake-project-4711.iam.gserviceaccount.com"
@@ -118,6 +123,8 @@ class FakeVertex:
             data = json.loads(body)
         except ValueError:
             return google_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
+        if request.match_info["publisher"] == "google" and action == "predict":
+            return self._embed(model, data)
         if request.match_info["publisher"] == "google" and action in ("generateContent", "streamGenerateContent"):
             return await self._gemini(request, model, data, action == "streamGenerateContent")
         if request.match_info["publisher"] == "anthropic" and action in ("rawPredict", "streamRawPredict"):
@@ -137,12 +144,24 @@ class FakeVertex:
             return google_error(400, "this fake streams only with alt=sse", "INVALID_ARGUMENT")
         system = text_of((data.get("systemInstruction") or {}).get("parts"))
         prompt = count_words(system) + sum(count_words(text_of(c["parts"])) for c in contents)
-        text = f"echo: {text_of(contents[-1]['parts'])}"
+        last = contents[-1]["parts"]
+        result = next((p["functionResponse"] for p in last if isinstance(p, dict) and "functionResponse" in p), None)
+        declarations = [d for t in data.get("tools") or [] for d in t.get("functionDeclarations") or []]
+        call = None
+        if result is not None:
+            text = f"tool said: {json.dumps(result.get('response'))}"
+        elif declarations and text_of(last):
+            props = (declarations[0].get("parameters") or {}).get("properties") or {}
+            call = {"name": declarations[0]["name"], "args": {k: text_of(last) for k in props}}
+            text = json.dumps(call["args"])
+        else:
+            text = f"echo: {text_of(last)}"
         usage = {"promptTokenCount": prompt, "candidatesTokenCount": count_words(text),
                  "totalTokenCount": prompt + count_words(text)}
 
         def answer(piece: str, last: bool) -> dict[str, Any]:
-            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}
+            parts: list[dict[str, Any]] = [{"functionCall": call}] if call else [{"text": piece}]
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
             out: dict[str, Any] = {"candidates": [candidate], "modelVersion": model,
                                    "createTime": "2026-01-01T00:00:00Z", "responseId": uuid.uuid4().hex}
             if last:
@@ -154,11 +173,25 @@ class FakeVertex:
             return web.json_response(answer(text, True))
         out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await out.prepare(request)
-        pieces = split_text(text, self.stream_pieces)
+        pieces = [text] if call else split_text(text, self.stream_pieces)
         for number, piece in enumerate(pieces):
             await out.write(f"data: {json.dumps(answer(piece, number == len(pieces) - 1))}\r\n\r\n".encode())
         await out.write_eof()
         return out
+
+    # -- embeddings
+    def _embed(self, model: str, data: Any) -> web.StreamResponse:
+        instances = data.get("instances") if isinstance(data, dict) else None
+        if not model.startswith(("text-embedding", "text-multilingual-embedding", "gemini-embedding")) or \
+                not isinstance(instances, list) or not instances or \
+                not all(isinstance(i, dict) and isinstance(i.get("content"), str) for i in instances):
+            return google_error(400, "instances must be a list of {content} for an embedding model",
+                                "INVALID_ARGUMENT")
+        size = (data.get("parameters") or {}).get("outputDimensionality") or 8
+        return web.json_response({"predictions": [
+            {"embeddings": {"values": vector(i["content"], size),
+                            "statistics": {"token_count": count_words(i["content"]), "truncated": False}}}
+            for i in instances], "metadata": {"billableCharacterCount": sum(len(i["content"]) for i in instances)}})
 
     # -- Claude
     async def _claude(self, request: web.Request, model: str, data: Any, stream: bool) -> web.StreamResponse:

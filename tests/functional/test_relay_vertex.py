@@ -16,6 +16,7 @@ import pytest
 
 from oneapi.store.queries import channels as channel_q
 from tests.fakes.vertex_upstream import PROJECT, FakeVertex, new_account, start_fake
+from tests.fakes.zhipu_upstream import vector
 from tests.functional.relay_env import RelayEnv
 
 VERTEX = 42
@@ -25,13 +26,12 @@ MESSAGES: Any = [{"role": "system", "content": "Be brief"}, {"role": "user", "co
 # prompt = "Be brief" (2) + "Say hello please" (3) = 5 words; the echo "echo: Say hello please" is 4.
 
 
-async def vertex(env: RelayEnv, account: dict[str, Any] | None = None, region: str = "us-central1"
-                 ) -> tuple[FakeVertex, int]:
+async def vertex(env: RelayEnv, account: dict[str, Any] | None = None, region: str = "us-central1",
+                 models: str = f"{GEMINI},{CLAUDE},gpt-4o") -> tuple[FakeVertex, int]:
     fake = FakeVertex()
     url, own_account, stop = await start_fake(fake)
     env.stops.append(stop)
-    channel_id = await env.add_channel(url, type=VERTEX, key=json.dumps(account or own_account),
-                                       models=f"{GEMINI},{CLAUDE},gpt-4o",
+    channel_id = await env.add_channel(url, type=VERTEX, key=json.dumps(account or own_account), models=models,
                                        config=json.dumps({"region": region, "vertex_ai_project_id": PROJECT}))
     return fake, channel_id
 
@@ -125,3 +125,47 @@ async def test_models_vertex_channels_do_not_serve(relay_env: RelayEnv) -> None:
         await relay_env.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert "gemini-* and claude-*" in raised.value.response.json()["error"]["message"]
     assert fake.requests == []
+
+
+TOOLS: Any = [{"type": "function", "function": {"name": "weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}}}}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_gemini_tool_calls_and_the_result(relay_env: RelayEnv, stream: bool) -> None:
+    fake, _ = await vertex(relay_env)
+    client = relay_env.client()
+    result: Any = await client.chat.completions.create(model=GEMINI, messages=[{"role": "user", "content": "Paris"}],
+                                                       tools=TOOLS, stream=stream)
+    if stream:
+        calls = [tc async for c in result if c.choices for tc in c.choices[0].delta.tool_calls or []]
+        call_id, name, arguments = calls[0].id, calls[0].function.name, calls[0].function.arguments
+    else:
+        call = result.choices[0].message.tool_calls[0]
+        call_id, name, arguments = call.id, call.function.name, call.function.arguments
+    assert name == "weather" and json.loads(arguments) == {"city": "Paris"}
+    sent = json.loads(fake.requests[-1][2])
+    assert sent["tools"][0]["functionDeclarations"][0]["name"] == "weather"
+    follow_up: Any = [{"role": "user", "content": "Paris"},
+                      {"role": "assistant", "content": None, "tool_calls": [
+                          {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]},
+                      {"role": "tool", "tool_call_id": call_id, "content": "sunny"}]
+    answer = await client.chat.completions.create(model=GEMINI, messages=follow_up, tools=TOOLS)
+    assert (answer.choices[0].message.content or "").startswith("tool said:")
+    assert "sunny" in (answer.choices[0].message.content or "")
+
+
+@pytest.mark.parametrize("encoding", ["base64", "float"])
+async def test_embeddings_through_predict(relay_env: RelayEnv, encoding: str) -> None:
+    fake, channel_id = await vertex(relay_env, models="text-embedding-005")
+    kw: Any = {"encoding_format": "float"} if encoding == "float" else {}
+    result = await relay_env.client().embeddings.create(model="text-embedding-005", input=["a b", "c"],
+                                                        dimensions=16, **kw)
+    assert result.data[0].embedding == vector("a b", 16) and result.data[1].embedding == vector("c", 16)
+    assert result.usage.prompt_tokens == 3
+    path, _, body = fake.requests[-1]
+    assert path == f"/v1/projects/{PROJECT}/locations/us-central1/publishers/google/models/text-embedding-005:predict"
+    assert json.loads(body) == {"instances": [{"content": "a b"}, {"content": "c"}],
+                                "parameters": {"outputDimensionality": 16}}
+    [log] = await relay_env.consume_logs()
+    assert (log["prompt_tokens"], log["completion_tokens"], log["channel_id"]) == (3, 0, channel_id)

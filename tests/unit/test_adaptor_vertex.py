@@ -113,3 +113,21 @@ def test_other_models_are_refused() -> None:
     with pytest.raises(RelayError) as raised:
         endpoint(channel(), "llama-3.1-405b-instruct-maas", False)
     assert raised.value.http_status == 400
+
+
+def test_embeddings_request_and_answer() -> None:
+    spec = {"mode": "embeddings", "model": "gemini-embedding-001",
+            "json": {"model": "gemini-embedding-001", "input": ["a", "b c"], "dimensions": 3,
+                     "encoding_format": "float"}}
+    request = golden_request(spec, NOW)
+    call = ADAPTOR.build(channel(), request)
+    assert call.url.endswith("/publishers/google/models/gemini-embedding-001:predict")
+    assert json.loads(call.body) == {"instances": [{"content": "a"}, {"content": "b c"}],
+                                     "parameters": {"outputDimensionality": 3}}
+    answer = {"predictions": [{"embeddings": {"values": [0.5, 0, 1], "statistics": {"token_count": 1}}},
+                              {"embeddings": {"values": [1, 2, 3], "statistics": {"token_count": 2.0}}}]}
+    result, usage = ADAPTOR.parse_response(request, json.dumps(answer).encode())
+    assert [d["embedding"] for d in result["data"]] == [[0.5, 0.0, 1.0], [1.0, 2.0, 3.0]]
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (3, 0)
+    with pytest.raises(RelayError):
+        ADAPTOR.build(channel(), golden_request({**spec, "json": {"model": "x", "input": [[1, 2]]}}, NOW))

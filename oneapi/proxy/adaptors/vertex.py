@@ -19,7 +19,10 @@ Models
 * ``claude-*`` (``claude-3-5-sonnet-v2@20241022``...): ``.../publishers/anthropic/models/{model}:rawPredict``
   (``:streamRawPredict``) with the Messages API body less ``model`` plus ``anthropic_version:
   vertex-2023-10-16``, built and read by the Anthropic adaptor. (One API sent Claude to ``publishers/google``.)
-* Other models are refused with a 400; only chat completions are served.
+* Embeddings (``text-embedding-005``, ``text-multilingual-embedding-002``, ``gemini-embedding-001``...):
+  ``.../publishers/google/models/{model}:predict`` with ``{instances: [{content}], parameters:
+  {outputDimensionality}}`` → ``predictions[].embeddings.values``, billed by their ``statistics.token_count``.
+* Other chat models are refused with a 400.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from oneapi.proxy.adaptors.base import (
     UpstreamCall,
     Usage,
 )
-from oneapi.proxy.adaptors.common import compact_json, openai_error
+from oneapi.proxy.adaptors.client_request import embedding_texts, requested_encoding
+from oneapi.proxy.adaptors.common import compact_json, embedding_list, json_object, openai_error
 from oneapi.proxy.adaptors.gemini import GeminiAdaptor
 from oneapi.proxy.adaptors.rs256 import PrivateKeyError, jwt, load_pem
 from oneapi.proxy.errors import RelayError, UpstreamError
@@ -77,7 +81,7 @@ def family(model: str) -> str:
                      code="invalid_request")
 
 
-def endpoint(channel: RouteChannel, model: str, stream: bool) -> str:
+def endpoint(channel: RouteChannel, model: str, stream: bool, embeddings: bool = False) -> str:
     region = str(channel.config.get("region") or DEFAULT_REGION).strip()
     project = str(channel.config.get("vertex_ai_project_id") or "").strip() or \
         str(service_account(channel).get("project_id") or "")
@@ -85,12 +89,46 @@ def endpoint(channel: RouteChannel, model: str, stream: bool) -> str:
         raise _config_error(channel, "set vertex_ai_project_id in its config (the key names no project_id)")
     host = channel.base_url.rstrip("/") or ("https://aiplatform.googleapis.com" if region == "global"
                                             else f"https://{region}-aiplatform.googleapis.com")
-    if family(model) == "gemini":
+    if embeddings:
+        publisher, action = "google", "predict"
+    elif family(model) == "gemini":
         publisher, action = "google", "streamGenerateContent?alt=sse" if stream else "generateContent"
     else:
         publisher, action = "anthropic", "streamRawPredict" if stream else "rawPredict"
     return (f"{host}/v1/projects/{quote(project, safe='')}/locations/{quote(region, safe='')}/publishers/"
             f"{publisher}/models/{quote(model, safe='@')}:{action}")
+
+
+def embedding_body(request: RelayRequest) -> dict[str, Any]:
+    data = request.json or {}
+    texts = embedding_texts(data, non_empty=True)
+    if texts is None:
+        raise RelayError("Vertex AI embeddings take a non-empty string or list of non-empty strings (not token "
+                         "arrays)", status=400, code="invalid_request")
+    body: dict[str, Any] = {"instances": [{"content": text} for text in texts]}
+    dimensions = data.get("dimensions")
+    if isinstance(dimensions, int) and not isinstance(dimensions, bool) and dimensions > 0:
+        body["parameters"] = {"outputDimensionality": dimensions}
+    return body
+
+
+def parse_embeddings(request: RelayRequest, data: dict[str, Any]) -> tuple[dict[str, Any], Usage | None]:
+    """``{predictions: [{embeddings: {values, statistics: {token_count}}}]}`` → OpenAI's list, billed by the
+    token counts Vertex reports."""
+    predictions = data.get("predictions")
+    if not isinstance(predictions, list):
+        raise ValueError("the answer has no predictions")
+    vectors, tokens = [], 0
+    for prediction in predictions:
+        embedding = prediction.get("embeddings") if isinstance(prediction, dict) else None
+        if not isinstance(embedding, dict) or not isinstance(embedding.get("values"), list):
+            raise ValueError("a prediction has no embedding values")
+        vectors.append([float(x) for x in embedding["values"]])
+        statistics = embedding.get("statistics")
+        count = statistics.get("token_count") if isinstance(statistics, dict) else None
+        tokens += int(count) if isinstance(count, int | float) and not isinstance(count, bool) else 0
+    usage = Usage(tokens, 0)
+    return embedding_list(vectors, request.upstream_model, usage, requested_encoding(request)), usage
 
 
 class VertexAdaptor:
@@ -138,20 +176,25 @@ class VertexAdaptor:
 
     # TranslatingAdaptor
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
-        if request.mode != "chat":
-            raise RelayError(f"Vertex AI channels serve chat completions only, not {request.mode}", status=501,
-                             code="mode_not_supported")
         model = request.upstream_model
+        headers = {"Authorization": f"Bearer {request.credential}", "Content-Type": "application/json",
+                   "Accept": "text/event-stream" if request.stream else "application/json"}
+        if request.mode == "embeddings":
+            return UpstreamCall("POST", endpoint(channel, model, False, embeddings=True), headers,
+                                compact_json(embedding_body(request)))
+        if request.mode != "chat":
+            raise RelayError(f"Vertex AI channels serve chat completions and embeddings, not {request.mode}",
+                             status=501, code="mode_not_supported")
         if family(model) == "gemini":
             body = self._gemini.chat_body(request, model, system_instruction=True)
         else:
             body = {"anthropic_version": ANTHROPIC_VERSION,
                     **{k: v for k, v in anthropic.request_body(request).items() if k != "model"}}
-        headers = {"Authorization": f"Bearer {request.credential}", "Content-Type": "application/json",
-                   "Accept": "text/event-stream" if request.stream else "application/json"}
         return UpstreamCall("POST", endpoint(channel, model, request.stream), headers, compact_json(body))
 
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
+        if request.mode == "embeddings":
+            return parse_embeddings(request, json_object(body))
         return self._inner(request.upstream_model).parse_response(request, body)
 
     def stream_translator(self, request: RelayRequest) -> StreamTranslator:
