@@ -73,7 +73,9 @@ def upstream_error(status: int, body: bytes) -> UpstreamError:
         err = data.get("error")
         if isinstance(err, dict) and err.get("message"):
             return UpstreamError(status, err)
+        errors = data.get("errors")  # Cloudflare's envelope: {"success": false, "errors": [{"code", "message"}]}
         for candidate in (data, err if isinstance(err, dict) else None, data.get("header"),
+                          errors[0] if isinstance(errors, list) and errors else None,
                           (data.get("response") or {}).get("error") if isinstance(data.get("response"), dict)
                           else None):
             if isinstance(candidate, dict):

@@ -17,6 +17,7 @@ from typing import Any, cast
 import aiohttp
 
 from oneapi.errors import InvalidInputError, OneAPIError
+from oneapi.proxy.adaptors import unserved_reason
 from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.errors import upstream_error
@@ -51,8 +52,7 @@ class RelayProber:
         model = test_model(channel, model)
         adaptor = relay.adaptor_for(channel.type)
         if adaptor is None:
-            return TestOutcome(False, f"channel type {channel.type} is not supported by this server yet", 0.0,
-                               model)
+            return TestOutcome(False, unserved_reason(channel.type), 0.0, model)
         translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
         upstream_model = channel.upstream_model(model)
         data = {"model": model, "messages": [{"role": "user", "content": relay.config.test_prompt}]}

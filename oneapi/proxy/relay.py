@@ -26,6 +26,7 @@ from oneapi.api import body
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy import capabilities, media, translate
+from oneapi.proxy.adaptors import unserved_reason
 from oneapi.proxy.adaptors.base import (
     Adaptor,
     CredentialExchange,
@@ -322,8 +323,8 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     native = job.inbound.native_adaptor(channel) if job.inbound is not None else None
     adaptor = native or relay.adaptor_for(channel.type)
     if adaptor is None:
-        raise RelayError(f"channel #{channel.id} has type {channel.type}, whose protocol this server does not "
-                         "speak yet", status=501, code="channel_type_not_supported")
+        raise RelayError(f"channel #{channel.id}: {unserved_reason(channel.type)}", status=501,
+                         code="channel_type_not_supported")
     upstream_model = channel.upstream_model(job.model)
     price = pricing.price_for(relay.prices(), upstream_model, channel.type, job.caller.user.group)
     if not price.known:

@@ -18,6 +18,7 @@ from oneapi.api.middleware import (
     unreadable_body,
 )
 from oneapi.errors import OneAPIError
+from oneapi.proxy import channel_proxy
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.answer_headers import GZIP_MIN_SIZE, accepts_gzip
 from oneapi.proxy.auth import Caller, authenticate
@@ -217,6 +218,7 @@ def add_relay(app: web.Application, relay: Relay) -> None:
         r.add_post(path, partial(handle_media, mode=mode))
     messages.add_routes(app)  # Anthropic's Messages API and Gemini's generateContent (oneapi.proxy.inbound)
     gemini.add_routes(app)
+    channel_proxy.add_routes(app)
     for prefix in ("", "/v1"):
         r.add_get(prefix + "/dashboard/billing/subscription", billing_subscription)
         r.add_get(prefix + "/dashboard/billing/usage", billing_usage)

@@ -15,7 +15,7 @@ import aiohttp
 
 from oneapi.config import Config
 from oneapi.errors import OneAPIError
-from oneapi.proxy.adaptors import adaptor_for, gemini
+from oneapi.proxy.adaptors import adaptor_for, gemini, vertex
 from oneapi.proxy.adaptors.base import Adaptor, TranslatingAdaptor
 from oneapi.proxy.health import SuccessWindow, should_disable
 from oneapi.proxy.tokenizer import Tokenizer
@@ -74,7 +74,8 @@ class Relay:
         self.credentials: Credentials = _make_credentials(self)
         # Adaptors that take settings (GEMINI_VERSION, GEMINI_SAFETY_SETTING), built once per server.
         self._configured: dict[int, TranslatingAdaptor] = {
-            24: gemini.make_adaptor(config.gemini_version, config.gemini_safety_setting)}
+            24: gemini.make_adaptor(config.gemini_version, config.gemini_safety_setting),
+            42: vertex.make_adaptor(config.gemini_safety_setting)}
         services.channels.on_change(self.reload_routes)
 
     def adaptor_for(self, channel_type: int) -> Adaptor | TranslatingAdaptor | None:

@@ -61,6 +61,9 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         raise
     except UNREADABLE as exc:
         raise unreadable(state, "answer", exc) from None
+    if job.mode == "images":  # priced per image before the call (Replicate's), as OpenAI's image answers are
+        settle(job, state, 0, 0, quota=state.reservation.amount)
+        return web.json_response(answer)
     prompt = job.prompt_tokens(state.upstream_model)
     if usage is None:  # the provider gave none: count, bill, and tell the client what was counted
         completion = job.relay.tokenizer.count_text(_text_of(answer, "message"), state.upstream_model)

@@ -31,6 +31,13 @@ Design
 * Lists are One API's HEAD (early 2025) lists plus a few later ids (``o3-mini``, Claude 3.7,
   ``hunyuan-turbo``) and legacy ids from older One API lists that the adaptors still route (SPEC 5.2,
   6.6-6.8: ``SparkDesk*``, ``chatglm_*``, ``ERNIE-Bot*``). Those are appended after the HEAD ids.
+* The 2025 update (issue 17) adds the Qwen3 family, ``qwen-flash`` and ``text-embedding-v4`` (Ali, Bailian),
+  GLM-4.5/4.6 (Zhipu), ERNIE 4.5 and X1 (Qianfan V2), Gemini 2.5 and Claude 3.7/4 on Vertex, and replaces the
+  lists of types whose providers retired HEAD's models: Cohere (Command A/R7B/R 08-2024 and Embed; Command,
+  Command Light and the v1 ``-internet`` connector ids are gone), Cloudflare (the models Workers AI serves and
+  prices), Groq (retired previews out). Ids that Ali never served (``qwen2.5-vl-2b/1b/0.5b-instruct``) and the
+  expired ``gemini-exp-1206`` are dropped. Every model listed is priced in :mod:`.ratios` (a test checks it),
+  except the menus of resellers (OpenRouter, Novita, SiliconFlow), which operators price in ModelRatio.
 """
 
 from __future__ import annotations
@@ -122,12 +129,18 @@ _BAIDU: Final = _ids(
 )
 
 _ZHIPU: Final = _ids(
+    "glm-4.6 glm-4.5 glm-4.5-air glm-4.5-x glm-4.5-airx glm-4.5-flash glm-4.5v",
     "glm-zero-preview glm-4-plus glm-4-0520 glm-4-airx glm-4-air glm-4-long glm-4-flashx glm-4-flash",
     "glm-4 glm-3-turbo glm-4v-plus glm-4v glm-4v-flash",
     "cogview-3-plus cogview-3 cogview-3-flash cogviewx cogviewx-flash",
     "charglm-4 emohaa codegeex-4 embedding-2 embedding-3",
     # legacy v3 (model-api) ids
     "chatglm_turbo chatglm_pro chatglm_std chatglm_lite",
+)
+
+_QWEN3: Final = (
+    "qwen3-max qwen3-235b-a22b qwen3-32b qwen3-30b-a3b qwen3-14b qwen3-8b qwen3-4b qwen3-1.7b qwen3-0.6b "
+    "qwen3-coder-plus qwen3-coder-flash qwen-flash"
 )
 
 _ALI: Final = _ids(
@@ -141,18 +154,21 @@ _ALI: Final = _ids(
     "qwen1.5-110b-chat qwen1.5-72b-chat qwen1.5-32b-chat qwen1.5-14b-chat qwen1.5-7b-chat",
     "qwen1.5-1.8b-chat qwen1.5-0.5b-chat",
     "qwen-72b-chat qwen-14b-chat qwen-7b-chat qwen-1.8b-chat qwen-1.8b-longcontext-chat qvq-72b-preview",
-    "qwen2.5-vl-72b-instruct qwen2.5-vl-7b-instruct qwen2.5-vl-2b-instruct qwen2.5-vl-1b-instruct",
-    "qwen2.5-vl-0.5b-instruct qwen2-vl-7b-instruct qwen2-vl-2b-instruct qwen-vl-v1 qwen-vl-chat-v1",
+    "qwen2.5-vl-72b-instruct qwen2.5-vl-7b-instruct qwen2.5-vl-3b-instruct",
+    "qwen2-vl-7b-instruct qwen2-vl-2b-instruct qwen-vl-v1 qwen-vl-chat-v1",
     "qwen2-audio-instruct qwen-audio-chat",
     "qwen2.5-math-72b-instruct qwen2.5-math-7b-instruct qwen2.5-math-1.5b-instruct",
     "qwen2-math-72b-instruct qwen2-math-7b-instruct qwen2-math-1.5b-instruct",
     "qwen2.5-coder-32b-instruct qwen2.5-coder-14b-instruct qwen2.5-coder-7b-instruct",
     "qwen2.5-coder-3b-instruct qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct",
     "text-embedding-v1 text-embedding-v3 text-embedding-v2 text-embedding-async-v2 text-embedding-async-v1",
+    "text-embedding-v4",
     "ali-stable-diffusion-xl ali-stable-diffusion-v1.5 wanx-v1 qwen-mt-plus qwen-mt-turbo",
     "deepseek-r1 deepseek-v3 deepseek-r1-distill-qwen-1.5b deepseek-r1-distill-qwen-7b",
     "deepseek-r1-distill-qwen-14b deepseek-r1-distill-qwen-32b deepseek-r1-distill-llama-8b",
     "deepseek-r1-distill-llama-70b",
+    # 2025: the Qwen3 family (oneapi's additions)
+    _QWEN3,
 )
 
 _XUNFEI: Final = _ids(
@@ -184,35 +200,30 @@ _AWS: Final = _ids(
     "claude-3-5-haiku-20241022 llama3-8b-8192 llama3-70b-8192",
 )
 
-_COHERE_BASE: Final = _ids(
-    "command command-nightly command-light command-light-nightly command-r command-r-plus"
+_COHERE: Final = _ids(
+    "command-a-03-2025 command-r7b-12-2024 command-r-plus-08-2024 command-r-08-2024 command-r-plus command-r",
+    "embed-v4.0 embed-english-v3.0 embed-multilingual-v3.0 embed-english-light-v3.0",
+    "embed-multilingual-light-v3.0",
 )
-_COHERE: Final = _COHERE_BASE + tuple(f"{m}-internet" for m in _COHERE_BASE)
 
 _CLOUDFLARE: Final = _ids(
-    "@cf/meta/llama-3.1-8b-instruct @cf/meta/llama-2-7b-chat-fp16 @cf/meta/llama-2-7b-chat-int8",
-    "@cf/mistral/mistral-7b-instruct-v0.1 @hf/thebloke/deepseek-coder-6.7b-base-awq",
-    "@hf/thebloke/deepseek-coder-6.7b-instruct-awq @cf/deepseek-ai/deepseek-math-7b-base",
-    "@cf/deepseek-ai/deepseek-math-7b-instruct @cf/thebloke/discolm-german-7b-v1-awq",
-    "@cf/tiiuae/falcon-7b-instruct @cf/google/gemma-2b-it-lora @hf/google/gemma-7b-it",
-    "@cf/google/gemma-7b-it-lora @hf/nousresearch/hermes-2-pro-mistral-7b @hf/thebloke/llama-2-13b-chat-awq",
-    "@cf/meta-llama/llama-2-7b-chat-hf-lora @cf/meta/llama-3-8b-instruct @hf/thebloke/llamaguard-7b-awq",
-    "@hf/thebloke/mistral-7b-instruct-v0.1-awq @hf/mistralai/mistral-7b-instruct-v0.2",
-    "@cf/mistral/mistral-7b-instruct-v0.2-lora @hf/thebloke/neural-chat-7b-v3-1-awq",
-    "@cf/openchat/openchat-3.5-0106 @hf/thebloke/openhermes-2.5-mistral-7b-awq @cf/microsoft/phi-2",
-    "@cf/qwen/qwen1.5-0.5b-chat @cf/qwen/qwen1.5-1.8b-chat @cf/qwen/qwen1.5-14b-chat-awq",
-    "@cf/qwen/qwen1.5-7b-chat-awq @cf/defog/sqlcoder-7b-2 @hf/nexusflow/starling-lm-7b-beta",
-    "@cf/tinyllama/tinyllama-1.1b-chat-v1.0 @hf/thebloke/zephyr-7b-beta-awq",
+    "@cf/meta/llama-3.1-8b-instruct @cf/meta/llama-3.2-1b-instruct @cf/meta/llama-3.2-3b-instruct",
+    "@cf/meta/llama-3.3-70b-instruct-fp8-fast @cf/meta/llama-4-scout-17b-16e-instruct",
+    "@cf/mistral/mistral-7b-instruct-v0.1 @cf/google/gemma-3-12b-it @cf/qwen/qwq-32b",
+    "@cf/qwen/qwen2.5-coder-32b-instruct @cf/deepseek-ai/deepseek-r1-distill-qwen-32b",
+    "@cf/baai/bge-base-en-v1.5 @cf/baai/bge-large-en-v1.5 @cf/baai/bge-small-en-v1.5 @cf/baai/bge-m3",
 )
 
-_DEEPL: Final = _ids("deepl-zh deepl-en deepl-ja")
+_DEEPL: Final = _ids("deepl-zh deepl-en deepl-ja deepl-en-us deepl-en-gb deepl-de deepl-fr deepl-es deepl-ko")
 
 _VERTEXAI: Final = _ids(
     "claude-3-haiku@20240307 claude-3-sonnet@20240229 claude-3-opus@20240229 claude-3-5-sonnet@20240620",
     "claude-3-5-sonnet-v2@20241022 claude-3-5-haiku@20241022",
-    "gemini-pro gemini-pro-vision gemini-exp-1206 gemini-1.5-pro-001 gemini-1.5-pro-002",
+    "gemini-pro gemini-pro-vision gemini-1.5-pro-001 gemini-1.5-pro-002",
     "gemini-1.5-flash-001 gemini-1.5-flash-002 gemini-2.0-flash-exp gemini-2.0-flash-001",
     "gemini-2.0-flash-lite-preview-02-05 gemini-2.0-flash-thinking-exp-01-21",
+    "gemini-2.5-pro gemini-2.5-flash claude-3-7-sonnet@20250219 claude-sonnet-4@20250514",
+    "gemini-embedding-001",
 )
 
 _REPLICATE: Final = _ids(
@@ -249,10 +260,9 @@ _MISTRAL: Final = _ids(
 _GROQ: Final = _ids(
     "gemma2-9b-it llama-3.1-70b-versatile llama-3.1-8b-instant llama-3.2-11b-text-preview",
     "llama-3.2-11b-vision-preview llama-3.2-1b-preview llama-3.2-3b-preview llama-3.2-90b-text-preview",
-    "llama-3.2-90b-vision-preview llama-guard-3-8b llama3-70b-8192 llama3-8b-8192",
-    "llama3-groq-70b-8192-tool-use-preview llama3-groq-8b-8192-tool-use-preview llava-v1.5-7b-4096-preview",
-    "mixtral-8x7b-32768 distil-whisper-large-v3-en whisper-large-v3 whisper-large-v3-turbo",
-    "deepseek-r1-distill-llama-70b-specdec deepseek-r1-distill-llama-70b",
+    "llama-guard-3-8b llama3-70b-8192 llama3-8b-8192",
+    "llama3-groq-70b-8192-tool-use-preview llama3-groq-8b-8192-tool-use-preview",
+    "mixtral-8x7b-32768 whisper-large-v3 whisper-large-v3-turbo deepseek-r1-distill-llama-70b",
 )
 _LINGYIWANWU: Final = _ids("yi-34b-chat-0205 yi-34b-chat-200k yi-vl-plus")
 _STEPFUN: Final = _ids(
@@ -287,6 +297,7 @@ _XAI: Final = _ids(
     "grok-2-latest grok-beta",
 )
 _BAIDUV2: Final = _ids(
+    "ernie-4.5-turbo-128k ernie-4.5-turbo-32k ernie-4.5-8k-preview ernie-x1-turbo-32k ernie-x1-32k-preview",
     "ernie-4.0-8k-latest ernie-4.0-8k-preview ernie-4.0-8k ernie-4.0-turbo-8k-latest",
     "ernie-4.0-turbo-8k-preview ernie-4.0-turbo-8k ernie-4.0-turbo-128k ernie-3.5-8k-preview ernie-3.5-8k",
     "ernie-3.5-128k ernie-speed-8k ernie-speed-128k ernie-speed-pro-128k ernie-lite-8k ernie-lite-pro-128k",
@@ -297,6 +308,7 @@ _XUNFEIV2: Final = _ids("lite generalv3 pro-128k generalv3.5 max-32k 4.0Ultra")
 _ALIBAILIAN: Final = _ids(
     "qwen-turbo qwen-plus qwen-long qwen-max qwen-coder-plus qwen-coder-plus-latest qwen-coder-turbo",
     "qwen-coder-turbo-latest qwen-mt-plus qwen-mt-turbo qwq-32b-preview deepseek-r1 deepseek-v3",
+    _QWEN3, "text-embedding-v4",
 )
 
 # OpenRouter's catalogue. Each line starts with a vendor prefix (ending in '/') followed by model names.
@@ -434,17 +446,19 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
     (30, "Ollama", "ollama", "http://localhost:11434", "any (not checked)", _OLLAMA),
     (31, "01.AI (LingYiWanWu)", "lingyiwanwu", "https://api.lingyiwanwu.com", "API key", _LINGYIWANWU),
     (32, "StepFun", "stepfun", "https://api.stepfun.com", "API key", _STEPFUN),
-    (33, "AWS Claude", "aws", "", "AK|SK|Region", _AWS),
+    (33, "AWS Bedrock", "aws", "", "AK|SK|Region", _AWS),
     (34, "Coze", "coze", "https://api.coze.com", "pat_...", ()),
-    (35, "Cohere", "Cohere", "https://api.cohere.ai", "API key", _COHERE),
+    (35, "Cohere", "Cohere", "https://api.cohere.com", "API key", _COHERE),
     (36, "DeepSeek", "deepseek", "https://api.deepseek.com", _SK, _DEEPSEEK),
-    (37, "Cloudflare", "cloudflare", "https://api.cloudflare.com", "API token", _CLOUDFLARE),
+    (37, "Cloudflare", "cloudflare", "https://api.cloudflare.com", 'API token; config {"user_id": account id}',
+     _CLOUDFLARE),
     (38, "DeepL", "deepl", "https://api-free.deepl.com", "auth key (...:fx)", _DEEPL),
     (39, "together.ai", "together.ai", "https://api.together.xyz", "API key", _TOGETHERAI),
     (40, "Doubao (Volcengine Ark)", "doubao", "https://ark.cn-beijing.volces.com", "API key", _DOUBAO),
     (41, "Novita", "novita", "https://api.novita.ai/v3/openai", "API key", _NOVITA),
-    (42, "VertexAI", "vertexai", "", "Region|ProjectID|ADC JSON", _VERTEXAI),
-    (43, "Proxy", "proxy", "", "upstream key", ()),
+    (42, "VertexAI", "vertexai", "", 'service account JSON; config {"region", "vertex_ai_project_id"}',
+     _VERTEXAI),
+    (43, "Proxy", "proxy", "", "Authorization value (Bearer sk-...)", ()),
     (44, "SiliconFlow", "siliconflow", "https://api.siliconflow.cn", _SK, _SILICONFLOW),
     (45, "xAI", "xai", "https://api.x.ai", "xai-...", _XAI),
     (46, "Replicate", "replicate", "https://api.replicate.com/v1/models/", "r8_...", _REPLICATE),

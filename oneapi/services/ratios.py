@@ -41,6 +41,10 @@ AI's ``claude-…@date`` ids and Gemini's ``-002`` / ``gemini-pro-vision`` ids a
 adaptors (``ERNIE-Bot*``, ``ERNIE-4.0``, ``ERNIE-Speed``, ``chatglm_*``, ``PaLM-2``) at One API v0.6's prices or
 their successor's (SPEC 5.2).
 
+The 2025 update (``_CATALOGUE_2025``, issue 17): the models added to the catalogue and those of the channel types
+served since (Cohere, Cloudflare, DeepL, Doubao, MiniMax, Groq's Whisper, Spark V2 ids, Ollama at 0), each with
+its input and output list price, the price page and the date it was read; the completion ratio is output / input.
+
 Left out: HEAD's ~230 OpenRouter ``vendor/model`` entries, whose numbers do not follow the ratio unit
 (``openai/gpt-4o`` is 5.0 there against 1.25 for the same model here); configure them in ModelRatio.
 Chinese vendors keep HEAD's prices and the completion ratio 1 of SPEC 5.1. ``RMB`` stays 71 as in One API.
@@ -92,6 +96,105 @@ def _same(ratio: float, *models: str) -> dict[str, float]:
     return dict.fromkeys(models, ratio)
 
 
+def _priced(table: dict[str, tuple[float, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """``{model: (input ratio, output ratio)}`` → (model ratios, completion ratios). A free model (input 0)
+    gets completion ratio 1: the product is 0 either way, and an operator who sets a price keeps the rule."""
+    ratios = {m: i for m, (i, _) in table.items()}
+    completions = {m: (float(Fraction(o) / Fraction(i)) if i else 1.0) for m, (i, o) in table.items()}
+    return ratios, completions
+
+
+def _in_out_usd(input_price: str, output_price: str) -> tuple[float, float]:
+    """$ per 1M tokens in and out → ratios."""
+    return _usd_1m(input_price), _usd_1m(output_price)
+
+
+def _in_out_rmb(input_price: str, output_price: str) -> tuple[float, float]:
+    """¥ per 1M tokens in and out → ratios (at One API's 71)."""
+    return _rmb_1m(input_price), _rmb_1m(output_price)
+
+
+# -- The 2025 catalogue update (issue 17). List prices as the providers publish them, per 1M tokens unless
+# -- stated; each block names its price page and the date it was read. Update a price here, with its date. --
+_CATALOGUE_2025 = _priced({
+    # Alibaba Model Studio, China (Beijing) region, the first (shortest-context) tier, non-thinking output
+    # (https://help.aliyun.com/zh/model-studio/models, read 2026-05): ¥ per 1M tokens.
+    "qwen3-max": _in_out_rmb("2.5", "10"), "qwen3-coder-plus": _in_out_rmb("4", "16"),
+    "qwen3-coder-flash": _in_out_rmb("1", "4"), "qwen-flash": _in_out_rmb("0.15", "1.5"),
+    "qwen3-235b-a22b": _in_out_rmb("2", "8"), "qwen3-32b": _in_out_rmb("2", "8"),
+    "qwen3-30b-a3b": _in_out_rmb("0.75", "3"), "qwen3-14b": _in_out_rmb("1", "4"),
+    "qwen3-8b": _in_out_rmb("0.5", "2"), "qwen3-4b": _in_out_rmb("0.3", "1.2"),
+    "qwen3-1.7b": _in_out_rmb("0.3", "1.2"), "qwen3-0.6b": _in_out_rmb("0.3", "1.2"),
+    "text-embedding-v4": _in_out_rmb("0.5", "0.5"),
+    # Zhipu / Z.ai (https://docs.z.ai/guides/overview/pricing, read 2025-10): $ per 1M tokens.
+    "glm-4.6": _in_out_usd("0.6", "2.2"), "glm-4.5": _in_out_usd("0.6", "2.2"),
+    "glm-4.5-air": _in_out_usd("0.2", "1.1"), "glm-4.5-x": _in_out_usd("2.2", "8.9"),
+    "glm-4.5-airx": _in_out_usd("1.1", "4.5"), "glm-4.5-flash": (0, 0), "glm-4.5v": _in_out_usd("0.6", "1.8"),
+    # Baidu Qianfan (https://cloud.baidu.com/doc/qianfan-docs/s/Jm8r1826a, read 2025-06): ¥ per 1M tokens.
+    "ernie-4.5-turbo-128k": _in_out_rmb("0.8", "3.2"), "ernie-4.5-turbo-32k": _in_out_rmb("0.8", "3.2"),
+    "ernie-4.5-8k-preview": _in_out_rmb("4", "16"), "ernie-x1-turbo-32k": _in_out_rmb("1", "4"),
+    "ernie-x1-32k-preview": _in_out_rmb("2", "8"),
+    **dict.fromkeys(("ernie-4.0-8k-latest", "ernie-4.0-8k-preview", "ernie-4.0-8k"), _in_out_rmb("30", "90")),
+    **dict.fromkeys(("ernie-4.0-turbo-8k-latest", "ernie-4.0-turbo-8k-preview", "ernie-4.0-turbo-8k",
+                     "ernie-4.0-turbo-128k"), _in_out_rmb("20", "60")),
+    **dict.fromkeys(("ernie-3.5-8k-preview", "ernie-3.5-8k", "ernie-3.5-128k"), _in_out_rmb("0.8", "2")),
+    **dict.fromkeys(("ernie-speed-8k", "ernie-speed-128k", "ernie-lite-8k", "ernie-tiny-8k"), (0, 0)),
+    "ernie-speed-pro-128k": _in_out_rmb("0.3", "0.6"), "ernie-lite-pro-128k": _in_out_rmb("0.2", "0.4"),
+    "ernie-char-8k": _in_out_rmb("0.3", "0.6"), "ernie-char-fiction-8k": _in_out_rmb("0.3", "0.6"),
+    "ernie-novel-8k": _in_out_rmb("40", "120"),
+    # Vertex AI (https://cloud.google.com/vertex-ai/generative-ai/pricing, read 2025-09): $ per 1M tokens.
+    "gemini-embedding-001": _in_out_usd("0.15", "0.15"),
+    # Cohere (https://cohere.com/pricing, read 2025-09): $ per 1M tokens.
+    "command-a-03-2025": _in_out_usd("2.5", "10"), "command-r-plus-08-2024": _in_out_usd("2.5", "10"),
+    "command-r-08-2024": _in_out_usd("0.15", "0.6"), "command-r7b-12-2024": _in_out_usd("0.0375", "0.15"),
+    "embed-v4.0": _in_out_usd("0.12", "0.12"),
+    **dict.fromkeys(("embed-english-v3.0", "embed-multilingual-v3.0", "embed-english-light-v3.0",
+                     "embed-multilingual-light-v3.0"), _in_out_usd("0.1", "0.1")),
+    # Cloudflare Workers AI (https://developers.cloudflare.com/workers-ai/platform/pricing/, read 2025-09):
+    # $ per 1M tokens (Workers AI bills neurons; the page gives these per-token equivalents).
+    "@cf/meta/llama-3.1-8b-instruct": _in_out_usd("0.282", "0.827"),
+    "@cf/meta/llama-3.2-1b-instruct": _in_out_usd("0.027", "0.201"),
+    "@cf/meta/llama-3.2-3b-instruct": _in_out_usd("0.051", "0.335"),
+    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": _in_out_usd("0.293", "2.253"),
+    "@cf/meta/llama-4-scout-17b-16e-instruct": _in_out_usd("0.27", "0.85"),
+    "@cf/mistral/mistral-7b-instruct-v0.1": _in_out_usd("0.11", "0.19"),
+    "@cf/google/gemma-3-12b-it": _in_out_usd("0.345", "0.556"),
+    "@cf/qwen/qwq-32b": _in_out_usd("0.66", "1"), "@cf/qwen/qwen2.5-coder-32b-instruct": _in_out_usd("0.66", "1"),
+    "@cf/deepseek-ai/deepseek-r1-distill-qwen-32b": _in_out_usd("0.497", "4.881"),
+    "@cf/baai/bge-base-en-v1.5": _in_out_usd("0.067", "0.067"),
+    "@cf/baai/bge-large-en-v1.5": _in_out_usd("0.204", "0.204"),
+    "@cf/baai/bge-small-en-v1.5": _in_out_usd("0.02", "0.02"), "@cf/baai/bge-m3": _in_out_usd("0.012", "0.012"),
+    # DeepL API Pro (https://www.deepl.com/pro-api, read 2025-09): $25 per 1M characters, billed as prompt.
+    **dict.fromkeys(("deepl-en-us", "deepl-en-gb", "deepl-de", "deepl-fr", "deepl-es", "deepl-ko"),
+                    _in_out_usd("25", "25")),
+    # Volcengine Ark Doubao (https://www.volcengine.com/docs/82379/1099320, read 2025-03): ¥ per 1M tokens.
+    **dict.fromkeys(("Doubao-pro-4k", "Doubao-pro-32k"), _in_out_rmb("0.8", "2")),
+    "Doubao-pro-128k": _in_out_rmb("5", "9"),
+    **dict.fromkeys(("Doubao-lite-4k", "Doubao-lite-32k"), _in_out_rmb("0.3", "0.6")),
+    "Doubao-lite-128k": _in_out_rmb("0.8", "1"), "Doubao-embedding": _in_out_rmb("0.5", "0.5"),
+    # MiniMax (https://platform.minimaxi.com/document/price, read 2025-03): ¥ per 1M tokens.
+    **dict.fromkeys(("MiniMax-Text-01", "MiniMax-VL-01"), _in_out_rmb("1", "8")),
+    # Baichuan (https://platform.baichuan-ai.com/price, read 2025-03), StepFun images
+    # (https://platform.stepfun.com/docs/pricing/details, read 2025-03: ¥0.1 per image).
+    "Baichuan-Text-Embedding": _in_out_rmb("0.5", "0.5"), "step-1x-medium": (_rmb("0.1"), _rmb("0.1")),
+    # together.ai (https://www.together.ai/pricing, read 2025-03): $ per 1M tokens, in = out.
+    "meta-llama/Llama-3-70b-chat-hf": _in_out_usd("0.88", "0.88"),
+    "deepseek-ai/deepseek-coder-33b-instruct": _in_out_usd("0.8", "0.8"),
+    "mistralai/Mixtral-8x22B-Instruct-v0.1": _in_out_usd("1.2", "1.2"),
+    "Qwen/Qwen1.5-72B-Chat": _in_out_usd("0.9", "0.9"),
+    # Groq (https://groq.com/pricing, read 2025-09): Whisper per hour of audio, priced per transcript token
+    # as whisper-1 is ($0.006 / minute = ratio 15, so $1 / minute = 2500); R1 distill $0.75 / $0.99.
+    "whisper-large-v3": (float(Fraction("0.111") / 60 * 2500), float(Fraction("0.111") / 60 * 2500)),
+    "whisper-large-v3-turbo": (float(Fraction("0.04") / 60 * 2500), float(Fraction("0.04") / 60 * 2500)),
+    "deepseek-r1-distill-llama-70b(29)": _in_out_usd("0.75", "0.99"),
+    # iFlytek Spark V2 (type 48) ids: the Spark models they name, at HEAD's Spark price (¥0.018 / 1K).
+    "lite": (0, 0), **dict.fromkeys(("generalv3", "pro-128k", "generalv3.5", "max-32k", "4.0Ultra"),
+                                     (1.2858, 1.2858)),
+    # Ollama runs on the operator's machine: no provider price (set ModelRatio to charge for it).
+    **dict.fromkeys(("codellama:7b-instruct", "llama2:7b", "llama2:latest", "llama3:latest", "phi3:latest",
+                     "qwen:0.5b-chat", "qwen:7b"), (0, 0)),
+})
+
 DEFAULT_MODEL_RATIO: MappingProxyType[str, float] = MappingProxyType({
     # -- OpenAI (https://openai.com/api/pricing) -----------------------------------------------------------
     **_same(15, "gpt-4", "gpt-4-0314", "gpt-4-0613"),
@@ -126,7 +229,7 @@ DEFAULT_MODEL_RATIO: MappingProxyType[str, float] = MappingProxyType({
     **_same(_usd_1m("3"), "claude-3-sonnet-20240229", "claude-3-5-sonnet-20240620", "claude-3-5-sonnet-20241022",
             "claude-3-5-sonnet-latest", "claude-3-7-sonnet-20250219", "claude-3-7-sonnet-latest",
             "claude-sonnet-4-20250514", "claude-3-sonnet@20240229", "claude-3-5-sonnet@20240620",
-            "claude-3-5-sonnet-v2@20241022"),
+            "claude-3-5-sonnet-v2@20241022", "claude-3-7-sonnet@20250219", "claude-sonnet-4@20250514"),
     **_same(_usd_1m("15"), "claude-3-opus-20240229", "claude-opus-4-20250514", "claude-3-opus@20240229"),
     # -- Baidu ERNIE (https://cloud.baidu.com/doc/WENXINWORKSHOP/s/hlrk4akp7) -----------------------------
     **_same(_rmb("0.120"), "ERNIE-4.0-8K", "ERNIE-4.0", "ERNIE-Bot-4"),
@@ -260,6 +363,7 @@ DEFAULT_MODEL_RATIO: MappingProxyType[str, float] = MappingProxyType({
     **_same(_usd("0.05"), "meta/llama-2-7b", "meta/llama-2-7b-chat", "meta/meta-llama-3-8b",
             "meta/meta-llama-3-8b-instruct", "mistralai/mistral-7b-instruct-v0.2", "mistralai/mistral-7b-v0.1"),
     "meta/meta-llama-3.1-405b-instruct": _usd("9.5"), "mistralai/mixtral-8x7b-instruct-v0.1": _usd("0.3"),
+    **_CATALOGUE_2025[0],
 })
 """Model ratio by model id (``"<model>(<channel type>)"`` keys price one channel type only)."""
 
@@ -279,6 +383,7 @@ DEFAULT_COMPLETION_RATIO: MappingProxyType[str, float] = MappingProxyType({
             "gemini-1.5-flash-001", "gemini-1.5-flash-002", "gemini-1.5-flash-8b", "gemini-2.0-flash",
             "gemini-2.0-flash-001", "gemini-2.0-flash-lite", "gemini-2.0-flash-lite-preview-02-05"),
     "gemini-2.5-pro": 8, "gemini-2.5-flash": _per("2.5", "0.3"),
+    **_CATALOGUE_2025[1],
 })
 """Completion (output) ratio by model id; names not here fall to the rules of ``pricing.completion_ratio``."""
 

@@ -272,7 +272,7 @@ def test_models_by_type_returns_fresh_lists() -> None:
         ("hunyuan-lite", "tencent"),
         ("llama3-8b-8192", "aws"),  # AWS comes before Groq in One API's order
         ("claude-3-5-sonnet-v2@20241022", "vertexai"),
-        ("command-r-internet", "Cohere"),
+        ("command-a-03-2025", "Cohere"),  # the -internet ids went with the v1 API (the v2 adaptor refuses them)
         ("360GPT_S2_V9", "360"),
         ("moonshot-v1-8k", "moonshot"),
         ("mistral-large-latest", "mistralai"),

@@ -1,0 +1,244 @@
+"""Replicate (channel type 46): language models as chat completions and image models as image generations,
+through Replicate's predictions API in its synchronous mode. Pure, no I/O.
+
+Protocol (https://replicate.com/docs/reference/http)
+----------------------------------------------------
+* ``POST {base}/v1/models/{owner}/{name}/predictions`` with ``Authorization: Bearer <r8_ token>``, ``Prefer:
+  wait`` and ``{input: {...}}`` creates a prediction and holds the answer until it finishes (up to 60 s): 201
+  with the prediction ``{id, model, status, input, output, error, logs, metrics: {input_token_count,
+  output_token_count, predict_time}, urls: {get, cancel, stream?}}``. ``status`` is ``succeeded`` / ``failed`` /
+  ``canceled``, or still ``starting`` / ``processing`` when 60 s were not enough.
+* Language models answer ``output`` as a list of text pieces; image models a URL or a list of URLs.
+* Errors are problem details: the HTTP status with ``{title, detail, status}`` (401 Unauthenticated, 404, 422
+  "Input validation failed", 429 throttled, 402 out of credit).
+
+Translation (One API's inputs)
+------------------------------
+* Chat: ``input: {prompt, max_tokens (default 500), temperature (1), top_p (1), presence_penalty (0),
+  frequency_penalty (0)}``; the prompt is every message as ``"<role>: <text>\\n"`` (One API's), the channel's
+  system prompt first. Usage is the prediction's ``input_token_count`` / ``output_token_count`` when Replicate
+  reports them (its official language models do), else counted by the relay.
+* The relay makes one call per attempt, so every answer comes from the synchronous mode: a stream is a
+  pseudo-stream (the whole answer as one chunk, then the finish reason). One API accepted only streams and
+  polled Replicate itself; here non-stream requests work too. A prediction still running after Replicate's 60 s
+  is answered 504 ``prediction_not_finished`` (its id in the message) and refunded.
+* Images: ``input: {prompt, aspect_ratio, output_format: "png"}`` with the aspect ratio of the requested
+  ``size`` (``1024x1024`` → ``1:1``, ``1792x1024`` → ``16:9``...); the answer is OpenAI's ``{created, data: [{url}]}``.
+  Replicate makes one image per prediction, and answers URLs only: ``n`` > 1 and ``response_format: b64_json``
+  are refused with a 400, as are tools, JSON mode and ``n`` > 1 for chat.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
+from oneapi.proxy.adaptors.client_request import is_number, message_text
+from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
+from oneapi.proxy.adaptors.openai import trimmed_base_url
+from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
+from oneapi.proxy.sse import parse_json
+from oneapi.services.routing import RouteChannel
+
+ERROR_TYPE = "replicate_error"
+DEFAULT_MAX_TOKENS = 500
+MAX_BODY: Final = 16 * 1024 * 1024
+RUNNING = ("starting", "processing")
+_ASPECT_RATIOS = ("1:1", "16:9", "21:9", "3:2", "2:3", "4:5", "5:4", "3:4", "4:3", "9:16", "9:21")
+_CODES = {401: "invalid_api_key", 402: "insufficient_quota", 404: "model_not_found", 422: "invalid_input",
+          429: "rate_limit_exceeded"}
+
+
+def refusal(message: str) -> RelayError:
+    return RelayError(message, status=400, code="invalid_request")
+
+
+def replicate_error(status: int, message: str, code: str | None = None) -> UpstreamError:
+    kind = "insufficient_quota" if status == 402 else ERROR_TYPE
+    return openai_error(status, message or f"bad response status code {status}", kind,
+                        code or _CODES.get(status, ERROR_TYPE))
+
+
+def model_path(model: str) -> str:
+    owner, sep, name = model.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise refusal(f"a Replicate model is named owner/name, not {model!r}")
+    return f"/v1/models/{quote(owner, safe='')}/{quote(name, safe='')}/predictions"
+
+
+# -- requests --------------------------------------------------------------------------------------------
+
+
+def _number(data: Mapping[str, Any], name: str, default: float) -> float:
+    return float(data[name]) if is_number(data.get(name)) else default
+
+
+def chat_input(request: RelayRequest) -> dict[str, Any]:
+    data = request.json or {}
+    n = data.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        raise refusal("Replicate channels give one answer per request: n must be 1")
+    if data.get("tools") or data.get("functions"):
+        raise refusal("Replicate channels cannot call tools")
+    fmt = data.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+        raise refusal("Replicate channels answer plain text: response_format must be text")
+    lines = [f"system: {request.system_prompt}\n"] if request.system_prompt else []
+    for message in data.get("messages") or []:
+        if not isinstance(message, dict) or (request.system_prompt and message.get("role") == "system"):
+            continue
+        lines.append(f"{message.get('role')}: {message_text(message.get('content'), 'filled')}\n")
+    limit = data.get("max_completion_tokens") or data.get("max_tokens")
+    return {"prompt": "".join(lines),
+            "max_tokens": limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+            else DEFAULT_MAX_TOKENS,
+            "temperature": _number(data, "temperature", 1.0), "top_p": _number(data, "top_p", 1.0),
+            "presence_penalty": _number(data, "presence_penalty", 0.0),
+            "frequency_penalty": _number(data, "frequency_penalty", 0.0)}
+
+
+def aspect_ratio(size: str) -> str:
+    """The aspect ratio Replicate's image models accept that is nearest to ``WxH`` (1:1 when unreadable)."""
+    width, _, height = size.partition("x")
+    if not (width.isdigit() and height.isdigit()) or not int(width) or not int(height):
+        return "1:1"
+    wanted = math.log(int(width) / int(height))
+    return min(_ASPECT_RATIOS, key=lambda r: abs(math.log(int(r.split(":")[0]) / int(r.split(":")[1])) - wanted))
+
+
+def image_input(request: RelayRequest) -> dict[str, Any]:
+    data = request.json or {}
+    if data.get("n", 1) != 1:
+        raise refusal("Replicate makes one image per request: n must be 1")
+    if data.get("response_format", "url") not in ("url", None):
+        raise refusal("Replicate answers image URLs only: response_format must be url")
+    return {"prompt": str(data.get("prompt") or ""), "aspect_ratio": aspect_ratio(str(data.get("size") or "")),
+            "output_format": "png"}
+
+
+# -- answers ---------------------------------------------------------------------------------------------
+
+
+def finished(data: Any) -> dict[str, Any]:
+    """The finished prediction, or the UpstreamError its state stands for."""
+    if not isinstance(data, dict):
+        raise ValueError("the answer is not a JSON object")
+    status = data.get("status")
+    if status == "succeeded":
+        return data
+    if status in RUNNING:
+        raise replicate_error(504, f"the Replicate prediction {data.get('id')} did not finish within the 60 s "
+                                   "Replicate waits for", "prediction_not_finished")
+    if status in ("failed", "canceled"):
+        raise replicate_error(500, f"the Replicate prediction {status}: {data.get('error') or 'no reason given'}",
+                              f"prediction_{status}")
+    raise ValueError(f"the prediction has an unknown status {status!r}")
+
+
+def usage_of(data: dict[str, Any]) -> Usage | None:
+    metrics = data.get("metrics")
+    if not isinstance(metrics, dict):
+        return None
+    found = [metrics.get(k) for k in ("input_token_count", "output_token_count")]
+    if not all(is_number(v) for v in found):
+        return None
+    return Usage(int(found[0]), int(found[1]))  # type: ignore[arg-type]  # numbers, checked above
+
+
+def output_text(output: Any) -> str:
+    if isinstance(output, list):
+        return "".join(str(piece) for piece in output if piece is not None)
+    return "" if output is None else str(output)
+
+
+def image_answer(data: dict[str, Any], created: int) -> dict[str, Any]:
+    output = data.get("output")
+    urls = [output] if isinstance(output, str) else [u for u in output if isinstance(u, str)] \
+        if isinstance(output, list) else []
+    if not urls:
+        raise replicate_error(500, "the Replicate prediction succeeded without an image", "empty_output")
+    return {"created": created, "data": [{"url": url, "revised_prompt": ""} for url in urls]}
+
+
+class ReplicateStream:
+    """The pseudo-stream: the finished prediction buffered, then its text as one chunk and the finish reason."""
+
+    def __init__(self, request: RelayRequest) -> None:
+        self.usage: Usage | None = None
+        self._request = request
+        self._body = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        if len(self._body) + len(data) > MAX_BODY:
+            raise replicate_error(500, "the Replicate answer is too large")
+        self._body += data
+        return []
+
+    def finish(self) -> list[dict[str, Any]]:
+        data = finished(parse_json(bytes(self._body)))
+        self.usage = usage_of(data)
+        response_id, created, model = _answer_id(data), int(self._request.now), self._request.upstream_model
+        return [chunk(response_id, model, {"role": "assistant", "content": output_text(data.get("output"))}, None,
+                      created),
+                chunk(response_id, model, {}, "stop", created)]
+
+
+def _answer_id(data: Mapping[str, Any]) -> str:
+    return f"chatcmpl-{data['id']}" if isinstance(data.get("id"), str) and data["id"] else completion_id()
+
+
+# -- the adaptor -----------------------------------------------------------------------------------------
+
+
+class ReplicateAdaptor(AdaptorBase):
+    name = "replicate"
+    passthrough = False
+    # Language models take a prompt: one answer, text, no tools, no images.
+    inline_images = False
+
+    def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
+        if request.mode == "chat":
+            inputs = chat_input(request)
+        elif request.mode == "images":
+            inputs = image_input(request)
+        else:
+            raise RelayError(f"Replicate channels serve chat completions and image generations, not {request.mode}",
+                             status=501, code="mode_not_supported")
+        # One API's default base URL ends in /v1/models/: the paths are added here.
+        base = trimmed_base_url(channel, ("/models", "/v1"))
+        headers = {"Authorization": f"Bearer {channel.key}", "Content-Type": "application/json",
+                   "Accept": "application/json", "Prefer": "wait"}
+        return UpstreamCall("POST", base + model_path(request.upstream_model), headers,
+                            compact_json({"input": inputs}))
+
+    def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
+        data = finished(json_object(body))
+        if request.mode == "images":
+            return image_answer(data, int(request.now)), None
+        usage = usage_of(data)
+        return chat_completion(_answer_id(data), request.upstream_model,
+                               {"role": "assistant", "content": output_text(data.get("output"))}, "stop", usage,
+                               int(request.now)), usage
+
+    def stream_translator(self, request: RelayRequest) -> ReplicateStream:
+        return ReplicateStream(request)
+
+    def error(self, status: int, body: bytes) -> Exception:
+        data = parse_json(body)
+        if isinstance(data, dict) and (data.get("detail") or data.get("title")):
+            detail = data.get("detail")
+            message = detail if isinstance(detail, str) and detail else str(data.get("title"))
+            if isinstance(data.get("invalid_fields"), list):
+                message += " " + json.dumps(data["invalid_fields"], ensure_ascii=False)
+            return replicate_error(status, message)
+        return upstream_error(status, body)
+
+
+ADAPTOR = ReplicateAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -1,0 +1,131 @@
+"""End to end with the official openai SDK through oneapi to the fake Replicate API (channel type 46): a language
+model as chat (non-stream, and the pseudo-stream) in Replicate's synchronous mode with usage from the
+prediction's metrics, an image model through /v1/images/generations billed per image, a prediction that does
+not finish in time, refusals, and Replicate's problem details as OpenAI-shaped errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from oneapi.services import pricing
+from oneapi.store.queries import channels as channel_q
+from tests.fakes.replicate_upstream import FakeReplicate, start_fake
+from tests.functional.relay_env import RelayEnv
+
+REPLICATE = 46
+TOKEN = "r8_channel_token"
+LLAMA = "meta/meta-llama-3-8b-instruct"
+FLUX = "black-forest-labs/flux-schnell"
+MESSAGES: Any = [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say hello please"}]
+# prompt "system: Be brief\nuser: Say hello please\n" = 7 words; the answer "echo: Say hello please" is 4.
+
+
+async def replicate(env: RelayEnv, token: str = TOKEN, **channel: Any) -> tuple[FakeReplicate, int]:
+    fake = FakeReplicate({TOKEN})
+    url, stop = await start_fake(fake)
+    env.stops.append(stop)
+    channel_id = await env.add_channel(url + "/v1/models/", type=REPLICATE, key=token,
+                                       models=channel.pop("models", f"{LLAMA},{FLUX}"), **channel)
+    return fake, channel_id
+
+
+async def test_chat_in_synchronous_mode_is_billed_from_the_metrics(relay_env: RelayEnv) -> None:
+    fake, channel_id = await replicate(relay_env)
+    answer = await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES, max_tokens=20,
+                                                              temperature=0.5)
+    assert answer.choices[0].message.content == "echo: Say hello please"
+    assert answer.choices[0].finish_reason == "stop" and answer.model == LLAMA
+    assert answer.usage is not None and (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (7, 4)
+    seen = fake.requests[-1]
+    assert seen.path == f"/v1/models/{LLAMA}/predictions" and seen.headers["prefer"] == "wait"
+    assert seen.headers["authorization"] == f"Bearer {TOKEN}"
+    assert seen.json() == {"input": {"prompt": "system: Be brief\nuser: Say hello please\n", "max_tokens": 20,
+                                     "temperature": 0.5, "top_p": 1.0, "presence_penalty": 0.0,
+                                     "frequency_penalty": 0.0}}
+    [log] = await relay_env.consume_logs()
+    assert (log["prompt_tokens"], log["completion_tokens"], log["channel_id"]) == (7, 4, channel_id)
+    price = pricing.price_for(relay_env.relay.prices(), LLAMA, REPLICATE, "default")
+    assert price.known and log["quota"] == pricing.text_quota(price, 7, 4)
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+async def test_pseudo_stream(relay_env: RelayEnv, include_usage: bool) -> None:
+    await replicate(relay_env)
+    extra: Any = {"stream_options": {"include_usage": True}} if include_usage else {}
+    stream = await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES, stream=True, **extra)
+    chunks = [c async for c in stream]
+    assert [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content] == [
+        "echo: Say hello please"]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    usage = [(c.usage.prompt_tokens, c.usage.completion_tokens) for c in chunks if c.usage is not None]
+    assert usage == ([(7, 4)] if include_usage else [])
+    [log] = await relay_env.consume_logs()
+    assert (log["prompt_tokens"], log["completion_tokens"], log["is_stream"]) == (7, 4, True)
+
+
+async def test_images_are_billed_per_image(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    before = await relay_env.user_row()
+    result = await relay_env.client().images.generate(model=FLUX, prompt="a cat on a mat", size="1792x1024")
+    assert result.data is not None and result.data[0].url is not None
+    assert result.data[0].url.startswith("https://replicate.delivery/")
+    assert fake.requests[-1].json() == {"input": {"prompt": "a cat on a mat", "aspect_ratio": "16:9",
+                                                  "output_format": "png"}}
+    price = pricing.price_for(relay_env.relay.prices(), FLUX, REPLICATE, "default")
+    quota = pricing.image_quota(price, FLUX, "1792x1024", "standard", 1)
+    [log] = await relay_env.consume_logs()
+    assert log["quota"] == quota > 0 and (log["prompt_tokens"], log["completion_tokens"]) == (0, 0)
+    assert before["quota"] - (await relay_env.user_row())["quota"] == quota
+
+
+async def test_a_prediction_not_finished_in_time_is_a_504_and_refunded(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.slow = True
+    before = await relay_env.user_row()
+    with pytest.raises(openai.APIStatusError) as raised:
+        await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES)
+    assert raised.value.status_code == 504
+    assert raised.value.response.json()["error"]["code"] == "prediction_not_finished"
+    assert (await relay_env.user_row())["quota"] == before["quota"]
+
+
+@pytest.mark.parametrize(("call", "phrase"), [
+    ("chat_n", "n=2 is not supported"),
+    ("chat_tools", "do not support tools"),
+    ("image_b64", "response_format must be url"),
+])
+async def test_refused_before_any_call(relay_env: RelayEnv, call: str, phrase: str) -> None:
+    fake, _ = await replicate(relay_env)
+    client = relay_env.client()
+    with pytest.raises(openai.BadRequestError) as raised:
+        if call == "chat_n":
+            await client.chat.completions.create(model=LLAMA, messages=MESSAGES, n=2)
+        elif call == "chat_tools":
+            await client.chat.completions.create(model=LLAMA, messages=MESSAGES,
+                                                 tools=[{"type": "function", "function": {"name": "f"}}])
+        else:
+            await client.images.generate(model=FLUX, prompt="a cat", response_format="b64_json")
+    assert phrase in raised.value.response.json()["error"]["message"]
+    assert fake.requests == []
+
+
+async def test_invalid_input_is_replicates_detail(relay_env: RelayEnv) -> None:
+    await replicate(relay_env, models="meta/unknown-model")
+    with pytest.raises(openai.NotFoundError) as raised:
+        await relay_env.client().chat.completions.create(model="meta/unknown-model", messages=MESSAGES)
+    error = raised.value.response.json()["error"]
+    assert (error["type"], error["code"]) == ("replicate_error", "model_not_found")
+    assert error["message"].startswith("The requested resource could not be found.")
+
+
+async def test_wrong_token_disables_the_channel(relay_env: RelayEnv) -> None:
+    await relay_env.set_option("AutomaticDisableChannelEnabled", "true")
+    _, channel_id = await replicate(relay_env, token="r8_wrong")
+    with pytest.raises(openai.AuthenticationError):
+        await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES)
+    channel = await relay_env.services.channels.get(channel_id)
+    assert channel["status"] == channel_q.STATUS_AUTO_DISABLED
