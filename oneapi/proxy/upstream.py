@@ -10,12 +10,16 @@ one is generous) and the silence while the answer arrives (RELAY_IDLE_TIMEOUT, b
 RELAY_TIMEOUT stays One API's bound on the whole exchange, streams included (0: none). A timeout raises a
 ``TimeoutError`` (aiohttp's ``ServerTimeoutError`` and friends are ones) that the relay treats as any network
 error: the attempt's reservation is refunded, and the next channel is tried.
+
+A call may name what follows it (``UpstreamCall.follow``, ``epilogue``: Replicate creates a prediction, then
+polls or streams it); :func:`follow_through` makes those calls and hands the relay one answer, as it does for a
+websocket dialogue, so the relay's delivery is the same for every adaptor.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -161,11 +165,105 @@ async def send(relay: Relay, call: UpstreamCall, *, stream: bool) -> Any:
     """
     if call.method == "WS":
         return await open_websocket(relay, call)
+    response = await _request(relay, call)
+    if call.follow is None and call.epilogue is None:
+        return response
+    return await follow_through(relay, call, response)
+
+
+async def _request(relay: Relay, call: UpstreamCall) -> aiohttp.ClientResponse:
     response = await relay.upstream().request(call.method, call.url, data=call.body, headers=call.headers,
                                               timeout=call_timeout(relay.config),
                                               proxy=relay.config.relay_proxy or None, allow_redirects=False)
     idle_from_now(response, relay.config.relay_idle_timeout)
     return response
+
+
+STEP_BODY_LIMIT = 16 * 1024 * 1024  # an intermediate answer (a prediction) is read whole, up to this
+
+
+async def follow_through(relay: Relay, call: UpstreamCall, response: aiohttp.ClientResponse) -> Any:
+    """A multi-step exchange: each answer is read and handed to its call's ``follow``, which names the next call
+    (after its delay) until one answer is final. The steps together are bounded by RELAY_TIMEOUT, or when that
+    is 0 by RELAY_FIRST_BYTE_TIMEOUT (they are the wait for the answer to start): a step that would start
+    after the bound is not made, and the last answer (a prediction still running) is delivered as it is, for
+    the adaptor to report. The final answer is the live response when its call has no ``follow`` (a stream),
+    else the buffered last answer."""
+    loop = asyncio.get_running_loop()
+    config = relay.config
+    deadline = loop.time() + (config.relay_timeout or config.relay_first_byte_timeout)
+    while call.follow is not None:
+        try:
+            body = await read_limited(response, STEP_BODY_LIMIT)
+        finally:
+            response.release()
+        step = call.follow(response.status, body)
+        if step is None or loop.time() + step.delay >= deadline:
+            return BufferedAnswer(response.status, response.headers, body)
+        await asyncio.sleep(step.delay)
+        call = step.call
+        response = await _request(relay, call)
+    if call.epilogue is not None and response.status in (200, 201):
+        return WithEpilogue(relay, response, call.epilogue)
+    return response
+
+
+class BufferedAnswer:
+    """An answer already read (the last step of a multi-step exchange), presented like an HTTP response."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self._body = body
+        self.content = self
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    def release(self) -> None:
+        pass
+
+    close = release
+
+
+class WithEpilogue:
+    """A live answer followed, once it ends, by the body of one more call (best effort: a failing epilogue
+    only ends the answer)."""
+
+    def __init__(self, relay: Relay, response: aiohttp.ClientResponse, epilogue: UpstreamCall) -> None:
+        self.status = response.status
+        self.headers = response.headers
+        self._relay = relay
+        self._response = response
+        self._epilogue = epilogue
+        self.content = self
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.content.iter_any():
+            yield chunk
+        self._response.release()
+        try:
+            tail = await _request(self._relay, self._epilogue)
+            try:
+                if tail.status in (200, 201):
+                    yield b"\n" + await read_limited(tail, STEP_BODY_LIMIT)
+            finally:
+                tail.release()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_any()])
+
+    def release(self) -> None:
+        self._response.release()
+
+    def close(self) -> None:
+        self._response.close()
 
 
 def idle_from_now(response: aiohttp.ClientResponse, seconds: float) -> None:

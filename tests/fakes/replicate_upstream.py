@@ -12,10 +12,15 @@ Endpoints:
   ``max_tokens``, ``temperature``, ``top_p``, penalties; image models need ``input.prompt`` and take
   ``aspect_ratio`` (one of Flux's) and ``output_format`` — anything else is 422 "Input validation failed" with
   ``invalid_fields``. With ``Prefer: wait`` (or ``wait=N``) the answer (201) is the finished prediction, unless
-  ``slow`` is set: then it stays ``starting``. Without it the prediction comes back ``starting`` and finishes when
-  fetched.
-* ``GET /v1/predictions/{id}`` — the prediction, ``succeeded`` (or ``failed`` when ``fail_next_prediction``).
-* ``GET /v1/stream/{id}`` — SSE ``event: output`` / ``data: <text piece>`` events, then ``event: done``.
+  ``slow`` is set: then it stays ``starting``. Without it the prediction comes back ``starting``. A language
+  model's prediction has ``urls.stream`` when the request asked ``stream`` (unless ``streams`` is False: a model
+  that does not stream).
+* ``GET /v1/predictions/{id}`` — the prediction: ``processing`` for the first ``polls_before_done`` reads, then
+  ``succeeded`` (or ``failed`` when ``fail_next_prediction``).
+* ``GET /v1/stream/{id}`` (``Accept: text/event-stream``) — SSE ``event: output`` / ``data: <text piece>``
+  events (a piece with a newline as several ``data:`` lines), then ``event: done`` / ``data: {}``; with
+  ``stream_error`` set, an ``event: error`` with ``{"detail": ...}`` after the first piece instead. Reading the
+  stream finishes the prediction.
 
 Language models' output is a list of text pieces ``"echo: <prompt's last line>"`` (split in words) with
 ``metrics.input_token_count`` = words of the prompt and ``output_token_count`` = words of the answer (cut at
@@ -73,6 +78,10 @@ class FakeReplicate:
         self.requests: list[Recorded] = []
         self.slow = False
         self.fail_next_prediction = False
+        self.polls_before_done = 0
+        self.streams = True
+        self.stream_error = ""
+        self._running: dict[str, int] = {}  # prediction id → reads still answered "processing"
         self._predictions: dict[str, dict[str, Any]] = {}
         self._base = ""
         self.app = web.Application()
@@ -136,7 +145,7 @@ class FakeReplicate:
         urls = {"get": f"{self._base}/v1/predictions/{prediction_id}",
                 "cancel": f"{self._base}/v1/predictions/{prediction_id}/cancel",
                 "web": f"https://replicate.com/p/{prediction_id}"}
-        if body.get("stream"):
+        if body.get("stream") and self.streams and model in LANGUAGE_MODELS:
             urls["stream"] = f"{self._base}/v1/stream/{prediction_id}"
         prediction = {"id": prediction_id, "model": model, "version": "hidden", "input": inputs, "logs": "",
                       "output": None, "data_removed": False, "error": None, "status": "starting",
@@ -144,6 +153,7 @@ class FakeReplicate:
         done = {**prediction, "output": output, "status": "succeeded", "metrics": metrics,
                 "started_at": "2026-01-01T00:00:00.100Z", "completed_at": "2026-01-01T00:00:01.000Z"}
         self._predictions[prediction_id] = done
+        self._running[prediction_id] = self.polls_before_done
         waits = request.headers.get("Prefer", "").startswith("wait")
         answer = done if waits and not self.slow else prediction
         return web.json_response(answer, status=201)
@@ -158,14 +168,26 @@ class FakeReplicate:
         return found
 
     async def _get(self, request: web.Request, record: Recorded) -> web.StreamResponse:
+        prediction_id = request.match_info["id"]
+        if self._running.get(prediction_id):
+            self._running[prediction_id] -= 1
+            found = self._predictions[prediction_id]
+            return web.json_response({**found, "status": "processing", "output": None, "metrics": {},
+                                      "completed_at": None})
         return web.json_response(self._found(request))
 
     async def _stream(self, request: web.Request, record: Recorded) -> web.StreamResponse:
         prediction = self._found(request)
         out = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await out.prepare(request)
+        self._running[request.match_info["id"]] = 0
         for number, piece in enumerate(prediction["output"] or []):
-            await out.write(f"event: output\nid: {number}\ndata: {piece}\n\n".encode())
+            data = "".join(f"data: {line}\n" for line in str(piece).split("\n"))
+            await out.write(f"event: output\nid: {number}\n{data}\n".encode())
+            if self.stream_error:
+                await out.write(f"event: error\ndata: {json.dumps({'detail': self.stream_error})}\n\n".encode())
+                await out.write_eof()
+                return out
         await out.write(b"event: done\nid: done\ndata: {}\n\n")
         await out.write_eof()
         return out

@@ -1,7 +1,8 @@
 """Proof that the fake Replicate API speaks Replicate's published HTTP API: the official ``replicate`` SDK
 (``replicate.Client`` pointed at the fake with ``base_url``) is satisfied — run() in the synchronous ``Prefer:
 wait`` mode for a language and an image model, create-then-poll when the prediction is not done, stream() over
-the stream URL, and errors raised as the SDK's ReplicateError / ModelError.
+the stream URL (pieces with newlines, error events), polling while the prediction is processing, and errors
+raised as the SDK's ReplicateError / ModelError.
 """
 
 from __future__ import annotations
@@ -78,3 +79,37 @@ async def test_errors(fake: tuple[FakeReplicate, replicate.Client], token: str, 
     with pytest.raises(ReplicateError) as raised:
         await client.async_run(model, input=inputs)
     assert raised.value.status == status and raised.value.detail
+
+
+async def test_polled_while_processing(fake: tuple[FakeReplicate, replicate.Client]) -> None:
+    upstream, client = fake
+    upstream.polls_before_done = 2
+    client.poll_interval = 0.01
+    prediction = await client.predictions.async_create(model=LLAMA, input={"prompt": "user: hi there\n"})
+    await prediction.async_reload()
+    assert prediction.status == "processing" and prediction.output is None
+    await prediction.async_wait()
+    assert prediction.status == "succeeded" and "".join(prediction.output) == "echo: hi there"
+    assert [r.path for r in upstream.requests].count(f"/v1/predictions/{prediction.id}") == 3
+
+
+async def test_stream_pieces_with_newlines_and_the_stream_url(fake: tuple[FakeReplicate, replicate.Client]) -> None:
+    upstream, client = fake
+    prediction = await client.predictions.async_create(model=LLAMA, input={"prompt": "user: a\n"}, stream=True)
+    assert prediction.urls["stream"].endswith(f"/v1/stream/{prediction.id}")
+    upstream.streams = False
+    other = await client.predictions.async_create(model=LLAMA, input={"prompt": "user: a\n"}, stream=True)
+    assert "stream" not in other.urls
+    upstream.streams = True
+    # the SDK's own SSE decoder joins a piece's data lines with a newline
+    upstream._predictions[prediction.id]["output"] = ["line one\nline two", " end"]
+    events = [e async for e in prediction.async_stream()]
+    assert [str(e) for e in events if e.event.value == "output"] == ["line one\nline two", " end"]
+    assert events[-1].event.value == "done"
+
+
+async def test_stream_error_event(fake: tuple[FakeReplicate, replicate.Client]) -> None:
+    upstream, client = fake
+    upstream.stream_error = "CUDA out of memory"
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        [e async for e in await client.async_stream(LLAMA, input={"prompt": "user: a b c\n"})]

@@ -1,11 +1,14 @@
 """End to end with the official openai SDK through oneapi to the fake Replicate API (channel type 46): a language
-model as chat (non-stream, and the pseudo-stream) in Replicate's synchronous mode with usage from the
-prediction's metrics, an image model through /v1/images/generations billed per image, a prediction that does
-not finish in time, refusals, and Replicate's problem details as OpenAI-shaped errors.
+model as chat, non-stream (Prefer: wait, then polled while running) and streamed from the prediction's stream
+URL (or polled and pseudo-streamed when it has none), with usage from the prediction's metrics; an image model
+through /v1/images/generations billed per image; a prediction that fails, or does not finish within
+RELAY_TIMEOUT; refusals, and Replicate's problem details as OpenAI-shaped errors.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -14,7 +17,7 @@ import pytest
 from oneapi.services import pricing
 from oneapi.store.queries import channels as channel_q
 from tests.fakes.replicate_upstream import FakeReplicate, start_fake
-from tests.functional.relay_env import RelayEnv
+from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
 
 REPLICATE = 46
 TOKEN = "r8_channel_token"
@@ -53,18 +56,76 @@ async def test_chat_in_synchronous_mode_is_billed_from_the_metrics(relay_env: Re
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
-async def test_pseudo_stream(relay_env: RelayEnv, include_usage: bool) -> None:
-    await replicate(relay_env)
+async def test_stream_relays_the_stream_urls_events_and_bills_the_predictions_metrics(
+        relay_env: RelayEnv, include_usage: bool) -> None:
+    fake, _ = await replicate(relay_env)
     extra: Any = {"stream_options": {"include_usage": True}} if include_usage else {}
     stream = await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES, stream=True, **extra)
     chunks = [c async for c in stream]
+    # one chunk per output event, as Replicate sent them
     assert [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content] == [
-        "echo: Say hello please"]
+        "echo:", " Say", " hello", " please"]
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     usage = [(c.usage.prompt_tokens, c.usage.completion_tokens) for c in chunks if c.usage is not None]
     assert usage == ([(7, 4)] if include_usage else [])
     [log] = await relay_env.consume_logs()
     assert (log["prompt_tokens"], log["completion_tokens"], log["is_stream"]) == (7, 4, True)
+    create, stream_read, epilogue = fake.requests
+    assert create.json()["stream"] is True and "prefer" not in create.headers
+    assert stream_read.path.startswith("/v1/stream/") and stream_read.headers["accept"] == "text/event-stream"
+    assert stream_read.headers["authorization"] == f"Bearer {TOKEN}"
+    assert epilogue.path.startswith("/v1/predictions/")
+
+
+async def test_a_model_without_a_stream_url_is_polled_and_pseudo_streamed(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.streams = False
+    fake.polls_before_done = 1
+    stream = await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES, stream=True,
+                                                              stream_options={"include_usage": True})
+    chunks = [c async for c in stream]
+    assert [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content] == [
+        "echo: Say hello please"]
+    assert [(c.usage.prompt_tokens, c.usage.completion_tokens) for c in chunks if c.usage] == [(7, 4)]
+    assert [r.path.split("/")[2] for r in fake.requests] == ["models", "predictions", "predictions"]
+
+
+async def test_a_stream_error_event_ends_the_stream_with_replicates_detail(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.stream_error = "CUDA out of memory"
+    stream = await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError, match="CUDA out of memory"):
+        [c async for c in stream]
+    [log] = await relay_env.consume_logs()
+    # "echo:" was delivered and is paid for, counted by the relay (Replicate's metrics never came)
+    assert log["completion_tokens"] == relay_env.relay.tokenizer.count_text("echo:", LLAMA) > 0
+
+
+async def test_a_running_prediction_is_polled_until_it_finishes(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.slow = True  # Prefer: wait gave up: the prediction comes back starting
+    fake.polls_before_done = 2
+    answer = await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES)
+    assert answer.choices[0].message.content == "echo: Say hello please"
+    assert answer.usage is not None and (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (7, 4)
+    create, *polls = fake.requests
+    assert create.headers["prefer"] == "wait" and len(polls) == 3
+    assert {p.path for p in polls} == {f"/v1/predictions/{answer.id.removeprefix('chatcmpl-')}"}
+    assert all(p.method == "GET" and p.headers["authorization"] == f"Bearer {TOKEN}" for p in polls)
+    [log] = await relay_env.consume_logs()
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (7, 4)
+
+
+async def test_a_failed_prediction_found_by_polling_is_refunded(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.slow = True
+    fake.fail_next_prediction = True
+    before = await relay_env.user_row()
+    with pytest.raises(openai.InternalServerError) as raised:
+        await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES)
+    error = raised.value.response.json()["error"]
+    assert error["code"] == "prediction_failed" and "CUDA out of memory" in error["message"]
+    assert (await relay_env.user_row())["quota"] == before["quota"]
 
 
 async def test_images_are_billed_per_image(relay_env: RelayEnv) -> None:
@@ -82,15 +143,22 @@ async def test_images_are_billed_per_image(relay_env: RelayEnv) -> None:
     assert before["quota"] - (await relay_env.user_row())["quota"] == quota
 
 
-async def test_a_prediction_not_finished_in_time_is_a_504_and_refunded(relay_env: RelayEnv) -> None:
-    fake, _ = await replicate(relay_env)
-    fake.slow = True
-    before = await relay_env.user_row()
-    with pytest.raises(openai.APIStatusError) as raised:
-        await relay_env.client().chat.completions.create(model=LLAMA, messages=MESSAGES)
-    assert raised.value.status_code == 504
-    assert raised.value.response.json()["error"]["code"] == "prediction_not_finished"
-    assert (await relay_env.user_row())["quota"] == before["quota"]
+async def test_a_prediction_not_finished_in_time_is_a_504_and_refunded(tmp_path: Path) -> None:
+    # RELAY_TIMEOUT bounds the polling: a prediction still running after it is reported, not waited for.
+    async for env in start_relay_env(sqlite_db(tmp_path), relay_config(RELAY_TIMEOUT="1")):
+        fake, _ = await replicate(env)
+        fake.slow = True
+        fake.polls_before_done = 1000
+        before = await env.user_row()
+        started = time.monotonic()
+        with pytest.raises(openai.APIStatusError) as raised:
+            await env.client().chat.completions.create(model=LLAMA, messages=MESSAGES)
+        assert time.monotonic() - started < 3
+        assert raised.value.status_code == 504
+        error = raised.value.response.json()["error"]
+        assert error["code"] == "prediction_not_finished" and "still processing" in error["message"]
+        assert 2 <= len(fake.requests) <= 4  # the creation and the polls that fit in a second
+        assert (await env.user_row())["quota"] == before["quota"]
 
 
 @pytest.mark.parametrize(("call", "phrase"), [

@@ -8,7 +8,7 @@ the relay then forwards the upstream's bytes as they arrive and only reads usage
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -56,6 +56,20 @@ class UpstreamCall:
     body: bytes = b""
     stream_usage_requested: bool = False  # we asked the upstream for a usage chunk the client did not ask for
     drop_empty_chunks: bool = False       # Azure: drop content-filter chunks with no choices and no usage
+    # A multi-step exchange (Replicate: create a prediction, then poll or stream it). Given this call's answer
+    # (status, body), ``follow`` names the next call, or None when this answer is the one to deliver. Pure.
+    follow: Callable[[int, bytes], FollowUp | None] | None = None
+    # Made once this call's (streamed) answer has ended; its body is appended to the answer (Replicate: the
+    # finished prediction, whose metrics are the stream's usage). Best effort: a failure just ends the answer.
+    epilogue: UpstreamCall | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The next call of a multi-step exchange, made ``delay`` seconds after the previous answer (polling)."""
+
+    call: UpstreamCall
+    delay: float = 0.0
 
 
 ResponseFormat = Literal["text", "json_object", "json_schema"]
