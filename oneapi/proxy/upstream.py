@@ -27,7 +27,7 @@ from aiohttp import web
 
 from oneapi.config import Config
 from oneapi.proxy import user_content
-from oneapi.proxy.adaptors.base import UpstreamCall
+from oneapi.proxy.adaptors.base import Collected, UpstreamCall
 from oneapi.proxy.state import Relay
 
 ERROR_BODY_LIMIT = 1 << 20  # read at most 1 MiB of an upstream error body
@@ -184,11 +184,11 @@ STEP_BODY_LIMIT = 16 * 1024 * 1024  # an intermediate answer (a prediction) is r
 
 async def follow_through(relay: Relay, call: UpstreamCall, response: aiohttp.ClientResponse) -> Any:
     """A multi-step exchange: each answer is read and handed to its call's ``follow``, which names the next call
-    (after its delay) until one answer is final. The steps together are bounded by RELAY_TIMEOUT, or when that
-    is 0 by RELAY_FIRST_BYTE_TIMEOUT (they are the wait for the answer to start): a step that would start
-    after the bound is not made, and the last answer (a prediction still running) is delivered as it is, for
-    the adaptor to report. The final answer is the live response when its call has no ``follow`` (a stream),
-    else the buffered last answer."""
+    (after its delay) until one answer is final, or hands back the answer it collected from all of them. The
+    steps together are bounded by RELAY_TIMEOUT, or when that is 0 by RELAY_FIRST_BYTE_TIMEOUT (they are the
+    wait for the answer to start): a step that would start after the bound is not made, and the last answer (a
+    prediction still running) is delivered as it is, for the adaptor to report. The final answer is the live
+    response when its call has no ``follow`` (a stream), else the buffered last (or collected) answer."""
     loop = asyncio.get_running_loop()
     config = relay.config
     deadline = loop.time() + (config.relay_timeout or config.relay_first_byte_timeout)
@@ -198,6 +198,8 @@ async def follow_through(relay: Relay, call: UpstreamCall, response: aiohttp.Cli
         finally:
             response.release()
         step = call.follow(response.status, body)
+        if isinstance(step, Collected):
+            return BufferedAnswer(response.status, response.headers, step.body)
         if step is None or loop.time() + step.delay >= deadline:
             return BufferedAnswer(response.status, response.headers, body)
         await asyncio.sleep(step.delay)

@@ -198,6 +198,8 @@ _AWS: Final = _ids(
     "claude-instant-1.2 claude-2.0 claude-2.1 claude-3-haiku-20240307 claude-3-sonnet-20240229",
     "claude-3-opus-20240229 claude-3-5-sonnet-20240620 claude-3-5-sonnet-20241022 claude-3-5-sonnet-latest",
     "claude-3-5-haiku-20241022 llama3-8b-8192 llama3-70b-8192",
+    "amazon.titan-embed-text-v2:0 amazon.titan-embed-text-v1 cohere.embed-english-v3 cohere.embed-multilingual-v3",
+    "cohere.embed-v4:0",
 )
 
 _COHERE: Final = _ids(

@@ -150,6 +150,13 @@ _CATALOGUE_2025 = _priced({
     "embed-v4.0": _in_out_usd("0.12", "0.12"),
     **dict.fromkeys(("embed-english-v3.0", "embed-multilingual-v3.0", "embed-english-light-v3.0",
                      "embed-multilingual-light-v3.0"), _in_out_usd("0.1", "0.1")),
+    # AWS Bedrock embeddings, on demand, us-east-1 (https://aws.amazon.com/bedrock/pricing/, 2026-12: the stored
+    # copy of the page read then shows no figures; these are the published per-1K prices, $0.00002 Titan v2,
+    # $0.0001 Titan v1 and Cohere Embed v3, $0.00012 Cohere Embed 4 — check them on the next update).
+    "amazon.titan-embed-text-v2:0": _in_out_usd("0.02", "0.02"),
+    "amazon.titan-embed-text-v1": _in_out_usd("0.1", "0.1"),
+    **dict.fromkeys(("cohere.embed-english-v3", "cohere.embed-multilingual-v3"), _in_out_usd("0.1", "0.1")),
+    "cohere.embed-v4:0": _in_out_usd("0.12", "0.12"),
     # Cloudflare Workers AI (https://developers.cloudflare.com/workers-ai/platform/pricing/, read 2025-09):
     # $ per 1M tokens (Workers AI bills neurons; the page gives these per-token equivalents).
     "@cf/meta/llama-3.1-8b-instruct": _in_out_usd("0.282", "0.827"),

@@ -23,6 +23,14 @@ block (tool results included), outputTokens = words of the answer (of the tool i
 is ``"echo: <last user text>"`` (``" (with N images)"`` when it had images), ``"tool said: <result>"`` after a tool
 result, or — with tools and a last user text — one call of the first tool (or of the ``toolChoice`` tool) with
 every string property set to the user's text. ``inferenceConfig.maxTokens`` cuts the answer (``max_tokens``).
+* ``POST /model/{modelId}/invoke`` — InvokeModel for the embedding models (``EMBEDDING_MODELS``): Titan Text
+  Embeddings ``{inputText, dimensions (256 | 512 | 1024, v2), normalize, embeddingTypes}`` → ``{embedding,
+  inputTextTokenCount}``; Cohere Embed ``{texts (1-96), input_type, truncate, embedding_types,
+  output_dimension (v4)}`` → ``{id, texts, response_type, embeddings}`` (``{float: [...]}`` by type when
+  ``embedding_types`` is given); unknown fields are a ValidationException. Token counts also in the
+  ``X-Amzn-Bedrock-Input-Token-Count`` header, as InvokeModel answers; a vector is a function of its text.
+  ``throttle_invoke_after = n`` answers n calls, then 429 ThrottlingException.
+
 Requests are recorded in ``requests`` before any check.
 """
 
@@ -31,6 +39,7 @@ from __future__ import annotations
 import base64
 import calendar
 import json
+import math
 import struct
 import time
 import uuid
@@ -51,6 +60,10 @@ MODELS = {"anthropic.claude-3-5-sonnet-20241022-v2:0", "anthropic.claude-3-haiku
           "mistral.mistral-large-2402-v1:0"}
 FIELDS = {"messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
           "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig"}
+TITAN_V1, TITAN_V2 = "amazon.titan-embed-text-v1", "amazon.titan-embed-text-v2:0"
+COHERE_V3, COHERE_V4 = "cohere.embed-english-v3", "cohere.embed-v4:0"
+EMBEDDING_MODELS = {TITAN_V1, TITAN_V2, COHERE_V3, "cohere.embed-multilingual-v3", COHERE_V4}
+COHERE_INPUT_TYPES = {"search_document", "search_query", "classification", "clustering", "image"}
 BLOCKS = {"text", "image", "document", "video", "toolUse", "toolResult", "guardContent", "cachePoint",
           "reasoningContent"}
 
@@ -104,12 +117,14 @@ class FakeBedrock:
         self.keys = keys if keys is not None else {"AKIAFAKE": "fake-secret"}
         self.requests: list[Recorded] = []
         self.throttle_stream = False
+        self.throttle_invoke_after: int | None = None  # InvokeModel calls answered before a ThrottlingException
         self.app = web.Application()
         self.app.router.add_post("/model/{model}/converse", self._guard(self._converse))
         self.app.router.add_post("/model/{model}/converse-stream", self._guard(self._converse_stream))
+        self.app.router.add_post("/model/{model}/invoke", self._guard(self._invoke, converse=False))
 
-    def _guard(self, handler: Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
-               ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _guard(self, handler: Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]],
+               converse: bool = True) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             body = await request.read()
             self.requests.append(Recorded(request.path, {k.lower(): v for k, v in request.headers.items()}, body))
@@ -119,9 +134,9 @@ class FakeBedrock:
                     data = json.loads(body)
                 except ValueError:
                     raise _validation("The request body is not valid JSON") from None
-                if request.match_info["model"] not in MODELS:
+                if request.match_info["model"] not in (MODELS if converse else EMBEDDING_MODELS):
                     raise _validation("The provided model identifier is invalid.")
-                return await handler(request, self._check(data))
+                return await handler(request, self._check(data) if converse else data)
             except AwsError as exc:
                 return web.Response(body=json.dumps({"message": exc.message}).encode(), status=exc.status,
                                     content_type="application/json", headers={"x-amzn-ErrorType": exc.kind})
@@ -263,6 +278,55 @@ class FakeBedrock:
                                            "metrics": {"latencyMs": 42}}))
         await out.write_eof()
         return out
+
+
+    async def _invoke(self, request: web.Request, data: Any) -> web.StreamResponse:
+        """InvokeModel for the embedding models, validated and answered as their model-parameter pages say."""
+        model = request.match_info["model"]
+        if self.throttle_invoke_after is not None:
+            if self.throttle_invoke_after <= 0:
+                raise AwsError(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+            self.throttle_invoke_after -= 1
+        if not isinstance(data, dict):
+            raise _validation("Malformed input request, please reformat your input and try again.")
+        if model.startswith("amazon.titan"):
+            allowed = {"inputText"} if model == TITAN_V1 else {"inputText", "dimensions", "normalize",
+                                                                 "embeddingTypes"}
+            text = data.get("inputText")
+            if set(data) - allowed or not isinstance(text, str) or not text:
+                raise _validation("Malformed input request: #: required key [inputText] not found or extraneous "
+                                  f"key [{next(iter(sorted(set(data) - allowed)), 'inputText')}], please "
+                                  "reformat your input and try again.")
+            size = data.get("dimensions", 1536 if model == TITAN_V1 else 1024)
+            if size not in ((1536,) if model == TITAN_V1 else (256, 512, 1024)):
+                raise _validation("Malformed input request: #/dimensions: must be one of 256, 512, 1024")
+            vector = embed_vector(text, size)
+            answer: dict[str, Any] = {"embedding": vector, "inputTextTokenCount": count_words(text)}
+            if "embeddingTypes" in data:
+                answer["embeddingsByType"] = {"float": vector}
+            return web.json_response(answer, headers={"X-Amzn-Bedrock-Input-Token-Count": str(count_words(text))})
+        texts = data.get("texts")
+        allowed = {"texts", "images", "input_type", "truncate", "embedding_types"} | (
+            {"output_dimension", "max_tokens"} if model == COHERE_V4 else set())
+        if set(data) - allowed or not isinstance(texts, list) or not 0 < len(texts) <= 96 or \
+                not all(isinstance(t, str) for t in texts) or data.get("input_type") not in COHERE_INPUT_TYPES:
+            raise _validation("Malformed input request, please reformat your input and try again.")
+        size = data.get("output_dimension", 1536 if model == COHERE_V4 else 1024)
+        if size not in (256, 512, 1024, 1536):
+            raise _validation("Malformed input request: output_dimension must be one of 256, 512, 1024, 1536")
+        vectors = [embed_vector(t, size) for t in texts]
+        tokens = sum(count_words(t) for t in texts)
+        body: dict[str, Any] = {"id": str(uuid.uuid4()), "texts": texts, "response_type": "embeddings_floats",
+                                "embeddings": vectors}
+        if "embedding_types" in data:
+            body.update(response_type="embeddings_by_type", embeddings={"float": vectors})
+        return web.json_response(body, headers={"X-Amzn-Bedrock-Input-Token-Count": str(tokens)})
+
+
+def embed_vector(text: str, size: int) -> list[float]:
+    """A deterministic vector for ``text``: the same text, the same vector."""
+    seed = zlib.crc32(text.encode())
+    return [round(math.sin(seed + i), 6) for i in range(size)]
 
 
 async def start_fake(fake: FakeBedrock) -> tuple[str, Callable[[], Awaitable[None]]]:

@@ -1,6 +1,7 @@
 """Proof that the fake Bedrock runtime speaks the published Converse / ConverseStream APIs, SigV4 and the
 event-stream framing: boto3's ``bedrock-runtime`` client (``endpoint_url`` = the fake) gets answers to converse
-and converse_stream (text, tool calls, a tool round trip, an image), its signatures are accepted and a wrong
+and converse_stream (text, tool calls, a tool round trip, an image) and to invoke_model for Titan and Cohere
+embeddings, its signatures are accepted and a wrong
 secret is refused, and errors arrive as the client's typed exceptions.
 
 boto3 is synchronous, so it runs in a thread while the fake serves on this loop.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
-from tests.fakes.bedrock_upstream import FakeBedrock, start_fake
+from tests.fakes.bedrock_upstream import COHERE_V3, COHERE_V4, TITAN_V1, TITAN_V2, FakeBedrock, start_fake
 
 AK, SK = "AKIAFAKEPROOF", "fake/secret+key"
 CLAUDE = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -117,3 +119,53 @@ async def test_errors(fake: tuple[FakeBedrock, str], secret: str, model: str, me
         await run(url, lambda c: c.converse(modelId=model, messages=messages), secret)
     assert raised.value.response["Error"]["Code"] == code
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+
+
+async def test_invoke_model_titan_embeddings(fake: tuple[FakeBedrock, str]) -> None:
+    upstream, url = fake
+    for model, body, size in ((TITAN_V2, {"inputText": "hello there", "dimensions": 256, "normalize": True}, 256),
+                              (TITAN_V1, {"inputText": "hello there"}, 1536)):
+        answer = await run(url, lambda c, m=model, b=body: c.invoke_model(
+            modelId=m, body=json.dumps(b), contentType="application/json", accept="application/json"))
+        data = json.loads(answer["body"].read())
+        assert len(data["embedding"]) == size and data["inputTextTokenCount"] == 2
+        assert answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-bedrock-input-token-count"] == "2"
+        assert upstream.requests[-1].path == f"/model/{model}/invoke"
+    same = await run(url, lambda c: json.loads(c.invoke_model(
+        modelId=TITAN_V2, body=json.dumps({"inputText": "hello there", "dimensions": 256}))["body"].read()))
+    first = await run(url, lambda c: json.loads(c.invoke_model(
+        modelId=TITAN_V2, body=json.dumps({"inputText": "hello there", "dimensions": 256}))["body"].read()))
+    assert same["embedding"] == first["embedding"]  # a vector is a function of its text
+
+
+async def test_invoke_model_cohere_embeddings(fake: tuple[FakeBedrock, str]) -> None:
+    _, url = fake
+    by_type = await run(url, lambda c: json.loads(c.invoke_model(modelId=COHERE_V3, body=json.dumps(
+        {"texts": ["a b", "c"], "input_type": "search_document", "embedding_types": ["float"]}))["body"].read()))
+    assert by_type["response_type"] == "embeddings_by_type" and len(by_type["embeddings"]["float"]) == 2
+    floats = await run(url, lambda c: json.loads(c.invoke_model(modelId=COHERE_V4, body=json.dumps(
+        {"texts": ["a b"], "input_type": "search_query", "output_dimension": 256}))["body"].read()))
+    assert floats["response_type"] == "embeddings_floats" and len(floats["embeddings"][0]) == 256
+
+
+@pytest.mark.parametrize(("model", "body"), [
+    (TITAN_V2, {"inputText": "x", "dimensions": 100}),
+    (TITAN_V1, {"inputText": "x", "dimensions": 256}),
+    (TITAN_V2, {"texts": ["x"]}),
+    (COHERE_V3, {"texts": ["x"]}),  # input_type is required
+    (COHERE_V3, {"texts": ["x"], "input_type": "search_query", "output_dimension": 256}),  # v4 only
+    ("amazon.titan-embed-nothing", {"inputText": "x"}),
+])
+async def test_invoke_model_validation(fake: tuple[FakeBedrock, str], model: str, body: dict[str, Any]) -> None:
+    _, url = fake
+    with pytest.raises(ClientError) as raised:
+        await run(url, lambda c: c.invoke_model(modelId=model, body=json.dumps(body)))
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+
+
+async def test_invoke_model_is_signed(fake: tuple[FakeBedrock, str]) -> None:
+    _, url = fake
+    with pytest.raises(ClientError) as raised:
+        await run(url, lambda c: c.invoke_model(modelId=TITAN_V2, body=json.dumps({"inputText": "x"})),
+                  secret="wrong")
+    assert raised.value.response["Error"]["Code"] == "InvalidSignatureException"

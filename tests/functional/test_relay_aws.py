@@ -2,12 +2,15 @@
 through Converse (One API's model names mapped to Bedrock ids, system merged, SigV4 accepted by the fake's
 botocore check), ConverseStream decoded from the event-stream framing, tools both ways and a tool round trip,
 images sent as bytes, usage from Bedrock, an exception inside a stream, and refused credentials disabling the
-channel.
+channel; embeddings through InvokeModel (Titan one call per text, Cohere in one call) with the SDK's
+embeddings.create, and their refusals.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from typing import Any
 
 import openai
@@ -15,7 +18,7 @@ import pytest
 
 from oneapi.services import pricing
 from oneapi.store.queries import channels as channel_q
-from tests.fakes.bedrock_upstream import FakeBedrock, start_fake
+from tests.fakes.bedrock_upstream import FakeBedrock, embed_vector, start_fake
 from tests.functional.relay_env import RelayEnv
 
 AWS = 33
@@ -148,8 +151,10 @@ async def test_refused_credentials_disable_the_channel(relay_env: RelayEnv, key:
     assert channel["status"] == channel_q.STATUS_AUTO_DISABLED
 
 
-@pytest.mark.parametrize(("kw", "phrase"), [({"n": 2}, "n=2 is not supported"),
-                                            ({"response_format": {"type": "json_object"}}, "no native mechanism for response_format")])
+@pytest.mark.parametrize(("kw", "phrase"), [
+    ({"n": 2}, "n=2 is not supported"),
+    ({"response_format": {"type": "json_object"}}, "no native mechanism for response_format"),
+])
 async def test_refused_before_any_call(relay_env: RelayEnv, kw: dict[str, Any], phrase: str) -> None:
     fake, _ = await bedrock(relay_env)
     with pytest.raises(openai.BadRequestError) as raised:
@@ -163,3 +168,76 @@ async def test_a_key_without_region_names_the_setting(relay_env: RelayEnv) -> No
     with pytest.raises(openai.InternalServerError) as raised:
         await relay_env.client().chat.completions.create(model="claude-3-5-sonnet-20241022", messages=MESSAGES)
     assert "AK|SK|Region" in raised.value.response.json()["error"]["message"] and fake.requests == []
+
+
+# -- embeddings through InvokeModel ------------------------------------------------------------------------
+
+TITAN, COHERE = "amazon.titan-embed-text-v2:0", "cohere.embed-english-v3"
+
+
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+async def test_titan_embeddings_one_call_per_text_billed_by_titans_counts(relay_env: RelayEnv,
+                                                                         encoding: str) -> None:
+    fake, channel_id = await bedrock(relay_env, models=f"{TITAN},{COHERE}")
+    texts = ["the first text", "second", "a third one here"]
+    result = await relay_env.client().embeddings.create(model=TITAN, input=texts, dimensions=256,
+                                                        encoding_format=encoding)  # type: ignore[arg-type]
+    assert [d.index for d in result.data] == [0, 1, 2]
+    vectors = [list(struct.unpack(f"<{256}f", base64.b64decode(d.embedding))) if encoding == "base64"
+               else d.embedding for d in result.data]
+    expected = [embed_vector(t, 256) for t in texts]  # the fake's vectors, in order (float32 for base64)
+    assert [len(v) for v in vectors] == [256] * 3
+    assert all(abs(a - b) < 1e-6
+               for got, want in zip(vectors, expected, strict=True) for a, b in zip(got, want, strict=True))
+    assert result.usage.prompt_tokens == result.usage.total_tokens == 3 + 1 + 4  # Titan's inputTextTokenCount
+    calls = fake.requests
+    assert [c.path for c in calls] == [f"/model/{TITAN}/invoke"] * 3
+    assert [c.json() for c in calls] == [{"inputText": t, "normalize": True, "dimensions": 256} for t in texts]
+    assert all(c.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={AK}/") for c in calls)
+    [log] = await relay_env.consume_logs()
+    price = pricing.price_for(relay_env.relay.prices(), TITAN, AWS, "default")
+    assert price.known and (log["prompt_tokens"], log["channel_id"]) == (8, channel_id)
+    assert log["quota"] == pricing.text_quota(price, 8, 0)
+
+
+async def test_cohere_embeddings_in_one_call_counted_by_the_relay(relay_env: RelayEnv) -> None:
+    fake, _ = await bedrock(relay_env, models=f"{TITAN},{COHERE}")
+    result = await relay_env.client().embeddings.create(model=COHERE, input=["one two", "three"],
+                                                        encoding_format="float")
+    assert [d.embedding[:3] for d in result.data] == [embed_vector(t, 1024)[:3] for t in ("one two", "three")]
+    [call] = fake.requests
+    assert call.path == f"/model/{COHERE}/invoke"
+    assert call.json() == {"texts": ["one two", "three"], "input_type": "search_document",
+                           "embedding_types": ["float"]}
+    # Bedrock's Cohere answer has no token counts in its body: the relay counts the input, text by text
+    counted = relay_env.relay.tokenizer.count_input(["one two", "three"], COHERE)
+    [log] = await relay_env.consume_logs()
+    assert result.usage.prompt_tokens == log["prompt_tokens"] == counted > 0
+
+
+async def test_a_titan_error_midway_is_reported_and_refunded(relay_env: RelayEnv) -> None:
+    fake, _ = await bedrock(relay_env, models=TITAN)
+    fake.throttle_invoke_after = 1
+    before = await relay_env.user_row()
+    with pytest.raises(openai.RateLimitError) as raised:
+        await relay_env.client().embeddings.create(model=TITAN, input=["one", "two", "three"])
+    error = raised.value.response.json()["error"]
+    assert error["type"] == "aws_error" and "Too many requests" in error["message"]
+    assert len(fake.requests) == 2  # the second call was refused: the third is not made
+    assert (await relay_env.user_row())["quota"] == before["quota"]
+
+
+@pytest.mark.parametrize(("model", "kw", "phrase"), [
+    (TITAN, {"input": [[1, 2, 3]]}, "not token arrays"),
+    (TITAN, {"input": ["ok", ""]}, "non-empty"),
+    (TITAN, {"input": "x", "dimensions": 100}, "takes dimensions 256, 512, 1024"),
+    (COHERE, {"input": "x", "dimensions": 256}, "one size"),
+    (COHERE, {"input": ["x"] * 97}, "at most 96 texts"),
+])
+async def test_embedding_requests_refused_before_any_call(relay_env: RelayEnv, model: str, kw: dict[str, Any],
+                                                          phrase: str) -> None:
+    fake, _ = await bedrock(relay_env, models=f"{TITAN},{COHERE}")
+    with pytest.raises(openai.BadRequestError) as raised:
+        await relay_env.client().embeddings.create(model=model, **kw)
+    assert phrase in raised.value.response.json()["error"]["message"]
+    assert fake.requests == []

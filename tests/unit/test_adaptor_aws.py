@@ -98,3 +98,56 @@ def test_a_stream_cut_inside_a_message_is_unreadable() -> None:
     assert translator.feed(frames[:-3]) == []
     with pytest.raises(ValueError, match="inside a message"):
         translator.finish()
+
+
+# -- embeddings: Titan's one call per text ----------------------------------------------------------------
+
+
+def embeddings_request(model: str, texts: list[str]) -> Any:
+    return golden_request({"mode": "embeddings", "model": model, "json": {"model": model, "input": texts}},
+                          1_717_171_717.25)
+
+
+def test_titan_embeds_each_text_in_turn_and_collects_the_answers() -> None:
+    from oneapi.proxy.adaptors.base import Collected, FollowUp
+    from tests.unit.test_adaptor_zhipu import golden_channel
+
+    channel = golden_channel(33, {"key": "AKIAGOLDEN|golden/secret|eu-central-1"})
+    call = ADAPTOR.build(channel, embeddings_request("amazon.titan-embed-text-v2:0", ["one", "two", "three"]))
+    answers = [b'{"embedding": [%d], "inputTextTokenCount": 1}' % n for n in range(3)]
+    sent = [json.loads(call.body)["inputText"]]
+    for answer in answers[:2]:
+        assert call.follow is not None
+        step = call.follow(200, answer)
+        assert isinstance(step, FollowUp) and step.delay == 0
+        call = step.call
+        assert call.url.endswith("/model/amazon.titan-embed-text-v2:0/invoke")
+        assert call.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAGOLDEN/")
+        sent.append(json.loads(call.body)["inputText"])
+    assert sent == ["one", "two", "three"]
+    assert call.follow is not None
+    collected = call.follow(200, answers[2])
+    assert isinstance(collected, Collected)
+    answer, usage = ADAPTOR.parse_response(embeddings_request("amazon.titan-embed-text-v2:0", ["x"] * 3),
+                                           collected.body)
+    assert [d["embedding"] for d in answer["data"]] == [[0.0], [1.0], [2.0]] and usage == aws.Usage(3, 0)
+    # an error on the way is the answer: delivered as it is, for error() to report
+    first = ADAPTOR.build(channel, embeddings_request("amazon.titan-embed-text-v2:0", ["one", "two"]))
+    assert first.follow is not None and first.follow(429, b'{"message": "Too many requests"}') is None
+
+
+def test_cohere_embeds_in_one_call() -> None:
+    from tests.unit.test_adaptor_zhipu import golden_channel
+
+    channel = golden_channel(33, {"key": "AKIAGOLDEN|golden/secret|eu-central-1"})
+    call = ADAPTOR.build(channel, embeddings_request("cohere.embed-english-v3", ["one", "two"]))
+    assert call.follow is None and json.loads(call.body)["texts"] == ["one", "two"]
+
+
+def test_too_many_texts_are_refused() -> None:
+    from tests.unit.test_adaptor_zhipu import golden_channel
+
+    channel = golden_channel(33, {"key": "AKIAGOLDEN|golden/secret|eu-central-1"})
+    for model, most in (("amazon.titan-embed-text-v2:0", aws.MAX_TITAN_TEXTS), ("cohere.embed-v4:0", 96)):
+        with pytest.raises(aws.RelayError, match=f"at most {most} texts"):
+            ADAPTOR.build(channel, embeddings_request(model, ["x"] * (most + 1)))

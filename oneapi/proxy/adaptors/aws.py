@@ -27,19 +27,49 @@ turns, tool results paired with their calls, images from the bytes the relay fet
 blocks: all Bedrock models take the same shape. One API used Anthropic's body through InvokeModel for Claude and
 a prompt template for Llama; Converse serves every model, streams with usage, and carries tools for all.
 Refused with a 400: ``n`` > 1 and ``response_format`` other than text (Converse has neither).
+
+Embeddings (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html,
+.../model-parameters-embed.html) go through InvokeModel, ``POST {base}/model/{modelId}/invoke``, signed the same:
+
+* Titan Text Embeddings (``amazon.titan-embed-text-v2:0``, ``-v1``) take one text per call: ``{inputText,
+  dimensions (256 | 512 | 1024, v2 only), normalize: true}`` → ``{embedding, inputTextTokenCount}``. A list of
+  inputs is one call per text, made in turn (at most :data:`MAX_TITAN_TEXTS`); the answers are collected and
+  the usage is the sum of their token counts.
+* Cohere Embed (``cohere.embed-english-v3``, ``cohere.embed-multilingual-v3``, ``cohere.embed-v4:0``) take up to
+  96 texts: ``{texts, input_type (the client's, default search_document), embedding_types: ["float"],
+  output_dimension (v4)}`` → ``{embeddings: {float: [[...]]}}`` (or ``[[...]]``). The body has no token counts
+  (Bedrock puts them in a header): the relay counts.
+* Token arrays, an empty input and ``dimensions`` a model does not take are refused with a 400.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from oneapi.proxy.adaptors.anthropic import conversation
-from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
-from oneapi.proxy.adaptors.client_request import is_number
-from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
+from oneapi.proxy.adaptors.base import (
+    AdaptorBase,
+    Collected,
+    FollowUp,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
+from oneapi.proxy.adaptors.client_request import embedding_texts, is_number, requested_encoding
+from oneapi.proxy.adaptors.common import (
+    chat_completion,
+    chunk,
+    compact_json,
+    completion_id,
+    embedding_list,
+    json_object,
+    openai_error,
+)
 from oneapi.proxy.adaptors.eventstream import Decoder, Message
 from oneapi.proxy.adaptors.sigv4 import Credentials, sign
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
@@ -327,23 +357,140 @@ class ConverseStream:
         return []
 
 
+# -- embeddings (InvokeModel) ----------------------------------------------------------------------------
+
+MAX_TITAN_TEXTS: Final = 64  # Titan embeds one text per call: a longer list is refused rather than made slow
+MAX_COHERE_TEXTS: Final = 96  # Bedrock's limit per call
+TITAN_DIMENSIONS: Final = (256, 512, 1024)
+COHERE_DIMENSIONS: Final = (256, 512, 1024, 1536)
+COHERE_INPUT_TYPES: Final = ("search_document", "search_query", "classification", "clustering")
+
+
+def embedding_family(model: str) -> str:
+    """``titan`` or ``cohere`` for the Bedrock model id, or a refusal naming what is served."""
+    if model.startswith("amazon.titan-embed-text-"):
+        return "titan"
+    if model.startswith("cohere.embed-"):
+        return "cohere"
+    raise refusal(f"AWS Bedrock channels embed with Titan Text Embeddings (amazon.titan-embed-text-*) and Cohere "
+                  f"Embed (cohere.embed-*), not {model}")
+
+
+def _dimensions(data: Mapping[str, Any]) -> int | None:
+    value = data.get("dimensions")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def titan_body(model: str, text: str, dimensions: int | None) -> dict[str, Any]:
+    if model.startswith("amazon.titan-embed-text-v1"):
+        return {"inputText": text}
+    body: dict[str, Any] = {"inputText": text, "normalize": True}
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    return body
+
+
+def embedding_texts_of(request: RelayRequest, family: str) -> list[str]:
+    data = request.json or {}
+    texts = embedding_texts(data, non_empty=True)
+    if texts is None:
+        raise refusal("AWS Bedrock embeddings take a non-empty string or list of non-empty strings "
+                      "(not token arrays)")
+    most = MAX_TITAN_TEXTS if family == "titan" else MAX_COHERE_TEXTS
+    if len(texts) > most:
+        raise refusal(f"AWS Bedrock's {family.title()} embeddings take at most {most} texts per request, "
+                      f"not {len(texts)}")
+    dimensions = _dimensions(data)
+    model = model_id(request.upstream_model)
+    if dimensions is None:
+        return texts
+    sized = not model.startswith("amazon.titan-embed-text-v1") if family == "titan" else "embed-v4" in model
+    if not sized:
+        raise refusal(f"{model} makes embeddings of one size: dimensions cannot be chosen")
+    offered = TITAN_DIMENSIONS if family == "titan" else COHERE_DIMENSIONS
+    if dimensions not in offered:
+        raise refusal(f"{model} takes dimensions {', '.join(map(str, offered))}, not {dimensions}")
+    return texts
+
+
+def cohere_body(request: RelayRequest, texts: list[str]) -> dict[str, Any]:
+    data = request.json or {}
+    input_type = data.get("input_type", COHERE_INPUT_TYPES[0])
+    if input_type not in COHERE_INPUT_TYPES:
+        raise refusal(f"input_type must be one of {', '.join(COHERE_INPUT_TYPES)}")
+    body: dict[str, Any] = {"texts": texts, "input_type": input_type, "embedding_types": ["float"]}
+    dimensions = _dimensions(data)
+    if dimensions is not None:
+        body["output_dimension"] = dimensions
+    return body
+
+
+def invoke_call(url: str, body: dict[str, Any], creds: Credentials, region: str, now: float) -> UpstreamCall:
+    raw = compact_json(body)
+    headers = sign("POST", url, {"Content-Type": "application/json", "Accept": "application/json"}, raw, creds,
+                   region, SERVICE, now)
+    return UpstreamCall("POST", url, headers, raw)
+
+
+def next_titan(url: str, bodies: tuple[dict[str, Any], ...], creds: Credentials, region: str, now: float,
+               answers: tuple[bytes, ...], status: int, body: bytes) -> FollowUp | Collected | None:
+    """After one Titan answer: the call for the next text, or every answer collected as a JSON array (None:
+    an error, delivered as it is)."""
+    if status != 200:
+        return None
+    answers = (*answers, body)
+    if len(answers) == len(bodies):
+        return Collected(b"[" + b",".join(answers) + b"]")
+    call = invoke_call(url, bodies[len(answers)], creds, region, now)
+    return FollowUp(UpstreamCall(call.method, call.url, call.headers, call.body,
+                                 follow=partial(next_titan, url, bodies, creds, region, now, answers)))
+
+
+def _vector(value: Any) -> list[float]:
+    if not isinstance(value, list) or not all(is_number(v) for v in value):
+        raise ValueError("an embedding is not a list of numbers")
+    return [float(v) for v in value]
+
+
+def parse_embeddings(request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
+    model = model_id(request.upstream_model)
+    data = parse_json(body)
+    if embedding_family(model) == "titan":
+        if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+            raise ValueError("the Titan answers are not a list of JSON objects")
+        vectors = [_vector(d.get("embedding")) for d in data]
+        counts = [d.get("inputTextTokenCount") for d in data]
+        usage = Usage(sum(int(c) for c in counts), 0) if all(is_number(c) for c in counts) else None
+    else:
+        if not isinstance(data, dict):
+            raise ValueError("the answer is not a JSON object")
+        found = data.get("embeddings")
+        found = found.get("float") if isinstance(found, dict) else found
+        if not isinstance(found, list):
+            raise ValueError("the answer has no float embeddings")
+        vectors, usage = [_vector(v) for v in found], None
+    return embedding_list(vectors, request.upstream_model, usage, requested_encoding(request)), usage
+
+
 # -- the adaptor -----------------------------------------------------------------------------------------
 
 
 class BedrockAdaptor(AdaptorBase):
     name = "aws"
     passthrough = False
-    # Converse: one answer and no JSON mode; tools and images.
+    # Converse: one answer and no JSON mode; tools and images. Embeddings through InvokeModel.
     serves_tools = True
     serves_images = True
     inline_images = True  # Converse takes image bytes, not URLs
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
-        if request.mode != "chat":
-            raise RelayError(f"AWS Bedrock channels serve chat completions only, not {request.mode}", status=501,
-                             code="mode_not_supported")
+        if request.mode not in ("chat", "embeddings"):
+            raise RelayError(f"AWS Bedrock channels serve chat completions and embeddings, not {request.mode}",
+                             status=501, code="mode_not_supported")
         creds, region = credentials(channel)
         base = channel.base_url.rstrip("/") or f"https://bedrock-runtime.{region}.amazonaws.com"
+        if request.mode == "embeddings":
+            return self._embeddings(base, creds, region, request)
         action = "converse-stream" if request.stream else "converse"
         # ':' stays as it is: the HTTP client would send '%3A' as ':' anyway, and the path signed must be the
         # path sent ('/' in an inference profile ARN stays '%2F', which the client keeps).
@@ -354,7 +501,22 @@ class BedrockAdaptor(AdaptorBase):
                        SERVICE, request.now)
         return UpstreamCall("POST", url, headers, body)
 
+    @staticmethod
+    def _embeddings(base: str, creds: Credentials, region: str, request: RelayRequest) -> UpstreamCall:
+        model = model_id(request.upstream_model)
+        family = embedding_family(model)
+        texts = embedding_texts_of(request, family)
+        url = f"{base}/model/{quote(model, safe=':')}/invoke"
+        if family == "cohere":
+            return invoke_call(url, cohere_body(request, texts), creds, region, request.now)
+        bodies = tuple(titan_body(model, text, _dimensions(request.json or {})) for text in texts)
+        first = invoke_call(url, bodies[0], creds, region, request.now)
+        return UpstreamCall(first.method, first.url, first.headers, first.body,
+                            follow=partial(next_titan, url, bodies, creds, region, request.now, ()))
+
     def parse_response(self, request: RelayRequest, body: bytes) -> tuple[dict[str, Any], Usage | None]:
+        if request.mode == "embeddings":
+            return parse_embeddings(request, body)
         return parse_converse(request, json_object(body))
 
     def stream_translator(self, request: RelayRequest) -> ConverseStream:

@@ -57,8 +57,9 @@ class UpstreamCall:
     stream_usage_requested: bool = False  # we asked the upstream for a usage chunk the client did not ask for
     drop_empty_chunks: bool = False       # Azure: drop content-filter chunks with no choices and no usage
     # A multi-step exchange (Replicate: create a prediction, then poll or stream it). Given this call's answer
-    # (status, body), ``follow`` names the next call, or None when this answer is the one to deliver. Pure.
-    follow: Callable[[int, bytes], FollowUp | None] | None = None
+    # (status, body), ``follow`` names the next call, or the answer it put together from the answers so far
+    # (Collected), or None when this answer is the one to deliver. Pure.
+    follow: Callable[[int, bytes], FollowUp | Collected | None] | None = None
     # Made once this call's (streamed) answer has ended; its body is appended to the answer (Replicate: the
     # finished prediction, whose metrics are the stream's usage). Best effort: a failure just ends the answer.
     epilogue: UpstreamCall | None = None
@@ -70,6 +71,14 @@ class FollowUp:
 
     call: UpstreamCall
     delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The answer to deliver (with the last call's status), put together from several calls' answers (Bedrock's
+    Titan embeds one text per call)."""
+
+    body: bytes
 
 
 ResponseFormat = Literal["text", "json_object", "json_schema"]
