@@ -107,8 +107,10 @@ async def end_event_streams(app: web.Application) -> None:
 
 
 async def channel_types(request: web.Request) -> web.Response:
-    """The channel editor's type picker: each type's name, key format and default base URL."""
+    """The channel editor's type picker: each type's name, key format and default base URL (``base_url_hint``:
+    what an empty base URL means when that is not one fixed URL)."""
     return ok([{"id": t.id, "name": t.name, "key_hint": t.key_hint, "default_base_url": t.default_base_url,
+                "base_url_hint": t.base_url_hint,
                 "models": list(t.models)} for t in catalog.CHANNEL_TYPES.values() if t.id > 0])
 
 

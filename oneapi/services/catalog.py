@@ -75,6 +75,9 @@ class ChannelType:
     default_base_url: str
     key_hint: str
     models: tuple[str, ...]
+    # What the channel editor shows for the base URL when the default is not one fixed URL: derived from the
+    # key or config (Bedrock, Vertex AI), chosen by the key (DeepL), or required (Proxy). Empty: the default.
+    base_url_hint: str = ""
 
 
 def _ids(*chunks: str) -> tuple[str, ...]:
@@ -448,8 +451,8 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
     (30, "Ollama", "ollama", "http://localhost:11434", "any (not checked)", _OLLAMA),
     (31, "01.AI (LingYiWanWu)", "lingyiwanwu", "https://api.lingyiwanwu.com", "API key", _LINGYIWANWU),
     (32, "StepFun", "stepfun", "https://api.stepfun.com", "API key", _STEPFUN),
-    (33, "AWS Bedrock", "aws", "", "AK|SK|Region", _AWS),
-    (34, "Coze", "coze", "https://api.coze.com", "pat_...", ()),
+    (33, "AWS Bedrock", "aws", "", 'AK|SK|Region (|session token); or config {"ak", "sk", "region"}', _AWS),
+    (34, "Coze", "coze", "https://api.coze.com", 'pat_... (models: bot-<bot id>; config {"user_id"} optional)', ()),
     (35, "Cohere", "Cohere", "https://api.cohere.com", "API key", _COHERE),
     (36, "DeepSeek", "deepseek", "https://api.deepseek.com", _SK, _DEEPSEEK),
     (37, "Cloudflare", "cloudflare", "https://api.cloudflare.com", 'API token; config {"user_id": account id}',
@@ -479,8 +482,22 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
 )
 
 
+# The base URL the adaptor uses when the channel leaves it empty, where that is not the row's fixed default
+# (kept true to oneapi/proxy/adaptors/{xunfei,aws,coze,deepl,vertex,proxy}.py).
+_BASE_URL_HINTS: Final[Mapping[int, str]] = MappingProxyType({
+    18: "wss://spark-api.xf-yun.com",
+    33: "https://bedrock-runtime.{region}.amazonaws.com (the key's region)",
+    34: "https://api.coze.com (https://api.coze.cn for Coze China)",
+    38: "https://api-free.deepl.com for a :fx key, else https://api.deepl.com",
+    42: "https://{region}-aiplatform.googleapis.com (config region, default us-central1; "
+        "global: https://aiplatform.googleapis.com)",
+    43: "(required: the API that /v1/oneapi/proxy/{channel}/... passes requests to)",
+})
+
+
 def _build_channel_types() -> Mapping[int, ChannelType]:
-    table = {row[0]: ChannelType(*row) for row in _TYPE_ROWS}
+    table = {row[0]: ChannelType(*row, base_url_hint=_BASE_URL_HINTS.get(row[0], ""))
+             for row in _TYPE_ROWS}
     return MappingProxyType(table)
 
 

@@ -572,3 +572,55 @@ async def test_the_dashboard_says_when_redis_is_lost(admin_env: AdminEnv, redis_
     finally:
         admin_env.relay.services.redis = None
         await link.close()
+
+
+@pytest.mark.parametrize(("type_id", "key_format", "base_url"), [
+    (33, "AK|SK|Region", "https://bedrock-runtime.{region}.amazonaws.com (the key's region)"),
+    (34, "pat_...", "https://api.coze.com"),
+    (35, "API key", "https://api.cohere.com"),
+    (37, 'config {"user_id": account id}', "https://api.cloudflare.com"),
+    (38, "auth key (...:fx)", "https://api-free.deepl.com for a :fx key, else https://api.deepl.com"),
+    (42, "service account JSON", "https://{region}-aiplatform.googleapis.com (config region, default us-central1"),
+    (43, "Authorization value", "(required: the API that /v1/oneapi/proxy/{channel}/... passes requests to)"),
+    (46, "r8_...", "https://api.replicate.com/v1/models/"),
+])
+async def test_the_type_picker_shows_each_new_types_key_format_and_base_url(
+        admin_env: AdminEnv, type_id: int, key_format: str, base_url: str) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#type-hint"))
+        form = app.screen
+        picker = form.query_one("#type", Select)
+        picker.value = type_id
+        await pilot.pause()
+        hint = str(form.query_one("#type-hint", Label).render())
+        key_line, base_line = hint.split("\n")
+        assert key_line.startswith("key format: ") and key_format in key_line
+        assert base_line.startswith("default base URL: ") and base_url in base_line
+        # the type's models fill an empty models field (none for Coze and Proxy: bots and paths, not models)
+        models = form.query_one("#field-models", Input).value
+        assert bool(models) == (type_id not in (34, 43))
+
+
+async def test_the_models_field_follows_the_type_until_it_is_typed_in(admin_env: AdminEnv) -> None:
+    app = make_app(admin_env.socket)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen_stack) > 1 and app.screen.query("#type-hint"))
+        form = app.screen
+        picker, models = form.query_one("#type", Select), form.query_one("#field-models", Input)
+        await pilot.pause()
+        assert models.value.startswith("gpt-")  # OpenAI's, the first type
+        picker.value = 33
+        await pilot.pause()
+        assert models.value.startswith("claude-instant-1.2,")  # Bedrock's, not OpenAI's left behind
+        picker.value = 34
+        await pilot.pause()
+        assert models.value == ""  # Coze: bots, no built-in models
+        models.value = "bot-123"
+        picker.value = 35
+        await pilot.pause()
+        assert models.value == "bot-123"  # what was typed stays

@@ -369,4 +369,19 @@ def test_module_exports_the_documented_interface() -> None:
         assert name in catalog.__all__
         assert hasattr(catalog, name)
     fields = [f.name for f in dataclasses.fields(ChannelType)]
-    assert fields == ["id", "name", "owner", "default_base_url", "key_hint", "models"]
+    assert fields == ["id", "name", "owner", "default_base_url", "key_hint", "models", "base_url_hint"]
+
+
+def test_base_url_hints_say_what_the_adaptors_do_with_an_empty_base_url() -> None:
+    from oneapi.proxy.adaptors import deepl, vertex, xunfei
+
+    hints = {t.id: t.base_url_hint for t in CHANNEL_TYPES.values() if t.base_url_hint}
+    assert set(hints) == {18, 33, 34, 38, 42, 43}
+    assert hints[18] == xunfei.DEFAULT_BASE_URL
+    assert "https://bedrock-runtime.{region}.amazonaws.com" in hints[33]
+    assert CHANNEL_TYPES[34].default_base_url in hints[34]
+    assert deepl.FREE_HOST in hints[38] and deepl.PRO_HOST in hints[38]
+    assert f"default {vertex.DEFAULT_REGION}" in hints[42]
+    assert hints[43].startswith("(required")
+    # every other type without a fixed default needs a base URL (Azure's resource, Custom, OpenAI-Compatible)
+    assert [t.id for t in CHANNEL_TYPES.values() if not t.default_base_url and not t.base_url_hint] == [0, 3, 8, 50]

@@ -65,6 +65,7 @@ class ChannelForm(Form):
         super().__init__("Edit channel" if channel else "Add channel", submit)
         self._types = {t["id"]: t for t in types}
         self._channel = channel or {}
+        self._filled = ""  # the models the type picker last filled in
 
     def compose_fields(self) -> Iterator[Widget]:
         current = self._channel.get("type", 1)
@@ -87,14 +88,17 @@ class ChannelForm(Form):
         t = self._types.get(type_id)
         if t is None:
             return ""
-        return f"key format: {t['key_hint'] or '-'}    default base URL: {t['default_base_url'] or '(required)'}"
+        base = t.get("base_url_hint") or t["default_base_url"] or "(required)"
+        return f"key format: {t['key_hint'] or '-'}\ndefault base URL: {base}"
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.query_one("#type-hint", Label).update(plain(self._type_hint(event.value)))
         t = self._types.get(event.value)
         models = self.query_one("#field-models", Input)
-        if t is not None and not models.value:
-            models.value = ",".join(t["models"][:8])
+        # The models field follows the type while it holds what the picker put there (or nothing): another
+        # type's defaults would be wrong for this one (Coze and Proxy have none). What was typed is kept.
+        if t is not None and models.value in ("", self._filled):
+            models.value = self._filled = ",".join(t["models"][:8])
 
     def values(self) -> dict[str, Any]:
         values: dict[str, Any] = {name: self.query_one(f"#field-{name}", Input).value for name, _ in FIELDS}
