@@ -175,16 +175,26 @@ _CATALOGUE_2025 = _priced({
     **dict.fromkeys(("deepl-en-us", "deepl-en-gb", "deepl-de", "deepl-fr", "deepl-es", "deepl-ko"),
                     _in_out_usd("25", "25")),
     # Volcengine Ark Doubao (https://www.volcengine.com/docs/82379/1099320, read 2025-03): ¥ per 1M tokens.
+    # Checked 2026-12: the price page (now .../docs/82379/1544106) could not be read from here; the dated copies
+    # of it in github.com/syaoranwe/LLM-Price (2024-05 to 2024-12; doubao-1.5-pro-32k at 0.8 / 2 in 2025-06)
+    # give the same pro-32k, pro-128k, lite-32k and lite-128k prices. The 4k ids were priced as the 32k ones.
     **dict.fromkeys(("Doubao-pro-4k", "Doubao-pro-32k"), _in_out_rmb("0.8", "2")),
     "Doubao-pro-128k": _in_out_rmb("5", "9"),
     **dict.fromkeys(("Doubao-lite-4k", "Doubao-lite-32k"), _in_out_rmb("0.3", "0.6")),
     "Doubao-lite-128k": _in_out_rmb("0.8", "1"), "Doubao-embedding": _in_out_rmb("0.5", "0.5"),
-    # MiniMax (https://platform.minimaxi.com/document/price, read 2025-03): ¥ per 1M tokens.
+    # MiniMax (https://platform.minimaxi.com/document/price, read 2025-03): ¥ per 1M tokens. Checked 2026-12
+    # against LLM-Price's copies of that page (2025-03 to 2025-06): Text-01 and VL-01 at 1 / 8, the same.
+    # (Those copies also give abab6.5s at 1 / 1, where HEAD's abab6.5s-chat below is ¥10 per 1M: not changed,
+    # as HEAD's Chinese prices are kept, but worth a look on the next update.)
     **dict.fromkeys(("MiniMax-Text-01", "MiniMax-VL-01"), _in_out_rmb("1", "8")),
     # Baichuan (https://platform.baichuan-ai.com/price, read 2025-03), StepFun images
-    # (https://platform.stepfun.com/docs/pricing/details, read 2025-03: ¥0.1 per image).
+    # (https://platform.stepfun.com/docs/pricing/details, read 2025-03: ¥0.1 per image). Checked 2026-12: neither
+    # page could be read from here and no dated copy prices these two; HEAD's Baichuan2-Turbo (¥8), -192k (¥16)
+    # and Baichuan2-53B (¥20 per 1M) match LLM-Price's copies of Baichuan's page (2024-05 to 2024-12).
     "Baichuan-Text-Embedding": _in_out_rmb("0.5", "0.5"), "step-1x-medium": (_rmb("0.1"), _rmb("0.1")),
-    # together.ai (https://www.together.ai/pricing, read 2025-03): $ per 1M tokens, in = out.
+    # together.ai (https://www.together.ai/pricing, read 2025-03): $ per 1M tokens, in = out. Not re-checked
+    # 2026-12: the page could not be read from here. (They look like together's size tiers of 2024, 41-80B $0.90,
+    # 21-41B $0.80, Mixtral 8x22B $1.20, Llama 3 70B $0.88 — unconfirmed.)
     "meta-llama/Llama-3-70b-chat-hf": _in_out_usd("0.88", "0.88"),
     "deepseek-ai/deepseek-coder-33b-instruct": _in_out_usd("0.8", "0.8"),
     "mistralai/Mixtral-8x22B-Instruct-v0.1": _in_out_usd("1.2", "1.2"),
