@@ -13,11 +13,12 @@ from typing import Any
 
 import openai
 import pytest
+from aiohttp import ClientSession
 
 from oneapi.services import pricing
 from oneapi.store.queries import channels as channel_q
 from tests.fakes.replicate_upstream import FakeReplicate, start_fake
-from tests.functional.relay_env import RelayEnv, relay_config, sqlite_db, start_relay_env
+from tests.functional.relay_env import ROOT_ACCESS, RelayEnv, relay_config, sqlite_db, start_relay_env
 
 REPLICATE = 46
 TOKEN = "r8_channel_token"
@@ -126,6 +127,28 @@ async def test_a_failed_prediction_found_by_polling_is_refunded(relay_env: Relay
     error = raised.value.response.json()["error"]
     assert error["code"] == "prediction_failed" and "CUDA out of memory" in error["message"]
     assert (await relay_env.user_row())["quota"] == before["quota"]
+
+
+async def test_an_image_prediction_still_running_is_polled(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.slow = True
+    fake.polls_before_done = 1
+    result = await relay_env.client().images.generate(model=FLUX, prompt="a cat", size="1024x1024")
+    assert result.data is not None and str(result.data[0].url).startswith("https://replicate.delivery/")
+    assert [r.method for r in fake.requests] == ["POST", "GET", "GET"]
+    [log] = await relay_env.consume_logs()
+    assert log["quota"] > 0
+
+
+async def test_the_channel_test_polls_too(relay_env: RelayEnv) -> None:
+    fake, channel_id = await replicate(relay_env, models=LLAMA)
+    fake.slow = True
+    fake.polls_before_done = 1
+    async with ClientSession() as session, session.get(f"{relay_env.base_url}/api/channel/test/{channel_id}",
+                                                       headers={"Authorization": ROOT_ACCESS}) as resp:
+        result = await resp.json()
+    assert result["success"] is True and result["message"].startswith("echo: ")
+    assert [r.method for r in fake.requests] == ["POST", "GET", "GET"]
 
 
 async def test_images_are_billed_per_image(relay_env: RelayEnv) -> None:
