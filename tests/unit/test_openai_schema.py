@@ -50,7 +50,8 @@ GOLDEN_FILES = sorted(p for p in GOLDEN.rglob("*.json") if produced(p))
 
 def test_the_golden_files_hold_answers_and_chunks_of_every_translating_provider() -> None:
     providers = {p.parent.name for p in GOLDEN_FILES}
-    assert providers == {"ali", "anthropic", "baidu", "gemini", "tencent", "xunfei", "zhipu"}
+    assert providers == {"ali", "anthropic", "aws", "baidu", "cohere", "coze", "deepl", "gemini", "replicate",
+                         "tencent", "xunfei", "zhipu"}
     kinds = {obj["object"] for p in GOLDEN_FILES for obj in produced(p)}
     assert {"chat.completion", "chat.completion.chunk"} <= kinds
 
