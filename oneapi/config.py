@@ -254,7 +254,9 @@ class Config:
                                          _between(1, 600))
     relay_first_byte_timeout: int = setting(300, "RELAY_FIRST_BYTE_TIMEOUT",
                                             "seconds an upstream may take to start answering (status line and "
-                                            "headers) once the request is sent", _at_least(1))
+                                            "headers) once the request is sent; with RELAY_TIMEOUT 0, also the "
+                                            "bound on an exchange of several calls (Replicate's polling)",
+                                            _at_least(1))
     relay_idle_timeout: int = setting(300, "RELAY_IDLE_TIMEOUT",
                                       "seconds an upstream may stay silent while sending its answer (between two "
                                       "chunks of a stream)", _at_least(1))
