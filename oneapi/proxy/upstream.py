@@ -27,7 +27,7 @@ from aiohttp import web
 
 from oneapi.config import Config
 from oneapi.proxy import user_content
-from oneapi.proxy.adaptors.base import Collected, UpstreamCall
+from oneapi.proxy.adaptors.base import Collected, FollowUp, UpstreamCall
 from oneapi.proxy.state import Relay
 
 ERROR_BODY_LIMIT = 1 << 20  # read at most 1 MiB of an upstream error body
@@ -187,27 +187,61 @@ async def follow_through(relay: Relay, call: UpstreamCall, response: aiohttp.Cli
     (after its delay) until one answer is final, or hands back the answer it collected from all of them. The
     steps together are bounded by RELAY_TIMEOUT, or when that is 0 by RELAY_FIRST_BYTE_TIMEOUT (they are the
     wait for the answer to start): a step that would start after the bound is not made, and the last answer (a
-    prediction still running) is delivered as it is, for the adaptor to report. The final answer is the live
-    response when its call has no ``follow`` (a stream), else the buffered last (or collected) answer."""
+    prediction still running) is delivered as it is, for the adaptor to report; the step's ``abandon`` call is
+    made then, and when the client leaves during the exchange. The final answer is the live response when its
+    call has no ``follow`` (a stream), else the buffered last (or collected) answer."""
     loop = asyncio.get_running_loop()
     config = relay.config
     deadline = loop.time() + (config.relay_timeout or config.relay_first_byte_timeout)
-    while call.follow is not None:
-        try:
-            body = await read_limited(response, STEP_BODY_LIMIT)
-        finally:
-            response.release()
-        step = call.follow(response.status, body)
-        if isinstance(step, Collected):
-            return BufferedAnswer(response.status, response.headers, step.body)
-        if step is None or loop.time() + step.delay >= deadline:
-            return BufferedAnswer(response.status, response.headers, body)
-        await asyncio.sleep(step.delay)
-        call = step.call
-        response = await _request(relay, call)
+    step: FollowUp | None = None
+    try:
+        while call.follow is not None:
+            try:
+                body = await read_limited(response, STEP_BODY_LIMIT)
+            finally:
+                response.release()
+            found = call.follow(response.status, body)
+            if isinstance(found, Collected):
+                return BufferedAnswer(response.status, response.headers, found.body)
+            step = found
+            if step is None:
+                return BufferedAnswer(response.status, response.headers, body)
+            if loop.time() + step.delay >= deadline:
+                abandon(relay, step.abandon)
+                return BufferedAnswer(response.status, response.headers, body)
+            await asyncio.sleep(step.delay)
+            call = step.call
+            response = await _request(relay, call)
+    except asyncio.CancelledError:  # the client left while the exchange was under way
+        if step is not None:
+            abandon(relay, step.abandon)
+        raise
     if call.epilogue is not None and response.status in (200, 201):
         return WithEpilogue(relay, response, call.epilogue)
     return response
+
+
+ABANDON_TIMEOUT = 10.0
+_abandoning: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references to tasks
+
+
+def abandon(relay: Relay, call: UpstreamCall | None) -> None:
+    """Make ``call`` in the background, best effort (nobody waits for its answer)."""
+    if call is None:
+        return
+
+    async def send_it() -> None:
+        try:
+            response = await relay.upstream().request(call.method, call.url, data=call.body, headers=call.headers,
+                                                      timeout=aiohttp.ClientTimeout(total=ABANDON_TIMEOUT),
+                                                      proxy=relay.config.relay_proxy or None, allow_redirects=False)
+            response.release()
+        except (aiohttp.ClientError, TimeoutError, OSError, RuntimeError):  # RuntimeError: the session closed
+            pass
+
+    task = asyncio.get_running_loop().create_task(send_it())
+    _abandoning.add(task)
+    task.add_done_callback(_abandoning.discard)
 
 
 class BufferedAnswer:

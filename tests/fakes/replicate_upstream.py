@@ -17,6 +17,7 @@ Endpoints:
   that does not stream).
 * ``GET /v1/predictions/{id}`` — the prediction: ``processing`` for the first ``polls_before_done`` reads, then
   ``succeeded`` (or ``failed`` when ``fail_next_prediction``).
+* ``POST /v1/predictions/{id}/cancel`` — a prediction still running becomes ``canceled``; the prediction.
 * ``GET /v1/stream/{id}`` (``Accept: text/event-stream``) — SSE ``event: output`` / ``data: <text piece>``
   events (a piece with a newline as several ``data:`` lines), then ``event: done`` / ``data: {}``; with
   ``stream_error`` set, an ``event: error`` with ``{"detail": ...}`` after the first piece instead. Reading the
@@ -88,6 +89,7 @@ class FakeReplicate:
         self.app.router.add_post("/v1/models/{owner}/{name}/predictions", self._guard(self._create))
         self.app.router.add_get("/v1/predictions/{id}", self._guard(self._get))
         self.app.router.add_get("/v1/stream/{id}", self._guard(self._stream))
+        self.app.router.add_post("/v1/predictions/{id}/cancel", self._guard(self._cancel))
 
     def _guard(self, handler: Callable[[web.Request, Recorded], Awaitable[web.StreamResponse]]
                ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -175,6 +177,17 @@ class FakeReplicate:
             return web.json_response({**found, "status": "processing", "output": None, "metrics": {},
                                       "completed_at": None})
         return web.json_response(self._found(request))
+
+    async def _cancel(self, request: web.Request, record: Recorded) -> web.StreamResponse:
+        prediction_id = request.match_info["id"]
+        found = self._predictions.get(prediction_id)
+        if found is None:
+            raise ProblemError(404, "Not found", "The requested resource could not be found.")
+        if self._running.get(prediction_id):  # still running: it stops here, without output
+            self._running[prediction_id] = 0
+            self._predictions[prediction_id] = found = {**found, "status": "canceled", "output": None,
+                                                        "metrics": {}, "completed_at": "2026-01-01T00:00:02.000Z"}
+        return web.json_response(found)
 
     async def _stream(self, request: web.Request, record: Recorded) -> web.StreamResponse:
         prediction = self._found(request)

@@ -113,3 +113,13 @@ async def test_stream_error_event(fake: tuple[FakeReplicate, replicate.Client]) 
     upstream.stream_error = "CUDA out of memory"
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
         [e async for e in await client.async_stream(LLAMA, input={"prompt": "user: a b c\n"})]
+
+
+async def test_cancel(fake: tuple[FakeReplicate, replicate.Client]) -> None:
+    upstream, client = fake
+    upstream.polls_before_done = 5
+    prediction = await client.predictions.async_create(model=LLAMA, input={"prompt": "user: hi\n"})
+    await prediction.async_cancel()
+    await prediction.async_reload()
+    assert prediction.status == "canceled" and prediction.output is None
+    assert upstream.requests[-2].path == f"/v1/predictions/{prediction.id}/cancel"

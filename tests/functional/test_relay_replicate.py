@@ -2,12 +2,15 @@
 model as chat, non-stream (Prefer: wait, then polled while running) and streamed from the prediction's stream
 URL (or polled and pseudo-streamed when it has none), with usage from the prediction's metrics; an image model
 through /v1/images/generations billed per image; a prediction that fails, or does not finish within
-RELAY_TIMEOUT; refusals, and Replicate's problem details as OpenAI-shaped errors.
+RELAY_TIMEOUT, or whose client leaves (canceled on Replicate); refusals, and Replicate's problem details as
+OpenAI-shaped errors.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,18 @@ LLAMA = "meta/meta-llama-3-8b-instruct"
 FLUX = "black-forest-labs/flux-schnell"
 MESSAGES: Any = [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say hello please"}]
 # prompt "system: Be brief\nuser: Say hello please\n" = 7 words; the answer "echo: Say hello please" is 4.
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+def canceled(fake: FakeReplicate) -> Callable[[], bool]:
+    """Whether the last request the fake saw cancels a prediction."""
+    return lambda: bool(fake.requests) and fake.requests[-1].path.endswith("/cancel")
 
 
 async def replicate(env: RelayEnv, token: str = TOKEN, **channel: Any) -> tuple[FakeReplicate, int]:
@@ -180,8 +195,26 @@ async def test_a_prediction_not_finished_in_time_is_a_504_and_refunded(tmp_path:
         assert raised.value.status_code == 504
         error = raised.value.response.json()["error"]
         assert error["code"] == "prediction_not_finished" and "still processing" in error["message"]
-        assert 2 <= len(fake.requests) <= 4  # the creation and the polls that fit in a second
         assert (await env.user_row())["quota"] == before["quota"]
+        # the prediction is canceled, so that Replicate stops running (and billing) it
+        await wait_for(canceled(fake))
+        create, *polls, cancel = fake.requests
+        assert create.method == "POST" and create.path == f"/v1/models/{LLAMA}/predictions"
+        assert 1 <= len(polls) <= 3 and {p.method for p in polls} == {"GET"}  # the polls that fit in a second
+        assert cancel.method == "POST" and cancel.path == f"{polls[0].path}/cancel"
+        assert cancel.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_a_client_leaving_while_its_prediction_is_polled_cancels_it(relay_env: RelayEnv) -> None:
+    fake, _ = await replicate(relay_env)
+    fake.slow = True
+    fake.polls_before_done = 1000
+    before = await relay_env.user_row()
+    with pytest.raises(openai.APITimeoutError):
+        await relay_env.client(timeout=1.0).chat.completions.create(model=LLAMA, messages=MESSAGES)
+    await wait_for(canceled(fake))
+    assert fake.requests[-1].method == "POST"
+    assert (await relay_env.user_row())["quota"] == before["quota"]
 
 
 @pytest.mark.parametrize(("call", "phrase"), [

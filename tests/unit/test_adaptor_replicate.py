@@ -55,6 +55,9 @@ def test_a_running_prediction_is_polled_at_the_channels_own_url_with_a_growing_d
     # urls.get is not followed: the poll URL is built on the channel's base URL
     assert (call.method, call.url) == ("GET", f"{BASE}/v1/predictions/gm3qorzdhgbf")
     assert call.headers == {"Authorization": "Bearer r8_x", "Accept": "application/json"}
+    # given up here (the time bound, or the client gone), the prediction is canceled
+    assert step.abandon is not None and (step.abandon.method, step.abandon.url, step.abandon.headers) == (
+        "POST", f"{BASE}/v1/predictions/gm3qorzdhgbf/cancel", {"Authorization": "Bearer r8_x"})
     delays = []
     for _ in range(6):
         assert call.follow is not None

@@ -71,6 +71,9 @@ class FollowUp:
 
     call: UpstreamCall
     delay: float = 0.0
+    # Made instead, best effort, when the exchange is given up here (its time bound reached, or the client
+    # gone): Replicate cancels the prediction, which it would otherwise run, and bill, to the end.
+    abandon: UpstreamCall | None = None
 
 
 @dataclass(frozen=True)

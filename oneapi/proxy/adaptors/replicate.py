@@ -26,7 +26,9 @@ Translation (One API's inputs)
 * Non-stream requests and images: created with ``Prefer: wait``; a prediction still running is then polled at
   ``{base}/v1/predictions/{id}`` (0.25 s, doubling up to 2 s between reads) until it finishes. The relay bounds
   the whole exchange by RELAY_TIMEOUT (or RELAY_FIRST_BYTE_TIMEOUT when that is 0); a prediction still running
-  then is answered 504 ``prediction_not_finished`` (its id in the message) and refunded.
+  then is answered 504 ``prediction_not_finished`` (its id in the message) and refunded, and canceled
+  (``POST {base}/v1/predictions/{id}/cancel``) so that Replicate stops running and billing it; so is one whose
+  client leaves while it is polled.
 * Streams: created with ``stream: true`` and no wait; when the prediction offers a stream URL, its events are
   relayed as chunks as they come, and once ``done`` the finished prediction is read once more for its token
   counts (the usage). A model without a stream URL is polled, and its finished answer sent as one chunk. The
@@ -314,8 +316,9 @@ def next_step(base: str, key: str, streaming: bool, polls: int, status: int, bod
         return FollowUp(UpstreamCall("GET", stream_url, {**auth, "Accept": "text/event-stream",
                                                          "Cache-Control": "no-store"}, epilogue=poll))
     delay = min(POLL_FIRST * 2 ** polls, POLL_MOST)
+    cancel = UpstreamCall("POST", f"{base}/v1/predictions/{prediction_id}/cancel", auth)
     return FollowUp(UpstreamCall(poll.method, poll.url, poll.headers,
-                                 follow=partial(next_step, base, key, False, polls + 1)), delay)
+                                 follow=partial(next_step, base, key, False, polls + 1)), delay, abandon=cancel)
 
 
 def stream_url_allowed(url: str, base: str) -> bool:
