@@ -74,10 +74,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(url: str, connections: int, seconds: float) -> Result:
+def load(url: str, connections: int, seconds: float, key: str = KEY, max_requests: int = 1_000_000) -> Result:
+    """``seconds`` of load; the asyncio client also stops after ``max_requests`` (wrk knows only durations)."""
     if os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio") == "wrk":
-        return run_wrk(url, KEY, connections, seconds)
-    return asyncio.run(run_asyncio(url, KEY, connections, seconds))
+        return run_wrk(url, key, connections, seconds)
+    return asyncio.run(run_asyncio(url, key, connections, seconds, max_requests=max_requests))
 
 
 def redis_url() -> str | None:
