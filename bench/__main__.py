@@ -154,7 +154,7 @@ def latency(url: str, seconds: float, key: str = KEY) -> Result:
     return asyncio.run(run_asyncio(url, key, 1, seconds))
 
 
-PEER_HINT = f"   {'litellm':12} (not installed: {peer.INSTALL})"
+PEER_HINT = f"   {'litellm':12} not installed: {peer.INSTALL}  (or set BENCH_LITELLM=/path/to/bin/litellm)"
 
 
 def main() -> None:
@@ -183,7 +183,8 @@ def main() -> None:
                 if peer.ready(procs[-1], port):
                     ports["litellm"], pids["litellm"], keys["litellm"] = port, procs[-1].pid, peer.KEY
                 else:
-                    peer_hint = f"   {'litellm':12} ({litellm} did not start within {peer.START_TIMEOUT} s)"
+                    peer_hint = (f"   {'litellm':12} {litellm} did not start (it exited, or was not listening "
+                                 f"after {peer.START_TIMEOUT} s)")
             api(ports["oneapi"], "POST", "/api/channel/", {"type": 1, "name": "bench", "key": "k",
                                                            "base_url": upstream, "models": "gpt-4o-mini"})
             urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}

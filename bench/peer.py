@@ -17,8 +17,7 @@ from pathlib import Path
 
 DEFAULT_PATH = ".bench-litellm/bin/litellm"
 KEY = "sk-bench-litellm-master-key"
-INSTALL = ("python3 -m venv .bench-litellm && .bench-litellm/bin/pip install 'litellm[proxy]'  "
-           "(or set BENCH_LITELLM=/path/to/bin/litellm)")
+INSTALL = "python3 -m venv .bench-litellm && .bench-litellm/bin/pip install 'litellm[proxy]'"
 START_TIMEOUT = 180  # seconds: the proxy imports a great deal before it listens
 
 
