@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -34,6 +35,17 @@ def verdict(series: list[tuple[int, int]], warmup: int) -> str:
     flat = low >= -TOLERANCE and high <= TOLERANCE
     return (f"{'flat' if flat else 'NOT flat'}: after the warm-up RSS moved {low:+.1%} / {high:+.1%} around "
             f"{base / 2**20:.1f} MiB ({len(after)} samples; tolerance ±{TOLERANCE:.0%})")
+
+
+def compact(samples: list[int]) -> str:
+    """The series in whole MiB, runs of one figure written once with their length: "114 189×208 190"."""
+    runs: list[list[int]] = []
+    for mib in (round(rss / 2**20) for rss in samples):
+        if runs and runs[-1][0] == mib:
+            runs[-1][1] += 1
+        else:
+            runs.append([mib, 1])
+    return " ".join(f"{mib}×{n}" if n > 1 else str(mib) for mib, n in runs)
 
 
 def main() -> None:
@@ -69,10 +81,15 @@ def main() -> None:
                 done += result.requests + result.errors
                 errors += result.errors
                 series.append((done, rss_bytes(pid)))
+                if sys.stderr.isatty():  # a long run shows it is alive, without cluttering a saved report
+                    print(f"\r   {done:,} requests, RSS {series[-1][1] / 2**20:.0f} MiB", end="", file=sys.stderr,
+                          flush=True)
             elapsed = time.monotonic() - began
+            if sys.stderr.isatty():
+                print("\r", end="", file=sys.stderr)
             print(f"   {done:,} requests in {elapsed:.0f} s ({done / elapsed:.0f} req/s), errors {errors}")
-            figures = " ".join(f"{rss / 2**20:.0f}" for _, rss in series)
-            print(textwrap.fill(f"RSS MiB (start, then after each slice): {figures}", 110, initial_indent="   ",
+            print(textwrap.fill(f"RSS MiB (start, then after each slice; ×n: n slices alike): "
+                                f"{compact([rss for _, rss in series])}", 110, initial_indent="   ",
                                 subsequent_indent="     "))
             print(f"   {verdict(series, warmup)}")
         finally:
