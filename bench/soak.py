@@ -51,7 +51,7 @@ def compact(samples: list[int]) -> str:
 def main() -> None:
     total = int(float(os.environ.get("BENCH_SOAK_REQUESTS", "1000000")))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-    slice_s = float(os.environ.get("BENCH_SOAK_SAMPLE_S", "5"))
+    slice_s = max(1.0, float(os.environ.get("BENCH_SOAK_SAMPLE_S", "5")))  # wrk runs whole seconds
     warmup = int(total * float(os.environ.get("BENCH_SOAK_WARMUP", "0.1")))
     loader = os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio")
     print(f"oneapi soak — {os.cpu_count()} CPUs, {total:,} requests at {connections} connections, load generator: "

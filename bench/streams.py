@@ -36,6 +36,7 @@ from bench.__main__ import ACCESS, KEY, api, free_port, start, wait_port
 from bench.load import STREAM_BODY, run_asyncio
 
 CONNECTS_AT_ONCE = 128  # connections being opened at one time, so no listen backlog overflows
+STREAM_GRACE_S = 120.0  # beyond the hold and the answer's own length, before a stream is given up
 SAMPLE_EVERY = 0.05  # seconds between two RSS samples
 
 
@@ -67,7 +68,6 @@ class Run:
     streams: int
     complete: int = 0
     open_now: int = 0
-    peak_open: int = 0
     gaps_ms: list[float] = field(default_factory=list)
     spans_ms: list[float] = field(default_factory=list)  # first to last content chunk, per complete stream
     samples: list[tuple[int, int]] = field(default_factory=list)  # (streams open, RSS bytes)
@@ -84,45 +84,53 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def one_stream(port: int, request: bytes, chunks: int, connects: asyncio.Semaphore, run: Run) -> None:
-    """One streamed chat over a raw connection; records each content chunk's arrival time."""
+async def one_stream(port: int, request: bytes, chunks: int, connects: asyncio.Semaphore, run: Run,
+                     limit: float) -> None:
+    """One streamed chat over a raw connection, given up after ``limit`` seconds; records each content chunk's
+    arrival time."""
     times: list[float] = []
     done = False
     status = b""
     opened = False
     writer = None
     try:
-        async with connects:  # held until the answer's first bytes: the connection is then open for good
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request)
-            data = await reader.read(65536)
-        opened = True
-        run.open_now += 1
-        run.peak_open = max(run.peak_open, run.open_now)
-        status = data.split(b"\r\n", 1)[0]
-        pending = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
-        now = time.perf_counter()
-        while True:
-            # Events end with a blank line; the chunked framing between them never holds one.
-            *events, pending = pending.split(b"\n\n")
-            for event in events:
-                if b"word" in event:
-                    times.append(now)
-                elif b"[DONE]" in event:
-                    done = True
-            data = await reader.read(65536)
-            if not data:
-                break
+        async with asyncio.timeout(limit):
+            async with connects:  # held until the answer's first bytes: the connection is then open for good
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                data = await reader.read(65536)
+            opened = True
+            run.open_now += 1
+            status = data.split(b"\r\n", 1)[0]
+            pending = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
             now = time.perf_counter()
-            pending += data
+            while True:
+                # Events end with a blank line; the chunked framing between them never holds one.
+                *events, pending = pending.split(b"\n\n")
+                for event in events:
+                    if b"word" in event:
+                        times.append(now)
+                    elif b"[DONE]" in event:
+                        done = True
+                data = await reader.read(65536)
+                if not data:
+                    break
+                now = time.perf_counter()
+                pending += data
+    except TimeoutError:
+        failure: str | None = "timeout"
     except (OSError, asyncio.IncompleteReadError) as exc:
-        run.error(type(exc).__name__)
+        failure = type(exc).__name__
+    else:
+        failure = None
     finally:
         if opened:
             run.open_now -= 1
         if writer is not None:
             writer.close()
-    if b" 200 " not in status:
+    if failure is not None:  # each stream counts once, under its first failure
+        run.error(failure)
+    elif b" 200 " not in status:
         run.error(f"status {status.decode(errors='replace')[9:12] or 'none'}")
     elif len(times) == chunks and done:
         run.complete += 1
@@ -141,7 +149,7 @@ async def sample_rss(pid: int, run: Run, stop: asyncio.Event) -> None:
         await asyncio.sleep(SAMPLE_EVERY)
 
 
-async def run_streams(port: int, pid: int, streams: int, chunks: int, key: str) -> Run:
+async def run_streams(port: int, pid: int, streams: int, chunks: int, key: str, limit: float) -> Run:
     body = STREAM_BODY.encode()
     request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -150,7 +158,7 @@ async def run_streams(port: int, pid: int, streams: int, chunks: int, key: str) 
     connects = asyncio.Semaphore(CONNECTS_AT_ONCE)
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(pid, run, stop))
-    await asyncio.gather(*(one_stream(port, request, chunks, connects, run) for _ in range(streams)))
+    await asyncio.gather(*(one_stream(port, request, chunks, connects, run, limit) for _ in range(streams)))
     stop.set()
     await sampler
     return run
@@ -174,6 +182,8 @@ def main() -> None:
     chunks = int(os.environ.get("BENCH_STREAM_CHUNKS", "50"))
     gap_ms = float(os.environ.get("BENCH_STREAM_GAP_MS", "20"))
     hold = os.environ.get("BENCH_STREAM_HOLD_S", "60")
+    # A stream that has not ended this long after the start is counted as cut short ("timeout"), not waited for.
+    limit = float(hold) + chunks * gap_ms / 1000 + STREAM_GRACE_S
     print(f"oneapi slow-stream benchmark — {os.cpu_count()} CPUs, {streams} concurrent streams of {chunks} chunks "
           f"{gap_ms:g} ms apart")
     raise_file_limit(3 * streams + 100)
@@ -200,7 +210,7 @@ def main() -> None:
                 # Non-stream requests first (the upstream's gate holds only streams): caches, the tokenizer.
                 asyncio.run(run_asyncio(f"http://127.0.0.1:{port}/v1/chat/completions", KEY, 4, 1.0))
                 idle = rss_bytes(pids[name])
-                run = asyncio.run(run_streams(port, pids[name], streams, chunks, KEY))
+                run = asyncio.run(run_streams(port, pids[name], streams, chunks, KEY, limit))
                 report(name, run, idle, gap_ms, chunks)
         finally:
             for proc in procs:
