@@ -19,6 +19,9 @@ other load on the machine disturbs far less than requests per second.
 
 Targets (issue #3, on a 2-core machine): oneapi >= 50% of the pass-through's throughput; <= 1 ms added p50.
 Environment knobs: BENCH_SECONDS (default 8), BENCH_CONNECTIONS (32), BENCH_LOAD=asyncio|wrk.
+
+The longer benchmarks are separate commands: ``python -m bench.streams`` (many slow streams at once) and
+``python -m bench.soak`` (a million requests, memory watched); ``python -m bench.multinode`` needs a SQL server.
 """
 
 from __future__ import annotations
