@@ -10,11 +10,18 @@ target. Printed:
 4. with Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/9 when it answers): non-stream throughput of one
    oneapi process with Redis's shared balances, and of ``--workers 2`` (all workers' CPU counted).
 
+LiteLLM's proxy, when installed in a venv of its own (bench/peer.py: BENCH_LITELLM, else
+``.bench-litellm/bin/litellm``), runs on the same fake upstream and gets a row in 1 and 2; without it those rows
+say how to install it.
+
 Beside each throughput figure: the serving process's CPU time per request (user + system, from /proc), which
 other load on the machine disturbs far less than requests per second.
 
 Targets (issue #3, on a 2-core machine): oneapi >= 50% of the pass-through's throughput; <= 1 ms added p50.
 Environment knobs: BENCH_SECONDS (default 8), BENCH_CONNECTIONS (32), BENCH_LOAD=asyncio|wrk.
+
+The longer benchmarks are separate commands: ``python -m bench.streams`` (many slow streams at once) and
+``python -m bench.soak`` (a million requests, memory watched); ``python -m bench.multinode`` needs a SQL server.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench import peer
 from bench.load import Result, run_asyncio, run_wrk, stream_test, wrk_available
 
 KEY = "benchkey0000000000000000000000000000000000000000"[:48]
@@ -74,10 +82,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(url: str, connections: int, seconds: float) -> Result:
+def load(url: str, connections: int, seconds: float, key: str = KEY, max_requests: int = 1_000_000) -> Result:
+    """``seconds`` of load; the asyncio client also stops after ``max_requests`` (wrk knows only durations)."""
     if os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio") == "wrk":
-        return run_wrk(url, KEY, connections, seconds)
-    return asyncio.run(run_asyncio(url, KEY, connections, seconds))
+        return run_wrk(url, key, connections, seconds)
+    return asyncio.run(run_asyncio(url, key, connections, seconds, max_requests=max_requests))
 
 
 def redis_url() -> str | None:
@@ -143,9 +152,12 @@ def with_redis(upstream: str, connections: int, seconds: float, passthrough_rps:
                     proc.kill()
 
 
-def latency(url: str, seconds: float) -> Result:
+def latency(url: str, seconds: float, key: str = KEY) -> Result:
     # Concurrency 1, always with the asyncio client so every request's latency is known.
-    return asyncio.run(run_asyncio(url, KEY, 1, seconds))
+    return asyncio.run(run_asyncio(url, key, 1, seconds))
+
+
+PEER_HINT = f"   {'litellm':12} not installed: {peer.INSTALL}  (or set BENCH_LITELLM=/path/to/bin/litellm)"
 
 
 def main() -> None:
@@ -163,37 +175,57 @@ def main() -> None:
                        GLOBAL_API_RATE_LIMIT="0")
             procs.append(start(["-m", "oneapi", "serve", "--port", str(ports["oneapi"])], env=env, cwd=home))
             pids = {"upstream": procs[0].pid, "passthrough": procs[1].pid, "oneapi": procs[2].pid}
+            keys = dict.fromkeys(ports, KEY)
             for port in ports.values():
                 wait_port(port)
+            litellm = peer.find()
+            peer_hint = PEER_HINT
+            if litellm is not None:
+                port = free_port()
+                procs.append(peer.start(litellm, upstream, port, home))
+                if peer.ready(procs[-1], port):
+                    ports["litellm"], pids["litellm"], keys["litellm"] = port, procs[-1].pid, peer.KEY
+                else:
+                    peer_hint = (f"   {'litellm':12} {litellm} did not start (it exited, or was not listening "
+                                 f"after {peer.START_TIMEOUT} s)")
             api(ports["oneapi"], "POST", "/api/channel/", {"type": 1, "name": "bench", "key": "k",
                                                            "base_url": upstream, "models": "gpt-4o-mini"})
             urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
-            for url in urls.values():  # warm up connections, caches and the tokenizer
-                asyncio.run(run_asyncio(url, KEY, 4, 1.0))
+            with_peer = "litellm" in urls
+            for name, url in urls.items():  # warm up connections, caches and the tokenizer
+                asyncio.run(run_asyncio(url, keys[name], 4, 1.0))
             loader = os.environ.get("BENCH_LOAD", "wrk" if wrk_available() else "asyncio")
             print(f"oneapi benchmark — {os.cpu_count()} CPUs, load generator: {loader}, {seconds:g} s per run\n")
             print(f"1. non-stream throughput, {connections} connections")
             rps = {}
             for name, url in urls.items():
-                cpu_before = cpu_seconds(pids[name])
-                result = load(url, connections, seconds)
-                cpu_us = (cpu_seconds(pids[name]) - cpu_before) / max(result.requests, 1) * 1e6
+                cpu_before = family_cpu(pids[name])
+                result = load(url, connections, seconds, keys[name])
+                cpu_us = (family_cpu(pids[name]) - cpu_before) / max(result.requests, 1) * 1e6
                 rps[name] = result.rps
+                share = (f"   ({result.rps / rps['passthrough']:.0%} of the pass-through)"
+                         if name == "litellm" and rps["passthrough"] else "")
                 print(f"   {name:12} {result.rps:9.0f} req/s   p50 {result.percentile(50):6.2f} ms   "
-                      f"p99 {result.percentile(99):6.2f} ms   CPU {cpu_us:5.0f} µs/req   errors {result.errors}")
+                      f"p99 {result.percentile(99):6.2f} ms   CPU {cpu_us:5.0f} µs/req   errors {result.errors}{share}")
+            if not with_peer:
+                print(peer_hint)
             ratio = rps["oneapi"] / rps["passthrough"] if rps["passthrough"] else 0.0
             print(f"   oneapi / pass-through = {ratio:.0%}  (target >= 50%)\n")
             print("2. latency at concurrency 1")
             p50 = {}
             for name, url in urls.items():
-                result = latency(url, seconds / 2)
+                result = latency(url, seconds / 2, keys[name])
                 p50[name] = result.percentile(50)
                 print(f"   {name:12} p50 {result.percentile(50):6.3f} ms   p99 {result.percentile(99):6.3f} ms   "
                       f"({result.requests} requests)")
+            if not with_peer:
+                print(peer_hint)
             print(f"   added by oneapi over the upstream: p50 {p50['oneapi'] - p50['upstream']:+.3f} ms "
                   f"(target <= 1 ms); over the pass-through: {p50['oneapi'] - p50['passthrough']:+.3f} ms\n")
             print("3. 20-chunk stream (medians of 50)")
             for name, url in urls.items():
+                if name == "litellm":
+                    continue
                 first, total, events = asyncio.run(stream_test(url, KEY, 50))
                 print(f"   {name:12} first byte {first:6.3f} ms   total {total:6.3f} ms   events {events}")
             print()

@@ -18,7 +18,6 @@ import asyncio
 import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -181,4 +180,4 @@ def _drop_tables(dsn: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

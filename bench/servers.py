@@ -4,12 +4,19 @@
   little as possible and the same for every target), non-stream and as a 20-chunk stream.
 * ``passthrough PORT UPSTREAM_URL``: the least a Python relay can do — a bare aiohttp server that forwards the
   request body to the upstream with one shared ClientSession and streams the answer back.
+* ``slow PORT CHUNKS GAP_MS EXPECT HOLD_S``: the upstream of ``python -m bench.streams``: its streams are a
+  realistic LLM answer, CHUNKS content chunks GAP_MS apart. Each stream sends its role chunk at once, then holds
+  until EXPECT streams are open (or HOLD_S seconds have passed), so that all of them are open together however
+  long the relay in front takes to open them; the chunks then follow on a fixed schedule (chunk i at start + i *
+  GAP_MS, not GAP_MS after the previous write), so the upstream's own lateness does not add up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -60,6 +67,57 @@ def upstream_app() -> web.Application:
     return app
 
 
+class Gate:
+    """Holds streams until ``expect`` of them have arrived; then all go, and the next round starts afresh."""
+
+    def __init__(self, expect: int, hold: float) -> None:
+        self.expect = expect
+        self.hold = hold
+        self.arrived = 0
+        self.event = asyncio.Event()
+
+    async def wait(self) -> None:
+        event = self.event
+        self.arrived += 1
+        if self.arrived >= self.expect:
+            self._next_round()
+        try:
+            await asyncio.wait_for(event.wait(), self.hold)
+        except TimeoutError:  # some never came: go anyway, and do not hold the next round's streams with them
+            if self.event is event:
+                self._next_round()
+
+    def _next_round(self) -> None:
+        self.event.set()
+        self.event = asyncio.Event()
+        self.arrived = 0
+
+
+def slow_upstream_app(chunks: int, gap: float, gate: Gate) -> web.Application:
+    async def slow_chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if not body.get("stream"):
+            return web.Response(body=_ANSWER, content_type="application/json")
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(_CHUNKS[0])
+        await gate.wait()
+        start = time.monotonic()
+        for i in range(1, chunks + 1):
+            await asyncio.sleep(max(0.0, start + i * gap - time.monotonic()))
+            await out.write(_CHUNKS[1])
+        await out.write(_END)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await out.write(_USAGE_CHUNK)
+        await out.write(b"data: [DONE]\n\n")
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", slow_chat)
+    return app
+
+
 def passthrough_app(upstream: str) -> web.Application:
     session_key = web.AppKey("session", aiohttp.ClientSession)
 
@@ -88,8 +146,13 @@ def passthrough_app(upstream: str) -> web.Application:
 
 def main(argv: list[str]) -> None:
     kind, port = argv[0], int(argv[1])
-    app = upstream_app() if kind == "upstream" else passthrough_app(argv[2])
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    if kind == "slow":
+        chunks, gap_ms, expect, hold = int(argv[2]), float(argv[3]), int(argv[4]), float(argv[5])
+        app = slow_upstream_app(chunks, gap_ms / 1000, Gate(expect, hold))
+    else:
+        app = upstream_app() if kind == "upstream" else passthrough_app(argv[2])
+    # A deep backlog: bench.streams opens thousands of connections at once.
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
 
 
 if __name__ == "__main__":

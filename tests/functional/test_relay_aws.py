@@ -151,10 +151,9 @@ async def test_refused_credentials_disable_the_channel(relay_env: RelayEnv, key:
     assert channel["status"] == channel_q.STATUS_AUTO_DISABLED
 
 
-@pytest.mark.parametrize(("kw", "phrase"), [
-    ({"n": 2}, "n=2 is not supported"),
-    ({"response_format": {"type": "json_object"}}, "no native mechanism for response_format"),
-])
+@pytest.mark.parametrize(("kw", "phrase"), [({"n": 2}, "n=2 is not supported"),
+                                            ({"response_format": {"type": "json_object"}},
+                                             "no native mechanism for response_format")])
 async def test_refused_before_any_call(relay_env: RelayEnv, kw: dict[str, Any], phrase: str) -> None:
     fake, _ = await bedrock(relay_env)
     with pytest.raises(openai.BadRequestError) as raised:
