@@ -99,12 +99,14 @@ async def test_two_workers_share_one_balance_keep_every_charge_and_report_togeth
         connector = aiohttp.TCPConnector(limit=0, force_close=True)  # new connections: both workers get some
         async with aiohttp.ClientSession(connector=connector) as session:
             answers = await asyncio.gather(*(chat(session, server, small["key"], stream=i % 2 == 0)
-                                             for i in range(300)))
+                                             for i in range(600)))
         served = [rid for code, rid in answers if code == 200]
         assert {code for code, _ in answers} <= {200, 403}
         assert 0 < len(served) <= covered
         busy = {pid: cpu_seconds(pid) - before[pid] for pid in workers}
-        assert all(seconds > 0.05 for seconds in busy.values()), f"a worker took no requests: {busy}"
+        # CPU time is counted in 10 ms ticks: an idle worker shows 0 or 0.01 s; one that took its share of 600
+        # requests (the kernel spreads new connections by their addresses) far more.
+        assert all(seconds >= 0.03 for seconds in busy.values()), f"a worker took no requests: {busy}"
         assert sorted(await _logged_ids(db, "small", len(served))) == sorted(served)
 
         await asyncio.sleep(1.5)  # the other worker's figures reach worker 0 every second
