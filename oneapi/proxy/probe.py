@@ -20,11 +20,10 @@ from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.errors import upstream_error
-from oneapi.proxy.failures import category, detail
+from oneapi.proxy.failures import UNREADABLE, category, detail
 from oneapi.proxy.health import should_disable
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
-from oneapi.proxy.translate import UNREADABLE
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.services.channels import TestOutcome
 from oneapi.services.routing import RouteChannel
