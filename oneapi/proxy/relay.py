@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -24,10 +24,11 @@ from oneapi.api import body
 from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy import capabilities, media, translate
-from oneapi.proxy.adaptors.base import Adaptor, CredentialExchange, Mode, RelayRequest, TranslatingAdaptor
-from oneapi.proxy.answer_headers import passed_headers, rate_limit_headers
+from oneapi.proxy.adaptors.base import Adaptor, Mode, RelayRequest, TranslatingAdaptor
+from oneapi.proxy.answer_headers import passed_headers
 from oneapi.proxy.auth import authenticate, check_model
-from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
+from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError
+from oneapi.proxy.exchange import build_call, refusal, send_call, translating, with_credential
 from oneapi.proxy.failures import conceal_address, network_failure
 from oneapi.proxy.health import is_retryable
 from oneapi.proxy.job import Attempt, Job
@@ -37,7 +38,6 @@ from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
 from oneapi.proxy.stream_filters import PassThrough, Translating
 from oneapi.proxy.streaming import deliver_stream
-from oneapi.proxy.upstream import read_limited, send
 from oneapi.proxy.user_content import inline_images
 from oneapi.services import pricing
 from oneapi.services.ledger import Reservation
@@ -250,27 +250,21 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     price = pricing.price_for(relay.prices(), upstream_model, channel.type, job.caller.user.group)
     if not price.known:
         log.info("model %s has no ratio: charging the unknown-model ratio %s", upstream_model, price.model_ratio)
-    translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
-    if translating is not None and translating.inline_images and job.mode == "chat" and job.images is None:
+    reader = translating(adaptor)
+    if reader is not None and reader.inline_images and job.mode == "chat" and job.images is None:
         job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
-    exchange = cast(CredentialExchange, adaptor) if hasattr(adaptor, "credential_request") else None
     amount, output = reserve_amount(job, price, upstream_model, channel.system_prompt if job.mode == "chat" else "")
     reservation = await relay.ledger.acquire(job.caller.user, job.caller.token, amount)
+
+    async def exchange(credential: str) -> web.StreamResponse:
+        state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
+        state.native = native is not None
+        if output is not None:
+            state.budget = OutputBudget(output, lambda text: relay.tokenizer.count_text(text, upstream_model))
+        return await exchange_once(job, state, reader)
+
     try:
-        for fresh_credential in (False, True):
-            credential = await relay.credentials.get(exchange, channel) if exchange is not None else ""
-            state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
-            state.native = native is not None
-            if output is not None:
-                state.budget = OutputBudget(output, lambda text: relay.tokenizer.count_text(text, upstream_model))
-            try:
-                return await exchange_once(job, state, translating)
-            except UpstreamError as exc:
-                # An expired or revoked credential (Baidu's access token): exchange again once and resend.
-                if exchange is None or fresh_credential or not exchange.credential_rejected(exc):
-                    raise
-                relay.credentials.forget(channel)
-        raise AssertionError("unreachable")
+        return await with_credential(relay, channel, adaptor, exchange)
     finally:
         relay.ledger.refund(reservation)  # no-op when settled
 
@@ -291,36 +285,27 @@ def prepare(job: Job, channel: RouteChannel, adaptor: Adaptor | TranslatingAdapt
         stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
         include_usage=job.include_usage, system_prompt=system_prompt, images=job.images or {},
         credential=credential)
-    try:
-        call = adaptor.build(channel, request)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RelayError(f"could not convert the request for this channel: {exc}", status=500,
-                         code="convert_request_failed") from None
+    call = build_call(adaptor, channel, request)
     return Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt), request)
 
 
-async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdaptor | None) -> web.StreamResponse:
+async def exchange_once(job: Job, state: Attempt, reader: TranslatingAdaptor | None) -> web.StreamResponse:
     """Send the call and deliver the answer (or raise the upstream's error)."""
+    response = await send_call(job.relay, state.channel, state.call, stream=job.stream)
     try:
-        response = await send(job.relay, state.call, stream=job.stream)
-    except NETWORK_ERRORS as exc:
-        raise network_failure(state.channel.id, "upstream request", exc) from None
-    try:
-        content_type = response.headers.get("Content-Type", "")
         if state.native and job.inbound is not None:
             return await job.inbound.deliver_native(job, state, response)
-        if translating is not None:
-            if response.status not in (200, 201):
-                raise with_headers(translating.error(response.status, await read_limited(response)), response)
+        if response.status not in (200, 201):
+            raise await refusal(reader, response)
+        if reader is not None:
             if job.stream:
                 return await deliver_stream(job, state, response,
-                                            Translating(translating.stream_translator(state.request), state.budget))
-            return await translate.deliver_json(job, state, response, translating)
-        if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
+                                            Translating(reader.stream_translator(state.request), state.budget))
+            return await translate.deliver_json(job, state, response, reader)
+        if job.stream and "application/json" in response.headers.get("Content-Type", ""):
             # An error in a 200 JSON answer to a stream request is answered 500 (One API passes the 200 on,
             # which SDKs read as an empty stream); the same as an error object in a 200 non-stream body.
-            status = response.status if response.status not in (200, 201) else 500
-            raise with_headers(upstream_error(status, await read_limited(response)), response)
+            raise await refusal(None, response, status=500)
         if job.stream:
             return await deliver_stream(job, state, response, PassThrough(state.call, state.budget),
                                         passed_headers(response.headers))
@@ -329,16 +314,6 @@ async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdapto
         return await deliver_json(job, state, response)
     finally:
         response.release()
-
-
-def with_headers(error: Exception, response: aiohttp.ClientResponse) -> Exception:
-    """The upstream's retry and rate-limit headers ride on its error to the client."""
-    if isinstance(error, UpstreamError):
-        error.headers = rate_limit_headers(response.headers)
-    return error
-
-
-
 
 
 def reserve_amount(job: Job, price: pricing.Price, upstream_model: str,
