@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from oneapi.api import body
-from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
+from oneapi.http import body
+from oneapi.http.request import CLIENT_IP, REQUEST_ID
 from oneapi.proxy import capabilities, media, translate
 from oneapi.proxy.adaptors.base import Adaptor, Mode, RelayRequest, TranslatingAdaptor
 from oneapi.proxy.answer_headers import passed_headers
@@ -115,7 +115,7 @@ def parse_text_body(body: bytes, mode: Mode, path_model: str = "") -> dict[str, 
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body, decoded by its Content-Encoding (``api.body``); a body too large is 413, one that is
+    """The request body, decoded by its Content-Encoding (``http.body``); a body too large is 413, one that is
     not what its encoding says 400, both in OpenAI's error shape."""
     try:
         return await body.read_body(request)
