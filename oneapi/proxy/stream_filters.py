@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oneapi.proxy.adaptors.base import StreamTranslator, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import StreamTranslator, UpstreamCall
 from oneapi.proxy.output_budget import OutputBudget
 from oneapi.proxy.settlement import choice_text, usage_numbers
 from oneapi.proxy.sse import DONE, LineSplitter, data_payload, event, parse_json
@@ -162,10 +162,6 @@ class Translating(StreamFilter):
     def __init__(self, translator: StreamTranslator, budget: OutputBudget | None = None) -> None:
         super().__init__(budget)
         self._translator = translator
-
-    @property
-    def usage(self) -> Usage | None:
-        return self._translator.usage
 
     def reported_usage(self, counted_prompt: int) -> tuple[int, int] | None:
         usage = self._translator.usage
