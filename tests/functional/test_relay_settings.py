@@ -163,3 +163,14 @@ async def test_an_unreadable_provider_event_mid_stream_ends_it_with_an_error_eve
         assert row["completion_tokens"] == 2  # "hello there", counted
     finally:
         await server.close()
+
+
+async def test_a_channel_test_the_adaptor_cannot_build_is_a_failed_verdict_not_an_exception(
+        relay_env: RelayEnv) -> None:
+    """The channel test takes the relay's exchange: a request the adaptor cannot build (a Zhipu key without its
+    <id>.<secret> shape) is convert_request_failed there, and a failed test with the reason here."""
+    channel_id = await relay_env.add_channel("http://127.0.0.1:9", type=16, key="no-dot-in-this-key",
+                                             models="glm-4")
+    result = await relay_env.services.channels.test(channel_id)
+    assert result["success"] is False
+    assert "could not convert the request" in result["message"] and "<id>.<secret>" in result["message"]
