@@ -44,10 +44,11 @@ bench: $(RUNTIME)
 zipapp: $(DEV)
 	PYTHON=$(BIN)/python ./build_zipapp.sh
 
-## lint: ruff and mypy
+## lint: ruff, mypy and the import contracts of pyproject.toml ([tool.importlinter])
 lint: $(DEV)
 	$(BIN)/python -m ruff check oneapi tests
 	$(BIN)/python -m mypy oneapi
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -31,13 +31,16 @@ import struct
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from oneapi import runtime
 
 DEFAULT_SOCKET = "oneapi.sock"
+
+Row = dict[str, Any]  # one record as the API answers it (a channel, a token, a user, a voucher, a log)
+Resource = Literal["channel", "token", "user", "redemption"]  # the listed resources: /api/<resource>/
 
 
 class AdminError(Exception):
@@ -319,6 +322,102 @@ class AdminClient:
 
     async def delete(self, path: str, **params: Any) -> Any:
         return await self.call("DELETE", path, params=params)
+
+    # -- typed calls: the /api routes the CLI and the TUI use, so that no caller writes a path by hand -------
+
+    async def status(self) -> Row:
+        """``/api/status``: the server's public settings (quota per unit, display in currency, ...)."""
+        data: Row = await self.get("/api/status")
+        return data
+
+    async def page(self, resource: Resource, page: int, **params: Any) -> list[Row]:
+        """One page (10 rows) of a resource's listing; ``params`` narrow it (``order`` for users)."""
+        rows: list[Row] = await self.get(f"/api/{resource}/", p=page, **params)
+        return rows
+
+    async def search(self, resource: Resource, keyword: str = "", **params: Any) -> list[Row]:
+        """A resource's rows matching ``keyword`` (or the given fields, e.g. ``username`` for users)."""
+        rows: list[Row] = await self.get(f"/api/{resource}/search", keyword=keyword, **params)
+        return rows
+
+    async def record(self, resource: Resource, record_id: int) -> Row:
+        row: Row = await self.get(f"/api/{resource}/{record_id}")
+        return row
+
+    async def create(self, resource: Resource, body: Row) -> Any:
+        """Create a record; answers what the route gives (new channels' ids, new vouchers' keys, a token)."""
+        return await self.post(f"/api/{resource}/", body)
+
+    async def update(self, resource: Resource, body: Row) -> Any:
+        """Update the record ``body["id"]`` names with the other fields of ``body``."""
+        return await self.put(f"/api/{resource}/", body)
+
+    async def set_status(self, resource: Resource, record_id: int, status: int) -> Any:
+        """Enable or disable a record (tokens and vouchers change only their status; a channel takes it as an
+        edit of that one field)."""
+        if resource == "channel":
+            return await self.put("/api/channel/", {"id": record_id, "status": status})
+        return await self.put(f"/api/{resource}/", {"id": record_id, "status": status}, status_only=1)
+
+    async def remove(self, resource: Resource, record_id: int) -> Any:
+        return await self.delete(f"/api/{resource}/{record_id}")
+
+    async def manage_user(self, username: str, action: str) -> Any:
+        """``promote``, ``demote``, ``enable``, ``disable`` or ``delete`` a user."""
+        return await self.post("/api/user/manage", {"username": username, "action": action})
+
+    async def top_up(self, user_id: int, quota: int, remark: str = "") -> Any:
+        return await self.post("/api/topup", {"user_id": user_id, "quota": quota, "remark": remark})
+
+    async def test_channel(self, channel_id: int, model: str | None = None) -> Row:
+        """One channel's test: One API's bare ``{success, message, time}`` answer (not enveloped)."""
+        result: Row = await self.call("GET", f"/api/channel/test/{channel_id}", params={"model": model},
+                                      envelope=False)
+        return result
+
+    async def test_all_channels(self) -> Any:
+        """Start testing every channel (the results arrive as the channels' rows change)."""
+        return await self.get("/api/channel/test", scope="all")
+
+    async def update_balance(self, channel_id: int) -> Row:
+        """One channel's balance, asked of its provider: One API's bare answer."""
+        result: Row = await self.call("GET", f"/api/channel/update_balance/{channel_id}", envelope=False)
+        return result
+
+    async def update_all_balances(self) -> Any:
+        return await self.get("/api/channel/update_balance")
+
+    async def options(self) -> list[Row]:
+        items: list[Row] = await self.get("/api/option/")
+        return items
+
+    async def set_option(self, key: str, value: str) -> Any:
+        return await self.put("/api/option/", {"key": key, "value": value})
+
+    async def logs(self, page: int = 0, **filters: Any) -> list[Row]:
+        """One page of the logs, newest first; ``filters`` are One API's query parameters."""
+        rows: list[Row] = await self.get("/api/log/", p=page, **filters)
+        return rows
+
+    async def log_stat(self, **filters: Any) -> Row:
+        """The quota spent by the logs ``filters`` select."""
+        stat: Row = await self.get("/api/log/stat", **filters)
+        return stat
+
+    async def stats(self) -> Row:
+        """``/admin/stats``: the live counters (requests, tokens, quota, per model and channel)."""
+        data: Row = await self.get("/admin/stats")
+        return data
+
+    async def channel_types(self) -> list[Row]:
+        """``/admin/channel_types``: the channel types this server knows, with their defaults."""
+        types: list[Row] = await self.get("/admin/channel_types")
+        return types
+
+    async def channel_tests(self) -> Row:
+        """``/admin/channel_tests``: the batch test's progress (``running``, ``done``, ``total``)."""
+        progress: Row = await self.get("/admin/channel_tests")
+        return progress
 
     async def ping(self) -> dict[str, Any]:
         data: dict[str, Any] = await self.get("/admin/ping")

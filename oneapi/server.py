@@ -26,7 +26,6 @@ from aiohttp import web
 from oneapi import __version__, listener, runtime
 from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
-from oneapi.api.body import SERVER_OPTIONS
 from oneapi.api.client_ip import parse_networks
 from oneapi.api.common import TRUSTED_PROXIES
 from oneapi.api.csrf import api_csrf_middleware
@@ -38,6 +37,7 @@ from oneapi.api.middleware import (
     request_id_middleware,
 )
 from oneapi.config import Config, ConfigError
+from oneapi.http.body import SERVER_OPTIONS
 from oneapi.proxy.probe import RelayProber
 from oneapi.proxy.routes import add_relay, relay_middleware
 from oneapi.proxy.state import Relay

@@ -20,8 +20,6 @@ from oneapi.api import add_api
 from oneapi.api.common import CALLER, SERVICES, ok
 from oneapi.api.middleware import Handler, api_error_middleware, envelope_error, request_id_middleware
 from oneapi.services import Services, catalog
-from oneapi.store.queries import channels as channel_q
-from oneapi.store.queries import users as user_q
 
 HEARTBEAT_SECONDS = 15.0
 SHUTDOWN = "shutdown"  # the last event of every stream when the server stops
@@ -42,7 +40,7 @@ def make_owner_middleware(owner_uid: int) -> Any:
         uid = peer_uid(request)
         if uid is not None and uid != owner_uid:
             return envelope_error(f"the admin socket belongs to uid {owner_uid}; uid {uid} is refused", 403)
-        root = await request.app[SERVICES].store.read(user_q.find_root)
+        root = await request.app[SERVICES].accounts.root()
         if root is None:
             return envelope_error("no enabled root user exists; the admin socket acts as root", 503)
         request[CALLER] = root
@@ -69,7 +67,7 @@ async def stats(request: web.Request) -> web.Response:
     snapshot["redis"] = redis_state(services)
     snapshot["quota_per_unit"] = services.options.get_float("QuotaPerUnit")
     # The dashboard shows channels by name: {id (as a JSON key, a string): name} of the top channels.
-    names = await services.store.read(channel_q.names, [int(cid) for cid, _ in snapshot["top_channels"]])
+    names = await services.channels.names([int(cid) for cid, _ in snapshot["top_channels"]])
     snapshot["channel_names"] = {str(cid): name for cid, name in names.items()}
     return ok(snapshot)
 

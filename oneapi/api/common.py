@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from oneapi.api.body import read_body
 from oneapi.api.client_ip import Network, forwarded_https
 from oneapi.api.session import COOKIE_NAME, MAX_AGE, SessionCodec
 from oneapi.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
+from oneapi.http.body import read_body
 from oneapi.services import Services
-from oneapi.services.accounts import ROLE_ADMIN, ROLE_COMMON, ROLE_ROOT
+from oneapi.services.accounts import ROLE_ADMIN, ROLE_COMMON, ROLE_ROOT, STATUS_ENABLED
 from oneapi.services.inputs import (
     MAX_NESTING,
     MAX_SAFE_INT,
@@ -21,7 +21,6 @@ from oneapi.services.inputs import (
     is_storable_text,
     parse_query_int,
 )
-from oneapi.store.queries.users import STATUS_ENABLED
 
 SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", SessionCodec)

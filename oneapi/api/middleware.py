@@ -18,12 +18,20 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from oneapi.api.body import BodyTooLargeError
 from oneapi.api.client_ip import Network, client_ip
 from oneapi.api.common import DROP_SESSION, check_url_text
 from oneapi.api.ratelimit import RateLimiter
 from oneapi.api.session import COOKIE_NAME
 from oneapi.errors import AuthenticationError, OneAPIError, RateLimitedError
+from oneapi.http.body import BodyTooLargeError
+from oneapi.http.request import (  # re-exported: the /api modules and the server take them from here
+    CLIENT_IP,
+    REQUEST_ID,
+    REQUEST_ID_HEADER,
+    invalid_url,
+    payload_problem,
+    unreadable_body,
+)
 from oneapi.services.shared_windows import SharedWindows, window_key
 from oneapi.services.windows import Check, Window
 from oneapi.store.redis_names import RedisUnavailableError
@@ -31,9 +39,6 @@ from oneapi.store.redis_names import RedisUnavailableError
 log = logging.getLogger("oneapi.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID_HEADER = "X-Oneapi-Request-Id"
-REQUEST_ID = web.RequestKey("request_id", str)
-CLIENT_IP = web.RequestKey("client_ip", str)
 WINDOW = 180.0  # One API's global limits count requests per 3 minutes
 CRITICAL_LIMIT, CRITICAL_WINDOW = 20, 1200.0  # login / register: 20 per 20 minutes per IP
 GLOBAL, CRITICAL = Window(WINDOW), Window(CRITICAL_WINDOW)  # the same windows in Redis (services/windows.py)
@@ -68,24 +73,6 @@ def new_request_id() -> str:
 def envelope_error(message: str, status: int = 200) -> web.Response:
     return web.json_response({"success": False, "message": message},
                              status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-def invalid_url(request: web.Request, status: int = 404) -> web.Response:
-    body = {"error": {"message": f"Invalid URL ({request.method} {request.path})",
-                      "type": "invalid_request_error", "param": "", "code": ""}}
-    return web.json_response(body, status=status)
-
-
-def payload_problem(exc: RequestPayloadError) -> str:
-    """aiohttp's reason ("Can not decode content-encoding: gzip"), without its status prefix and newlines."""
-    return " ".join(str(exc).split()).removeprefix("400, message:").strip() or "malformed body"
-
-
-def unreadable_body(response: web.StreamResponse) -> web.StreamResponse:
-    """The answer to a request whose body could not be read: the connection closes after it, or aiohttp would
-    try to read the rest of that body (and log the same failure as a traceback)."""
-    response.force_close()
-    return response
 
 
 @web.middleware

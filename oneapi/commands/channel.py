@@ -59,8 +59,8 @@ def list_channels(search: Annotated[str | None, typer.Option("--search", help="I
     """List channels (keys are never shown)."""
     async def action(c: AdminClient) -> Any:
         if search:
-            return await c.get("/api/channel/search", keyword=search)
-        return await c.get("/api/channel/", p=page)
+            return await c.search("channel", search)
+        return await c.page("channel", page)
 
     emit(_decorate(run(socket, action)), as_json, COLUMNS)
 
@@ -75,7 +75,7 @@ def add(name: Name = None, type_: Type = None, key: Key = None, base_url: BaseUr
         usage("--key is required")
     body = _fields(name, type_ if type_ is not None else 1, key, base_url, models, group, priority, weight,
                    model_mapping, config, system_prompt)
-    ids = run(socket, lambda c: c.post("/api/channel/", body))
+    ids = run(socket, lambda c: c.create("channel", body))
     if as_json:
         print_json({"ids": ids})
     else:
@@ -92,12 +92,12 @@ def update(channel_id: int, name: Name = None, type_: Type = None, key: Key = No
                    system_prompt)
     if not body:
         usage("nothing to change: give at least one option")
-    result = run(socket, lambda c: c.put("/api/channel/", {"id": channel_id, **body}))
+    result = run(socket, lambda c: c.update("channel", {"id": channel_id, **body}))
     emit(_decorate([result]), as_json, COLUMNS)
 
 
 def _set_status(channel_id: int, status: int, socket: str | None) -> None:
-    run(socket, lambda c: c.put("/api/channel/", {"id": channel_id, "status": status}))
+    run(socket, lambda c: c.set_status("channel", channel_id, status))
     typer.echo(f"channel {channel_id} {STATUS[status]}")
 
 
@@ -116,7 +116,7 @@ def disable(channel_id: int, socket: SocketOption = None) -> None:
 @app.command()
 def delete(channel_id: int, socket: SocketOption = None) -> None:
     """Delete a channel."""
-    run(socket, lambda c: c.delete(f"/api/channel/{channel_id}"))
+    run(socket, lambda c: c.remove("channel", channel_id))
     typer.echo(f"deleted channel {channel_id}")
 
 
@@ -129,11 +129,12 @@ def test(channel_id: Annotated[int | None, typer.Argument()] = None,
     if all_ == (channel_id is not None):
         usage("give a channel id or --all")
     if all_:
-        run(socket, lambda c: c.get("/api/channel/test", scope="all"))
+        run(socket, lambda c: c.test_all_channels())
         typer.echo("testing every channel in the background; see 'oneapi channel list' for results")
         return
-    result = run(socket, lambda c: c.call("GET", f"/api/channel/test/{channel_id}", params={"model": model},
-                                          envelope=False))
+    assert channel_id is not None  # given: checked above
+    target = channel_id
+    result = run(socket, lambda c: c.test_channel(target, model))
     if as_json:
         print_json(result)
     else:
@@ -149,10 +150,12 @@ def balance(channel_id: Annotated[int | None, typer.Argument()] = None,
     if all_ == (channel_id is not None):
         usage("give a channel id or --all")
     if all_:
-        count = run(socket, lambda c: c.get("/api/channel/update_balance"))
+        count = run(socket, lambda c: c.update_all_balances())
         typer.echo(f"updated {count} channel balances")
         return
-    result = run(socket, lambda c: c.call("GET", f"/api/channel/update_balance/{channel_id}", envelope=False))
+    assert channel_id is not None  # given: checked above
+    target = channel_id
+    result = run(socket, lambda c: c.update_balance(target))
     if as_json:
         print_json(result)
     else:

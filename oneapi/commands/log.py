@@ -68,8 +68,8 @@ def tail(follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep print
     f = _filters(type_, user, token, model, channel)
 
     async def recent(c: AdminClient) -> Any:
-        return (await c.get("/api/log/", p=0, **{k: v for k, v in f.items() if v is not None}),
-                await c.get("/api/status"))
+        return (await c.logs(0, **{k: v for k, v in f.items() if v is not None}),
+                await c.status())
 
     rows, status = run(socket, recent)
     rows = list(reversed(rows[:limit]))
@@ -108,8 +108,8 @@ def stats(type_: Type = None, user: User = None, token: Token = None, model: Mod
     f = _filters(type_, user, token, model, channel)
 
     async def action(c: AdminClient) -> Any:
-        spent = await c.get("/api/log/stat", **{k: v for k, v in f.items() if v is not None and k != "type"})
-        return {"quota": spent["quota"], **await c.get("/admin/stats")}
+        spent = await c.log_stat(**{k: v for k, v in f.items() if v is not None and k != "type"})
+        return {"quota": spent["quota"], **await c.stats()}
 
     data = run(socket, action)
     if as_json:

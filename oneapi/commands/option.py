@@ -16,7 +16,7 @@ app = typer.Typer(help="Read and change system options (secrets are write-only).
 def get(key: Annotated[str | None, typer.Argument(help="One option; all when omitted.")] = None,
         as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Show options."""
-    items: list[dict[str, Any]] = run(socket, lambda c: c.get("/api/option/"))
+    items: list[dict[str, Any]] = run(socket, lambda c: c.options())
     if key is not None:
         found = [i for i in items if i["key"] == key]
         if not found:
@@ -32,5 +32,5 @@ def get(key: Annotated[str | None, typer.Argument(help="One option; all when omi
 @app.command("set")
 def set_option(key: str, value: str, socket: SocketOption = None) -> None:
     """Set an option (the server validates it: ratios must be JSON maps, toggles true/false, ...)."""
-    run(socket, lambda c: c.put("/api/option/", {"key": key, "value": value}))
+    run(socket, lambda c: c.set_option(key, value))
     typer.echo(f"{key} updated")

@@ -44,7 +44,7 @@ Tpm = Annotated[int | None, typer.Option("--tpm", min=0, max=LIMIT_MAX,
 
 
 async def _status(c: AdminClient) -> dict[str, Any]:
-    data: dict[str, Any] = await c.get("/api/status")
+    data: dict[str, Any] = await c.status()
     return data
 
 
@@ -90,7 +90,7 @@ def list_tokens(search: Annotated[str | None, typer.Option("--search", help="Nam
                 as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """List tokens."""
     async def action(c: AdminClient) -> Any:
-        rows = await (c.get("/api/token/search", keyword=search) if search else c.get("/api/token/", p=page))
+        rows = await (c.search("token", search) if search else c.page("token", page))
         return rows, await _status(c)
 
     rows, status = run(socket, action)
@@ -107,7 +107,7 @@ def create(name: Name = None, quota: Quota = None, unlimited: Unlimited = None, 
 
     async def action(c: AdminClient) -> Any:
         body = _body(name or "cli", quota, unlimited, expires, models, subnet, rpm, tpm, await _status(c))
-        return await c.post("/api/token/", body)
+        return await c.create("token", body)
 
     token = run(socket, action)
     if as_json:
@@ -128,12 +128,12 @@ def update(token_id: int, name: Name = None, quota: Quota = None, unlimited: Unl
         changes = _body(name, quota, unlimited, expires, models, subnet, rpm, tpm, status)
         if not changes and enable is None:
             usage("nothing to change: give at least one option")
-        current = await c.get(f"/api/token/{token_id}")
+        current = await c.record("token", token_id)
         result = current
         if changes:
-            result = await c.put("/api/token/", {**current, **changes})
+            result = await c.update("token", {**current, **changes})
         if enable is not None:
-            result = await c.put("/api/token/", {"id": token_id, "status": 1 if enable else 2}, status_only=1)
+            result = await c.set_status("token", token_id, 1 if enable else 2)
         return result, status
 
     token, status = run(socket, action)
@@ -143,5 +143,5 @@ def update(token_id: int, name: Name = None, quota: Quota = None, unlimited: Unl
 @app.command()
 def delete(token_id: int, socket: SocketOption = None) -> None:
     """Delete a token."""
-    run(socket, lambda c: c.delete(f"/api/token/{token_id}"))
+    run(socket, lambda c: c.remove("token", token_id))
     typer.echo(f"deleted token {token_id}")

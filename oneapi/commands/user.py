@@ -38,7 +38,7 @@ def _rows(users: list[dict[str, Any]], status: dict[str, Any]) -> list[dict[str,
 async def _named(c: AdminClient, username: str) -> dict[str, Any]:
     """The user called exactly ``username`` (AdminRefused when there is none). A name of digits is a name: an id
     is given as --id, so ``topup 1`` never tops up the user whose id is 1 when a user is called "1"."""
-    found: list[dict[str, Any]] = await c.get("/api/user/search", username=username)
+    found: list[dict[str, Any]] = await c.search("user", username=username)
     if found:
         return found[0]
     hint = f" (for the user with id {username}, use --id {username})" if username.isascii() and username.isdigit() \
@@ -48,7 +48,7 @@ async def _named(c: AdminClient, username: str) -> dict[str, Any]:
 
 async def _user(c: AdminClient, who: str | None, user_id: int | None) -> dict[str, Any]:
     if user_id is not None:
-        user: dict[str, Any] = await c.get(f"/api/user/{user_id}")
+        user: dict[str, Any] = await c.record("user", user_id)
         return user
     return await _named(c, str(who))
 
@@ -70,9 +70,9 @@ def list_users(search: Annotated[str | None, typer.Option("--search", help="User
                as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """List users."""
     async def action(c: AdminClient) -> Any:
-        rows = await (c.get("/api/user/search", keyword=search) if search
-                      else c.get("/api/user/", p=page, order=order))
-        return rows, await c.get("/api/status")
+        rows = await (c.search("user", search) if search
+                      else c.page("user", page, order=order))
+        return rows, await c.status()
 
     rows, status = run(socket, action)
     emit(rows if as_json else _rows(rows, status), as_json, COLUMNS)
@@ -92,7 +92,7 @@ def create(username: Annotated[str, typer.Option("--username", help="At most 12 
         body["display_name"] = display_name
 
     async def action(c: AdminClient) -> dict[str, Any]:
-        await c.post("/api/user/", body)
+        await c.create("user", body)
         return await _named(c, username)
 
     user = run(socket, action)
@@ -113,8 +113,8 @@ def update(user_id: int,
            as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """Change a user's fields (only those given)."""
     async def action(c: AdminClient) -> Any:
-        status = await c.get("/api/status")
-        current = await c.get(f"/api/user/{user_id}")
+        status = await c.status()
+        current = await c.record("user", user_id)
         changes: dict[str, Any] = {k: v for k, v in {"username": username, "display_name": display_name,
                                                       "group": group, "password": password}.items()
                                    if v is not None}
@@ -123,11 +123,10 @@ def update(user_id: int,
         if not changes and promote is None:
             usage("nothing to change: give at least one option")
         if changes:
-            await c.put("/api/user/", {"id": user_id, **changes})
+            await c.update("user", {"id": user_id, **changes})
         if promote is not None:
-            await c.post("/api/user/manage", {"username": changes.get("username", current["username"]),
-                                              "action": "promote" if promote else "demote"})
-        return await c.get(f"/api/user/{user_id}"), status
+            await c.manage_user(str(changes.get("username", current["username"])), "promote" if promote else "demote")
+        return await c.record("user", user_id), status
 
     user, status = run(socket, action)
     emit(user if as_json else _rows([user], status), as_json, COLUMNS)
@@ -144,11 +143,11 @@ def topup(user: UserArgument = None, user_id: IdOption = None,
         usage("--quota is required")
 
     async def action(c: AdminClient) -> Any:
-        status = await c.get("/api/status")
+        status = await c.status()
         amount = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
         target = await _user(c, user, user_id)
-        await c.post("/api/topup", {"user_id": target["id"], "quota": amount, "remark": remark})
-        return amount, await c.get(f"/api/user/{target['id']}"), status
+        await c.top_up(target["id"], amount, remark)
+        return amount, await c.record("user", target["id"]), status
 
     amount, after, status = run(socket, action)
     if as_json:
@@ -163,7 +162,7 @@ def _manage(who: str | None, user_id: int | None, action_name: str, socket: str 
 
     async def action(c: AdminClient) -> str:
         username = str((await _user(c, who, user_id))["username"])
-        await c.post("/api/user/manage", {"username": username, "action": action_name})
+        await c.manage_user(username, action_name)
         return username
 
     username = run(socket, action)

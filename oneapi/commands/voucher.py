@@ -54,14 +54,14 @@ def create(count: Annotated[int, typer.Option("--count", min=1, max=10_000, help
         usage(f"--out: cannot write to the directory {out.parent}")
 
     async def action(c: AdminClient) -> Any:
-        status = await c.get("/api/status")
+        status = await c.status()
         amount = parse_quota(quota, float(status.get("quota_per_unit") or 500_000))
         keys: list[str] = []
         left = count
         while left:
             batch = min(BATCH, left)
             try:
-                keys += await c.post("/api/redemption/", {"name": name, "quota": amount, "count": batch})
+                keys += await c.create("redemption", {"name": name, "quota": amount, "count": batch})
             except AdminError:
                 if keys:  # earlier batches exist: show their keys (shown only now) before failing
                     for key in keys:
@@ -93,9 +93,9 @@ def list_vouchers(search: Annotated[str | None, typer.Option("--search", help="I
                   as_json: JsonOption = False, socket: SocketOption = None) -> None:
     """List vouchers."""
     async def action(c: AdminClient) -> Any:
-        rows = await (c.get("/api/redemption/search", keyword=search) if search
-                      else c.get("/api/redemption/", p=page))
-        return rows, await c.get("/api/status")
+        rows = await (c.search("redemption", search) if search
+                      else c.page("redemption", page))
+        return rows, await c.status()
 
     rows, status = run(socket, action)
     if not as_json:
@@ -108,12 +108,12 @@ def list_vouchers(search: Annotated[str | None, typer.Option("--search", help="I
 @app.command()
 def disable(voucher_id: int, socket: SocketOption = None) -> None:
     """Disable an unused voucher."""
-    run(socket, lambda c: c.put("/api/redemption/", {"id": voucher_id, "status": 2}, status_only=1))
+    run(socket, lambda c: c.set_status("redemption", voucher_id, 2))
     typer.echo(f"voucher {voucher_id} disabled")
 
 
 @app.command()
 def delete(voucher_id: int, socket: SocketOption = None) -> None:
     """Delete a voucher."""
-    run(socket, lambda c: c.delete(f"/api/redemption/{voucher_id}"))
+    run(socket, lambda c: c.remove("redemption", voucher_id))
     typer.echo(f"deleted voucher {voucher_id}")

@@ -18,7 +18,7 @@ import time
 
 from aiohttp import web
 
-from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
+from oneapi.http.request import CLIENT_IP, REQUEST_ID
 from oneapi.proxy.adaptors import proxy as adaptor
 from oneapi.proxy.auth import authenticate
 from oneapi.proxy.errors import TokenRefusedError

@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from oneapi.proxy.adaptors.base import CredentialExchange
 from oneapi.proxy.failures import network_failure
-from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import send
 from oneapi.redaction import redactor
 from oneapi.services.routing import RouteChannel
+
+if TYPE_CHECKING:  # for annotations only: importing it would make a cycle
+    from oneapi.proxy.state import Relay
 
 MAX_ENTRIES = 10_000
 MAX_MARGIN = 3600.0

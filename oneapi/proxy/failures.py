@@ -94,3 +94,17 @@ def conceal_address(error: UpstreamError, channel: RouteChannel) -> None:
 
     error.error = hide(error.error)
     error.message = hide(error.message)
+
+
+# What reading a provider's answer raises when the answer is not what its protocol says (RecursionError: JSON
+# nested beyond what can be decoded): the provider's fault, answered like One API's unmarshal errors.
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
+
+
+def unreadable(channel_id: int, what: str, exc: BaseException) -> RelayError:
+    """The provider's answer is not what its protocol says: the client is told which channel; the parser's
+    own words (which may quote the answer) are the operator's."""
+    error = RelayError(f"could not read the provider's {what} on channel #{channel_id}", status=500,
+                       code="unmarshal_response_body_failed")
+    error.detail = f"channel #{channel_id}: unreadable {what}: {detail(exc)}"
+    return error

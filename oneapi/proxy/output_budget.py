@@ -6,7 +6,7 @@ answer would grow past the reservation — a model the catalogue does not know, 
 ``max_tokens`` — is cut there: the upstream is closed and the client's stream ends with
 ``finish_reason: "length"``, exactly as when a model reaches its limit.
 
-Pure: the stream loops (``relay.py``, ``translate.py``) feed it each chunk's text and ask whether it fits.
+Pure: the stream filters (``stream_filters.py``) feed it each chunk's text and ask whether it fits.
 """
 
 from __future__ import annotations

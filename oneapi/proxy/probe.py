@@ -12,21 +12,19 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 
 from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy.adaptors import unserved_reason
-from oneapi.proxy.adaptors.base import CredentialExchange, RelayRequest, TranslatingAdaptor
+from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.errors import upstream_error
-from oneapi.proxy.failures import category, detail
+from oneapi.proxy.exchange import NETWORK_ERRORS, build_call, refusal, send_call, translating, with_credential
+from oneapi.proxy.failures import UNREADABLE, category, detail, network_failure, unreadable
 from oneapi.proxy.health import should_disable
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
-from oneapi.proxy.translate import UNREADABLE
-from oneapi.proxy.upstream import read_limited, send
 from oneapi.services.channels import TestOutcome
 from oneapi.services.routing import RouteChannel
 
@@ -47,62 +45,57 @@ class RelayProber:
         self._relay = relay
 
     async def test(self, row: dict[str, Any], model: str) -> TestOutcome:
+        """The relay's own exchange (``exchange.py``: build, credential, send, the adaptor's error) with one
+        short chat message, unbilled; the verdict and its reason for the admin."""
         relay = self._relay
         channel = RouteChannel.from_row(row)
         model = test_model(channel, model)
         adaptor = relay.adaptor_for(channel.type)
         if adaptor is None:
             return TestOutcome(False, unserved_reason(channel.type), 0.0, model)
-        translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
-        upstream_model = channel.upstream_model(model)
+        reader = translating(adaptor)
         data = {"model": model, "messages": [{"role": "user", "content": relay.config.test_prompt}]}
         body = json.dumps(data).encode()
-        started = time.monotonic()
-        try:
-            credential = ""
-            if hasattr(adaptor, "credential_request"):
-                credential = await relay.credentials.get(cast(CredentialExchange, adaptor), channel)
+
+        async def exchange(credential: str) -> Any:
+            """The answer, as OpenAI's (a translating adaptor's reading of it: an error in a 200 body, such as
+            Baidu's expired token, is raised here, inside ``with_credential``)."""
             request = RelayRequest(
                 mode="chat", path="/v1/chat/completions", query="", body=body, json=data, model=model,
-                upstream_model=upstream_model, stream=False, content_type="application/json",
+                upstream_model=channel.upstream_model(model), stream=False, content_type="application/json",
                 accept="application/json", system_prompt=channel.system_prompt, credential=credential)
-            call = adaptor.build(channel, request)
-            response = await send(relay, call, stream=False)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = await send_call(relay, channel, build_call(adaptor, channel, request), stream=False)
+            try:
+                if response.status != 200:
+                    raise await refusal(reader, response)
+                try:
+                    raw = await response.read()
+                except NETWORK_ERRORS as exc:
+                    raise network_failure(channel.id, "reading the answer", exc) from None
+            finally:
+                response.release()
+            if reader is None:
+                return parse_json(raw)
+            try:
+                return reader.parse_response(request, raw)[0]
+            except UNREADABLE as exc:
+                raise unreadable(channel.id, "answer", exc) from None
+
+        started = time.monotonic()
+        try:
+            answer = await with_credential(relay, channel, adaptor, exchange)
+        except OneAPIError as exc:  # refused, unconvertible, unreachable, unreadable: the admin reads it all
+            return TestOutcome(False, _admin_message(exc), time.monotonic() - started, model,
+                               fatal=should_disable(exc.http_status, exc) is not None)
+        except NETWORK_ERRORS as exc:  # a credential exchange that could not reach its endpoint
             return TestOutcome(False, f"upstream request failed ({category(exc)}): {detail(exc)}",
                                time.monotonic() - started, model)
-        except OneAPIError as exc:  # a refused credential exchange, an unconvertible request
-            return TestOutcome(False, exc.message, time.monotonic() - started, model,
-                               fatal=should_disable(exc.http_status, exc) is not None)
-        try:
-            if response.status != 200:
-                raw = await read_limited(response)
-                error = translating.error(response.status, raw) if translating else \
-                    upstream_error(response.status, raw)
-                message = getattr(error, "message", str(error))
-                fatal = isinstance(error, OneAPIError) and should_disable(response.status, error) is not None
-                return TestOutcome(False, message, time.monotonic() - started, model, fatal=fatal)
-            raw = await response.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return TestOutcome(False, f"reading the answer failed ({category(exc)}): {detail(exc)}",
-                               time.monotonic() - started, model)
-        finally:
-            response.release()
         seconds = time.monotonic() - started
-        if translating is not None:
-            try:
-                answer, _ = translating.parse_response(request, raw)
-            except OneAPIError as exc:
-                return TestOutcome(False, exc.message, seconds, model,
-                                   fatal=should_disable(exc.http_status, exc) is not None)
-            except UNREADABLE as exc:
-                return TestOutcome(False, f"could not read the answer: {exc}", seconds, model)
-            content = _content(answer)
+        content = _content(answer)
+        if reader is not None:
             # PaLM and a few others report no usage: the answer itself is the proof there.
             return TestOutcome(content is not None, content if content is not None else "no content", seconds,
                                model)
-        answer = parse_json(raw)
-        content = _content(answer)
         if content is None or not isinstance(answer, dict) or not isinstance(answer.get("usage"), dict):
             return TestOutcome(False, "the answer has no choices[0].message.content or no usage", seconds, model)
         return TestOutcome(True, content, seconds, model)
@@ -158,6 +151,12 @@ class RelayProber:
     async def _openrouter(self, base: str, key: str) -> float:
         data = (await self._get(f"{base}/v1/credits", key)).get("data") or {}
         return _number(data.get("total_credits")) - _number(data.get("total_usage"))
+
+
+def _admin_message(exc: OneAPIError) -> str:
+    """The error as the admin reads it: a network failure's detail (which the client never sees) included."""
+    detail_ = getattr(exc, "detail", None)
+    return f"{exc.message} ({detail_})" if isinstance(detail_, str) and detail_ else exc.message
 
 
 def _number(value: Any) -> float:

@@ -15,47 +15,40 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from oneapi.api import body
-from oneapi.api.middleware import CLIENT_IP, REQUEST_ID
 from oneapi.errors import InvalidInputError, OneAPIError
+from oneapi.http import body
+from oneapi.http.request import CLIENT_IP, REQUEST_ID
 from oneapi.proxy import capabilities, media, translate
 from oneapi.proxy.adaptors import unserved_reason
 from oneapi.proxy.adaptors.base import (
     Adaptor,
-    CredentialExchange,
-    InlineImage,
     Mode,
     RelayRequest,
     TranslatingAdaptor,
-    UpstreamCall,
 )
-from oneapi.proxy.answer_headers import passed_headers, rate_limit_headers
-from oneapi.proxy.auth import Caller, authenticate, check_model
-from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError, upstream_error
-from oneapi.proxy.failures import category, conceal_address, detail, network_failure
+from oneapi.proxy.answer_headers import passed_headers
+from oneapi.proxy.auth import authenticate, check_model
+from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError
+from oneapi.proxy.exchange import build_call, refusal, send_call, translating, with_credential
+from oneapi.proxy.failures import conceal_address, network_failure
 from oneapi.proxy.health import is_retryable
-from oneapi.proxy.output_budget import OutputBudget, length_chunk
-from oneapi.proxy.sse import DONE, DONE_EVENT, LineSplitter, data_payload, event, parse_json
+from oneapi.proxy.job import Attempt, Job
+from oneapi.proxy.output_budget import OutputBudget
+from oneapi.proxy.settlement import GENERATIVE_MODES, answers_requested, choice_text, settle, usage_numbers
+from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
-from oneapi.proxy.upstream import read_limited, send
+from oneapi.proxy.stream_filters import PassThrough, Translating
+from oneapi.proxy.streaming import deliver_stream
 from oneapi.proxy.user_content import inline_images
 from oneapi.services import pricing
 from oneapi.services.ledger import Reservation
-from oneapi.services.logs import TYPE_CONSUME
 from oneapi.services.model_limits import limits_for
 from oneapi.services.routing import RouteChannel
-from oneapi.services.usage_check import CheckedUsage, check_usage
-from oneapi.store.queries.accounting import LogRow
-
-if TYPE_CHECKING:
-    from oneapi.proxy.inbound import Inbound
 
 log = logging.getLogger("oneapi.relay")
 
@@ -63,77 +56,11 @@ RELAY = web.AppKey("relay", Relay)
 MAX_TOKENS_LIMIT = 1 << 30
 MODERATION_BODY_DEFAULT, MODERATION_ROUTING_DEFAULT = "text-moderation-latest", "text-moderation-stable"
 _DEFAULTED = "\0oneapi-default-model"  # marks a defaulted model; removed before anything is sent
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive",
-               "X-Accel-Buffering": "no"}
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 def invalid(message: str) -> RelayError:
     return RelayError(message, status=400, code="invalid_text_request")
-
-
-@dataclass
-class Job:
-    """One client request travelling through the relay."""
-
-    relay: Relay
-    request: web.Request
-    caller: Caller
-    mode: Mode
-    body: bytes
-    data: dict[str, Any]
-    model: str
-    stream: bool
-    include_usage: bool
-    max_tokens: int
-    started: float
-    request_id: str
-    form: list[media.FormPart] | None = None  # audio uploads: the multipart parts
-    images: dict[str, InlineImage] | None = None  # fetched once, for adaptors that need image bytes
-    prompt_counts: dict[str, int] = field(default_factory=dict)
-    # The client speaks another API than OpenAI's (``inbound``): ``data`` is its request translated into an
-    # OpenAI one, and the inbound format forwards natively to channels of its own protocol and translates
-    # the answers of the others.
-    inbound: Inbound | None = None
-
-    def open_stream(self, passed: Mapping[str, str] | None = None) -> web.StreamResponse:
-        """The client's SSE answer, before it is prepared: OpenAI's events as written (with the upstream's
-        headers that are ``passed`` on), or the inbound format's translation of them."""
-        if self.inbound is not None:
-            return self.inbound.stream_response(self)
-        return web.StreamResponse(status=200, headers={**SSE_HEADERS, **(passed or {})})
-
-    def prompt_tokens(self, model: str) -> int:
-        """Prompt tokens as counted locally (pre-charge, and the fallback when the upstream gives no usage)."""
-        if model not in self.prompt_counts:
-            tok, data = self.relay.tokenizer, self.data
-            if self.mode == "chat":
-                count = tok.count_messages(data.get("messages"), model)
-            elif self.mode == "completions":
-                count = tok.count_prompt(data.get("prompt"), model)
-            elif self.mode in ("embeddings", "moderations"):
-                count = tok.count_input(data.get("input"), model)
-            elif self.mode == "edits":
-                count = tok.count_text(str(data.get("instruction") or ""), model)
-            else:
-                count = 0
-            self.prompt_counts[model] = count
-        return self.prompt_counts[model]
-
-
-@dataclass
-class Attempt:
-    channel: RouteChannel
-    upstream_model: str
-    price: pricing.Price
-    reservation: Reservation
-    call: UpstreamCall
-    system_prompt_reset: bool
-    request: RelayRequest
-    # PreConsumeMaxOutput: the charge never exceeds the reservation, and a stream stops at the completion
-    # tokens the reservation pays for (None: One API's pre-consumption, settled at whatever the answer costs).
-    budget: OutputBudget | None = None
-    native: bool = False  # the channel speaks the job's inbound format: its answer is forwarded as it is
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -194,7 +121,7 @@ def parse_text_body(body: bytes, mode: Mode, path_model: str = "") -> dict[str, 
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body, decoded by its Content-Encoding (``api.body``); a body too large is 413, one that is
+    """The request body, decoded by its Content-Encoding (``http.body``); a body too large is 413, one that is
     not what its encoding says 400, both in OpenAI's error shape."""
     try:
         return await body.read_body(request)
@@ -329,27 +256,21 @@ async def attempt(job: Job, channel: RouteChannel) -> web.StreamResponse:
     price = pricing.price_for(relay.prices(), upstream_model, channel.type, job.caller.user.group)
     if not price.known:
         log.info("model %s has no ratio: charging the unknown-model ratio %s", upstream_model, price.model_ratio)
-    translating = None if adaptor.passthrough else cast(TranslatingAdaptor, adaptor)
-    if translating is not None and translating.inline_images and job.mode == "chat" and job.images is None:
+    reader = translating(adaptor)
+    if reader is not None and reader.inline_images and job.mode == "chat" and job.images is None:
         job.images = await inline_images(relay, job.data.get("messages"))  # a bad image is the client's error
-    exchange = cast(CredentialExchange, adaptor) if hasattr(adaptor, "credential_request") else None
     amount, output = reserve_amount(job, price, upstream_model, channel.system_prompt if job.mode == "chat" else "")
     reservation = await relay.ledger.acquire(job.caller.user, job.caller.token, amount)
+
+    async def exchange(credential: str) -> web.StreamResponse:
+        state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
+        state.native = native is not None
+        if output is not None:
+            state.budget = OutputBudget(output, lambda text: relay.tokenizer.count_text(text, upstream_model))
+        return await exchange_once(job, state, reader)
+
     try:
-        for fresh_credential in (False, True):
-            credential = await relay.credentials.get(exchange, channel) if exchange is not None else ""
-            state = prepare(job, channel, adaptor, upstream_model, price, reservation, credential)
-            state.native = native is not None
-            if output is not None:
-                state.budget = OutputBudget(output, lambda text: relay.tokenizer.count_text(text, upstream_model))
-            try:
-                return await exchange_once(job, state, translating)
-            except UpstreamError as exc:
-                # An expired or revoked credential (Baidu's access token): exchange again once and resend.
-                if exchange is None or fresh_credential or not exchange.credential_rejected(exc):
-                    raise
-                relay.credentials.forget(channel)
-        raise AssertionError("unreachable")
+        return await with_credential(relay, channel, adaptor, exchange)
     finally:
         relay.ledger.refund(reservation)  # no-op when settled
 
@@ -370,52 +291,35 @@ def prepare(job: Job, channel: RouteChannel, adaptor: Adaptor | TranslatingAdapt
         stream=job.stream, content_type=content_type, accept=job.request.headers.get("Accept", ""),
         include_usage=job.include_usage, system_prompt=system_prompt, images=job.images or {},
         credential=credential)
-    try:
-        call = adaptor.build(channel, request)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise RelayError(f"could not convert the request for this channel: {exc}", status=500,
-                         code="convert_request_failed") from None
+    call = build_call(adaptor, channel, request)
     return Attempt(channel, upstream_model, price, reservation, call, bool(system_prompt), request)
 
 
-async def exchange_once(job: Job, state: Attempt, translating: TranslatingAdaptor | None) -> web.StreamResponse:
+async def exchange_once(job: Job, state: Attempt, reader: TranslatingAdaptor | None) -> web.StreamResponse:
     """Send the call and deliver the answer (or raise the upstream's error)."""
+    response = await send_call(job.relay, state.channel, state.call, stream=job.stream)
     try:
-        response = await send(job.relay, state.call, stream=job.stream)
-    except NETWORK_ERRORS as exc:
-        raise network_failure(state.channel.id, "upstream request", exc) from None
-    try:
-        content_type = response.headers.get("Content-Type", "")
         if state.native and job.inbound is not None:
             return await job.inbound.deliver_native(job, state, response)
-        if translating is not None:
-            if response.status not in (200, 201):
-                raise with_headers(translating.error(response.status, await read_limited(response)), response)
+        if response.status not in (200, 201):
+            raise await refusal(reader, response)
+        if reader is not None:
             if job.stream:
-                return await translate.deliver_stream(job, state, response, translating)
-            return await translate.deliver_json(job, state, response, translating)
-        if response.status not in (200, 201) or (job.stream and "application/json" in content_type):
+                return await deliver_stream(job, state, response,
+                                            Translating(reader.stream_translator(state.request), state.budget))
+            return await translate.deliver_json(job, state, response, reader)
+        if job.stream and "application/json" in response.headers.get("Content-Type", ""):
             # An error in a 200 JSON answer to a stream request is answered 500 (One API passes the 200 on,
             # which SDKs read as an empty stream); the same as an error object in a 200 non-stream body.
-            status = response.status if response.status not in (200, 201) else 500
-            raise with_headers(upstream_error(status, await read_limited(response)), response)
+            raise await refusal(None, response, status=500)
         if job.stream:
-            return await deliver_stream(job, state, response)
+            return await deliver_stream(job, state, response, PassThrough(state.call, state.budget),
+                                        passed_headers(response.headers))
         if job.mode in ("speech", "transcriptions", "translations"):
             return await deliver_audio(job, state, response)
         return await deliver_json(job, state, response)
     finally:
         response.release()
-
-
-def with_headers(error: Exception, response: aiohttp.ClientResponse) -> Exception:
-    """The upstream's retry and rate-limit headers ride on its error to the client."""
-    if isinstance(error, UpstreamError):
-        error.headers = rate_limit_headers(response.headers)
-    return error
-
-
-GENERATIVE_MODES = ("chat", "completions", "edits")
 
 
 def reserve_amount(job: Job, price: pricing.Price, upstream_model: str,
@@ -449,106 +353,6 @@ def reserve_amount(job: Job, price: pricing.Price, upstream_model: str,
 # -- answers ---------------------------------------------------------------------------------------
 
 
-def _usage_numbers(usage: Any, counted_prompt: int) -> tuple[int, int] | None:
-    if not isinstance(usage, dict):
-        return None
-    prompt = usage.get("prompt_tokens") or usage.get("input_tokens") or 0
-    completion = usage.get("completion_tokens") or usage.get("output_tokens") or 0
-    total = usage.get("total_tokens") or 0
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (prompt, completion, total)):
-        return None
-    if total and not prompt:  # SPEC 5.4: a total without a prompt count
-        prompt = counted_prompt
-        completion = max(0, total - prompt)
-    if not prompt and not completion and not total:
-        return None
-    return int(prompt), int(completion)
-
-
-def choice_text(choices: Any, key: str) -> str:
-    parts: list[str] = []
-    if isinstance(choices, list):
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            if isinstance(choice.get("text"), str):
-                parts.append(choice["text"])
-            inner = choice.get(key)
-            if isinstance(inner, dict):
-                if isinstance(inner.get("content"), str):
-                    parts.append(inner["content"])
-                calls = inner.get("tool_calls")
-                for call in calls if isinstance(calls, list) else ():
-                    if isinstance(call, dict) and isinstance(call.get("function"), dict):
-                        fn = call["function"]
-                        parts.append(str(fn.get("name") or "") + str(fn.get("arguments") or ""))
-    return "".join(parts)
-
-
-MAX_CHARGE = (1 << 53) - 1  # one request never costs more (an absurd ratio option cannot overflow a column)
-
-
-def settle(job: Job, state: Attempt, prompt: int, completion: int, *, delivered: Callable[[], str] | None = None,
-           quota: int | None = None) -> int:
-    """Charge the final amount, bump counters and queue the consume log; returns the quota charged.
-
-    Text: the upstream's token counts are checked first (``usage_check``): a negative or impossible number
-    is replaced by what oneapi counts (``delivered`` gives the answer's text) and reported once. Images and
-    audio pass their ``quota``, priced before the call."""
-    relay = job.relay
-    if quota is None:
-        model = state.upstream_model
-        limits = limits_for(model)
-        if not (0 <= prompt <= limits.context and 0 <= completion <= limits.max_output):  # else plainly fine
-            checked = check_usage(prompt, completion, limits, job.prompt_tokens(model),
-                                  lambda: relay.tokenizer.count_text(delivered(), model) if delivered else 0,
-                                  choices=answers_requested(job.data), generative=job.mode in GENERATIVE_MODES)
-            if checked.anomaly is not None:
-                report_anomaly(job, state, checked)
-            prompt, completion = checked.prompt_tokens, checked.completion_tokens
-        if state.budget is not None and completion > state.budget.limit:
-            # PreConsumeMaxOutput: the answer is paid for up to what was reserved (the prompt in full).
-            log.info("request %s on channel #%d: %d completion tokens, %d reserved: billed the reservation's "
-                     "(PreConsumeMaxOutput)", job.request_id, state.channel.id, completion, state.budget.limit)
-            completion = state.budget.limit
-        quota = pricing.text_quota(state.price, prompt, completion)
-    quota = min(quota, MAX_CHARGE)
-    log_row = None
-    if relay.options.get_bool("LogConsumeEnabled"):
-        user, token = job.caller.user, job.caller.token
-        log_row = LogRow(user_id=user.id, type=TYPE_CONSUME, content=pricing.consume_log_content(state.price),
-                         username=user.username, token_name=token.name, model_name=state.upstream_model,
-                         quota=quota, prompt_tokens=prompt, completion_tokens=completion,
-                         channel_id=state.channel.id, request_id=job.request_id,
-                         elapsed_time=int((time.monotonic() - job.started) * 1000), is_stream=job.stream,
-                         system_prompt_reset=state.system_prompt_reset)
-    relay.ledger.settle(state.reservation, quota, state.channel.id, log_row)
-    relay.services.token_limits.spent(job.caller.token, prompt + completion)  # the token's TPM window
-    relay.channel_succeeded(state.channel.id)
-    return quota
-
-
-def answers_requested(data: dict[str, Any]) -> int:
-    """How many answers one request may produce: ``n`` choices (``best_of`` for completions, which the
-    upstream generates and bills even when it returns fewer)."""
-    counts = [v for v in (data.get("n"), data.get("best_of")) if isinstance(v, int) and not isinstance(v, bool)]
-    return max([1, *counts])
-
-
-def report_anomaly(job: Job, state: Attempt, checked: CheckedUsage) -> None:
-    """One line for the operator (server log and the TUI's events) when an upstream's usage was refused; at
-    most one a minute per channel, with the count of the others (a lying upstream answers thousands)."""
-    suppressed = job.relay.anomalies.admit(state.channel.id)
-    if suppressed is None:
-        return
-    others = f" ({suppressed} more on this channel since the last report)" if suppressed else ""
-    message = (f"upstream anomaly on channel #{state.channel.id} (model {state.upstream_model}, request "
-               f"{job.request_id}): {checked.anomaly}; billed {checked.prompt_tokens} prompt and "
-               f"{checked.completion_tokens} completion tokens as counted by oneapi{others}")
-    log.warning(message)
-    job.relay.services.events.publish("alert", {"message": message, "channel": state.channel.id})
-
-
 async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.Response:
     try:
         body = await response.read()
@@ -566,7 +370,7 @@ async def deliver_json(job: Job, state: Attempt, response: aiohttp.ClientRespons
         return web.Response(body=body, status=response.status, content_type="application/json", charset="utf-8",
                             headers=passed_headers(response.headers))
     prompt = job.prompt_tokens(state.upstream_model)
-    numbers = _usage_numbers(data.get("usage"), prompt)
+    numbers = usage_numbers(data.get("usage"), prompt)
 
     def answer_text() -> str:
         return choice_text(data.get("choices"), "message")
@@ -599,134 +403,3 @@ async def deliver_audio(job: Job, state: Attempt, response: aiohttp.ClientRespon
     tokens = job.relay.tokenizer.count_text(text, state.upstream_model)
     settle(job, state, tokens, 0, quota=pricing.whisper_quota(state.price, tokens))
     return web.Response(body=body, status=response.status, headers={"Content-Type": content_type})
-
-
-def _chunk_text(obj: dict[str, Any]) -> str:
-    return choice_text(obj.get("choices"), "delta")
-
-
-async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
-    """Forward the upstream's events as they arrive; settle from its usage chunk or from what was delivered."""
-    out = job.open_stream(passed_headers(response.headers))
-    out.enable_chunked_encoding()
-    await out.prepare(job.request)
-    call = state.call
-    budget = state.budget
-    filtering = call.stream_usage_requested or call.drop_empty_chunks or budget is not None
-    splitter = LineSplitter()
-    usage: Any = None
-    delivered: list[str] = []
-    saw_done = False
-    failure: str | None = None
-    client_gone = False
-    answered = False  # at least one JSON event came: this is a stream, not an error page
-    drop_blank = False  # the blank line that ended an event we dropped goes too
-    tail = b""  # the last bytes written, to end the stream on an event boundary
-    cut = False  # PreConsumeMaxOutput: the answer reached what its reservation pays for
-    last: dict[str, Any] | None = None
-
-    def process(lines: list[bytes]) -> list[bytes]:
-        nonlocal usage, saw_done, answered, drop_blank, cut, last
-        kept: list[bytes] = []
-        for line in lines:
-            if cut:
-                break
-            if drop_blank and not line.strip():
-                drop_blank = False
-                continue
-            drop_blank = False
-            payload = data_payload(line)
-            if payload is None:
-                kept.append(line)
-                continue
-            if payload.strip() == DONE:
-                saw_done = True
-                kept.append(line)
-                continue
-            obj = parse_json(payload)
-            if isinstance(obj, dict):
-                answered = True
-                if obj.get("usage"):
-                    usage = obj["usage"]
-                choices = obj.get("choices")
-                if filtering and not choices and (
-                        (call.stream_usage_requested and obj.get("usage")) or
-                        (call.drop_empty_chunks and not obj.get("usage"))):
-                    drop_blank = True
-                    continue
-                text = _chunk_text(obj)
-                if budget is not None and not budget.admit(text):
-                    cut = True
-                    break
-                delivered.append(text)
-                last = obj
-            kept.append(line)
-        return kept
-
-    async def write(data: bytes) -> bool:
-        nonlocal tail
-        try:
-            await out.write(data)
-        except (ConnectionError, RuntimeError):
-            return False
-        tail = (tail + data)[-2:]
-        return True
-
-    try:
-        async for chunk in response.content.iter_any():
-            kept = process(splitter.feed(chunk))
-            data = chunk if not filtering else (b"\n".join(kept) + b"\n" if kept else b"")
-            if data and not await write(data):
-                client_gone = True
-                response.close()  # stop the upstream generating (and billing) an answer nobody reads
-                break
-            if cut:
-                response.close()  # the rest of the answer would not be paid for
-                break
-        if not client_gone and not cut:  # a last line without its newline
-            kept = process(splitter.flush())
-            if filtering and kept and not await write(b"\n".join(kept) + b"\n"):
-                client_gone = True
-    except NETWORK_ERRORS as exc:
-        failure = f"upstream stream broke on channel #{state.channel.id}: {category(exc)}"
-        log.warning("stream from channel #%d broke: %s", state.channel.id, detail(exc))
-    except asyncio.CancelledError:
-        # The client left and the server cancelled this handler (aiohttp's handler_cancellation, on in its
-        # TestServer): the part already delivered is billed exactly as when a write fails, not refunded —
-        # unless nothing was answered at all (then the caller refunds).
-        response.close()
-        if answered:
-            prompt = job.prompt_tokens(state.upstream_model)
-            settle(job, state, prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model),
-                   delivered=lambda: "".join(delivered))
-        raise
-    except Exception:  # a malformed upstream event: the SSE headers are out, so end the stream, don't crash it
-        log.exception("stream from channel #%d could not be relayed", state.channel.id)
-        response.close()
-        failure = f"channel #{state.channel.id} sent an event oneapi could not read"
-    prompt = job.prompt_tokens(state.upstream_model)
-    if not answered and not client_gone:
-        # Not a stream at all (an HTML page, an empty body, a connection cut before the first event): nothing
-        # was answered, so nothing is charged (the caller refunds the reservation) and the client gets an
-        # error event instead of silence.
-        failure = failure or f"channel #{state.channel.id} answered 200 without any stream event"
-    else:
-        numbers = None if client_gone or cut else _usage_numbers(usage, prompt)
-        if numbers is None:  # no usage from upstream (or the client left early): bill what was delivered
-            numbers = (prompt, job.relay.tokenizer.count_text("".join(delivered), state.upstream_model))
-        settle(job, state, *numbers, delivered=lambda: "".join(delivered))
-    if not client_gone:
-        try:
-            if tail and not tail.endswith(b"\n\n"):  # close the upstream's last event before adding ours
-                await out.write(b"\n" if tail.endswith(b"\n") else b"\n\n")
-            if cut:
-                await out.write(event(length_chunk(last, job.mode)))
-            if failure is not None:
-                await out.write(event({"error": {"message": failure, "type": "one_api_error", "param": "",
-                                                 "code": "stream_interrupted"}}))
-            if not saw_done:
-                await out.write(DONE_EVENT)
-            await out.write_eof()
-        except (ConnectionError, RuntimeError):
-            pass
-    return out

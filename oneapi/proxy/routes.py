@@ -9,7 +9,8 @@ from functools import partial
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from oneapi.api.middleware import (
+from oneapi.errors import OneAPIError
+from oneapi.http.request import (
     CLIENT_IP,
     REQUEST_ID,
     REQUEST_ID_HEADER,
@@ -17,7 +18,6 @@ from oneapi.api.middleware import (
     payload_problem,
     unreadable_body,
 )
-from oneapi.errors import OneAPIError
 from oneapi.proxy import channel_proxy
 from oneapi.proxy.adaptors.base import Mode
 from oneapi.proxy.answer_headers import GZIP_MIN_SIZE, accepts_gzip

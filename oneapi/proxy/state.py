@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -17,6 +16,7 @@ from oneapi.config import Config
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors import adaptor_for, gemini, vertex
 from oneapi.proxy.adaptors.base import Adaptor, TranslatingAdaptor
+from oneapi.proxy.credentials import Credentials
 from oneapi.proxy.health import SuccessWindow, should_disable
 from oneapi.proxy.tokenizer import Tokenizer
 from oneapi.redaction import redactor
@@ -26,16 +26,7 @@ from oneapi.services.pricing import PriceTables
 from oneapi.services.routing import RoutingTable
 from oneapi.store.queries import channels as channel_q
 
-if TYPE_CHECKING:
-    from oneapi.proxy.credentials import Credentials
-
 log = logging.getLogger("oneapi.relay")
-
-
-def _make_credentials(relay: Relay) -> Credentials:
-    from oneapi.proxy.credentials import Credentials  # credentials.py needs this module: import late
-
-    return Credentials(relay)
 
 
 class ReportThrottle:
@@ -71,7 +62,7 @@ class Relay:
         self.failures = ReportThrottle(10.0)  # network failures, per channel: a dead upstream fails every call
         self._prices: tuple[tuple[str, str, str], PriceTables] | None = None
         self._reload_lock = asyncio.Lock()
-        self.credentials: Credentials = _make_credentials(self)
+        self.credentials = Credentials(self)
         # Adaptors that take settings (GEMINI_VERSION, GEMINI_SAFETY_SETTING), built once per server.
         self._configured: dict[int, TranslatingAdaptor] = {
             24: gemini.make_adaptor(config.gemini_version, config.gemini_safety_setting),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -28,7 +28,9 @@ from aiohttp import web
 from oneapi.config import Config
 from oneapi.proxy import user_content
 from oneapi.proxy.adaptors.base import Collected, FollowUp, UpstreamCall
-from oneapi.proxy.state import Relay
+
+if TYPE_CHECKING:  # for annotations only: importing it would make a cycle
+    from oneapi.proxy.state import Relay
 
 ERROR_BODY_LIMIT = 1 << 20  # read at most 1 MiB of an upstream error body
 

@@ -21,7 +21,7 @@ import base64
 import binascii
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -36,7 +36,9 @@ from oneapi.proxy.address_guard import (
     guarded_socket_factory,
 )
 from oneapi.proxy.errors import RelayError
-from oneapi.proxy.state import Relay
+
+if TYPE_CHECKING:  # for annotations only: importing it would make a cycle
+    from oneapi.proxy.state import Relay
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGES = 32

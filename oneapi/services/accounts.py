@@ -33,7 +33,7 @@ from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import users as q
 from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import PAGE_SIZE
-from oneapi.store.queries.users import Identity
+from oneapi.store.queries.users import STATUS_ENABLED, Identity
 
 log = logging.getLogger("oneapi.accounts")
 
@@ -102,7 +102,7 @@ class Accounts:
             return False
         access_token = self._config.initial_root_access_token or keys.uuid_hex()
         root = {"username": "root", "password": await passwords.hash_password("123456"),
-                "display_name": "Root User", "role": ROLE_ROOT, "status": q.STATUS_ENABLED,
+                "display_name": "Root User", "role": ROLE_ROOT, "status": STATUS_ENABLED,
                 "quota": ROOT_QUOTA, "access_token": access_token, "aff_code": keys.aff_code()}
         tokens = [default_token()]
         if self._config.initial_root_token:
@@ -127,7 +127,7 @@ class Accounts:
         if not ok or user is None:
             raise AuthenticationError("用户名或密码错误，或用户已被封禁 (wrong username or password, or user banned)",
                                       status=200)
-        if user["status"] != q.STATUS_ENABLED:
+        if user["status"] != STATUS_ENABLED:
             raise AuthenticationError("用户名或密码错误，或用户已被封禁 (wrong username or password, or user banned)",
                                       status=200)
         return user
@@ -137,6 +137,11 @@ class Accounts:
         if not keyformat.is_access_token(token):
             return None
         return await self._store.read(q.find_by_access_token, token)
+
+    async def root(self) -> dict[str, Any] | None:
+        """The enabled root user (the admin socket acts as it), or None."""
+        root: dict[str, Any] | None = await self._store.read(q.find_root)
+        return root
 
     async def get(self, user_id: int) -> dict[str, Any] | None:
         return await self._store.read(q.get, user_id)
@@ -200,7 +205,7 @@ class Accounts:
         inviter_gift = opts.get_int("QuotaForInviter") if inviter_id else 0
         user = {"username": username, "password": await passwords.hash_password(password) if password else "",
                 "display_name": display_name or username, "email": email, "role": role,
-                "status": q.STATUS_ENABLED, "quota": gift + invitee_gift, "access_token": keys.uuid_hex(),
+                "status": STATUS_ENABLED, "quota": gift + invitee_gift, "access_token": keys.uuid_hex(),
                 "aff_code": keys.aff_code(), "inviter_id": inviter_id, "group": "default", **(extra or {})}
         rows: list[LogRow] = []
 
@@ -279,7 +284,7 @@ class Accounts:
                                                or f"{label} User", email=email, extra={kind: outside_id})
             user = await self._store.read(q.get, user_id)
             assert user is not None
-        if user["status"] != q.STATUS_ENABLED:
+        if user["status"] != STATUS_ENABLED:
             raise AuthenticationError("用户已被封禁 (user banned)", status=200)
         return user
 
@@ -417,7 +422,7 @@ class Accounts:
         if action == "disable":
             status = q.STATUS_DISABLED
         elif action == "enable":
-            status = q.STATUS_ENABLED
+            status = STATUS_ENABLED
         elif action == "delete":
             await self._store.write(q.soft_delete, target["id"], f"deleted_{uuid.uuid4().hex}")
             await self._ledger.user_changed(target["id"])

@@ -161,6 +161,11 @@ class Channels:
         for listener in self._listeners:
             await listener()
 
+    async def names(self, ids: list[int]) -> dict[int, str]:
+        """{id: name} of these channels (the dashboard shows channels by name)."""
+        names: dict[int, str] = await self._store.read(q.names, ids)
+        return names
+
     async def list_page(self, page: int) -> list[dict[str, Any]]:
         return [public(c) for c in await self._store.read(q.list_page, page * PAGE_SIZE, PAGE_SIZE)]
 

@@ -51,10 +51,10 @@ class Logs:
                      quota: int = 0) -> None:
         """Write a log row that goes with no balance change (money moves use :meth:`row` and
         :meth:`committed`, so that the row is in the balance's transaction)."""
-        row = self.row(user_id, log_type, content, username, quota).checked().as_dict()
-        row["id"] = await self._store.write(q.insert, row)
+        row = self.row(user_id, log_type, content, username, quota).checked()
+        written = await self._store.write(q.insert, row)
         if self._events is not None:
-            self._events.publish("log", {"log": public(row)})
+            self._events.publish("log", {"log": public({**row.as_dict(), "id": written})})
 
     @staticmethod
     def row(user_id: int, log_type: int, content: str, username: str = "", quota: int = 0) -> LogRow:

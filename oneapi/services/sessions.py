@@ -47,8 +47,5 @@ class Sessions:
     async def end(self, sid: str) -> None:
         await self._store.write(q.end, digest(sid))
 
-    async def end_all(self, user_id: int) -> int:
-        return await self._store.write(q.end_for_user, user_id)
-
     async def count(self, user_id: int) -> int:
         return await self._store.read(q.count_for_user, user_id)

@@ -72,7 +72,7 @@ class OneAPIApp(App[None]):
 
     async def on_mount(self) -> None:
         try:
-            self.status = await self.client.get("/api/status")
+            self.status = await self.client.status()
             ping = await self.client.ping()
             self.sub_title = f"{self.status.get('system_name', '')} · server {ping.get('version')} · {self.client.path}"
         except AdminError as exc:

@@ -1,4 +1,4 @@
-"""aiohttp's TestServer as oneapi's servers run: with the options of ``oneapi.api.body.SERVER_OPTIONS`` (oneapi
+"""aiohttp's TestServer as oneapi's servers run: with the options of ``oneapi.http.body.SERVER_OPTIONS`` (oneapi
 decodes request bodies itself). TestServer's own constructor keeps extra options away from its runner."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 from aiohttp.web_runner import BaseRunner
 
-from oneapi.api.body import SERVER_OPTIONS
+from oneapi.http.body import SERVER_OPTIONS
 
 
 class AppTestServer(TestServer):

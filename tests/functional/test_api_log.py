@@ -7,6 +7,7 @@ from typing import Any
 
 from oneapi.store.database import Database
 from oneapi.store.queries import logs as logs_q
+from oneapi.store.queries.accounting import LogRow
 from tests.functional.conftest import Api
 
 BASE = 1_700_000_000
@@ -26,7 +27,7 @@ async def _insert(api: Api, user_id: int, username: str, log_type: int, at: int,
     row = {"user_id": user_id, "username": username, "type": log_type, "created_at": at, "token_name": token,
            "model_name": model, "channel_id": channel, "quota": quota, "content": content,
            "prompt_tokens": quota // 2, "completion_tokens": quota // 3, "request_id": f"req-{at}"}
-    return int(await api.services.store.write(logs_q.insert, row))
+    return int(await api.services.store.write(logs_q.insert, LogRow(**row)))
 
 
 def _all_logs(db: Database) -> list[dict[str, Any]]:

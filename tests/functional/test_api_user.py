@@ -11,6 +11,7 @@ import pytest
 from oneapi.store.queries import logs as logs_q
 from oneapi.store.queries import tokens as tokens_q
 from oneapi.store.queries import users as users_q
+from oneapi.store.queries.accounting import LogRow
 from tests.functional.conftest import Api, csrf_header
 
 PASSWORD = "password123"
@@ -403,7 +404,7 @@ async def test_dashboard_groups_own_consume_logs_by_day_and_model(api: Api) -> N
                   row(uid, "gpt-4o", now - 8 * 86400, 999, 9, 9),  # older than 7 days
                   row(uid, "gpt-4o", now, 999, 9, 9, log_type=1),  # not a consume log
                   row(other, "gpt-4o", now, 999, 9, 9)]:  # another user's
-        await api.services.store.write(logs_q.insert, entry)
+        await api.services.store.write(logs_q.insert, LogRow(**entry))
 
     def day(ts: int) -> str:
         return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")

@@ -286,3 +286,17 @@ async def test_channel_test_exchanges_the_key_and_reports_baidus_complaint(relay
     failed = await relay_env.services.channels.test(bad, "ERNIE-3.5-8K")
     assert failed["success"] is False and "Client authentication failed" in failed["message"]
     assert failed["fatal"] is True
+
+
+async def test_a_channel_test_exchanges_an_expired_token_again_as_the_relay_does(relay_env: RelayEnv) -> None:
+    """The channel test takes the relay's exchange (``proxy/exchange.py``): a cached access token Baidu has
+    since expired is traded again once, instead of failing the test and disabling a working channel."""
+    fake, channel_id = await baidu_channel(relay_env)
+    await relay_env.client().chat.completions.create(model="ERNIE-3.5-8K",
+                                                     messages=[{"role": "user", "content": "first"}])
+    fake.expire_tokens()
+    result = await relay_env.services.channels.test(channel_id, "ERNIE-3.5-8K")
+    assert result["success"] is True, result
+    assert len(fake.token_requests) == 2
+    old, rejected, retried = (r.query["access_token"] for r in fake.requests)
+    assert old == rejected != retried

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from oneapi.api.middleware import REQUEST_ID_HEADER
+from oneapi.http.request import REQUEST_ID_HEADER
 from oneapi.proxy.answer_headers import accepts_gzip
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.anthropic_upstream import start_fake as start_anthropic

@@ -112,3 +112,65 @@ async def test_a_malformed_upstream_event_ends_the_stream_cleanly_and_bills_what
         assert after["quota"] < before["quota"]  # the delivered text was billed, not refunded
     finally:
         await server.close()
+
+
+async def test_an_unreadable_provider_event_mid_stream_ends_it_with_an_error_event_and_bills_what_was_said(
+        relay_env: RelayEnv) -> None:
+    """The stream loop's malformed-event branch: a translated stream (Zhipu's v4) whose provider sends an event
+    its translator cannot read, after the first words, ends with stream_interrupted, and those words are
+    billed (counted: the provider's usage never came)."""
+    import asyncio
+    import json
+
+    import openai
+    from aiohttp import web
+
+    def zhipu(content: str) -> bytes:
+        body = {"id": "z1", "created": 1, "model": "glm-4",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}}]}
+        return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        await out.write(zhipu("hello there"))
+        await asyncio.sleep(0.2)  # the first words reach the client before the unreadable event comes
+        await out.write(b'data: {"id": "z1", "choices": 5}\n\n')  # choices must be a list
+        await out.write(zhipu(" never said"))
+        await out.write(b"data: [DONE]\n\n")
+        return out
+
+    app = web.Application()
+    app.router.add_post("/api/paas/v4/chat/completions", chat)
+    server = AppTestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        await relay_env.add_channel(f"http://127.0.0.1:{server.port}", type=16, key="zid.zsecret", models="glm-4")
+        before = await relay_env.user_row()
+        stream = await relay_env.client().chat.completions.create(
+            model="glm-4", stream=True, messages=[{"role": "user", "content": "hi"}])
+        said = ""
+        with pytest.raises(openai.APIError) as broken:  # the SDK raises the stream's error event
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    said += chunk.choices[0].delta.content
+        assert said == "hello there"
+        assert isinstance(broken.value.body, dict) and broken.value.body["code"] == "stream_interrupted"
+        assert "could not read" in broken.value.message
+        after = await relay_env.user_row()
+        assert after["quota"] < before["quota"]  # the delivered words were billed, not refunded
+        [row] = await relay_env.consume_logs()
+        assert row["completion_tokens"] == 2  # "hello there", counted
+    finally:
+        await server.close()
+
+
+async def test_a_channel_test_the_adaptor_cannot_build_is_a_failed_verdict_not_an_exception(
+        relay_env: RelayEnv) -> None:
+    """The channel test takes the relay's exchange: a request the adaptor cannot build (a Zhipu key without its
+    <id>.<secret> shape) is convert_request_failed there, and a failed test with the reason here."""
+    channel_id = await relay_env.add_channel("http://127.0.0.1:9", type=16, key="no-dot-in-this-key",
+                                             models="glm-4")
+    result = await relay_env.services.channels.test(channel_id)
+    assert result["success"] is False
+    assert "could not convert the request" in result["message"] and "<id>.<secret>" in result["message"]

@@ -12,6 +12,7 @@ import pytest
 
 from oneapi.store.queries import logs as logs_q
 from oneapi.store.queries import tokens as tokens_q
+from oneapi.store.queries.accounting import LogRow
 from tests.functional.conftest import Api
 from tests.functional.web_client import WebClient, alert, flash, text_of
 
@@ -58,7 +59,7 @@ async def test_dashboard_shows_balance_usage_and_a_chart_per_model(api: Api, ali
              "model_name": model, "token_name": "default", "quota": quota, "prompt_tokens": 10,
              "completion_tokens": 5, "content": ""}
             for d, model, quota in ((0, "gpt-4o-mini", 3), (1, "gpt-4o", 1500), (9, "claude-3-haiku", 700))]
-    await api.services.store.write(logs_q.insert_many, rows)
+    await api.services.store.write(logs_q.insert_many, [LogRow(**r) for r in rows])
     page = await alice.get("/dashboard")
     text = text_of(page)
     assert "Balance $5.00" in text
@@ -295,7 +296,7 @@ async def seed_logs(api: Api, user_id: int, username: str, base: int) -> None:
             for i in range(5)]
     rows.append({"user_id": user_id, "username": username, "type": logs_q.TYPE_TOPUP, "created_at": base,
                  "content": "通过兑换码充值 $1", "quota": 500000})
-    await api.services.store.write(logs_q.insert_many, rows)
+    await api.services.store.write(logs_q.insert_many, [LogRow(**r) for r in rows])
 
 
 async def test_usage_filters_totals_and_detail(api: Api, alice: WebClient) -> None:
@@ -434,9 +435,9 @@ async def test_user_supplied_text_is_escaped_everywhere(api: Api, alice: WebClie
     me = await user_row(api, "alice")
     await alice.post("/setting/profile", {"display_name": "<b>bold</b>"})
     await alice.post("/token/new", token_form(name=XSS, unlimited="on", never="on"))
-    await api.services.store.write(logs_q.insert, {
+    await api.services.store.write(logs_q.insert, LogRow(**{
         "user_id": me["id"], "username": "alice", "type": logs_q.TYPE_CONSUME, "created_at": int(time.time()),
-        "model_name": "<script>m()</script>", "token_name": XSS, "content": "<svg onload=alert(2)>", "quota": 1})
+        "model_name": "<script>m()</script>", "token_name": XSS, "content": "<svg onload=alert(2)>", "quota": 1}))
     pages = [await alice.get(p) for p in ("/dashboard", "/token", "/log", "/setting", "/token?q=" + XSS[:30])]
     pages.append(await alice.get("/log?model=" + XSS, status=200))
     pages.append(await alice.post("/topup", {"key": XSS}, status=404))

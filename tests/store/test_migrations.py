@@ -21,6 +21,7 @@ from oneapi.store.migrations import (
 )
 from oneapi.store.models import INDEXES
 from oneapi.store.queries import channels, logs, options, redemptions, tokens, users
+from oneapi.store.queries.accounting import LogRow
 
 ALL_MIGRATIONS = [name for name, _ in MIGRATIONS]
 ONE_API_TABLES = {"users", "tokens", "channels", "abilities", "redemptions", "logs", "options"}
@@ -300,8 +301,8 @@ def test_adopted_database_works_for_new_rows(raw_database: Database) -> None:
     assert users.get(db, alice)["quota"] == 1000  # type: ignore[index]
     options.save(db, "SystemName", "Renamed")
     assert options.load_all(db)["SystemName"] == "Renamed"
-    logs.insert(db, {"user_id": alice, "created_at": 1700000400, "type": logs.TYPE_CONSUME, "quota": 5,
-                     "request_id": "req-1", "is_stream": True})
+    logs.insert(db, LogRow(user_id=alice, created_at=1700000400, type=logs.TYPE_CONSUME, quota=5,
+                     request_id="req-1", is_stream=True))
     assert logs.consumed_quota(db, logs.LogFilter()) == 305
 
 
@@ -328,8 +329,8 @@ def test_logs_in_a_second_sqlite_database(tmp_path: Path) -> None:
         assert _tables(db.logs) == {"logs", "oneapi_journal_marks"}
         assert {name for table, name, _, _ in INDEXES if table == "logs"} <= set(_indexes(db, "logs"))
 
-        logs.insert(db, {"user_id": 1, "created_at": 100, "type": logs.TYPE_CONSUME, "quota": 7})
-        logs.insert_many(db, [{"user_id": 1, "created_at": 101, "type": logs.TYPE_CONSUME, "quota": 8}])
+        logs.insert(db, LogRow(user_id=1, created_at=100, type=logs.TYPE_CONSUME, quota=7))
+        logs.insert_many(db, [LogRow(user_id=1, created_at=101, type=logs.TYPE_CONSUME, quota=8)])
         assert logs.consumed_quota(db, logs.LogFilter()) == 15
         assert migrate_database(db) == []
     finally:
@@ -352,8 +353,8 @@ def test_logs_in_sqlite_beside_a_server_database(raw_database: Database, tmp_pat
         assert "logs" not in _tables(db.main)
         assert _tables(db.logs) == {"logs", "oneapi_journal_marks"}
         users.insert(db, {"username": "bob", "password": "x"}, [])
-        logs.insert(db, {"user_id": 1, "username": "bob", "created_at": 5, "type": logs.TYPE_CONSUME,
-                         "quota": 3})
+        logs.insert(db, LogRow(user_id=1, username="bob", created_at=5, type=logs.TYPE_CONSUME,
+                         quota=3))
         assert logs.list_page(db, logs.LogFilter(username="bob"), 0, 10)[0]["quota"] == 3
     finally:
         db.close_connections()

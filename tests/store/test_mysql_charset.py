@@ -59,7 +59,7 @@ def test_tables_created_in_a_latin1_database_hold_chinese_logs(latin1_database: 
     with db.logs.atomic():
         insert_logs(db, [LogRow(user_id=1, type=logs.TYPE_CONSUME, content=CHINESE, username="张三",
                                 token_name="默认令牌", model_name="通义千问")])
-    logs.insert(db, {"user_id": 1, "created_at": 1, "type": logs.TYPE_SYSTEM, "content": "渠道「测试」已被禁用"})
+    logs.insert(db, LogRow(user_id=1, created_at=1, type=logs.TYPE_SYSTEM, content="渠道「测试」已被禁用"))
     rows = logs.list_page(db, logs.LogFilter(), 0, 10)
     assert {r["content"] for r in rows} == {CHINESE, "渠道「测试」已被禁用"}
     consume = next(r for r in rows if r["type"] == logs.TYPE_CONSUME)
@@ -88,5 +88,5 @@ def test_an_adopted_latin1_table_is_named_once_with_its_conversion(latin1_databa
     # following the advice makes the table hold Chinese text
     db.main.execute_sql("ALTER TABLE `logs` CONVERT TO CHARACTER SET utf8mb4")
     assert not_utf8mb4(db.main) == {}
-    logs.insert(db, {"user_id": 1, "created_at": 1, "type": logs.TYPE_SYSTEM, "content": CHINESE})
+    logs.insert(db, LogRow(user_id=1, created_at=1, type=logs.TYPE_SYSTEM, content=CHINESE))
     assert logs.list_page(db, logs.LogFilter(), 0, 10)[0]["content"] == CHINESE

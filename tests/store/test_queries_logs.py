@@ -8,6 +8,7 @@ import pytest
 
 from oneapi.store.database import Database
 from oneapi.store.queries import logs
+from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.logs import TYPE_CONSUME, TYPE_MANAGE, TYPE_SYSTEM, TYPE_TOPUP, LogFilter
 
 DAY = 86400
@@ -17,6 +18,10 @@ T0 = 19_700 * DAY  # a UTC midnight
 def _log(**fields: Any) -> dict[str, Any]:
     return {"user_id": 1, "username": "alice", "created_at": T0, "type": TYPE_CONSUME, "token_name": "default",
             "model_name": "gpt-4", "channel_id": 1, "content": "", **fields}
+
+
+def _row(**fields: Any) -> LogRow:
+    return LogRow(**_log(**fields))
 
 
 @pytest.fixture
@@ -31,7 +36,7 @@ def sample(database: Database) -> list[dict[str, Any]]:
         _log(created_at=T0 + 2 * DAY + 1, type=TYPE_SYSTEM, content="channel 2 disabled", user_id=0,
              username=""),                                                                              # 7
     ]
-    assert logs.insert_many(database, rows) == len(rows)
+    assert logs.insert_many(database, [LogRow(**r) for r in rows]) == len(rows)
     assert logs.insert_many(database, []) == 0
     return rows
 
@@ -70,8 +75,8 @@ def test_list_page_pages_newest_first(database: Database, sample: list[dict[str,
 
 
 def test_insert_returns_the_new_id(database: Database) -> None:
-    first = logs.insert(database, _log(quota=1))
-    assert logs.insert(database, _log(quota=2)) == first + 1
+    first = logs.insert(database, _row(quota=1))
+    assert logs.insert(database, _row(quota=2)) == first + 1
     assert _ids(logs.list_page(database, LogFilter(), 0, 10)) == [first + 1, first]
 
 
@@ -107,8 +112,8 @@ def test_search_by_type_number_or_content_prefix(database: Database, sample: lis
 
 
 def test_search_digits_also_match_content(database: Database) -> None:
-    logs.insert(database, _log(type=TYPE_SYSTEM, content="429 from upstream"))
-    logs.insert(database, _log(type=TYPE_CONSUME, content=""))
+    logs.insert(database, _row(type=TYPE_SYSTEM, content="429 from upstream"))
+    logs.insert(database, _row(type=TYPE_CONSUME, content=""))
     assert _ids(logs.search(database, "429", 10)) == [1]
     assert _ids(logs.search(database, "4", 10)) == [1]  # type 4 and content "4..." are the same row
 
@@ -123,13 +128,13 @@ def test_delete_before_counts_and_keeps_the_boundary(database: Database, sample:
 
 def test_daily_usage_groups_by_utc_day_and_model(database: Database) -> None:
     logs.insert_many(database, [
-        _log(created_at=T0 + 1, model_name="gpt-4", quota=10, prompt_tokens=100, completion_tokens=5),
-        _log(created_at=T0 + DAY - 1, model_name="gpt-4", quota=20, prompt_tokens=200, completion_tokens=6),
-        _log(created_at=T0 + 3600, model_name="claude-3", quota=1, prompt_tokens=1, completion_tokens=1),
-        _log(created_at=T0 + DAY, model_name="gpt-4", quota=40, prompt_tokens=400, completion_tokens=7),
-        _log(created_at=T0 + 5, type=TYPE_TOPUP, quota=5000),  # not consumption
-        _log(created_at=T0 + 5, user_id=2, quota=300),  # another user
-        _log(created_at=T0 - 1, quota=3000),  # before `since`
+        _row(created_at=T0 + 1, model_name="gpt-4", quota=10, prompt_tokens=100, completion_tokens=5),
+        _row(created_at=T0 + DAY - 1, model_name="gpt-4", quota=20, prompt_tokens=200, completion_tokens=6),
+        _row(created_at=T0 + 3600, model_name="claude-3", quota=1, prompt_tokens=1, completion_tokens=1),
+        _row(created_at=T0 + DAY, model_name="gpt-4", quota=40, prompt_tokens=400, completion_tokens=7),
+        _row(created_at=T0 + 5, type=TYPE_TOPUP, quota=5000),  # not consumption
+        _row(created_at=T0 + 5, user_id=2, quota=300),  # another user
+        _row(created_at=T0 - 1, quota=3000),  # before `since`
     ])
 
     rows = logs.daily_usage(database, 1, T0)
@@ -150,10 +155,10 @@ def test_daily_usage_groups_by_utc_day_and_model(database: Database) -> None:
 def test_daily_usage_days_follow_the_readers_utc_offset(database: Database) -> None:
     east, west = 8 * 3600, -5 * 3600  # Shanghai, New York (winter)
     logs.insert_many(database, [
-        _log(created_at=T0 - 9 * 3600, quota=1),   # 15:00 the day before in UTC, 23:00 in Shanghai
-        _log(created_at=T0 - 7 * 3600, quota=2),   # 01:00 of T0's day in Shanghai
-        _log(created_at=T0 + 4 * 3600, quota=4),   # 23:00 the day before in New York
-        _log(created_at=T0 + 6 * 3600, quota=8),   # 01:00 of T0's day in New York
+        _row(created_at=T0 - 9 * 3600, quota=1),   # 15:00 the day before in UTC, 23:00 in Shanghai
+        _row(created_at=T0 - 7 * 3600, quota=2),   # 01:00 of T0's day in Shanghai
+        _row(created_at=T0 + 4 * 3600, quota=4),   # 23:00 the day before in New York
+        _row(created_at=T0 + 6 * 3600, quota=8),   # 01:00 of T0's day in New York
     ])
     by_day = {row["day"]: row["quota"] for row in logs.daily_usage(database, 1, T0 - DAY, east)}
     assert by_day == {T0 - DAY: 1, T0: 2 + 4 + 8}

@@ -22,6 +22,7 @@ from textual.widgets import DataTable
 
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import redemptions as voucher_q
+from oneapi.store.queries.accounting import LogRow
 from oneapi.tui import make_app
 from tests.functional.admin_env import AdminEnv, start_admin_env
 
@@ -71,13 +72,13 @@ async def hold_still(env: AdminEnv) -> None:
          "created_time": int(FROZEN) - 3600 * i, "redeemed_time": 0} for i in (1, 2, 3)])
     await store.write(log_q.delete_before, int(FROZEN) * 10)  # what setting up wrote, at today's time
     await store.write(log_q.insert_many, [
-        {"created_at": int(FROZEN) - 60, "type": 2, "username": "root", "token_name": "ci",
-         "model_name": "gpt-4o-mini", "channel_id": 1, "prompt_tokens": 12, "completion_tokens": 30, "quota": 3,
-         "elapsed_time": 420, "content": "model ratio 0.075, completion ratio 4"},
-        {"created_at": int(FROZEN) - 30, "type": 1, "username": "alice", "quota": 500_000,
-         "content": "top-up by the admin: $1.00"},
-        {"created_at": int(FROZEN) - 10, "type": 4, "content": "channel claude was disabled automatically: the "
-                                                              "upstream answered 401 invalid x-api-key " * 2}])
+        LogRow(user_id=0, created_at=int(FROZEN) - 60, type=2, username="root", token_name="ci",
+         model_name="gpt-4o-mini", channel_id=1, prompt_tokens=12, completion_tokens=30, quota=3,
+         elapsed_time=420, content="model ratio 0.075, completion ratio 4"),
+        LogRow(user_id=0, created_at=int(FROZEN) - 30, type=1, username="alice", quota=500_000,
+         content="top-up by the admin: $1.00"),
+        LogRow(user_id=0, created_at=int(FROZEN) - 10, type=4, content="channel claude was disabled automatically: the "
+                                                              "upstream answered 401 invalid x-api-key " * 2)])
     stats = services.stats
     stats.clock = lambda: FROZEN
     stats.started = FROZEN - 3600

@@ -18,6 +18,7 @@ from oneapi.api.admin import make_admin_app
 from oneapi.store.queries import channels as channel_q
 from oneapi.store.queries import logs as log_q
 from oneapi.store.queries import redemptions as voucher_q
+from oneapi.store.queries.accounting import LogRow
 from oneapi.tui import make_app
 from oneapi.tui.screens import logs as logs_screen
 from tests.conftest import RedisServer
@@ -213,8 +214,8 @@ async def test_voucher_export_refuses_a_format_it_cannot_write_and_writes_0600(a
 
 async def test_enter_on_a_log_shows_all_of_it(admin_env: AdminEnv) -> None:
     long_text = "the upstream said: " + "x" * 200 + " END"
-    await admin_env.relay.services.store.write(log_q.insert, {"created_at": 1_700_000_000, "type": 4,
-                                                              "content": long_text})
+    await admin_env.relay.services.store.write(log_q.insert, LogRow(user_id=0, created_at=1_700_000_000, type=4,
+                                                              content=long_text))
     app = make_app(admin_env.socket)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
@@ -271,8 +272,8 @@ async def restart_while_tailing(env: RelayEnv, socket: Path) -> None:
             await wait_for(lambda: "gpt-4o-mini" in cells(table))
 
             # A log the live stream never carried (written straight to the database): r shows it.
-            await env.services.store.write(log_q.insert, {"created_at": 1_700_000_001, "type": 4,
-                                                          "content": "behind the stream"})
+            await env.services.store.write(log_q.insert, LogRow(user_id=0, created_at=1_700_000_001, type=4,
+                                                          content="behind the stream"))
             await pilot.pause(0.3)
             assert "behind the stream" not in cells(table)
             await pilot.press("r")
@@ -316,8 +317,8 @@ async def seed_markup_lookalikes(admin_env: AdminEnv) -> None:
     await services.accounts.create({"id": 1, "role": 100}, {"username": MARKUP, "password": "password123",
                                                             "display_name": SHORT_STYLE_LIKE})
     await services.options.update("Notice", f"{MARKUP} {STYLE_LIKE}")
-    await services.store.write(log_q.insert, {"created_at": 1_700_000_000, "type": 4, "username": MARKUP,
-                                              "content": f"{STYLE_LIKE} the upstream said {MARKUP}"})
+    await services.store.write(log_q.insert, LogRow(user_id=0, created_at=1_700_000_000, type=4, username=MARKUP,
+                                              content=f"{STYLE_LIKE} the upstream said {MARKUP}"))
     services.stats.record_request(MARKUP, 1, 10, 3)
 
 
@@ -405,8 +406,8 @@ async def reconnect_after_a_call(env: RelayEnv, socket: Path) -> None:
             while not await written():
                 assert asyncio.get_running_loop().time() < deadline, "the consume log was never written"
                 await asyncio.sleep(0.1)
-            await env.services.store.write(log_q.insert, {"created_at": 1_700_000_001, "type": 4,
-                                                          "content": "marker behind the stream"})
+            await env.services.store.write(log_q.insert, LogRow(user_id=0, created_at=1_700_000_001, type=4,
+                                                          content="marker behind the stream"))
             await runner.cleanup()
             await wait_for(lambda: "reconnecting" in str(state.render()))
             runner = await serve()

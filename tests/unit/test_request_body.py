@@ -1,4 +1,4 @@
-"""oneapi.api.body: request bodies decoded by oneapi itself (aiohttp's decoding is off: SERVER_OPTIONS)."""
+"""oneapi.http.body: request bodies decoded by oneapi itself (aiohttp's decoding is off: SERVER_OPTIONS)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from oneapi.api.body import MAX_DECODED, BodyTooLargeError, decode
 from oneapi.errors import InvalidInputError
+from oneapi.http.body import MAX_DECODED, BodyTooLargeError, decode
 
 TEXT = b'{"model": "gpt-4o-mini"}'
 

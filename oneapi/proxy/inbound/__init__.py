@@ -33,7 +33,7 @@ from oneapi.services.routing import RouteChannel
 if TYPE_CHECKING:
     import aiohttp
 
-    from oneapi.proxy.relay import Attempt, Job
+    from oneapi.proxy.job import Attempt, Job
 
 
 class Inbound(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from oneapi.api.middleware import CLIENT_IP
+from oneapi.http.request import CLIENT_IP
 from oneapi.proxy.auth import Caller, authenticate, check_model
 from oneapi.proxy.errors import ERROR_RENDERER, RelayError, Renderer
 from oneapi.proxy.relay import RELAY

@@ -22,8 +22,8 @@ from typing import cast
 import aiohttp
 from aiohttp import web
 
-from oneapi.api.middleware import REQUEST_ID
 from oneapi.errors import OneAPIError
+from oneapi.http.request import REQUEST_ID
 from oneapi.proxy.adaptors import gemini as gemini_adaptor
 from oneapi.proxy.adaptors.base import TranslatingAdaptor, UpstreamCall
 from oneapi.proxy.adaptors.common import compact_json

@@ -20,8 +20,8 @@ import time
 import aiohttp
 from aiohttp import web
 
-from oneapi.api.middleware import REQUEST_ID
 from oneapi.errors import OneAPIError
+from oneapi.http.request import REQUEST_ID
 from oneapi.proxy.adaptors import anthropic
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.common import compact_json

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from oneapi.proxy.adaptors.base import TranslatingAdaptor
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.proxy.failures import category, detail, network_failure
-from oneapi.proxy.relay import SSE_HEADERS, Attempt, Job, choice_text, settle
-from oneapi.proxy.translate import UNREADABLE, unreadable
+from oneapi.proxy.failures import UNREADABLE, category, detail, network_failure, unreadable
+from oneapi.proxy.job import SSE_HEADERS, Attempt, Job
+from oneapi.proxy.settlement import choice_text, settle
 from oneapi.proxy.upstream import read_limited
 
 log = logging.getLogger("oneapi.relay")
@@ -53,7 +53,7 @@ async def _forward_json(job: Job, state: Attempt, response: aiohttp.ClientRespon
     except UpstreamError:
         raise
     except UNREADABLE as exc:
-        raise unreadable(state, "answer", exc) from None
+        raise unreadable(state.channel.id, "answer", exc) from None
 
     def text() -> str:
         return choice_text(answer.get("choices"), "message")

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from oneapi.proxy.relay import SSE_HEADERS
+from oneapi.proxy.job import SSE_HEADERS
 
 
 class EventTranslator(Protocol):

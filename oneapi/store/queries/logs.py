@@ -8,6 +8,7 @@ from typing import Any
 import peewee as pw
 
 from oneapi.store.database import Database
+from oneapi.store.queries.accounting import LogRow
 from oneapi.store.queries.common import as_id, dicts, either, prefix_match
 
 TYPE_UNKNOWN, TYPE_TOPUP, TYPE_CONSUME, TYPE_MANAGE, TYPE_SYSTEM, TYPE_TEST = 0, 1, 2, 3, 4, 5
@@ -48,14 +49,15 @@ def _where(t: Any, f: LogFilter) -> list[pw.Expression]:
     return conds
 
 
-def insert(db: Database, row: dict[str, Any]) -> int:
-    return int(db.tables.log.insert(**row).execute())
+def insert(db: Database, row: LogRow) -> int:
+    """Write one row (fit for its columns: ``LogRow.checked``); returns its id."""
+    return int(db.tables.log.insert(**row.checked().as_dict()).execute())
 
 
-def insert_many(db: Database, rows: list[dict[str, Any]]) -> int:
+def insert_many(db: Database, rows: list[LogRow]) -> int:
     if rows:
         with db.logs.atomic():
-            db.tables.log.insert_many(rows).execute()
+            db.tables.log.insert_many([row.checked().as_dict() for row in rows]).execute()
     return len(rows)
 
 

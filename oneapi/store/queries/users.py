@@ -162,11 +162,6 @@ def soft_delete(db: Database, user_id: int, new_username: str) -> int:
                    .where(t.id == user_id).execute())
 
 
-def aff_code_taken(db: Database, code: str) -> bool:
-    t = db.tables.user
-    return t.select().where(t.aff_code == code).exists()
-
-
 def set_unique(db: Database, user_id: int, field: Literal["access_token", "aff_code"], value: str) -> bool:
     """Set a unique column; False if another user has that value already."""
     t = db.tables.user
@@ -174,12 +169,6 @@ def set_unique(db: Database, user_id: int, field: Literal["access_token", "aff_c
         return bool(t.update({getattr(t, field): value}).where(t.id == user_id).execute())
     except pw.IntegrityError:
         return False
-
-
-def group_of(db: Database, user_id: int) -> str | None:
-    t = db.tables.user
-    row = first(t.select(t.group).where(t.id == user_id))
-    return None if row is None else str(row["group"])
 
 
 def find_root(db: Database) -> dict[str, Any] | None:

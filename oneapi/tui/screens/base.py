@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static, TextArea
 
-from oneapi.client import AdminError
+from oneapi.client import AdminError, Resource
 
 if TYPE_CHECKING:
     from oneapi.tui.app import OneAPIApp
@@ -51,7 +51,7 @@ class TablePane(Widget):
 
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
     WIDE_ONLY: ClassVar[frozenset[str]] = frozenset()
-    RESOURCE: ClassVar[str] = ""  # /api/<resource>/: listed page by page, searched with ?keyword=
+    RESOURCE: ClassVar[Resource] = "channel"  # /api/<resource>/: listed page by page, searched with ?keyword=
     DEFAULT_CSS = """
     TablePane { height: 1fr; }
     TablePane .hint { height: auto; }
@@ -116,11 +116,11 @@ class TablePane(Widget):
         """Every row of the resource (10 per page, at most 1000), or the search's matches."""
         client = self.oneapi.client
         if search:
-            found: list[dict[str, Any]] = await client.get(f"/api/{self.RESOURCE}/search", keyword=search)
+            found: list[dict[str, Any]] = await client.search(self.RESOURCE, search)
             return found
         rows: list[dict[str, Any]] = []
         for page in range(100):
-            batch = await client.get(f"/api/{self.RESOURCE}/", p=page)
+            batch = await client.page(self.RESOURCE, page)
             rows += batch
             if len(batch) < 10:
                 break

@@ -123,7 +123,7 @@ class ChannelsPane(TablePane):
 
     async def fetch(self, search: str) -> list[dict[str, Any]]:
         if not self.oneapi.channel_types:
-            types = await self.oneapi.client.get("/admin/channel_types")
+            types = await self.oneapi.client.channel_types()
             self.oneapi.channel_types = {t["id"]: t["name"] for t in types}
         return await super().fetch(search)
 
@@ -150,7 +150,7 @@ class ChannelsPane(TablePane):
     async def _edit(self, row: dict[str, Any] | None) -> None:
         client = self.oneapi.client
         try:
-            types = await client.get("/admin/channel_types")
+            types = await client.channel_types()
         except AdminError as exc:
             self.oneapi.report(exc)
             return
@@ -158,9 +158,9 @@ class ChannelsPane(TablePane):
         async def save(values: dict[str, Any]) -> str:
             body = channel_body(values, row)
             if row is None:
-                ids = await client.post("/api/channel/", body)
+                ids = await client.create("channel", body)
                 return f"created channel {', '.join(map(str, ids))}"
-            await client.put("/api/channel/", body)
+            await client.update("channel", body)
             return f"updated channel {row['id']}"
 
         done = await self.app.push_screen_wait(ChannelForm(types, row, save))
@@ -173,12 +173,12 @@ class ChannelsPane(TablePane):
         if row is not None:
             status = 2 if row.get("status") == 1 else 1
             self.act(f"channel {row['id']} {STATUS[status]}",
-                     self.oneapi.client.put("/api/channel/", {"id": row["id"], "status": status}))
+                     self.oneapi.client.set_status("channel", row["id"], status))
 
     def action_delete(self) -> None:
         row = self.selected()
         if row is not None:
-            self.act(f"deleted channel {row['id']}", self.oneapi.client.delete(f"/api/channel/{row['id']}"))
+            self.act(f"deleted channel {row['id']}", self.oneapi.client.remove("channel", row["id"]))
 
     @work(group="act")
     async def action_test(self) -> None:
@@ -187,7 +187,7 @@ class ChannelsPane(TablePane):
             return
         self.oneapi.notify(f"testing channel {row['id']} …")
         try:
-            result = await self.oneapi.client.call("GET", f"/api/channel/test/{row['id']}", envelope=False)
+            result = await self.oneapi.client.test_channel(row["id"])
             self.oneapi.notify(f"channel {row['id']}: ok in {result['time']} s — {str(result['message'])[:80]}")
         except AdminError as exc:
             self.oneapi.report(exc)
@@ -203,7 +203,7 @@ class ChannelsPane(TablePane):
         """Start the batch test and show its progress until it ends."""
         client = self.oneapi.client
         try:
-            await client.get("/api/channel/test", scope="all")
+            await client.test_all_channels()
         except AdminError as exc:
             self.oneapi.report(exc)
             return
@@ -211,7 +211,7 @@ class ChannelsPane(TablePane):
         bar.display = True
         try:
             while True:
-                progress = await client.get("/admin/channel_tests")
+                progress = await client.channel_tests()
                 bar.update(total=max(1, progress["total"]), progress=progress["done"])
                 if not progress["running"]:
                     break
@@ -227,4 +227,4 @@ class ChannelsPane(TablePane):
         row = self.selected()
         if row is not None:
             self.act(f"balance of channel {row['id']} updated",
-                     self.oneapi.client.call("GET", f"/api/channel/update_balance/{row['id']}", envelope=False))
+                     self.oneapi.client.update_balance(row["id"]))

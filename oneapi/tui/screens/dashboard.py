@@ -66,7 +66,7 @@ class DashboardPane(Widget):
     async def reload(self) -> None:
         app: OneAPIApp = self.app  # type: ignore[assignment]
         try:
-            stats = await app.client.get("/admin/stats")
+            stats = await app.client.stats()
         except AdminError:
             return  # the footer notification of the app already says the server is gone
         self.post_message(self.StatsLoaded(stats))

@@ -163,7 +163,7 @@ class LogsPane(Widget):
     @work(group="recent", exclusive=True)
     async def load_recent(self) -> None:
         try:
-            rows = await self.oneapi.client.get("/api/log/", p=0)
+            rows = await self.oneapi.client.logs(0)
         except AdminError as exc:
             self.oneapi.report(exc)
             return

@@ -113,7 +113,7 @@ class OptionsPane(TablePane):
         return "enter edits (switches true/false options) · s sets a secret (SMTPToken, GitHubClientSecret, ...)"
 
     async def fetch(self, search: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = await self.oneapi.client.get("/api/option/")
+        items: list[dict[str, Any]] = await self.oneapi.client.options()
         order = {k: i for i, k in enumerate(FIRST)}
         items.sort(key=lambda i: (order.get(i["key"], len(order)), i["key"]))
         return [i for i in items if search.lower() in i["key"].lower()] if search else items
@@ -125,7 +125,7 @@ class OptionsPane(TablePane):
         self.action_edit()
 
     async def _put(self, key: str, value: str) -> None:
-        await self.oneapi.client.put("/api/option/", {"key": key, "value": value})
+        await self.oneapi.client.set_option(key, value)
 
     @work(group="act")
     async def action_edit(self) -> None:

@@ -88,8 +88,8 @@ class TokensPane(TablePane):
     @work(group="act")
     async def action_add(self) -> None:
         async def create(values: dict[str, str]) -> dict[str, Any]:
-            token: dict[str, Any] = await self.oneapi.client.post(
-                "/api/token/", token_body(values, self.oneapi.quota_per_unit))
+            token: dict[str, Any] = await self.oneapi.client.create(
+                "token", token_body(values, self.oneapi.quota_per_unit))
             return token
 
         token = await self.app.push_screen_wait(FormScreen("Create token", token_fields(), submit=create))
@@ -108,8 +108,8 @@ class TokensPane(TablePane):
             return
 
         async def edit(values: dict[str, str]) -> dict[str, Any]:
-            token: dict[str, Any] = await self.oneapi.client.put(
-                "/api/token/", {**row, **token_body(values, self.oneapi.quota_per_unit)})
+            token: dict[str, Any] = await self.oneapi.client.update(
+                "token", {**row, **token_body(values, self.oneapi.quota_per_unit)})
             return token
 
         saved = await self.app.push_screen_wait(FormScreen(f"Edit token {row.get('name', '')}", token_fields(row),
@@ -123,9 +123,9 @@ class TokensPane(TablePane):
         if row is not None:
             status = 2 if row.get("status") == 1 else 1
             self.act(f"token {row['id']} {STATUS[status]}",
-                     self.oneapi.client.put("/api/token/", {"id": row["id"], "status": status}, status_only=1))
+                     self.oneapi.client.set_status("token", row["id"], status))
 
     def action_delete(self) -> None:
         row = self.selected()
         if row is not None:
-            self.act(f"deleted token {row['id']}", self.oneapi.client.delete(f"/api/token/{row['id']}"))
+            self.act(f"deleted token {row['id']}", self.oneapi.client.remove("token", row["id"]))

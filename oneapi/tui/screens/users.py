@@ -52,7 +52,7 @@ class UsersPane(TablePane):
                 raise FieldError("username", "give a username")
             if not 8 <= len(values["password"]) <= 20:
                 raise FieldError("password", "8 to 20 characters")
-            await self.oneapi.client.post("/api/user/", values)
+            await self.oneapi.client.create("user", values)
             return f"created user {values['username']}"
 
         await self._done(await self.app.push_screen_wait(FormScreen("Create user", [
@@ -65,14 +65,14 @@ class UsersPane(TablePane):
         if row is not None:
             action = "disable" if row.get("status") == 1 else "enable"
             self.act(f"user {row['username']}: {action}d",
-                     self.oneapi.client.post("/api/user/manage", {"username": row["username"], "action": action}))
+                     self.oneapi.client.manage_user(row["username"], action))
 
     def action_promote(self) -> None:
         row = self.selected()
         if row is not None:
             action = "demote" if row.get("role", 1) >= 10 else "promote"
             self.act(f"user {row['username']}: {action}d",
-                     self.oneapi.client.post("/api/user/manage", {"username": row["username"], "action": action}))
+                     self.oneapi.client.manage_user(row["username"], action))
 
     @work(group="act")
     async def action_topup(self) -> None:
@@ -82,8 +82,7 @@ class UsersPane(TablePane):
 
         async def topup(values: dict[str, str]) -> str:
             quota = self._quota(values["quota"])
-            await self.oneapi.client.post("/api/topup", {"user_id": row["id"], "quota": quota,
-                                                         "remark": values["remark"]})
+            await self.oneapi.client.top_up(row["id"], quota, values["remark"])
             return f"added {self.oneapi.money(quota)} to {row['username']}"
 
         await self._done(await self.app.push_screen_wait(FormScreen(f"Top up {row['username']}", [
@@ -97,8 +96,8 @@ class UsersPane(TablePane):
 
         async def edit(values: dict[str, str]) -> str:
             quota = self._quota(values["quota"])
-            await self.oneapi.client.put("/api/user/", {"id": row["id"], "group": values["group"], "quota": quota,
-                                                        "display_name": values["display_name"]})
+            await self.oneapi.client.update("user", {"id": row["id"], "group": values["group"], "quota": quota,
+                                                          "display_name": values["display_name"]})
             return f"updated {row['username']}"
 
         await self._done(await self.app.push_screen_wait(FormScreen(f"Edit {row['username']}", [

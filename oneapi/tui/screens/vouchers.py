@@ -86,7 +86,7 @@ class VouchersPane(TablePane):
         try:
             while len(made) < count:
                 size = min(BATCH, count - len(made))
-                keys = await self.oneapi.client.post("/api/redemption/", {"name": name, "quota": quota, "count": size})
+                keys = await self.oneapi.client.create("redemption", {"name": name, "quota": quota, "count": size})
                 made += [{"key": k, "name": name, "quota": quota} for k in keys]
                 bar.update(progress=len(made))
         except AdminError as exc:
@@ -129,9 +129,9 @@ class VouchersPane(TablePane):
         row = self.selected()
         if row is not None:
             self.act(f"voucher {row['id']} disabled",
-                     self.oneapi.client.put("/api/redemption/", {"id": row["id"], "status": 2}, status_only=1))
+                     self.oneapi.client.set_status("redemption", row["id"], 2))
 
     def action_delete(self) -> None:
         row = self.selected()
         if row is not None:
-            self.act(f"deleted voucher {row['id']}", self.oneapi.client.delete(f"/api/redemption/{row['id']}"))
+            self.act(f"deleted voucher {row['id']}", self.oneapi.client.remove("redemption", row["id"]))

@@ -88,7 +88,7 @@ def _unsigned(request: web.Request, name: str, kind: str) -> dict[str, Any] | No
 
 
 def client_ip(request: web.Request) -> str:
-    from oneapi.api.middleware import CLIENT_IP
+    from oneapi.http.request import CLIENT_IP
 
     return request.get(CLIENT_IP) or request.remote or ""
 

@@ -25,8 +25,8 @@ import aiohttp
 
 from oneapi.config import Config
 from oneapi.errors import InvalidInputError, OutsideServiceError, PermissionDeniedError
+from oneapi.services.accounts import Identity
 from oneapi.services.options import Options
-from oneapi.store.queries.users import Identity
 
 log = logging.getLogger("oneapi.login")
 

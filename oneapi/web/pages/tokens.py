@@ -14,8 +14,7 @@ from aiohttp import web
 from oneapi.api.common import path_id, services
 from oneapi.errors import OneAPIError
 from oneapi.services.inputs import parse_query_int
-from oneapi.services.tokens import RATE_LIMITS
-from oneapi.store.queries.common import PAGE_SIZE
+from oneapi.services.tokens import PAGE_SIZE, RATE_LIMITS
 from oneapi.web.forms import Form, FormError, failure_status, read_form
 from oneapi.web.render import Formatter, formatter, redirect, render, require_user, safe_next, translator
 

@@ -13,8 +13,7 @@ from aiohttp import web
 
 from oneapi.api.common import services
 from oneapi.errors import InvalidInputError, OneAPIError
-from oneapi.services.logs import filter_from_query
-from oneapi.store.queries.common import PAGE_SIZE
+from oneapi.services.logs import PAGE_SIZE, filter_from_query
 from oneapi.web.forms import FormError
 from oneapi.web.pages.tokens import page_number
 from oneapi.web.render import Formatter, formatter, render, require_user, translator

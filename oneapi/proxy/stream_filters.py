@@ -1,0 +1,182 @@
+"""What a stream's bytes become on their way to the client: one pure filter per kind of channel.
+
+A filter is fed the upstream's bytes as they arrive (cut anywhere) and returns the bytes to write to the client
+as OpenAI server-sent events. On the side it keeps what billing needs: the text delivered, the usage the
+upstream reported, the last chunk written, and whether the output budget (PreConsumeMaxOutput) cut the answer.
+
+* :class:`PassThrough`: an OpenAI-protocol channel. Its bytes go out as they came, unless the adaptor asked for
+  chunks to be dropped (the usage chunk oneapi requested for itself, empty chunks) or a budget may cut the
+  answer; then only the kept lines go out.
+* :class:`Translating`: a provider with its own protocol; its adaptor's ``StreamTranslator`` makes OpenAI
+  chunks of the provider's events.
+
+No I/O and no awaits: ``streaming.py`` owns the writing, the client leaving, billing and ``[DONE]``, the same
+for both. A filter raises ``UpstreamError`` for an error the provider put in its stream and one of
+``failures.UNREADABLE`` for an event it could not read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oneapi.proxy.adaptors.base import StreamTranslator, UpstreamCall
+from oneapi.proxy.output_budget import OutputBudget
+from oneapi.proxy.settlement import choice_text, usage_numbers
+from oneapi.proxy.sse import DONE, LineSplitter, data_payload, event, parse_json
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The text (content, tool-call names and arguments) of one OpenAI chunk: what a counted bill counts."""
+    return choice_text(chunk.get("choices"), "delta")
+
+
+class StreamFilter:
+    """The state every filter keeps for the loop; subclasses implement ``feed`` and ``finish``."""
+
+    # Open the client's stream before the first event (the upstream's headers and bytes go out as they come);
+    # False: only with the first chunk, so that an error before it is raised for the retry loop instead.
+    eager = True
+    # The filter makes the chunks, so the ``include_usage`` chunk is the loop's to add (a pass-through forwards
+    # the upstream's own).
+    adds_usage_chunk = False
+
+    def __init__(self, budget: OutputBudget | None = None) -> None:
+        self.budget = budget
+        self.delivered: list[str] = []
+        self.last: dict[str, Any] | None = None  # the last chunk sent: the cut answer's final chunk copies it
+        self.cut = False  # the answer reached what its reservation pays for: send nothing more
+        self.saw_done = False  # the upstream's own ``data: [DONE]`` went out
+
+    @property
+    def answered(self) -> bool:
+        """Whether the upstream answered at all (else nothing is charged and the reservation is refunded)."""
+        return self.last is not None or self.cut
+
+    def text(self) -> str:
+        return "".join(self.delivered)
+
+    def admit(self, chunk: dict[str, Any]) -> bool:
+        """Count ``chunk`` as delivered; False (and ``cut``) when it does not fit the output budget."""
+        text = chunk_text(chunk)
+        if self.budget is not None and not self.budget.admit(text):
+            self.cut = True
+            return False
+        self.delivered.append(text)
+        self.last = chunk
+        return True
+
+    def reported_usage(self, counted_prompt: int) -> tuple[int, int] | None:
+        """(prompt, completion) tokens as the upstream reported them, else None."""
+        raise NotImplementedError
+
+    def closing(self) -> bytes:
+        """Bytes that end the upstream's last event before the loop adds its own."""
+        return b""
+
+    def feed(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def finish(self) -> bytes:
+        """What is still owed when the upstream's stream ended."""
+        raise NotImplementedError
+
+
+class PassThrough(StreamFilter):
+    """An OpenAI-protocol stream: forwarded as it is, read on the side for the usage and the text."""
+
+    def __init__(self, call: UpstreamCall, budget: OutputBudget | None = None) -> None:
+        super().__init__(budget)
+        self._drop_usage = call.stream_usage_requested  # oneapi asked for usage the client did not
+        self._drop_empty = call.drop_empty_chunks
+        self._filtering = self._drop_usage or self._drop_empty or budget is not None
+        self._lines = LineSplitter()
+        self._usage: Any = None
+        self._seen_json = False  # at least one JSON event came: this is a stream, not an error page
+        self._drop_blank = False  # the blank line that ended an event we dropped goes too
+        self._tail = b""  # the last bytes sent, to end the stream on an event boundary
+
+    @property
+    def answered(self) -> bool:
+        return self._seen_json
+
+    def reported_usage(self, counted_prompt: int) -> tuple[int, int] | None:
+        return usage_numbers(self._usage, counted_prompt)
+
+    def feed(self, data: bytes) -> bytes:
+        kept = self._process(self._lines.feed(data))
+        return self._sent(data if not self._filtering else (b"\n".join(kept) + b"\n" if kept else b""))
+
+    def finish(self) -> bytes:
+        kept = self._process(self._lines.flush())  # a last line without its newline
+        return self._sent(b"\n".join(kept) + b"\n" if self._filtering and kept else b"")
+
+    def closing(self) -> bytes:
+        if self._tail and not self._tail.endswith(b"\n\n"):
+            return b"\n" if self._tail.endswith(b"\n") else b"\n\n"
+        return b""
+
+    def _sent(self, data: bytes) -> bytes:
+        if data:
+            self._tail = (self._tail + data)[-2:]
+        return data
+
+    def _process(self, lines: list[bytes]) -> list[bytes]:
+        kept: list[bytes] = []
+        for line in lines:
+            if self.cut:
+                break
+            if self._drop_blank and not line.strip():
+                self._drop_blank = False
+                continue
+            self._drop_blank = False
+            payload = data_payload(line)
+            if payload is None:
+                kept.append(line)
+                continue
+            if payload.strip() == DONE:
+                self.saw_done = True
+                kept.append(line)
+                continue
+            obj = parse_json(payload)
+            if isinstance(obj, dict):
+                self._seen_json = True
+                usage = obj.get("usage")
+                if usage:
+                    self._usage = usage
+                if self._filtering and not obj.get("choices") and (
+                        (self._drop_usage and usage) or (self._drop_empty and not usage)):
+                    self._drop_blank = True
+                    continue
+                if not self.admit(obj):
+                    break
+            kept.append(line)
+        return kept
+
+
+class Translating(StreamFilter):
+    """A provider's own stream, made OpenAI chunks by its adaptor's translator."""
+
+    eager = False
+    adds_usage_chunk = True
+
+    def __init__(self, translator: StreamTranslator, budget: OutputBudget | None = None) -> None:
+        super().__init__(budget)
+        self._translator = translator
+
+    def reported_usage(self, counted_prompt: int) -> tuple[int, int] | None:
+        usage = self._translator.usage
+        return None if usage is None else (usage.prompt_tokens, usage.completion_tokens)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._events(self._translator.feed(data))
+
+    def finish(self) -> bytes:
+        return self._events(self._translator.finish())
+
+    def _events(self, chunks: list[dict[str, Any]]) -> bytes:
+        out = b""
+        for chunk in chunks:
+            if not self.admit(chunk):
+                break
+            out += event(chunk)
+        return out
