@@ -66,6 +66,17 @@ def start(args: list[str], env: dict[str, str] | None = None, cwd: str | None = 
                             stderr=subprocess.DEVNULL)
 
 
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every process, then SIGKILL to any still there after 30 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def api(port: int, method: str, path: str, body: object) -> object:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
                                  headers={"Authorization": ACCESS, "Content-Type": "application/json"})
@@ -145,11 +156,7 @@ def with_redis(upstream: str, connections: int, seconds: float, passthrough_rps:
                       f"p99 {result.percentile(99):6.2f} ms   CPU {cpu_us:5.0f} µs/req   errors {result.errors}   "
                       f"({share:.0%} of the pass-through)")
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop([proc])
 
 
 def latency(url: str, seconds: float, key: str = KEY) -> Result:
@@ -231,13 +238,7 @@ def main() -> None:
             print()
             with_redis(upstream, connections, seconds, rps["passthrough"])
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.__main__ import ACCESS, api, free_port, redis_url, start, wait_port
+from bench.__main__ import ACCESS, api, free_port, redis_url, start, stop, wait_port
 
 NODES = 3
 BURST = 600
@@ -159,13 +159,7 @@ def main() -> None:
             asyncio.run(change_latency(ports))
             asyncio.run(redis_cost(url))
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
 
 
 def _drop_tables(dsn: str) -> None:

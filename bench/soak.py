@@ -17,7 +17,7 @@ import tempfile
 import textwrap
 import time
 
-from bench.__main__ import ACCESS, KEY, api, free_port, load, start, wait_port
+from bench.__main__ import ACCESS, KEY, api, free_port, load, start, stop, wait_port
 from bench.load import wrk_available
 from bench.streams import rss_bytes
 
@@ -93,13 +93,7 @@ def main() -> None:
                                 subsequent_indent="     "))
             print(f"   {verdict(series, warmup)}")
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
 
 
 if __name__ == "__main__":

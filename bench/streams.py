@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.__main__ import ACCESS, KEY, api, free_port, start, wait_port
+from bench.__main__ import ACCESS, KEY, api, free_port, start, stop, wait_port
 from bench.load import STREAM_BODY, run_asyncio
 
 CONNECTS_AT_ONCE = 128  # connections being opened at one time, so no listen backlog overflows
@@ -213,13 +213,7 @@ def main() -> None:
                 run = asyncio.run(run_streams(port, pids[name], streams, chunks, KEY, limit))
                 report(name, run, idle, gap_ms, chunks)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
 
 
 if __name__ == "__main__":
