@@ -1,28 +1,37 @@
 """What a stream's bytes become on their way to the client: one pure filter per kind of channel.
 
 A filter is fed the upstream's bytes as they arrive (cut anywhere) and returns the bytes to write to the client
-as OpenAI server-sent events. On the side it keeps what billing needs: the text delivered, the usage the
-upstream reported, the last chunk written, and whether the output budget (PreConsumeMaxOutput) cut the answer.
+(OpenAI server-sent events, or an inbound format's own when a native channel is forwarded). On the side it keeps
+what billing needs: the text delivered, the usage the upstream reported, the last chunk written, and whether
+the output budget (PreConsumeMaxOutput) cut the answer; and it writes the end of the client's stream.
 
 * :class:`PassThrough`: an OpenAI-protocol channel. Its bytes go out as they came, unless the adaptor asked for
   chunks to be dropped (the usage chunk oneapi requested for itself, empty chunks) or a budget may cut the
   answer; then only the kept lines go out.
 * :class:`Translating`: a provider with its own protocol; its adaptor's ``StreamTranslator`` makes OpenAI
   chunks of the provider's events.
+* :class:`Forwarding`: a provider's own stream to a client of the same API (an inbound format on a channel of
+  its protocol); the bytes go out as they came and the adaptor's translator only reads them.
 
-No I/O and no awaits: ``streaming.py`` owns the writing, the client leaving, billing and ``[DONE]``, the same
-for both. A filter raises ``UpstreamError`` for an error the provider put in its stream and one of
-``failures.UNREADABLE`` for an event it could not read.
+No I/O and no awaits: ``streaming.py`` owns the writing, the client leaving and billing, the same for all; it
+asks the filter for the bytes that end the stream (OpenAI's: ``data: [DONE]`` after an error or usage event;
+a forwarded provider's: none of oneapi's). A filter raises ``UpstreamError`` for an error the provider put in
+its stream and one of ``failures.UNREADABLE`` for an event it could not read (``Forwarding`` passes both on
+to the client as they are).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from oneapi.proxy.adaptors.base import StreamTranslator, UpstreamCall
-from oneapi.proxy.output_budget import OutputBudget
+from oneapi.proxy.adaptors.base import StreamTranslator, UpstreamCall, Usage
+from oneapi.proxy.adaptors.common import usage_chunk
+from oneapi.proxy.errors import UpstreamError
+from oneapi.proxy.failures import UNREADABLE
+from oneapi.proxy.output_budget import OutputBudget, length_chunk
 from oneapi.proxy.settlement import choice_text, usage_numbers
-from oneapi.proxy.sse import DONE, LineSplitter, data_payload, event, parse_json
+from oneapi.proxy.sse import DONE, DONE_EVENT, LineSplitter, data_payload, event, parse_json
 
 
 def chunk_text(chunk: dict[str, Any]) -> str:
@@ -52,6 +61,12 @@ class StreamFilter:
         """Whether the upstream answered at all (else nothing is charged and the reservation is refunded)."""
         return self.last is not None or self.cut
 
+    @property
+    def committed(self) -> bool:
+        """Whether the client's stream has begun: from then on a failure ends it, before it is raised for the
+        retry loop (which can still try another channel)."""
+        return self.eager or self.answered
+
     def text(self) -> str:
         return "".join(self.delivered)
 
@@ -72,6 +87,21 @@ class StreamFilter:
     def closing(self) -> bytes:
         """Bytes that end the upstream's last event before the loop adds its own."""
         return b""
+
+    def ending(self, failure: dict[str, Any] | None, usage: Usage | None, mode: str) -> bytes:
+        """The bytes that end the client's stream, OpenAI's way: the cut answer's final chunk, then the error
+        event of ``failure`` or the ``include_usage`` chunk (``usage``: what was billed, when the client asked
+        for it), then ``data: [DONE]`` unless the upstream's went out."""
+        out = self.closing()
+        if self.cut:
+            out += event(length_chunk(self.last, mode))
+        if failure is not None:
+            out += event({"error": failure})
+        elif usage is not None and self.adds_usage_chunk and self.last is not None:
+            out += event(usage_chunk(str(self.last.get("id", "")), str(self.last.get("model", "")), usage))
+        if not self.saw_done:
+            out += DONE_EVENT
+        return out
 
     def feed(self, data: bytes) -> bytes:
         raise NotImplementedError
@@ -180,3 +210,65 @@ class Translating(StreamFilter):
                 break
             out += event(chunk)
         return out
+
+
+class Forwarding(StreamFilter):
+    """A native channel's stream forwarded to a client of its own API: the provider's bytes go out unchanged and
+    end the provider's way; its adaptor's translator reads them on the side for the text and the usage.
+
+    An error event from the provider goes to the client as it came and stops the reading (nothing said before
+    it: nothing charged); so does an event the reader cannot read (billed from the text read before it). Never
+    cut: the format's own ending of a cut answer is not written here, and settlement caps the charge at the
+    reservation anyway. A failure of the loop's (the upstream broke) ends the stream with ``broken``: the
+    format's error event for a message.
+    """
+
+    eager = False
+
+    def __init__(self, reader: StreamTranslator, broken: Callable[[str], bytes]) -> None:
+        super().__init__()
+        self._reader: StreamTranslator | None = reader  # None once it stopped reading
+        self._broken = broken
+        self._forwarded = False  # a byte went out: the client's stream has begun
+        self._failed = False  # the provider's error event went out: it ended the stream
+
+    @property
+    def answered(self) -> bool:
+        return self._forwarded and not (self._failed and not self.text())
+
+    @property
+    def committed(self) -> bool:
+        return self._forwarded
+
+    def reported_usage(self, counted_prompt: int) -> tuple[int, int] | None:
+        usage = self._reader.usage if self._reader is not None else None
+        return None if usage is None else (usage.prompt_tokens, usage.completion_tokens)
+
+    def feed(self, data: bytes) -> bytes:
+        if data:
+            self._forwarded = True
+        if self._reader is not None:
+            self._read(self._reader, data)
+        return data
+
+    def finish(self) -> bytes:
+        if self._reader is not None:
+            self._read(self._reader, None)
+        return b""
+
+    def ending(self, failure: dict[str, Any] | None, usage: Usage | None, mode: str) -> bytes:
+        if failure is None or self._failed:
+            return b""
+        return self._broken(str(failure.get("message", "")))
+
+    def _read(self, reader: StreamTranslator, data: bytes | None) -> None:
+        """Read ``data`` (None: the end of the stream) for billing; the bytes go out whatever it says."""
+        try:
+            chunks = reader.feed(data) if data is not None else reader.finish()
+        except UpstreamError:
+            self._reader, self._failed = None, True
+            return
+        except UNREADABLE:
+            self._reader = None
+            return
+        self.delivered.extend(chunk_text(chunk) for chunk in chunks)

@@ -1,14 +1,16 @@
-"""The one loop that delivers a streamed answer: every channel's stream, forwarded or translated.
+"""The one loop that delivers a streamed answer: every channel's stream, forwarded or translated, and an inbound
+format's stream forwarded natively.
 
 The loop owns what is the same for all of them: writing each piece as soon as the filter (``stream_filters``)
 gives it, stopping the upstream when the client leaves or the output budget is spent, settling exactly once
 (from the upstream's usage, else from the text delivered; nothing when nothing was answered), and ending the
-client's stream with its error event, the ``include_usage`` chunk and ``data: [DONE]``.
+client's stream with what the filter says ends it (OpenAI's: the error event or the ``include_usage`` chunk,
+and ``data: [DONE]``; a forwarded provider's: its own last event, or the format's error event).
 
 The filter decides how the stream opens: an eager one (pass-through) opens it at once, so a failure before the
-first event becomes an error event in the 200 stream; a lazy one (translators) opens it with the first chunk,
-so that a failure before it is raised like any upstream error — refunded, retried on another channel, counted
-for auto-disable.
+first event becomes an error event in the 200 stream; a lazy one (translators, native forwarding) opens it with
+the first piece, so that a failure before it is raised like any upstream error — refunded, retried on another
+channel, counted for auto-disable.
 """
 
 from __future__ import annotations
@@ -21,13 +23,10 @@ import aiohttp
 from aiohttp import web
 
 from oneapi.proxy.adaptors.base import Usage
-from oneapi.proxy.adaptors.common import usage_chunk
 from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.failures import UNREADABLE, category, conceal_address, detail, network_failure, unreadable
 from oneapi.proxy.job import Attempt, Job
-from oneapi.proxy.output_budget import length_chunk
 from oneapi.proxy.settlement import settle
-from oneapi.proxy.sse import DONE_EVENT, event
 from oneapi.proxy.stream_filters import StreamFilter
 from oneapi.redaction import redactor
 
@@ -53,10 +52,12 @@ def bill(job: Job, state: Attempt, flow: StreamFilter, *, reported: bool) -> Usa
 
 
 async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientResponse, flow: StreamFilter,
-                         headers: dict[str, str] | None = None) -> web.StreamResponse:
+                         headers: dict[str, str] | None = None, *,
+                         out: web.StreamResponse | None = None) -> web.StreamResponse:
     """Deliver ``response``'s stream through ``flow`` to the client and settle it; ``headers`` are the
-    upstream's passed on to the client."""
-    out = job.open_stream(headers)
+    upstream's passed on to the client. ``out`` is the client's stream when ``flow`` writes the client's own
+    format (native forwarding); by default the job's, which takes OpenAI's events."""
+    out = out if out is not None else job.open_stream(headers)
     out.enable_chunked_encoding()
     if flow.eager:
         await out.prepare(job.request)
@@ -88,18 +89,18 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         if not client_gone and not flow.cut and not await write(flow.finish()):
             client_gone = True
     except NETWORK_ERRORS as exc:
-        if not flow.eager and not flow.answered:
+        if not flow.committed:
             raise network_failure(state.channel.id, "upstream stream", exc) from None
         log.warning("stream from channel #%d broke: %s", state.channel.id, detail(exc))
         failure = interrupted(f"upstream stream broke on channel #{state.channel.id}: {category(exc)}")
     except UpstreamError as exc:  # the provider reported an error inside the stream
-        if not flow.eager and not flow.answered:
+        if not flow.committed:
             raise
         conceal_address(exc, state.channel)
         failure = redactor.mask_value(exc.to_openai()["error"])
     except UNREADABLE as exc:  # a provider event that could not be read: the provider's fault
         response.close()
-        if not flow.eager and not flow.answered:
+        if not flow.committed:
             raise unreadable(state.channel.id, "stream", exc) from None
         log.warning("stream from channel #%d: an event could not be read: %s", state.channel.id, detail(exc))
         failure = interrupted(f"channel #{state.channel.id} sent an event oneapi could not read")
@@ -118,12 +119,13 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
         response.close()
         if client_gone:  # left before anything was answered: nothing to charge (the caller refunds)
             return out
-        if not flow.eager:
+        if not flow.committed:
             # Not one chunk: nothing answered, nothing charged (the caller refunds), the error is the caller's.
             raise RelayError("upstream answered 200 without any stream event", status=500,
                              code="empty_stream_response")
-        # Not a stream at all (an HTML page, an empty body, a connection cut before the first event): nothing
-        # is charged and the client gets an error event instead of silence.
+        # Not a stream at all (an HTML page, an empty body, a connection cut before the first event), or a
+        # forwarded provider's error event before any content: nothing is charged and the client's stream ends
+        # with an error event instead of silence (the provider's own, when it sent one).
         failure = failure or interrupted(f"channel #{state.channel.id} answered 200 without any stream event")
     else:
         billed = bill(job, state, flow, reported=not client_gone and not flow.cut)
@@ -132,18 +134,9 @@ async def deliver_stream(job: Job, state: Attempt, response: aiohttp.ClientRespo
     try:
         if not out.prepared:  # not even the first chunk fitted what was reserved: an empty, cut answer
             await out.prepare(job.request)
-        closing = flow.closing()
-        if closing:
-            await out.write(closing)
-        if flow.cut:
-            await out.write(event(length_chunk(flow.last, job.mode)))
-        if failure is not None:
-            await out.write(event({"error": failure}))
-        elif job.include_usage and flow.adds_usage_chunk and flow.last is not None and billed is not None:
-            await out.write(event(usage_chunk(str(flow.last.get("id", "")), str(flow.last.get("model", "")),
-                                              billed)))
-        if not flow.saw_done:
-            await out.write(DONE_EVENT)
+        ending = flow.ending(failure, billed if job.include_usage else None, job.mode)
+        if ending:
+            await out.write(ending)
         await out.write_eof()
     except CLIENT_GONE:
         pass

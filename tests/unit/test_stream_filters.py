@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from oneapi.proxy.adaptors import gemini
 from oneapi.proxy.adaptors.anthropic import ADAPTOR
-from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall
+from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.failures import UNREADABLE
 from oneapi.proxy.output_budget import OutputBudget
-from oneapi.proxy.stream_filters import PassThrough, Translating
+from oneapi.proxy.stream_filters import Forwarding, PassThrough, StreamFilter, Translating
 
 
 def chunk(content: str | None = None, *, usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
@@ -27,7 +28,7 @@ USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 WORDS = lambda text: len(text.split())  # noqa: E731 -- a budget that counts words keeps the tests readable
 
 
-def feed_all(flow: PassThrough | Translating, data: bytes, cut_every: int = 5) -> bytes:
+def feed_all(flow: StreamFilter, data: bytes, cut_every: int = 5) -> bytes:
     out = b""
     for i in range(0, len(data), cut_every):  # bytes cut anywhere, as the network delivers them
         out += flow.feed(data[i:i + cut_every])
@@ -99,6 +100,20 @@ def test_translating_makes_openai_events_and_reads_the_providers_usage() -> None
     assert flow.reported_usage(0) == (9, 4)
 
 
+def test_openai_streams_end_with_the_error_or_the_usage_chunk_then_done_once() -> None:
+    translated = Translating(ADAPTOR.stream_translator(request()))
+    feed_all(translated, START + TEXT)
+    done = b"data: [DONE]\n\n"
+    with_usage = translated.ending(None, Usage(9, 4), "chat")
+    assert with_usage.endswith(done)
+    assert events(with_usage.removesuffix(done))[-1]["usage"]["completion_tokens"] == 4
+    failed = translated.ending({"message": "broke"}, Usage(9, 4), "chat")
+    assert failed.endswith(done) and events(failed.removesuffix(done)) == [{"error": {"message": "broke"}}]
+    forwarded = PassThrough(UpstreamCall("POST", "http://x"))
+    feed_all(forwarded, chunk("Hi") + b"data: [DONE]\n")
+    assert forwarded.ending(None, Usage(1, 1), "chat") == b"\n"  # its own [DONE] went out: no second one
+
+
 class Unreadable:
     """A translator whose provider's second event cannot be read (what a real one raises: ValueError et al.)."""
 
@@ -124,3 +139,63 @@ def test_translating_raises_on_an_event_it_cannot_read_after_what_it_delivered()
     with pytest.raises(UNREADABLE):
         flow.feed(b"second")
     assert flow.answered and flow.text() == "Bonjour"  # what the loop bills before it ends the stream
+
+
+# -- Forwarding: a native channel's stream to a client of its own API ---------------------------------------
+
+def broken(message: str) -> bytes:
+    return claude("error", error={"type": "api_error", "message": message})
+
+
+STOP = claude("message_delta", delta={"stop_reason": "end_turn"}, usage={"output_tokens": 4}) \
+    + claude("message_stop")
+OVERLOADED = claude("error", error={"type": "overloaded_error", "message": "Overloaded"})
+
+
+def test_forwarding_passes_the_providers_events_on_and_ends_the_providers_way() -> None:
+    flow = Forwarding(ADAPTOR.stream_translator(request()), broken)
+    assert not flow.eager and not flow.committed and not flow.answered  # an error now is the retry loop's
+    stream = START + TEXT + STOP
+    assert feed_all(flow, stream) == stream
+    assert flow.committed and flow.answered and flow.text() == "Bonjour"
+    assert flow.reported_usage(0) == (9, 4)
+    assert flow.ending(None, Usage(9, 4), "chat") == b""  # no data: [DONE], no usage chunk of OpenAI's
+
+
+def test_forwarding_a_gemini_stream_reads_its_usage_metadata() -> None:
+    reader = gemini.ADAPTOR.stream_translator(request())
+    first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}}],
+             "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 1}}
+    last = {"candidates": [{"content": {"role": "model", "parts": [{"text": " there"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2}}
+    stream = b"".join(b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in (first, last))
+    flow = Forwarding(reader, broken)
+    assert feed_all(flow, stream, cut_every=7) == stream
+    assert flow.text() == "Hello there" and flow.reported_usage(0) == (5, 2)
+
+
+def test_forwarding_an_error_event_before_any_content_is_not_an_answer() -> None:
+    flow = Forwarding(ADAPTOR.stream_translator(request()), broken)
+    assert feed_all(flow, START + OVERLOADED) == START + OVERLOADED  # the client gets the provider's error
+    assert flow.committed and not flow.answered  # nothing charged
+    assert flow.ending({"message": "x"}, None, "chat") == b""  # the provider's error event ended the stream
+
+
+def test_forwarding_an_error_event_after_content_bills_what_was_said() -> None:
+    flow = Forwarding(ADAPTOR.stream_translator(request()), broken)
+    feed_all(flow, START + TEXT + OVERLOADED + TEXT)
+    assert flow.answered and flow.text() == "Bonjour"  # the reading stopped at the error
+    assert flow.reported_usage(0) is None  # counted
+
+
+def test_forwarding_an_unreadable_event_stops_the_reading_not_the_bytes() -> None:
+    flow = Forwarding(Unreadable(), broken)
+    assert flow.feed(b"first") == b"first" and flow.feed(b"second") == b"second" and flow.feed(b"third") == b"third"
+    assert flow.finish() == b""
+    assert flow.answered and flow.text() == "Bonjour" and flow.reported_usage(0) is None
+
+
+def test_forwarding_ends_a_broken_stream_with_the_formats_error_event() -> None:
+    flow = Forwarding(ADAPTOR.stream_translator(request()), broken)
+    flow.feed(START + TEXT)
+    assert flow.ending({"message": "upstream stream broke"}, None, "chat") == broken("upstream stream broke")
