@@ -39,7 +39,8 @@ Streams follow the real event sequence: ``message_start`` (usage with ``output_t
 stop reason and the *cumulative* ``output_tokens``, ``message_stop``. Scripting: ``fail_next(status, type)``
 answers the next authenticated calls with an error (a 429 with ``retry-after``, as the API sends it);
 ``fail_stream_next(type)`` sends an ``error`` event in the middle of the next stream (or right after
-``message_start`` with ``before_content=True``, as overloaded errors often arrive); ``delay`` stalls every
+``message_start`` with ``before_content=True``, as overloaded errors often arrive); ``break_stream_next()``
+drops the next stream's connection after its first delta, without an event; ``delay`` stalls every
 answer; ``chunk_delay`` separates stream events; ``crlf`` ends stream lines with CRLF. Every request is
 recorded in ``requests`` before anything else.
 """
@@ -413,6 +414,9 @@ class Answer:
     output_tokens: int
 
 
+BROKEN = -1  # a scripted stream failure that drops the connection instead of sending an error event
+
+
 @dataclass
 class _Scripted:
     status: int
@@ -454,6 +458,10 @@ class FakeAnthropic:
                          before_content: bool = False) -> None:
         """Send an ``error`` event in the next stream: after its first delta, or before any content block."""
         self._stream_errors.append(_Scripted(0 if before_content else 200, type_, message))
+
+    def break_stream_next(self) -> None:
+        """Drop the connection of the next stream after its first delta (a network failure, not an event)."""
+        self._stream_errors.append(_Scripted(BROKEN, "", ""))
 
     def reply_text(self, text: str) -> None:
         self._replies.append(text)
@@ -610,6 +618,9 @@ class FakeAnthropic:
                 yield "ping", {"type": "ping"}
             for k, delta in enumerate(pieces):
                 yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+                if failure is not None and failure.status == BROKEN and k == 0:
+                    yield "", {}  # _stream drops the connection here
+                    return
                 if failure is not None and k == 0:
                     yield "error", {"type": "error", "error": {"type": failure.type, "message": failure.message}}
                     return
@@ -628,6 +639,11 @@ class FakeAnthropic:
             for i, (name, data) in enumerate(self._events(message, answer)):
                 if i and self.chunk_delay:
                     await asyncio.sleep(self.chunk_delay)
+                if not name:
+                    await asyncio.sleep(0.05)  # what was written reaches the client before the connection drops
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
                 text = f"event: {name}{newline}data: {json.dumps(data)}{newline}{newline}"
                 await response.write(text.encode())
             await response.write_eof()

@@ -8,6 +8,7 @@ words of every text part.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -161,6 +162,34 @@ async def test_native_stream(relay_env: RelayEnv, client: genai.Client, gemini_c
     assert gemini_channel.requests[-1].query == {"alt": "sse"}
     (log,) = await relay_env.consume_logs()
     assert (log["prompt_tokens"], log["completion_tokens"], log["is_stream"]) == (3, 4, True)
+
+
+async def test_a_client_that_leaves_a_native_stream_pays_for_what_it_got(relay_env: RelayEnv,
+                                                                          gemini_channel: FakeGemini) -> None:
+    """The upstream is closed and what was delivered is counted and billed, once (Gemini's partial events carry
+    no candidatesTokenCount: the usage of a stream that did not end is counted)."""
+    gemini_channel.stream_chunks, gemini_channel.chunk_delay = 60, 0.05
+    gemini_channel.reply_text(" ".join(["word"] * 300))
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(relay_env.base_url + f"/v1beta/models/{GEMINI}:streamGenerateContent",
+                                      params={"alt": "sse"}, headers={"x-goog-api-key": relay_env.root_key},
+                                      json={"contents": [{"role": "user", "parts": [{"text": "a long story"}]}]})
+        assert response.status == 200
+        events = 0
+        while events < 3:
+            line = await response.content.readline()
+            assert line, "the stream ended early"
+            events += line.startswith(b"data: ")
+        response.close()
+
+    for _ in range(100):
+        logs = await relay_env.consume_logs()
+        if logs:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # nothing more arrives: billed once
+    (log,) = await relay_env.consume_logs()
+    assert log["is_stream"] is True and 0 < log["completion_tokens"] < 150
 
 
 async def test_native_errors_keep_googles_status(relay_env: RelayEnv, client: genai.Client,
