@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 Mode = Literal["chat", "completions", "embeddings", "moderations", "edits", "images", "speech",
                "transcriptions", "translations"]

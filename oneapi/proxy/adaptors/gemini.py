@@ -72,9 +72,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.gemini_schema import clean_schema, is_usable
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.errors import UpstreamError, upstream_error
 from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import UpstreamError, upstream_error
 
 V1BETA: Final = "v1beta"
 SAFETY_CATEGORIES: Final = ("HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",

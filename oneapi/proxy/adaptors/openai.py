@@ -14,8 +14,7 @@ import re
 from typing import Any
 
 from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall
-from oneapi.services import catalog
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 AZURE, CUSTOM, OPENROUTER, COMPATIBLE = 3, 8, 20, 50
 AZURE_DEFAULT_API_VERSION = "2024-03-01-preview"
@@ -36,10 +35,7 @@ def upstream_path(request: RelayRequest) -> str:
 
 def base_url(channel: RouteChannel) -> str:
     """The channel's base URL, else its type's default (every upstream URL derives from this)."""
-    if channel.base_url:
-        return channel.base_url
-    kind = catalog.channel_type(channel.type)
-    return (kind.default_base_url if kind else "").rstrip("/")
+    return channel.base_url or channel.default_base_url
 
 
 def trimmed_base_url(channel: RouteChannel, api_paths: tuple[str, ...]) -> str:

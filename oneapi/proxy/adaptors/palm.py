@@ -25,7 +25,7 @@ from oneapi.proxy.adaptors.common import chunk, compact_json, completion_body, c
 from oneapi.proxy.adaptors.gemini import google_error
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 DEFAULT_MODEL: Final = "chat-bison-001"
 USER, MODEL = "0", "1"

@@ -71,9 +71,9 @@ from oneapi.proxy.adaptors.common import (
     tool_call_id,
 )
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.sse import LineSplitter
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError
 
 ERROR_TYPE = "xunfei_error"
 DEFAULT_BASE_URL = "wss://spark-api.xf-yun.com"

@@ -67,9 +67,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.openai import trimmed_base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import DONE, data_payload, parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 V3_PREFIX = "chatglm_"
 JWT_WINDOW_MS = 3_600_000             # one token per key per hour
