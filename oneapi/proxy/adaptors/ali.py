@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -426,3 +426,6 @@ class AliAdaptor(AdaptorBase):
 
 
 ADAPTOR = AliAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -58,10 +58,18 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oneapi.errors import OneAPIError
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import (
+    EVERY_FORMAT,
+    AdaptorBase,
+    InlineImage,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
 from oneapi.proxy.adaptors.openai import base_url
@@ -591,3 +599,6 @@ class AnthropicAdaptor(AdaptorBase):
 
 
 ADAPTOR = AnthropicAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -50,9 +50,17 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import (
+    EVERY_FORMAT,
+    AdaptorBase,
+    InlineImage,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
 from oneapi.proxy.adaptors.client_request import (
     embedding_texts,
     is_number,
@@ -586,3 +594,6 @@ def make_adaptor(gemini_version: str = "v1", safety: str = "BLOCK_NONE") -> Gemi
 
 
 ADAPTOR = make_adaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, Adaptor, AdaptorBase, RelayRequest, UpstreamCall
 from oneapi.wire.channel import RouteChannel
 
 AZURE, CUSTOM, OPENROUTER, COMPATIBLE = 3, 8, 20, 50
@@ -134,3 +134,6 @@ class AzureAdaptor(AdaptorBase):
 
 OPENAI = OpenAIAdaptor()
 AZURE_OPENAI = AzureAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptors meet the protocol the relay relies on
+    _CHECKED: tuple[Adaptor, Adaptor] = (OPENAI, AZURE_OPENAI)
