@@ -110,7 +110,7 @@ class AdaptorBase:
 
 
 class Adaptor(Protocol):
-    name: str
+    name: str  # the provider as a refusal names it ("anthropic channels do not support tools", capabilities.py)
     passthrough: bool
     serves_n: bool
     response_formats: frozenset[ResponseFormat]
@@ -144,7 +144,7 @@ class StreamTranslator(Protocol):
 class TranslatingAdaptor(Protocol):
     """A provider with its own protocol: requests and answers are translated both ways."""
 
-    name: str
+    name: str                  # see Adaptor
     passthrough: bool          # False
     inline_images: bool        # True: the relay fetches http(s) image URLs into RelayRequest.images first
     serves_n: bool             # see AdaptorBase
