@@ -17,7 +17,7 @@ from oneapi.proxy.adaptors.base import CredentialExchange
 from oneapi.proxy.failures import network_failure
 from oneapi.proxy.upstream import send
 from oneapi.redaction import redactor
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 if TYPE_CHECKING:  # for annotations only: importing it would make a cycle
     from oneapi.proxy.state import Relay

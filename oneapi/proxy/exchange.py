@@ -21,7 +21,7 @@ from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.failures import network_failure
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import read_limited, send
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 T = TypeVar("T")
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 # (exception class, category): the first match wins, so narrower classes come first.
 _CATEGORIES: tuple[tuple[type[BaseException], str], ...] = (

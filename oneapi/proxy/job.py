@@ -16,7 +16,7 @@ from oneapi.proxy.output_budget import OutputBudget
 from oneapi.proxy.state import Relay
 from oneapi.services import pricing
 from oneapi.services.ledger import Reservation
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 if TYPE_CHECKING:
     from oneapi.proxy.inbound import Inbound

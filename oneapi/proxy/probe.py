@@ -26,7 +26,8 @@ from oneapi.proxy.health import should_disable
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay
 from oneapi.services.channels import TestOutcome
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 DEFAULT_TEST_MODEL = "gpt-3.5-turbo"
 BALANCE_TIMEOUT = aiohttp.ClientTimeout(total=15)
@@ -48,7 +49,7 @@ class RelayProber:
         """The relay's own exchange (``exchange.py``: build, credential, send, the adaptor's error) with one
         short chat message, unbilled; the verdict and its reason for the admin."""
         relay = self._relay
-        channel = RouteChannel.from_row(row)
+        channel = route_channel(row)
         model = test_model(channel, model)
         adaptor = relay.adaptor_for(channel.type)
         if adaptor is None:
@@ -101,7 +102,7 @@ class RelayProber:
         return TestOutcome(True, content, seconds, model)
 
     async def balance(self, row: dict[str, Any]) -> float:
-        channel = RouteChannel.from_row(row)
+        channel = route_channel(row)
         base = base_url(channel)
         query = _BALANCE.get(channel.type)
         if query is None:

@@ -47,8 +47,8 @@ from oneapi.proxy.streaming import deliver_stream
 from oneapi.proxy.user_content import inline_images
 from oneapi.services import pricing
 from oneapi.services.ledger import Reservation
-from oneapi.services.model_limits import limits_for
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.model_limits import limits_for
 
 log = logging.getLogger("oneapi.relay")
 

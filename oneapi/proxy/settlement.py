@@ -12,9 +12,9 @@ from typing import Any
 from oneapi.proxy.job import Attempt, Job
 from oneapi.services import pricing
 from oneapi.services.logs import TYPE_CONSUME
-from oneapi.services.model_limits import limits_for
 from oneapi.services.usage_check import CheckedUsage, check_usage
 from oneapi.store.queries.accounting import LogRow
+from oneapi.wire.model_limits import limits_for
 
 log = logging.getLogger("oneapi.relay")
 

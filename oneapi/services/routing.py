@@ -21,12 +21,14 @@ import json
 import random
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 from types import MappingProxyType
 from typing import Any
 
+from oneapi.services import catalog
 from oneapi.store.queries.channels import STATUS_ENABLED, split_list
+from oneapi.wire.channel import RouteChannel
 
 
 def _json_map(text: str | None) -> Mapping[str, Any]:
@@ -39,39 +41,18 @@ def _json_map(text: str | None) -> Mapping[str, Any]:
     return MappingProxyType(data if isinstance(data, dict) else {})
 
 
-@dataclass(frozen=True)
-class RouteChannel:
-    """An immutable snapshot of one channel, with everything the relay needs to call it."""
-
-    id: int
-    type: int
-    name: str
-    key: str = field(repr=False)
-    base_url: str
-    status: int
-    priority: int
-    weight: int
-    models: tuple[str, ...]
-    groups: tuple[str, ...]
-    model_mapping: Mapping[str, Any]
-    config: Mapping[str, Any]
-    other: str
-    system_prompt: str
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> RouteChannel:
-        return cls(id=int(row["id"]), type=int(row["type"] or 0), name=row.get("name") or "",
-                   key=row.get("key") or "", base_url=(row.get("base_url") or "").rstrip("/"),
-                   status=int(row.get("status") or 0), priority=int(row.get("priority") or 0),
-                   weight=max(0, int(row.get("weight") or 0)),
-                   models=tuple(split_list(row.get("models"))), groups=tuple(split_list(row.get("group"))),
-                   model_mapping=_json_map(row.get("model_mapping")), config=_json_map(row.get("config")),
-                   other=row.get("other") or "", system_prompt=row.get("system_prompt") or "")
-
-    def upstream_model(self, model: str) -> str:
-        """The model name after this channel's model_mapping (the name billed and logged)."""
-        mapped = self.model_mapping.get(model)
-        return mapped if isinstance(mapped, str) and mapped else model
+def route_channel(row: Mapping[str, Any]) -> RouteChannel:
+    """The relay's snapshot of one channels-table row, with its type's default base URL from the catalogue."""
+    type_id = int(row["type"] or 0)
+    kind = catalog.channel_type(type_id)
+    return RouteChannel(id=int(row["id"]), type=type_id, name=row.get("name") or "",
+                        key=row.get("key") or "", base_url=(row.get("base_url") or "").rstrip("/"),
+                        status=int(row.get("status") or 0), priority=int(row.get("priority") or 0),
+                        weight=max(0, int(row.get("weight") or 0)),
+                        models=tuple(split_list(row.get("models"))), groups=tuple(split_list(row.get("group"))),
+                        model_mapping=_json_map(row.get("model_mapping")), config=_json_map(row.get("config")),
+                        other=row.get("other") or "", system_prompt=row.get("system_prompt") or "",
+                        default_base_url=(kind.default_base_url if kind else "").rstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -99,7 +80,7 @@ class RoutingTable:
     """Immutable once built; the relay swaps in a new table instead of mutating this one."""
 
     def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        channels = [RouteChannel.from_row(r) for r in rows]
+        channels = [route_channel(r) for r in rows]
         self._by_id = {c.id: c for c in channels}
         # Every (group, model) some channel lists, enabled or not: "no such model here" (404) versus "its
         # channels are all unavailable now" (503).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from oneapi.services.model_limits import ModelLimits
+from oneapi.wire.model_limits import ModelLimits
 
 INT32_MAX = (1 << 31) - 1  # the logs table's prompt_tokens and completion_tokens columns
 

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from oneapi.services import pricing
-from oneapi.services.model_limits import limits_for
+from oneapi.wire.model_limits import limits_for
 from tests.functional.relay_env import RelayEnv
 
 MODEL = "gpt-4o-mini"

@@ -17,7 +17,7 @@ from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.base import Mode, RelayRequest
 from oneapi.proxy.adaptors.openai import OPENAI
 from oneapi.services import pricing
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
 from oneapi.store.queries import channels as channel_q
 from tests.fakes.openai_upstream import embedding_vector
 from tests.functional.relay_env import RelayEnv
@@ -41,7 +41,7 @@ def quota(env: RelayEnv, model: str, prompt: int, completion: int) -> int:
 
 def test_360_speaks_openai_at_its_default_host() -> None:
     assert adaptor_for(AI360) is OPENAI
-    channel = RouteChannel.from_row({"id": 1, "type": AI360, "name": "360", "key": KEY, "base_url": "", "status": 1,
+    channel = route_channel({"id": 1, "type": AI360, "name": "360", "key": KEY, "base_url": "", "status": 1,
                                      "models": MODELS, "group": "default"})
     modes: list[tuple[str, Mode]] = [("/v1/chat/completions", "chat"), ("/v1/embeddings", "embeddings")]
     for path, mode in modes:

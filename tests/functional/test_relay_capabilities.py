@@ -67,6 +67,7 @@ def test_refusals(channel_type: int, data: dict[str, Any], code: str) -> None:
     assert adaptor is not None
     problem = refusal(adaptor, "chat", {"messages": HI, **data})
     assert problem is not None and problem.code == code and problem.http_status == 400
+    assert problem.message.startswith(f"{adaptor.name} channels ")  # the one reader of Adaptor.name
 
 
 @pytest.mark.parametrize(("channel_type", "data"), [

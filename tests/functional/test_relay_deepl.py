@@ -14,7 +14,7 @@ import pytest
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.deepl import ADAPTOR, FREE_HOST, PRO_HOST
 from oneapi.services import pricing
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
 from oneapi.store.queries import channels as channel_q
 from tests.fakes.deepl_upstream import TRANSLATE_PATH, FakeDeepL, start_fake
 from tests.functional.relay_env import RelayEnv
@@ -110,7 +110,7 @@ async def test_bad_key_and_used_up_quota_disable_the_channel(relay_env: RelayEnv
 
 @pytest.mark.parametrize(("key", "host"), [("abc:fx", FREE_HOST), ("abc", PRO_HOST)])
 def test_the_host_follows_the_key_without_a_base_url(key: str, host: str) -> None:
-    channel = RouteChannel.from_row({"id": 1, "type": DEEPL, "name": "d", "key": key, "base_url": "", "status": 1,
+    channel = route_channel({"id": 1, "type": DEEPL, "name": "d", "key": key, "base_url": "", "status": 1,
                                      "models": "deepl-zh", "group": "default"})
     data = {"model": "deepl-zh", "messages": [{"role": "user", "content": "hi"}]}
     request = RelayRequest(mode="chat", path="/v1/chat/completions", query="", body=b"", json=data,

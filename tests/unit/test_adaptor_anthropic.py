@@ -21,7 +21,8 @@ from oneapi.proxy.adaptors.anthropic import ADAPTOR, ANSWER_TOOL, API_VERSION, C
 from oneapi.proxy.adaptors.base import InlineImage, RelayRequest, Usage
 from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.health import is_retryable, should_disable
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 from tests.fakes.anthropic_upstream import validate
 from tests.openai_schema import assert_valid
 
@@ -30,7 +31,7 @@ UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
 
 
 def channel(base: str = "", key: str = "sk-ant-upstream") -> RouteChannel:
-    return RouteChannel.from_row({"id": 3, "type": 14, "name": "claude", "key": key, "base_url": base,
+    return route_channel({"id": 3, "type": 14, "name": "claude", "key": key, "base_url": base,
                                   "status": 1, "models": "claude-3-5-sonnet-20241022", "group": "default"})
 
 

@@ -19,7 +19,8 @@ from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.baidu import ADAPTOR, endpoint, status_for
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.errors import UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 GOLDEN = Path(__file__).parent / "golden" / "baidu"
 UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
@@ -27,7 +28,7 @@ CASES = sorted(GOLDEN.glob("*.json"))
 
 
 def channel(key: str = "my-ak|my-sk", base: str = "https://aip.example.test", **row: Any) -> RouteChannel:
-    return RouteChannel.from_row({"id": 5, "type": 15, "name": "ernie", "key": key, "base_url": base, "status": 1,
+    return route_channel({"id": 5, "type": 15, "name": "ernie", "key": key, "base_url": base, "status": 1,
                                   "models": "ERNIE-3.5-8K", "group": "default", **row})
 
 

@@ -13,14 +13,15 @@ from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.cloudflare import ADAPTOR, api_prefix
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 ACCOUNT = "acc0123"
 PATHS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings", "completions": "/v1/completions"}
 
 
 def channel(base: str = "", config: dict[str, Any] | None = None, key: str = "cf-token") -> RouteChannel:
-    return RouteChannel.from_row({"id": 7, "type": 37, "name": "cf", "key": key, "base_url": base, "status": 1,
+    return route_channel({"id": 7, "type": 37, "name": "cf", "key": key, "base_url": base, "status": 1,
                                   "models": "", "group": "default",
                                   "config": json.dumps({"user_id": ACCOUNT} if config is None else config)})
 

@@ -30,14 +30,15 @@ from oneapi.proxy.adaptors.gemini import (
 )
 from oneapi.proxy.errors import UpstreamError
 from oneapi.proxy.health import is_retryable, should_disable
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 GOLDEN = Path(__file__).parent / "golden" / "gemini"
 UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
 
 
 def channel(config: dict[str, Any] | None = None, base: str = "https://gl.example") -> RouteChannel:
-    return RouteChannel.from_row({"id": 3, "type": 24, "name": "g", "key": "AIza-key", "base_url": base,
+    return route_channel({"id": 3, "type": 24, "name": "g", "key": "AIza-key", "base_url": base,
                                   "status": 1, "models": "gemini-pro", "group": "default",
                                   "config": json.dumps(config or {})})
 

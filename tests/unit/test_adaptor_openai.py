@@ -18,14 +18,15 @@ from oneapi.proxy.adaptors.openai import (
     base_url,
 )
 from oneapi.services import catalog
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 # Unusual spacing and key order: a passthrough must keep these bytes exactly.
 CHAT_BYTES = b'{ "messages" : [{"content":"hi","role":"user"}],\n "model":"gpt-4o-mini", "temperature":0.5 }'
 
 
 def channel(type: int = 1, base: str = "", **row: Any) -> RouteChannel:
-    return RouteChannel.from_row({"id": 7, "type": type, "name": "c", "key": "sk-upstream", "base_url": base,
+    return route_channel({"id": 7, "type": type, "name": "c", "key": "sk-upstream", "base_url": base,
                                   "status": 1, "models": "gpt-4o-mini", "group": "default", **row})
 
 

@@ -11,12 +11,13 @@ import pytest
 from oneapi.proxy.adaptors import adaptor_for, palm
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.errors import UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 from tests.openai_schema import assert_valid
 
 
 def channel(base: str = "https://palm.example") -> RouteChannel:
-    return RouteChannel.from_row({"id": 4, "type": 11, "name": "p", "key": "AIza-palm", "base_url": base,
+    return route_channel({"id": 4, "type": 11, "name": "p", "key": "AIza-palm", "base_url": base,
                                   "status": 1, "models": "PaLM-2", "group": "default"})
 
 

@@ -7,11 +7,12 @@ import pytest
 
 from oneapi.proxy.adaptors.proxy import answer_headers, build
 from oneapi.proxy.errors import UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 
 def channel(base: str = "https://upstream.example/api/", key: str = "Bearer sk-up") -> RouteChannel:
-    return RouteChannel.from_row({"id": 9, "type": 43, "name": "p", "key": key, "base_url": base, "status": 1,
+    return route_channel({"id": 9, "type": 43, "name": "p", "key": key, "base_url": base, "status": 1,
                                   "models": "", "group": "default"})
 
 

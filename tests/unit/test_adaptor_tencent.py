@@ -22,7 +22,8 @@ from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.tencent import ADAPTOR, authorization, host_of, status_for
 from oneapi.proxy.errors import UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 
 GOLDEN = Path(__file__).parent / "golden" / "tencent"
 UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
@@ -31,7 +32,7 @@ CASES = sorted(GOLDEN.glob("*.json"))
 
 def channel(key: str = "1300000000|AKIDexample|secretkey", base: str = "https://hunyuan.example.test",
             **row: Any) -> RouteChannel:
-    return RouteChannel.from_row({"id": 6, "type": 23, "name": "hunyuan", "key": key, "base_url": base,
+    return route_channel({"id": 6, "type": 23, "name": "hunyuan", "key": key, "base_url": base,
                                   "status": 1, "models": "hunyuan-lite", "group": "default", **row})
 
 

@@ -13,7 +13,8 @@ from google.auth import jwt as google_jwt
 from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.vertex import ADAPTOR, VertexAdaptor, endpoint
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 from tests.fakes.vertex_upstream import new_account
 from tests.unit.test_adaptor_zhipu import golden_request
 
@@ -22,7 +23,7 @@ ACCOUNT, PUBLIC = new_account("https://oauth2.googleapis.com/token", project="p-
 
 
 def channel(config: dict[str, Any] | None = None, base: str = "", account: Any = ACCOUNT) -> RouteChannel:
-    return RouteChannel.from_row({"id": 4, "type": 42, "name": "v", "key": json.dumps(account), "base_url": base,
+    return route_channel({"id": 4, "type": 42, "name": "v", "key": json.dumps(account), "base_url": base,
                                   "status": 1, "models": "", "group": "default", "config": json.dumps(config or {})})
 
 

@@ -21,7 +21,8 @@ import pytest
 from oneapi.proxy.adaptors import adaptor_for, xunfei
 from oneapi.proxy.adaptors.base import RelayRequest, TranslatingAdaptor
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 from tests.fakes.spark_upstream import parse_authorization, sign
 
 GOLDEN = Path(__file__).parent / "golden" / "xunfei"
@@ -33,7 +34,7 @@ _IDS = re.compile(r"\b(chatcmpl-|call_)[0-9a-f]{32}\b")
 
 
 def channel(key: str = KEY, base_url: str = "", **row: Any) -> RouteChannel:
-    return RouteChannel.from_row({"id": 3, "type": 18, "name": "spark", "key": key, "base_url": base_url,
+    return route_channel({"id": 3, "type": 18, "name": "spark", "key": key, "base_url": base_url,
                                   "status": 1, "models": "Spark-Max", "group": "default", **row})
 
 

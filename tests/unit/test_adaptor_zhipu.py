@@ -22,7 +22,8 @@ from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.zhipu import ADAPTOR, JWT_WINDOW_MS, jwt_token, status_for
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 from tests.fakes.zhipu_upstream import FakeZhipu
 
 GOLDEN = Path(__file__).parent / "golden" / "zhipu"
@@ -33,7 +34,7 @@ PATHS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings", "images
 # -- the golden harness (shared with test_adaptor_ali.py) -------------------------------------------------
 
 def golden_channel(type_id: int, row: dict[str, Any]) -> RouteChannel:
-    return RouteChannel.from_row({"id": 1, "type": type_id, "name": "golden", "key": "", "base_url": "",
+    return route_channel({"id": 1, "type": type_id, "name": "golden", "key": "", "base_url": "",
                                   "status": 1, "models": "", "group": "default", **row})
 
 

@@ -1,5 +1,5 @@
 """The import rules of ARCHITECTURE.md, checked in fresh interpreters: ``oneapi serve`` never loads Textual;
-``oneapi tui`` (and the admin subcommands) never load peewee or the server side.
+``oneapi tui`` (and the admin subcommands) never load peewee or the server side; an adaptor loads neither.
 
 Each check imports the modules a door needs in a new ``python -I`` and reports ``sys.modules``; importing them
 in this process would prove nothing, since pytest has already loaded everything.
@@ -69,6 +69,21 @@ def test_admin_subcommands_never_load_peewee_textual_or_the_server() -> None:
     """)
     assert "oneapi.commands.channel" in modules and "oneapi.client" in modules
     assert under(modules, *SERVER_SIDE, "textual", "oneapi.tui") == set()
+
+
+def test_the_adaptors_load_only_the_wire_types() -> None:
+    """Adaptors are pure translators (ARCHITECTURE.md): loading every one of them loads the floor's modules
+    (oneapi.errors, oneapi.wire) and proxy/sse.py, and no aiohttp, peewee, bcrypt, yaml or service."""
+    modules = loaded_after("""
+        import importlib, pkgutil
+        import oneapi.proxy.adaptors
+        for info in pkgutil.walk_packages(oneapi.proxy.adaptors.__path__, "oneapi.proxy.adaptors."):
+            importlib.import_module(info.name)
+    """)
+    assert "oneapi.proxy.adaptors.ali" in modules and "oneapi.proxy.adaptors.xunfei" in modules
+    assert under(modules, "aiohttp", "peewee", "bcrypt", "yaml", "textual") == set()
+    ours = under(modules, "oneapi") - under(modules, "oneapi.proxy.adaptors", "oneapi.wire")
+    assert ours == {"oneapi", "oneapi.errors", "oneapi.proxy", "oneapi.proxy.sse"}
 
 
 def test_help_loads_neither_textual_nor_peewee() -> None:

@@ -21,7 +21,7 @@ from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.errors import RelayError
 from oneapi.proxy.inbound import gemini_answer, gemini_request
 from oneapi.proxy.inbound.gemini_native import NativeGenerate
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
 
 GOLDEN = Path(__file__).parent / "golden" / "gemini_inbound"
 UPDATE = os.environ.get("ONEAPI_UPDATE_GOLDEN") == "1"
@@ -161,7 +161,7 @@ def test_error_shape(status: int, expected: tuple[int, str]) -> None:
 
 def test_native_request_keeps_the_body_and_maps_the_url() -> None:
     body = b'{"contents": [{"parts": [{"text": "x"}]}]}'
-    channel = RouteChannel.from_row({"id": 1, "type": 24, "name": "g", "key": "AIza-k", "base_url": "http://g.test/",
+    channel = route_channel({"id": 1, "type": 24, "name": "g", "key": "AIza-k", "base_url": "http://g.test/",
                                      "status": 1, "models": "a", "group": "default"})
     request = RelayRequest(mode="chat", path="/v1/chat/completions", query="", body=b"", json={}, model="a",
                            upstream_model="models/gemini-2.0-flash", stream=True, content_type="", accept="")

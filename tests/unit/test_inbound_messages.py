@@ -23,7 +23,8 @@ from oneapi.proxy.errors import RelayError
 from oneapi.proxy.inbound import messages_answer, messages_request
 from oneapi.proxy.inbound.messages_answer import EventStream
 from oneapi.proxy.inbound.messages_native import NativeMessages
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
+from oneapi.wire.channel import RouteChannel
 from tests.fakes.anthropic_upstream import validate
 
 GOLDEN = Path(__file__).parent / "golden" / "messages_inbound"
@@ -256,7 +257,7 @@ def test_error_shape(status: int, error_type: str, expected: tuple[int, str]) ->
 # -- the native adaptor ----------------------------------------------------------------------------------------
 
 def claude(base: str = "", system_prompt: str = "", mapping: str = "") -> tuple[RouteChannel, str]:
-    return RouteChannel.from_row({"id": 3, "type": 14, "name": "claude", "key": "sk-ant-upstream", "base_url": base,
+    return route_channel({"id": 3, "type": 14, "name": "claude", "key": "sk-ant-upstream", "base_url": base,
                                   "status": 1, "models": "claude-a", "group": "default", "model_mapping": mapping,
                                   "system_prompt": system_prompt}), system_prompt
 

@@ -13,7 +13,7 @@ import pytest
 from oneapi.proxy.errors import UpstreamError
 from oneapi.proxy.failures import category, conceal_address, network_failure
 from oneapi.redaction import MASK, RedactingFilter, Redactor, Secret
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_a_network_failure_tells_the_client_the_channel_and_the_operator_the_res
 
 
 def test_an_upstream_naming_its_own_address_is_concealed() -> None:
-    channel = RouteChannel.from_row({"id": 4, "type": 1, "key": "k", "status": 1, "name": "c",
+    channel = route_channel({"id": 4, "type": 1, "key": "k", "status": 1, "name": "c",
                                      "base_url": "http://10.0.0.5:8080", "models": "m", "group": "default"})
     error = UpstreamError(502, {"message": "proxy http://10.0.0.5:8080/v1 failed (10.0.0.5)", "type": "proxy"})
     conceal_address(error, channel)

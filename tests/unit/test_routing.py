@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from oneapi.services.routing import RouteChannel, RoutingTable
+from oneapi.services.routing import RoutingTable, route_channel
 from oneapi.store.queries.channels import STATUS_AUTO_DISABLED, STATUS_ENABLED, STATUS_MANUALLY_DISABLED
 
 
@@ -113,7 +113,7 @@ def test_weight_zero_counts_as_the_mean_of_the_positive_weights() -> None:
 
 
 def test_a_negative_weight_is_treated_as_zero() -> None:
-    assert RouteChannel.from_row(row(1, weight=-5)).weight == 0
+    assert route_channel(row(1, weight=-5)).weight == 0
 
 
 def test_the_draw_is_reproducible_with_the_same_seed() -> None:
@@ -171,7 +171,7 @@ def test_model_mapping_gives_the_upstream_model() -> None:
 
 @pytest.mark.parametrize("mapping", ["", "   ", "not json", "[1, 2]", '"a string"'])
 def test_a_bad_model_mapping_means_no_mapping(mapping: str) -> None:
-    channel = RouteChannel.from_row(row(1, model_mapping=mapping))
+    channel = route_channel(row(1, model_mapping=mapping))
     assert dict(channel.model_mapping) == {}
     assert channel.upstream_model("gpt-4o-mini") == "gpt-4o-mini"
 

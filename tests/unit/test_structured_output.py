@@ -11,7 +11,7 @@ import pytest
 from oneapi.proxy.adaptors import adaptor_for
 from oneapi.proxy.adaptors.anthropic import ANSWER_TOOL
 from oneapi.proxy.adaptors.base import RelayRequest
-from oneapi.services.routing import RouteChannel
+from oneapi.services.routing import route_channel
 
 SCHEMA: Any = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 JSON_SCHEMA: Any = {"type": "json_schema", "json_schema": {"name": "person", "schema": SCHEMA}}
@@ -23,7 +23,7 @@ def build(channel_type: int, key: str, model: str, fmt: Any) -> dict[str, Any]:
     request = RelayRequest(mode="chat", path="/v1/chat/completions", query="", body=json.dumps(data).encode(),
                            json=data, model=model, upstream_model=model, stream=False,
                            content_type="application/json", accept="", credential="access-token")
-    channel = RouteChannel.from_row({"id": 1, "type": channel_type, "name": "c", "key": key, "base_url": "",
+    channel = route_channel({"id": 1, "type": channel_type, "name": "c", "key": key, "base_url": "",
                                      "status": 1, "models": model, "group": "default"})
     adaptor = adaptor_for(channel_type)
     assert adaptor is not None

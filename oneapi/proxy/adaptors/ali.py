@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -57,9 +57,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.openai import trimmed_base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 TEXT_PATH = "/api/v1/services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "/api/v1/services/aigc/multimodal-generation/generation"
@@ -426,3 +426,6 @@ class AliAdaptor(AdaptorBase):
 
 
 ADAPTOR = AliAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -12,7 +12,7 @@ their turn and paired with the ``tool_use`` ids of the assistant turn just befor
 the next unanswered one; a result with nothing to answer is sent as text), a placeholder user turn is inserted
 when the conversation would start with the assistant, and a final assistant turn (a prefill) loses its trailing
 whitespace. ``max_tokens`` (or ``max_completion_tokens``) defaults to the model's maximum output on a plain
-request (``services.model_limits``, a pure table; 4096 for a model it does not know); ``temperature`` is clamped to
+request (``wire.model_limits``, a pure table; 4096 for a model it does not know); ``temperature`` is clamped to
 Anthropic's 0–1; ``top_p``/``top_k`` are copied; ``stop`` becomes ``stop_sequences``; ``tools`` become
 ``{name, description, input_schema}``; ``tool_choice`` auto/none/required/named becomes auto/none/any/tool,
 with ``parallel_tool_calls: false`` as ``disable_parallel_tool_use``; ``user`` becomes ``metadata.user_id``.
@@ -58,18 +58,26 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oneapi.errors import OneAPIError
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import (
+    EVERY_FORMAT,
+    AdaptorBase,
+    InlineImage,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
-from oneapi.services.model_limits import limits_for
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
+from oneapi.wire.model_limits import limits_for
 
 Block = dict[str, Any]
 Turn = tuple[str, list[Block]]  # (role, content blocks)
@@ -591,3 +599,6 @@ class AnthropicAdaptor(AdaptorBase):
 
 
 ADAPTOR = AnthropicAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -72,9 +72,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.eventstream import Decoder, Message
 from oneapi.proxy.adaptors.sigv4 import Credentials, sign
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 SERVICE = "bedrock"
 ERROR_TYPE = "aws_error"

@@ -58,9 +58,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.adaptors.streaming import TextTranslator
-from oneapi.proxy.errors import UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import UpstreamError, upstream_error
 
 ERROR_TYPE = "baidu_error"
 API_PREFIX = "/rpc/2.0/ai_custom/v1/wenxinworkshop"

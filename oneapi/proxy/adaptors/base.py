@@ -3,6 +3,11 @@
 The relay hands an adaptor a :class:`RelayRequest` (the client's request, parsed once) and a channel; the
 adaptor returns the :class:`UpstreamCall` to make. OpenAI-protocol adaptors mark themselves ``passthrough``:
 the relay then forwards the upstream's bytes as they arrive and only reads usage from them.
+
+The registry loads adaptor modules by name, which mypy cannot follow: so each module ends with
+``if TYPE_CHECKING: _CHECKED: TranslatingAdaptor = ADAPTOR`` (or ``Adaptor``, plus ``CredentialExchange`` where
+it exchanges keys), and a method renamed or retyped in an adaptor fails ``mypy oneapi``
+(``tests/unit/test_adaptor_protocols.py`` sees that no module leaves the line out).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 Mode = Literal["chat", "completions", "embeddings", "moderations", "edits", "images", "speech",
                "transcriptions", "translations"]
@@ -105,7 +110,7 @@ class AdaptorBase:
 
 
 class Adaptor(Protocol):
-    name: str
+    name: str  # the provider as a refusal names it ("anthropic channels do not support tools", capabilities.py)
     passthrough: bool
     serves_n: bool
     response_formats: frozenset[ResponseFormat]
@@ -139,7 +144,7 @@ class StreamTranslator(Protocol):
 class TranslatingAdaptor(Protocol):
     """A provider with its own protocol: requests and answers are translated both ways."""
 
-    name: str
+    name: str                  # see Adaptor
     passthrough: bool          # False
     inline_images: bool        # True: the relay fetches http(s) image URLs into RelayRequest.images first
     serves_n: bool             # see AdaptorBase

@@ -27,8 +27,8 @@ from oneapi.proxy.adaptors.common import openai_error
 from oneapi.proxy.adaptors.openai import CLOUDFLARE_GATEWAY, base_url
 from oneapi.proxy.adaptors.openai import _headers as openai_headers  # the OpenAI adaptor's own rules, shared
 from oneapi.proxy.adaptors.openai import _rewrite as openai_body
-from oneapi.proxy.errors import RelayError
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError
 
 PATHS = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
 ACCOUNTS = "/client/v4/accounts/"

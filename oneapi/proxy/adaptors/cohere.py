@@ -58,9 +58,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.openai import trimmed_base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import data_payload, parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 CHAT_PATH = "/v2/chat"
 EMBED_PATH = "/v2/embed"

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from oneapi.proxy.adaptors.base import Usage
-from oneapi.proxy.errors import UpstreamError
+from oneapi.wire.errors import UpstreamError
 
 
 def compact_json(obj: Any) -> bytes:

@@ -44,9 +44,9 @@ from oneapi.proxy.adaptors.client_request import message_text
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, openai_error
 from oneapi.proxy.adaptors.openai import trimmed_base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 CHAT_PATH = "/v3/chat"
 ERROR_TYPE = "coze_error"

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any, Final
 from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import message_text
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 TRANSLATE_PATH = "/v2/translate"
 ERROR_TYPE = "deepl_error"

@@ -50,9 +50,17 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, InlineImage, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import (
+    EVERY_FORMAT,
+    AdaptorBase,
+    InlineImage,
+    RelayRequest,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
 from oneapi.proxy.adaptors.client_request import (
     embedding_texts,
     is_number,
@@ -72,9 +80,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.gemini_schema import clean_schema, is_usable
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.errors import UpstreamError, upstream_error
 from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import UpstreamError, upstream_error
 
 V1BETA: Final = "v1beta"
 SAFETY_CATEGORIES: Final = ("HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
@@ -586,3 +594,6 @@ def make_adaptor(gemini_version: str = "v1", safety: str = "BLOCK_NONE") -> Gemi
 
 
 ADAPTOR = make_adaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

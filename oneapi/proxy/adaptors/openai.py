@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall
-from oneapi.services import catalog
-from oneapi.services.routing import RouteChannel
+from oneapi.proxy.adaptors.base import EVERY_FORMAT, Adaptor, AdaptorBase, RelayRequest, UpstreamCall
+from oneapi.wire.channel import RouteChannel
 
 AZURE, CUSTOM, OPENROUTER, COMPATIBLE = 3, 8, 20, 50
 AZURE_DEFAULT_API_VERSION = "2024-03-01-preview"
@@ -36,10 +35,7 @@ def upstream_path(request: RelayRequest) -> str:
 
 def base_url(channel: RouteChannel) -> str:
     """The channel's base URL, else its type's default (every upstream URL derives from this)."""
-    if channel.base_url:
-        return channel.base_url
-    kind = catalog.channel_type(channel.type)
-    return (kind.default_base_url if kind else "").rstrip("/")
+    return channel.base_url or channel.default_base_url
 
 
 def trimmed_base_url(channel: RouteChannel, api_paths: tuple[str, ...]) -> str:
@@ -138,3 +134,6 @@ class AzureAdaptor(AdaptorBase):
 
 OPENAI = OpenAIAdaptor()
 AZURE_OPENAI = AzureAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptors meet the protocol the relay relies on
+    _CHECKED: tuple[Adaptor, Adaptor] = (OPENAI, AZURE_OPENAI)

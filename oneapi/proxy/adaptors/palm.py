@@ -17,15 +17,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns, message_text
 from oneapi.proxy.adaptors.common import chunk, compact_json, completion_body, completion_id, openai_error
 from oneapi.proxy.adaptors.gemini import google_error
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 DEFAULT_MODEL: Final = "chat-bison-001"
 USER, MODEL = "0", "1"
@@ -137,3 +137,6 @@ class PalmAdaptor(AdaptorBase):
 
 
 ADAPTOR = PalmAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from oneapi.proxy.adaptors.base import UpstreamCall
 from oneapi.proxy.adaptors.common import openai_error
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 PROXY = 43
 # Headers that describe one connection (RFC 9110 7.6.1) or the framing aiohttp sets itself: never forwarded.

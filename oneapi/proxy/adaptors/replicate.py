@@ -54,9 +54,9 @@ from oneapi.proxy.adaptors.base import AdaptorBase, FollowUp, RelayRequest, Tran
 from oneapi.proxy.adaptors.client_request import is_number, message_text
 from oneapi.proxy.adaptors.common import chat_completion, chunk, compact_json, completion_id, json_object, openai_error
 from oneapi.proxy.adaptors.openai import trimmed_base_url
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 ERROR_TYPE = "replicate_error"
 DEFAULT_MAX_TOKENS = 500

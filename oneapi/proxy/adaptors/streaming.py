@@ -15,8 +15,8 @@ from typing import Any
 
 from oneapi.proxy.adaptors.base import Usage
 from oneapi.proxy.adaptors.common import delta_chunks
-from oneapi.proxy.errors import UpstreamError
 from oneapi.proxy.sse import LineSplitter, data_payload, parse_json
+from oneapi.wire.errors import UpstreamError
 
 
 class LineTranslator:

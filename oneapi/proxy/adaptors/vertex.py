@@ -46,9 +46,9 @@ from oneapi.proxy.adaptors.client_request import embedding_texts, requested_enco
 from oneapi.proxy.adaptors.common import compact_json, embedding_list, json_object, openai_error
 from oneapi.proxy.adaptors.gemini import GeminiAdaptor
 from oneapi.proxy.adaptors.rs256 import PrivateKeyError, jwt, load_pem
-from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.sse import parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError
 
 ERROR_TYPE = "vertex_error"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"

@@ -56,10 +56,17 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, StreamTranslator, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import (
+    AdaptorBase,
+    RelayRequest,
+    StreamTranslator,
+    TranslatingAdaptor,
+    UpstreamCall,
+    Usage,
+)
 from oneapi.proxy.adaptors.client_request import is_number, merged_turns, message_text
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -71,9 +78,9 @@ from oneapi.proxy.adaptors.common import (
     tool_call_id,
 )
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.sse import LineSplitter
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError
 
 ERROR_TYPE = "xunfei_error"
 DEFAULT_BASE_URL = "wss://spark-api.xf-yun.com"
@@ -464,3 +471,6 @@ class XunfeiAdaptor(AdaptorBase):
 
 
 ADAPTOR = XunfeiAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

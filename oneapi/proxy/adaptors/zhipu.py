@@ -49,9 +49,9 @@ import base64
 import hashlib
 import hmac
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, UpstreamCall, Usage
+from oneapi.proxy.adaptors.base import AdaptorBase, RelayRequest, TranslatingAdaptor, UpstreamCall, Usage
 from oneapi.proxy.adaptors.client_request import embedding_texts, message_text, requested_encoding
 from oneapi.proxy.adaptors.common import (
     arguments_json,
@@ -67,9 +67,9 @@ from oneapi.proxy.adaptors.common import (
 )
 from oneapi.proxy.adaptors.openai import trimmed_base_url
 from oneapi.proxy.adaptors.streaming import LineTranslator
-from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
 from oneapi.proxy.sse import DONE, data_payload, parse_json
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
+from oneapi.wire.errors import RelayError, UpstreamError, upstream_error
 
 V3_PREFIX = "chatglm_"
 JWT_WINDOW_MS = 3_600_000             # one token per key per hour
@@ -505,3 +505,6 @@ class ZhipuAdaptor(AdaptorBase):
 
 
 ADAPTOR = ZhipuAdaptor()
+
+if TYPE_CHECKING:  # mypy checks that the adaptor meets the protocol the relay relies on
+    _CHECKED: TranslatingAdaptor = ADAPTOR

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 
 from oneapi.proxy.adaptors.base import Adaptor
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 if TYPE_CHECKING:
     import aiohttp

@@ -38,7 +38,7 @@ from oneapi.proxy.relay import RELAY, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 VERSIONS = ("v1beta", "v1")
 ACTIONS = {"generateContent": False, "streamGenerateContent": True, "countTokens": False}

@@ -13,7 +13,7 @@ from typing import Any
 from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall
 from oneapi.proxy.adaptors.common import compact_json
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 GEMINI = 24  # the channel type that speaks generateContent
 

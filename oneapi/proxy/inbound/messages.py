@@ -35,7 +35,7 @@ from oneapi.proxy.relay import RELAY, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.redaction import redactor
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 MESSAGES, COUNT_TOKENS = "/v1/messages", "/v1/messages/count_tokens"
 NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)

@@ -14,7 +14,7 @@ from oneapi.proxy.adaptors.anthropic import API_VERSION
 from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase, RelayRequest, UpstreamCall
 from oneapi.proxy.adaptors.common import compact_json
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.services.routing import RouteChannel
+from oneapi.wire.channel import RouteChannel
 
 ANTHROPIC = 14  # the channel type that speaks Messages
 
