@@ -19,6 +19,7 @@ from oneapi import __version__
 from oneapi.api import add_api
 from oneapi.api.common import CALLER, SERVICES, ok
 from oneapi.api.middleware import Handler, api_error_middleware, envelope_error, request_id_middleware
+from oneapi.channel_types import ChannelType
 from oneapi.services import Services, catalog
 
 HEARTBEAT_SECONDS = 15.0
@@ -109,7 +110,8 @@ async def channel_types(request: web.Request) -> web.Response:
     what an empty base URL means when that is not one fixed URL)."""
     return ok([{"id": t.id, "name": t.name, "key_hint": t.key_hint, "default_base_url": t.default_base_url,
                 "base_url_hint": t.base_url_hint,
-                "models": list(t.models)} for t in catalog.CHANNEL_TYPES.values() if t.id > 0])
+                "models": list(t.models)} for t in catalog.CHANNEL_TYPES.values()
+               if t.id != ChannelType.UNKNOWN])
 
 
 async def channel_tests(request: web.Request) -> web.Response:

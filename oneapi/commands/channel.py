@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from oneapi.channel_types import ChannelType
 from oneapi.client import AdminClient
 from oneapi.commands.common import (
     JsonOption,
@@ -73,8 +74,8 @@ def add(name: Name = None, type_: Type = None, key: Key = None, base_url: BaseUr
     """Add a channel (or one per key line)."""
     if not key:
         usage("--key is required")
-    body = _fields(name, type_ if type_ is not None else 1, key, base_url, models, group, priority, weight,
-                   model_mapping, config, system_prompt)
+    body = _fields(name, type_ if type_ is not None else ChannelType.OPENAI, key, base_url, models, group, priority,
+                   weight, model_mapping, config, system_prompt)
     ids = run(socket, lambda c: c.create("channel", body))
     if as_json:
         print_json({"ids": ids})

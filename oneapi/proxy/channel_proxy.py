@@ -18,6 +18,7 @@ import time
 
 from aiohttp import web
 
+from oneapi.channel_types import ChannelType
 from oneapi.http.request import CLIENT_IP, REQUEST_ID
 from oneapi.proxy.adaptors import proxy as adaptor
 from oneapi.proxy.auth import authenticate
@@ -40,7 +41,7 @@ async def handle_proxy(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(request, relay, request.get(CLIENT_IP) or request.remote or "")
     text = request.match_info["channel_id"]
     channel = relay.routes.channel(int(text)) if text.isascii() and text.isdigit() and len(text) <= 18 else None
-    if channel is None or channel.type != adaptor.PROXY:
+    if channel is None or channel.type != ChannelType.PROXY:
         raise TokenRefusedError(f"无效的代理渠道 Id (no proxy channel #{text})", status=404)
     if channel.status != channel_q.STATUS_ENABLED:
         raise TokenRefusedError("该渠道已被禁用 (channel disabled)", status=403)

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from oneapi.channel_types import ChannelType, known_type
 from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy.adaptors import unserved_reason
 from oneapi.proxy.adaptors.base import RelayRequest
@@ -104,7 +105,8 @@ class RelayProber:
     async def balance(self, row: dict[str, Any]) -> float:
         channel = route_channel(row)
         base = base_url(channel)
-        query = _BALANCE.get(channel.type)
+        kind = known_type(channel.type)
+        query = _BALANCE.get(kind) if kind is not None else None
         if query is None:
             raise InvalidInputError("尚未实现 (balance queries are not available for this channel type)")
         return await query(self, base, channel.key)
@@ -178,6 +180,7 @@ def _content(answer: Any) -> str | None:
     return content if isinstance(content, str) else None
 
 
-_BALANCE = {1: RelayProber._openai, 8: RelayProber._openai, 4: RelayProber._credit_grants,
-            12: RelayProber._credit_grants, 13: RelayProber._credit_grants, 44: RelayProber._siliconflow,
-            36: RelayProber._deepseek, 20: RelayProber._openrouter}
+_BALANCE = {ChannelType.OPENAI: RelayProber._openai, ChannelType.CUSTOM: RelayProber._openai,
+            ChannelType.CLOSEAI: RelayProber._credit_grants, ChannelType.API2GPT: RelayProber._credit_grants,
+            ChannelType.AIGC2D: RelayProber._credit_grants, ChannelType.SILICONFLOW: RelayProber._siliconflow,
+            ChannelType.DEEPSEEK: RelayProber._deepseek, ChannelType.OPENROUTER: RelayProber._openrouter}

@@ -12,6 +12,7 @@ import time
 
 import aiohttp
 
+from oneapi.channel_types import ChannelType, known_type
 from oneapi.config import Config
 from oneapi.errors import OneAPIError
 from oneapi.proxy.adaptors import adaptor_for, gemini, vertex
@@ -64,13 +65,15 @@ class Relay:
         self._reload_lock = asyncio.Lock()
         self.credentials = Credentials(self)
         # Adaptors that take settings (GEMINI_VERSION, GEMINI_SAFETY_SETTING), built once per server.
-        self._configured: dict[int, TranslatingAdaptor] = {
-            24: gemini.make_adaptor(config.gemini_version, config.gemini_safety_setting),
-            42: vertex.make_adaptor(config.gemini_safety_setting)}
+        self._configured: dict[ChannelType, TranslatingAdaptor] = {
+            ChannelType.GEMINI: gemini.make_adaptor(config.gemini_version, config.gemini_safety_setting),
+            ChannelType.VERTEXAI: vertex.make_adaptor(config.gemini_safety_setting)}
         services.channels.on_change(self.reload_routes)
 
     def adaptor_for(self, channel_type: int) -> Adaptor | TranslatingAdaptor | None:
-        return self._configured.get(channel_type) or adaptor_for(channel_type)
+        kind = known_type(channel_type)
+        configured = self._configured.get(kind) if kind is not None else None
+        return configured or adaptor_for(channel_type)
 
     async def reload_routes(self) -> None:
         async with self._reload_lock:

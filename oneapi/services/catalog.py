@@ -47,11 +47,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from oneapi.channel_types import ChannelType, known_type
+
 __all__ = [
     "CHANNEL_TYPES",
     "CUSTOM_OWNER",
     "MODEL_CREATED",
-    "ChannelType",
+    "ChannelTypeInfo",
     "channel_type",
     "find_model",
     "model_objects",
@@ -66,10 +68,10 @@ CUSTOM_OWNER: Final = "custom"
 
 
 @dataclass(frozen=True)
-class ChannelType:
+class ChannelTypeInfo:
     """One channel type: its id, display name, adaptor owner name, defaults and built-in models."""
 
-    id: int
+    id: ChannelType
     name: str
     owner: str
     default_base_url: str
@@ -410,69 +412,74 @@ _OPENROUTER: Final = _prefixed(
 _SK: Final = "sk-..."
 _GOOGLE_KEY: Final = "AIza..."
 
-_TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] = (
-    (0, "Unknown", "openai", "", "", ()),
-    (1, "OpenAI", "openai", "https://api.openai.com", _SK, _OPENAI),
-    (2, "API2D", "openai", "https://oa.api2d.net", _SK, _OPENAI),
-    (3, "Azure OpenAI", "azure", "", "Azure api-key", _OPENAI),
-    (4, "CloseAI", "openai", "https://api.closeai-proxy.xyz", _SK, _OPENAI),
-    (5, "OpenAI-SB", "openai", "https://api.openai-sb.com", _SK, _OPENAI),
-    (6, "OpenAI Max", "openai", "https://api.openaimax.com", _SK, _OPENAI),
-    (7, "OhMyGPT", "openai", "https://api.ohmygpt.com", _SK, _OPENAI),
-    (8, "Custom", "openai", "", _SK, _OPENAI),
-    (9, "AI.LS", "openai", "https://api.caipacity.com", _SK, _OPENAI),
-    (10, "AI Proxy", "openai", "https://api.aiproxy.io", _SK, _OPENAI),
-    (11, "Google PaLM2", "google palm", "https://generativelanguage.googleapis.com", _GOOGLE_KEY, _PALM),
-    (12, "API2GPT", "openai", "https://api.api2gpt.com", _SK, _OPENAI),
-    (13, "AIGC2D", "openai", "https://api.aigc2d.com", _SK, _OPENAI),
-    (14, "Anthropic Claude", "anthropic", "https://api.anthropic.com", "sk-ant-...", _ANTHROPIC),
-    (15, "Baidu Wenxin Qianfan", "baidu", "https://aip.baidubce.com", "AK|SK", _BAIDU),
-    (16, "Zhipu ChatGLM", "zhipu", "https://open.bigmodel.cn", "id.secret", _ZHIPU),
-    (17, "Alibaba Tongyi Qianwen", "ali", "https://dashscope.aliyuncs.com", _SK, _ALI),
-    (18, "iFlytek Spark", "xunfei", "", "APPID|APISecret|APIKey", _XUNFEI),
-    (19, "360 Zhinao", "360", "https://ai.360.cn", "API key", _AI360),
-    (20, "OpenRouter", "openrouter", "https://openrouter.ai/api", "sk-or-...", _OPENROUTER),
-    (21, "AI Proxy Library", "aiproxy", "https://api.aiproxy.io", "API key", _OPENAI),
-    (22, "FastGPT", "openai", "https://fastgpt.run/api/openapi", "APIKey-AppId", _OPENAI),
+_TYPE_ROWS: Final[tuple[tuple[ChannelType, str, str, str, str, tuple[str, ...]], ...]] = (
+    (ChannelType.UNKNOWN, "Unknown", "openai", "", "", ()),
+    (ChannelType.OPENAI, "OpenAI", "openai", "https://api.openai.com", _SK, _OPENAI),
+    (ChannelType.API2D, "API2D", "openai", "https://oa.api2d.net", _SK, _OPENAI),
+    (ChannelType.AZURE, "Azure OpenAI", "azure", "", "Azure api-key", _OPENAI),
+    (ChannelType.CLOSEAI, "CloseAI", "openai", "https://api.closeai-proxy.xyz", _SK, _OPENAI),
+    (ChannelType.OPENAI_SB, "OpenAI-SB", "openai", "https://api.openai-sb.com", _SK, _OPENAI),
+    (ChannelType.OPENAI_MAX, "OpenAI Max", "openai", "https://api.openaimax.com", _SK, _OPENAI),
+    (ChannelType.OHMYGPT, "OhMyGPT", "openai", "https://api.ohmygpt.com", _SK, _OPENAI),
+    (ChannelType.CUSTOM, "Custom", "openai", "", _SK, _OPENAI),
+    (ChannelType.AILS, "AI.LS", "openai", "https://api.caipacity.com", _SK, _OPENAI),
+    (ChannelType.AIPROXY, "AI Proxy", "openai", "https://api.aiproxy.io", _SK, _OPENAI),
+    (ChannelType.PALM, "Google PaLM2", "google palm", "https://generativelanguage.googleapis.com", _GOOGLE_KEY, _PALM),
+    (ChannelType.API2GPT, "API2GPT", "openai", "https://api.api2gpt.com", _SK, _OPENAI),
+    (ChannelType.AIGC2D, "AIGC2D", "openai", "https://api.aigc2d.com", _SK, _OPENAI),
+    (ChannelType.ANTHROPIC, "Anthropic Claude", "anthropic", "https://api.anthropic.com", "sk-ant-...", _ANTHROPIC),
+    (ChannelType.BAIDU, "Baidu Wenxin Qianfan", "baidu", "https://aip.baidubce.com", "AK|SK", _BAIDU),
+    (ChannelType.ZHIPU, "Zhipu ChatGLM", "zhipu", "https://open.bigmodel.cn", "id.secret", _ZHIPU),
+    (ChannelType.ALI, "Alibaba Tongyi Qianwen", "ali", "https://dashscope.aliyuncs.com", _SK, _ALI),
+    (ChannelType.XUNFEI, "iFlytek Spark", "xunfei", "", "APPID|APISecret|APIKey", _XUNFEI),
+    (ChannelType.AI360, "360 Zhinao", "360", "https://ai.360.cn", "API key", _AI360),
+    (ChannelType.OPENROUTER, "OpenRouter", "openrouter", "https://openrouter.ai/api", "sk-or-...", _OPENROUTER),
+    (ChannelType.AIPROXY_LIBRARY, "AI Proxy Library", "aiproxy", "https://api.aiproxy.io", "API key", _OPENAI),
+    (ChannelType.FASTGPT, "FastGPT", "openai", "https://fastgpt.run/api/openapi", "APIKey-AppId", _OPENAI),
     (
-        23,
+        ChannelType.TENCENT,
         "Tencent Hunyuan",
         "tencent",
         "https://hunyuan.tencentcloudapi.com",
         "AppId|SecretId|SecretKey",
         _TENCENT,
     ),
-    (24, "Google Gemini", "google gemini", "https://generativelanguage.googleapis.com", _GOOGLE_KEY, _GEMINI),
-    (25, "Moonshot AI", "moonshot", "https://api.moonshot.cn", _SK, _MOONSHOT),
-    (26, "Baichuan", "baichuan", "https://api.baichuan-ai.com", _SK, _BAICHUAN),
-    (27, "MiniMax", "minimax", "https://api.minimax.chat", "API key", _MINIMAX),
-    (28, "Mistral AI", "mistralai", "https://api.mistral.ai", "API key", _MISTRAL),
-    (29, "Groq", "groq", "https://api.groq.com/openai", "gsk_...", _GROQ),
-    (30, "Ollama", "ollama", "http://localhost:11434", "any (not checked)", _OLLAMA),
-    (31, "01.AI (LingYiWanWu)", "lingyiwanwu", "https://api.lingyiwanwu.com", "API key", _LINGYIWANWU),
-    (32, "StepFun", "stepfun", "https://api.stepfun.com", "API key", _STEPFUN),
-    (33, "AWS Bedrock", "aws", "", 'AK|SK|Region (|session token); or config {"ak", "sk", "region"}', _AWS),
-    (34, "Coze", "coze", "https://api.coze.com", 'pat_... (models: bot-<bot id>; config {"user_id"} optional)', ()),
-    (35, "Cohere", "Cohere", "https://api.cohere.com", "API key", _COHERE),
-    (36, "DeepSeek", "deepseek", "https://api.deepseek.com", _SK, _DEEPSEEK),
-    (37, "Cloudflare", "cloudflare", "https://api.cloudflare.com", 'API token; config {"user_id": account id}',
-     _CLOUDFLARE),
-    (38, "DeepL", "deepl", "https://api-free.deepl.com", "auth key (...:fx)", _DEEPL),
-    (39, "together.ai", "together.ai", "https://api.together.xyz", "API key", _TOGETHERAI),
-    (40, "Doubao (Volcengine Ark)", "doubao", "https://ark.cn-beijing.volces.com", "API key", _DOUBAO),
-    (41, "Novita", "novita", "https://api.novita.ai/v3/openai", "API key", _NOVITA),
-    (42, "VertexAI", "vertexai", "", 'service account JSON; config {"region", "vertex_ai_project_id"}',
-     _VERTEXAI),
-    (43, "Proxy", "proxy", "", "Authorization value (Bearer sk-...)", ()),
-    (44, "SiliconFlow", "siliconflow", "https://api.siliconflow.cn", _SK, _SILICONFLOW),
-    (45, "xAI", "xai", "https://api.x.ai", "xai-...", _XAI),
-    (46, "Replicate", "replicate", "https://api.replicate.com/v1/models/", "r8_...", _REPLICATE),
-    (47, "Baidu Qianfan V2", "baiduv2", "https://qianfan.baidubce.com", "bce-v3/...", _BAIDUV2),
-    (48, "iFlytek Spark V2", "xunfeiv2", "https://spark-api-open.xf-yun.com", "APIPassword", _XUNFEIV2),
-    (49, "Alibaba Bailian", "alibailian", "https://dashscope.aliyuncs.com", _SK, _ALIBAILIAN),
-    (50, "OpenAI-Compatible", "openai", "", _SK, _OPENAI),
+    (ChannelType.GEMINI, "Google Gemini", "google gemini", "https://generativelanguage.googleapis.com", _GOOGLE_KEY,
+     _GEMINI),
+    (ChannelType.MOONSHOT, "Moonshot AI", "moonshot", "https://api.moonshot.cn", _SK, _MOONSHOT),
+    (ChannelType.BAICHUAN, "Baichuan", "baichuan", "https://api.baichuan-ai.com", _SK, _BAICHUAN),
+    (ChannelType.MINIMAX, "MiniMax", "minimax", "https://api.minimax.chat", "API key", _MINIMAX),
+    (ChannelType.MISTRAL, "Mistral AI", "mistralai", "https://api.mistral.ai", "API key", _MISTRAL),
+    (ChannelType.GROQ, "Groq", "groq", "https://api.groq.com/openai", "gsk_...", _GROQ),
+    (ChannelType.OLLAMA, "Ollama", "ollama", "http://localhost:11434", "any (not checked)", _OLLAMA),
+    (ChannelType.LINGYIWANWU, "01.AI (LingYiWanWu)", "lingyiwanwu", "https://api.lingyiwanwu.com", "API key",
+     _LINGYIWANWU),
+    (ChannelType.STEPFUN, "StepFun", "stepfun", "https://api.stepfun.com", "API key", _STEPFUN),
+    (ChannelType.AWS_CLAUDE, "AWS Bedrock", "aws", "",
+     'AK|SK|Region (|session token); or config {"ak", "sk", "region"}', _AWS),
+    (ChannelType.COZE, "Coze", "coze", "https://api.coze.com",
+     'pat_... (models: bot-<bot id>; config {"user_id"} optional)', ()),
+    (ChannelType.COHERE, "Cohere", "Cohere", "https://api.cohere.com", "API key", _COHERE),
+    (ChannelType.DEEPSEEK, "DeepSeek", "deepseek", "https://api.deepseek.com", _SK, _DEEPSEEK),
+    (ChannelType.CLOUDFLARE, "Cloudflare", "cloudflare", "https://api.cloudflare.com",
+     'API token; config {"user_id": account id}', _CLOUDFLARE),
+    (ChannelType.DEEPL, "DeepL", "deepl", "https://api-free.deepl.com", "auth key (...:fx)", _DEEPL),
+    (ChannelType.TOGETHERAI, "together.ai", "together.ai", "https://api.together.xyz", "API key", _TOGETHERAI),
+    (ChannelType.DOUBAO, "Doubao (Volcengine Ark)", "doubao", "https://ark.cn-beijing.volces.com", "API key", _DOUBAO),
+    (ChannelType.NOVITA, "Novita", "novita", "https://api.novita.ai/v3/openai", "API key", _NOVITA),
+    (ChannelType.VERTEXAI, "VertexAI", "vertexai", "",
+     'service account JSON; config {"region", "vertex_ai_project_id"}', _VERTEXAI),
+    (ChannelType.PROXY, "Proxy", "proxy", "", "Authorization value (Bearer sk-...)", ()),
+    (ChannelType.SILICONFLOW, "SiliconFlow", "siliconflow", "https://api.siliconflow.cn", _SK, _SILICONFLOW),
+    (ChannelType.XAI, "xAI", "xai", "https://api.x.ai", "xai-...", _XAI),
+    (ChannelType.REPLICATE, "Replicate", "replicate", "https://api.replicate.com/v1/models/", "r8_...", _REPLICATE),
+    (ChannelType.BAIDU_V2, "Baidu Qianfan V2", "baiduv2", "https://qianfan.baidubce.com", "bce-v3/...", _BAIDUV2),
+    (ChannelType.XUNFEI_V2, "iFlytek Spark V2", "xunfeiv2", "https://spark-api-open.xf-yun.com", "APIPassword",
+     _XUNFEIV2),
+    (ChannelType.ALI_BAILIAN, "Alibaba Bailian", "alibailian", "https://dashscope.aliyuncs.com", _SK, _ALIBAILIAN),
+    (ChannelType.OPENAI_COMPATIBLE, "OpenAI-Compatible", "openai", "", _SK, _OPENAI),
     (
-        51,
+        ChannelType.GEMINI_OPENAI_COMPATIBLE,
         "Gemini (OpenAI-compatible)",
         "geminiv2",
         "https://generativelanguage.googleapis.com/v1beta/openai/",
@@ -484,32 +491,38 @@ _TYPE_ROWS: Final[tuple[tuple[int, str, str, str, str, tuple[str, ...]], ...]] =
 
 # The base URL the adaptor uses when the channel leaves it empty, where that is not the row's fixed default
 # (kept true to oneapi/proxy/adaptors/{xunfei,aws,coze,deepl,vertex,proxy}.py).
-_BASE_URL_HINTS: Final[Mapping[int, str]] = MappingProxyType({
-    18: "wss://spark-api.xf-yun.com",
-    33: "https://bedrock-runtime.{region}.amazonaws.com (the key's region)",
-    34: "https://api.coze.com (https://api.coze.cn for Coze China)",
-    38: "https://api-free.deepl.com for a :fx key, else https://api.deepl.com",
-    42: "https://{region}-aiplatform.googleapis.com (config region, default us-central1; "
-        "global: https://aiplatform.googleapis.com)",
-    43: "(required: the API that /v1/oneapi/proxy/{channel}/... passes requests to)",
+_BASE_URL_HINTS: Final[Mapping[ChannelType, str]] = MappingProxyType({
+    ChannelType.XUNFEI: "wss://spark-api.xf-yun.com",
+    ChannelType.AWS_CLAUDE: "https://bedrock-runtime.{region}.amazonaws.com (the key's region)",
+    ChannelType.COZE: "https://api.coze.com (https://api.coze.cn for Coze China)",
+    ChannelType.DEEPL: "https://api-free.deepl.com for a :fx key, else https://api.deepl.com",
+    ChannelType.VERTEXAI: "https://{region}-aiplatform.googleapis.com (config region, default us-central1; "
+                          "global: https://aiplatform.googleapis.com)",
+    ChannelType.PROXY: "(required: the API that /v1/oneapi/proxy/{channel}/... passes requests to)",
 })
 
 
-def _build_channel_types() -> Mapping[int, ChannelType]:
-    table = {row[0]: ChannelType(*row, base_url_hint=_BASE_URL_HINTS.get(row[0], ""))
+def _build_channel_types() -> Mapping[ChannelType, ChannelTypeInfo]:
+    table = {row[0]: ChannelTypeInfo(*row, base_url_hint=_BASE_URL_HINTS.get(row[0], ""))
              for row in _TYPE_ROWS}
     return MappingProxyType(table)
 
 
-CHANNEL_TYPES: Final[Mapping[int, ChannelType]] = _build_channel_types()
-"""Every One API channel type 0..51, keyed by id (read-only)."""
+CHANNEL_TYPES: Final[Mapping[ChannelType, ChannelTypeInfo]] = _build_channel_types()
+"""Every One API channel type 0..51, keyed by its member (read-only)."""
 
 # Channel types whose model lists become `/v1/models` objects, in One API's construction order: native
-# adaptors by API type, then the OpenAI-compatible vendors. Type 1 stands for the generic OpenAI adaptor.
+# adaptors by API type, then the OpenAI-compatible vendors. OpenAI stands for the generic OpenAI adaptor.
 _CATALOGUE_ORDER: Final = (
-    1, 14, 11, 15, 16, 17, 18, 23, 24, 30, 33, 34, 35, 37, 38, 42, 43, 46,
-    19, 25, 26, 27, 40, 28, 29, 31, 32, 36, 39, 41, 44, 45, 47, 48,
-)  # fmt: skip
+    ChannelType.OPENAI, ChannelType.ANTHROPIC, ChannelType.PALM, ChannelType.BAIDU, ChannelType.ZHIPU,
+    ChannelType.ALI, ChannelType.XUNFEI, ChannelType.TENCENT, ChannelType.GEMINI, ChannelType.OLLAMA,
+    ChannelType.AWS_CLAUDE, ChannelType.COZE, ChannelType.COHERE, ChannelType.CLOUDFLARE, ChannelType.DEEPL,
+    ChannelType.VERTEXAI, ChannelType.PROXY, ChannelType.REPLICATE,
+    ChannelType.AI360, ChannelType.MOONSHOT, ChannelType.BAICHUAN, ChannelType.MINIMAX, ChannelType.DOUBAO,
+    ChannelType.MISTRAL, ChannelType.GROQ, ChannelType.LINGYIWANWU, ChannelType.STEPFUN, ChannelType.DEEPSEEK,
+    ChannelType.TOGETHERAI, ChannelType.NOVITA, ChannelType.SILICONFLOW, ChannelType.XAI, ChannelType.BAIDU_V2,
+    ChannelType.XUNFEI_V2,
+)
 
 
 def _build_owner_index() -> Mapping[str, str]:
@@ -558,14 +571,15 @@ def _model_object(model_id: str, owner: str) -> dict[str, object]:
 # --------------------------------------------------------------------------------------------------
 
 
-def channel_type(type_id: int) -> ChannelType | None:
+def channel_type(type_id: int) -> ChannelTypeInfo | None:
     """The channel type with this id, or ``None`` when One API has no such type."""
-    return CHANNEL_TYPES.get(type_id)
+    kind = known_type(type_id)
+    return None if kind is None else CHANNEL_TYPES[kind]
 
 
-def models_by_type() -> dict[int, list[str]]:
-    """Body of ``GET /api/models``: channel type id (1..51, as One API; 0 is omitted) -> fresh model list."""
-    return {type_id: list(ct.models) for type_id, ct in CHANNEL_TYPES.items() if type_id != 0}
+def models_by_type() -> dict[ChannelType, list[str]]:
+    """Body of ``GET /api/models``: channel type id (1..51, as One API; Unknown is omitted) -> fresh model list."""
+    return {type_id: list(ct.models) for type_id, ct in CHANNEL_TYPES.items() if type_id != ChannelType.UNKNOWN}
 
 
 def model_objects() -> list[dict[str, object]]:

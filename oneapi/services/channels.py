@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from oneapi.channel_types import ChannelType
 from oneapi.errors import ConflictError, InvalidInputError, NotFoundError, OneAPIError
 from oneapi.redaction import redactor
 from oneapi.services import catalog
@@ -29,7 +30,8 @@ from oneapi.store.queries.common import PAGE_SIZE
 
 KEY_MAX = 65_535
 MAX_BULK = 1000
-NEEDS_BASE_URL = {3: "Azure OpenAI", 8: "Custom", 50: "OpenAI-Compatible"}
+NEEDS_BASE_URL = {ChannelType.AZURE: "Azure OpenAI", ChannelType.CUSTOM: "Custom",
+                  ChannelType.OPENAI_COMPATIBLE: "OpenAI-Compatible"}
 STATUSES = (q.STATUS_ENABLED, q.STATUS_MANUALLY_DISABLED, q.STATUS_AUTO_DISABLED)
 
 Listener = Callable[[], Awaitable[None]]
@@ -100,8 +102,8 @@ def _fields(f: Fields, *, partial: bool) -> dict[str, Any]:
         return not partial or f.has(name)
 
     if want("type"):
-        type_id = f.int("type", required=not partial, default=1)
-        if type_id == 0 or catalog.channel_type(type_id) is None:
+        type_id = f.int("type", required=not partial, default=ChannelType.OPENAI)
+        if type_id == ChannelType.UNKNOWN or catalog.channel_type(type_id) is None:
             raise InvalidInputError(f"type {type_id} is not a known channel type (see GET /api/models)")
         out["type"] = type_id
     if want("name"):

@@ -9,6 +9,7 @@ from typing import Any
 import openai
 import pytest
 
+from oneapi.channel_types import ChannelType
 from oneapi.proxy.adaptors import TRANSLATING, adaptor_for
 from oneapi.proxy.adaptors.base import EVERY_FORMAT, AdaptorBase
 from oneapi.proxy.capabilities import refusal
@@ -87,7 +88,7 @@ def test_what_adaptors_serve_is_not_refused(channel_type: int, data: dict[str, A
 
 def test_every_adaptor_declares_on_the_base_class() -> None:
     """A new adaptor states what it serves by inheriting AdaptorBase (cautious defaults) and overriding."""
-    types = [1, 3, *TRANSLATING]
+    types = [ChannelType.OPENAI, ChannelType.AZURE, *TRANSLATING]
     for channel_type in types:
         adaptor = adaptor_for(channel_type)
         assert isinstance(adaptor, AdaptorBase), channel_type

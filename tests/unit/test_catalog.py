@@ -10,7 +10,7 @@ import pytest
 from oneapi.services import catalog
 from oneapi.services.catalog import (
     CHANNEL_TYPES,
-    ChannelType,
+    ChannelTypeInfo,
     channel_type,
     find_model,
     model_objects,
@@ -42,7 +42,7 @@ EXPECTED_PERMISSION: dict[str, object] = {
 def test_every_channel_type_id_0_to_51_is_present_and_keyed_by_its_id() -> None:
     assert sorted(CHANNEL_TYPES) == list(range(52))
     for type_id, ct in CHANNEL_TYPES.items():
-        assert isinstance(ct, ChannelType)
+        assert isinstance(ct, ChannelTypeInfo)
         assert ct.id == type_id
         assert ct.name
         assert isinstance(ct.models, tuple)
@@ -364,11 +364,11 @@ def test_model_objects_and_find_model_return_copies() -> None:
 
 
 def test_module_exports_the_documented_interface() -> None:
-    for name in ("CHANNEL_TYPES", "ChannelType", "channel_type", "models_by_type", "model_objects",
+    for name in ("CHANNEL_TYPES", "ChannelTypeInfo", "channel_type", "models_by_type", "model_objects",
                  "find_model", "owner_of"):  # fmt: skip
         assert name in catalog.__all__
         assert hasattr(catalog, name)
-    fields = [f.name for f in dataclasses.fields(ChannelType)]
+    fields = [f.name for f in dataclasses.fields(ChannelTypeInfo)]
     assert fields == ["id", "name", "owner", "default_base_url", "key_hint", "models", "base_url_hint"]
 
 

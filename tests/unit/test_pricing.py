@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 import pytest
 
+from oneapi.channel_types import ChannelType
 from oneapi.errors import InvalidInputError
 from oneapi.services import ratios
 from oneapi.services.options import Options
@@ -38,7 +39,8 @@ from oneapi.services.pricing import (
 from oneapi.store.facade import Store
 
 DEFAULTS = PriceTables.defaults()
-OPENAI, AZURE, ANTHROPIC, ALI, AWS, COHERE, GROQ = 1, 3, 14, 17, 33, 35, 29
+OPENAI, AZURE, ANTHROPIC, ALI = ChannelType.OPENAI, ChannelType.AZURE, ChannelType.ANTHROPIC, ChannelType.ALI
+AWS, COHERE, GROQ = ChannelType.AWS_CLAUDE, ChannelType.COHERE, ChannelType.GROQ
 
 
 def tables(model: dict[str, float] | None = None, completion: dict[str, float] | None = None,

@@ -4,10 +4,11 @@ The relay hands an adaptor a :class:`RelayRequest` (the client's request, parsed
 adaptor returns the :class:`UpstreamCall` to make. OpenAI-protocol adaptors mark themselves ``passthrough``:
 the relay then forwards the upstream's bytes as they arrive and only reads usage from them.
 
-The registry loads adaptor modules by name, which mypy cannot follow: so each module ends with
-``if TYPE_CHECKING: _CHECKED: TranslatingAdaptor = ADAPTOR`` (or ``Adaptor``, plus ``CredentialExchange`` where
-it exchanges keys), and a method renamed or retyped in an adaptor fails ``mypy oneapi``
-(``tests/unit/test_adaptor_protocols.py`` sees that no module leaves the line out).
+The registry's typed loaders (``adaptors/__init__.py``) make mypy check each adaptor against the protocol the
+relay calls it through; each module also ends with ``if TYPE_CHECKING: _CHECKED: TranslatingAdaptor = ADAPTOR``
+(or ``Adaptor``, plus ``CredentialExchange`` where it exchanges keys, which the registry's type does not say), so a
+method renamed or retyped in an adaptor fails ``mypy oneapi`` (``tests/unit/test_adaptor_protocols.py`` sees that
+no module leaves the line out).
 """
 
 from __future__ import annotations

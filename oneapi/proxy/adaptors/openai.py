@@ -13,10 +13,10 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from oneapi.channel_types import ChannelType
 from oneapi.proxy.adaptors.base import EVERY_FORMAT, Adaptor, AdaptorBase, RelayRequest, UpstreamCall
 from oneapi.wire.channel import RouteChannel
 
-AZURE, CUSTOM, OPENROUTER, COMPATIBLE = 3, 8, 20, 50
 AZURE_DEFAULT_API_VERSION = "2024-03-01-preview"
 # Azure accepts stream_options from the 2024-09-01-preview API version on (older ones answer 400).
 _AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
@@ -89,14 +89,14 @@ class OpenAIAdaptor(AdaptorBase):
     def url(self, channel: RouteChannel, request: RelayRequest) -> str:
         base = base_url(channel)
         path = upstream_path(request)
-        if channel.type == COMPATIBLE or base.startswith(CLOUDFLARE_GATEWAY):
+        if channel.type == ChannelType.OPENAI_COMPATIBLE or base.startswith(CLOUDFLARE_GATEWAY):
             path = path.removeprefix("/v1")  # the base URL already carries the version path
         return base + path + (f"?{request.query}" if request.query else "")
 
     def build(self, channel: RouteChannel, request: RelayRequest) -> UpstreamCall:
         body, added_usage = _rewrite(request, stream_options=request.mode in ("chat", "completions"))
         auth = {"Authorization": f"Bearer {channel.key}"}
-        if channel.type == OPENROUTER:
+        if channel.type == ChannelType.OPENROUTER:
             auth.update({"HTTP-Referer": "https://github.com/songquanpeng/one-api", "X-Title": "One API"})
         return UpstreamCall("POST", self.url(channel, request), _headers(request, auth), body, added_usage)
 

@@ -18,7 +18,6 @@ from oneapi.proxy.adaptors.base import UpstreamCall
 from oneapi.proxy.adaptors.common import openai_error
 from oneapi.wire.channel import RouteChannel
 
-PROXY = 43
 # Headers that describe one connection (RFC 9110 7.6.1) or the framing aiohttp sets itself: never forwarded.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                          "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})

@@ -22,6 +22,7 @@ from typing import cast
 import aiohttp
 from aiohttp import web
 
+from oneapi.channel_types import ChannelType
 from oneapi.errors import OneAPIError
 from oneapi.http.request import REQUEST_ID
 from oneapi.proxy.adaptors import gemini as gemini_adaptor
@@ -32,7 +33,7 @@ from oneapi.proxy.auth import Caller
 from oneapi.proxy.errors import RelayError
 from oneapi.proxy.failures import conceal_address, network_failure
 from oneapi.proxy.inbound import access, gemini_answer, gemini_request, native
-from oneapi.proxy.inbound.gemini_native import GEMINI, NativeGenerate
+from oneapi.proxy.inbound.gemini_native import NativeGenerate
 from oneapi.proxy.inbound.stream import TranslatedStream
 from oneapi.proxy.relay import RELAY, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
@@ -90,7 +91,7 @@ class GeminiInbound:
         self._forwarded = False
 
     def native_adaptor(self, channel: RouteChannel) -> NativeGenerate | None:
-        if channel.type == GEMINI:
+        if channel.type == ChannelType.GEMINI:
             return self._native
         if self._translation.untranslatable:
             raise gemini_request.invalid(self._translation.untranslatable)
@@ -114,7 +115,8 @@ class GeminiInbound:
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
     async def deliver_native(self, job: Job, state: Attempt, response: aiohttp.ClientResponse) -> web.StreamResponse:
-        reader = cast(TranslatingAdaptor, job.relay.adaptor_for(GEMINI))  # the server's, with GEMINI_VERSION
+        # the server's Gemini adaptor, built with GEMINI_VERSION
+        reader = cast(TranslatingAdaptor, job.relay.adaptor_for(ChannelType.GEMINI))
         answered = await native.forward(job, state, response, reader, {}, _broken)
         self._forwarded = True
         return answered
@@ -137,7 +139,7 @@ async def _count_tokens(request: web.Request, caller: Caller, model: str) -> web
     relay = request.app[RELAY]
     channel = relay.routes.channel(caller.pinned_channel) if caller.pinned_channel is not None \
         else relay.routes.pick(caller.user.group, model)
-    if channel is not None and channel.type == GEMINI:
+    if channel is not None and channel.type == ChannelType.GEMINI:
         return await _forward_count(request, channel, model, body)
     translated = gemini_request.openai_request(parsed).request
     count = relay.tokenizer.count_messages(translated["messages"], model)

@@ -15,8 +15,6 @@ from oneapi.proxy.adaptors.common import compact_json
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.wire.channel import RouteChannel
 
-GEMINI = 24  # the channel type that speaks generateContent
-
 
 class NativeGenerate(AdaptorBase):
     name = "gemini-generate"

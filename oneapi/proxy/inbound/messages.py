@@ -20,6 +20,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from oneapi.channel_types import ChannelType
 from oneapi.errors import OneAPIError
 from oneapi.http.request import REQUEST_ID
 from oneapi.proxy.adaptors import anthropic
@@ -29,7 +30,7 @@ from oneapi.proxy.errors import RelayError, UpstreamError
 from oneapi.proxy.failures import conceal_address, network_failure
 from oneapi.proxy.inbound import access, messages_answer, messages_request, native
 from oneapi.proxy.inbound.messages_answer import EventStream
-from oneapi.proxy.inbound.messages_native import ANTHROPIC, NativeMessages
+from oneapi.proxy.inbound.messages_native import NativeMessages
 from oneapi.proxy.inbound.stream import TranslatedStream
 from oneapi.proxy.relay import RELAY, Attempt, Job, read_body, run
 from oneapi.proxy.sse import parse_json
@@ -84,7 +85,7 @@ class MessagesInbound:
         self._forwarded = False  # the answer came from an Anthropic channel as it is
 
     def native_adaptor(self, channel: RouteChannel) -> NativeMessages | None:
-        if channel.type == ANTHROPIC:
+        if channel.type == ChannelType.ANTHROPIC:
             return self._native
         if self._translation.untranslatable:
             raise messages_request.invalid(self._translation.untranslatable)
@@ -129,7 +130,7 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     relay = request.app[RELAY]
     channel = relay.routes.channel(caller.pinned_channel) if caller.pinned_channel is not None \
         else relay.routes.pick(caller.user.group, parsed.model)
-    if channel is not None and channel.type == ANTHROPIC:
+    if channel is not None and channel.type == ChannelType.ANTHROPIC:
         return await _forward_count(request, channel, parsed, body)
     data = messages_request.openai_request(parsed).request
     tokenizer = relay.tokenizer

@@ -16,8 +16,6 @@ from oneapi.proxy.adaptors.common import compact_json
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.wire.channel import RouteChannel
 
-ANTHROPIC = 14  # the channel type that speaks Messages
-
 
 class NativeMessages(AdaptorBase):
     """The adaptor of one request: ``path`` is ``/v1/messages`` or ``/v1/messages/count_tokens``."""

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Input, Label, ProgressBar, Select, TextArea
 
+from oneapi.channel_types import ChannelType
 from oneapi.client import AdminError
 from oneapi.tui.screens.base import FieldError, Form, Submit, TablePane, clip, plain
 
@@ -68,7 +69,7 @@ class ChannelForm(Form):
         self._filled = ""  # the models the type picker last filled in
 
     def compose_fields(self) -> Iterator[Widget]:
-        current = self._channel.get("type", 1)
+        current = self._channel.get("type", ChannelType.OPENAI)
         yield Label("Type")
         yield Select([(f"{t['name']} ({t['id']})", t["id"]) for t in self._types.values()], value=current,
                      allow_blank=False, id="type")
@@ -128,7 +129,7 @@ class ChannelsPane(TablePane):
         return await super().fetch(search)
 
     def cells(self, row: dict[str, Any]) -> dict[str, Any]:
-        type_id = row.get("type", 0)
+        type_id = row.get("type", ChannelType.UNKNOWN)
         models_width = 18 if self.narrow else 40
         return {"id": row["id"], "name": clip(row.get("name", ""), 16 if self.narrow else 24),
                 "type": clip(self.oneapi.channel_types.get(type_id, str(type_id)), 12 if self.narrow else 20),
