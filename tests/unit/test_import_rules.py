@@ -73,7 +73,7 @@ def test_admin_subcommands_never_load_peewee_textual_or_the_server() -> None:
 
 def test_the_adaptors_load_only_the_wire_types() -> None:
     """Adaptors are pure translators (ARCHITECTURE.md): loading every one of them loads the floor's modules
-    (oneapi.errors, oneapi.wire) and proxy/sse.py, and no aiohttp, peewee, bcrypt, yaml or service."""
+    (oneapi.errors, oneapi.channel_types, oneapi.wire) and proxy/sse.py, and no aiohttp, peewee, bcrypt, yaml or service."""
     modules = loaded_after("""
         import importlib, pkgutil
         import oneapi.proxy.adaptors
@@ -83,7 +83,7 @@ def test_the_adaptors_load_only_the_wire_types() -> None:
     assert "oneapi.proxy.adaptors.ali" in modules and "oneapi.proxy.adaptors.xunfei" in modules
     assert under(modules, "aiohttp", "peewee", "bcrypt", "yaml", "textual") == set()
     ours = under(modules, "oneapi") - under(modules, "oneapi.proxy.adaptors", "oneapi.wire")
-    assert ours == {"oneapi", "oneapi.errors", "oneapi.proxy", "oneapi.proxy.sse"}
+    assert ours == {"oneapi", "oneapi.errors", "oneapi.channel_types", "oneapi.proxy", "oneapi.proxy.sse"}
 
 
 def test_help_loads_neither_textual_nor_peewee() -> None:
