@@ -212,6 +212,9 @@ class Config:
     workers: int = setting(1, "ONEAPI_WORKERS",
                            "processes serving the port together (SO_REUSEPORT), one per core; more than 1 needs "
                            "REDIS_CONN_STRING", _between(1, 256))
+    event_loop: str = setting("auto", "ONEAPI_EVENT_LOOP",
+                              "auto: uvloop when installed (it is in the .pyz), else asyncio's own loop; uvloop "
+                              "or asyncio to choose", _one_of("auto", "uvloop", "asyncio"))
     sync_frequency: int = setting(600, "SYNC_FREQUENCY",
                                   "seconds between reloads of channels and options from the database; "
                                   "also the TTL of Redis cache keys", _at_least(1))

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from oneapi import __version__, listener, runtime
+from oneapi import __version__, eventloop, listener, runtime
 from oneapi.api import add_api, web_page
 from oneapi.api.admin import make_admin_app
 from oneapi.api.client_ip import parse_networks
@@ -249,9 +249,11 @@ def note_admin_socket(path: Path) -> Path | None:
     return entry
 
 
-def _report_tokenizer(future: asyncio.Future[None]) -> None:
+def _started(future: asyncio.Future[None]) -> None:
+    """The tokenizer's tables are the last of start-up's long-lived state: freeze the heap once they are in."""
     if future.exception() is not None:
         log.error("the tokenizer failed to load: %s", future.exception())
+    eventloop.freeze_startup_heap()
 
 
 def open_files_guard(config: Config) -> listener.ConnectionGuard:
@@ -281,7 +283,7 @@ async def run(config: Config, role: WorkerRole = WorkerRole()) -> None:
     loop.set_exception_handler(guard.handle_loop_exception)  # accept() failures: one line per interval
     # Loading the encodings takes ~0.5 s: do it now, off the loop, instead of in the first request.
     warm = loop.run_in_executor(None, relay.tokenizer.warm)
-    warm.add_done_callback(_report_tokenizer)
+    warm.add_done_callback(_started)
     jobs = start_jobs(config, services, relay, role)
     secret = session_secret(config)
     app = make_app(services, config, secret, relay=relay)
@@ -305,8 +307,9 @@ async def run(config: Config, role: WorkerRole = WorkerRole()) -> None:
                 raise StartupError(f"port {config.port} is already in use; stop the other process or set PORT") \
                     from None
             raise StartupError(f"cannot listen on port {config.port}: {exc.strerror or exc}") from None
-        log.info("oneapi %s listening on http://0.0.0.0:%d (node type %s%s)", __version__, config.port,
-                 config.node_type, f", worker {role.index} of {role.count}" if role.count > 1 else "")
+        log.info("oneapi %s listening on http://0.0.0.0:%d (node type %s%s, %s)", __version__, config.port,
+                 config.node_type, f", worker {role.index} of {role.count}" if role.count > 1 else "",
+                 eventloop.loop_name(loop))
         if role.ready is not None:
             role.ready()
         stop = asyncio.Event()

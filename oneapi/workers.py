@@ -92,13 +92,12 @@ def serve(config: Config) -> int:
 
 def run_worker(config: Config, role: WorkerRole) -> int:
     """One serving process; maps every way of failing to an exit code and one line on stderr."""
-    import asyncio
-
+    from oneapi import eventloop
     from oneapi.server import IncompleteShutdownError, StartupError, run
     from oneapi.store.migrations import SchemaNotReadyError
 
     try:
-        asyncio.run(run(role.configure(config), role))
+        eventloop.run(run(role.configure(config), role), config.event_loop)
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}", 2)
     except (StartupError, SchemaNotReadyError, IncompleteShutdownError) as exc:

@@ -219,10 +219,8 @@ def test_many_idle_connections_under_a_low_file_limit_leave_the_server_answering
     assert len([line for line in log.splitlines() if "cannot accept connections" in line]) <= 2
 
 
-def test_accept_failures_are_logged_once_per_interval(serve: Any) -> None:
-    """A limit so low that the accept burst runs out of descriptors: asyncio's report of each failed accept (with a
-    traceback, hundreds a second) becomes one line, then one with the count per interval."""
-    server = serve(with_file_limit(oneapi_cmd(), 64, 64))
+def accept_burst(server: Server) -> None:
+    """300 connections at once from one address, closed 3 s later."""
     socks = []
     for _ in range(300):
         sock = socket.socket()
@@ -234,11 +232,31 @@ def test_accept_failures_are_logged_once_per_interval(serve: Any) -> None:
     time.sleep(3)
     for sock in socks:
         sock.close()
+
+
+def test_accept_failures_are_logged_once_per_interval(serve: Any) -> None:
+    """asyncio's loop: a limit so low that the accept burst runs out of descriptors: asyncio's report of each
+    failed accept (with a traceback, hundreds a second) becomes one line, then one with the count per interval."""
+    server = serve(with_file_limit(oneapi_cmd(), 64, 64), ONEAPI_EVENT_LOOP="asyncio")
+    accept_burst(server)
     log = server.output()
     failures = [line for line in log.splitlines() if "cannot accept connections" in line]
     assert 1 <= len(failures) <= 2, failures
     assert "Too many open files" in failures[0] and "Traceback" not in log
     assert len(log.encode()) < 20_000
+    assert get(server, "/api/status")[0] == 200
+
+
+def test_uvloop_drops_what_it_cannot_accept_and_keeps_serving(serve: Any) -> None:
+    """uvloop: libuv closes at once the connections it has no descriptor for (nothing for the loop to report);
+    the guard's line says the limit was reached, and the server goes on serving."""
+    server = serve(with_file_limit(oneapi_cmd(), 64, 64), ONEAPI_EVENT_LOOP="uvloop")
+    accept_burst(server)
+    log = server.output()
+    assert "(node type master, uvloop)" in log
+    assert "the most the open-file limit allows" in log and "Traceback" not in log
+    assert len(log.encode()) < 20_000
+    assert get(server, "/api/status")[0] == 200
 
 
 def test_the_soft_file_limit_is_raised_to_the_hard_limit_and_logged(serve: Any) -> None:

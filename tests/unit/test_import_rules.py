@@ -73,7 +73,8 @@ def test_admin_subcommands_never_load_peewee_textual_or_the_server() -> None:
 
 def test_the_adaptors_load_only_the_wire_types() -> None:
     """Adaptors are pure translators (ARCHITECTURE.md): loading every one of them loads the floor's modules
-    (oneapi.errors, oneapi.channel_types, oneapi.wire) and proxy/sse.py, and no aiohttp, peewee, bcrypt, yaml or service."""
+    (oneapi.errors, oneapi.channel_types, oneapi.wire) and proxy/sse.py, and no aiohttp, peewee, bcrypt, yaml or
+    service."""
     modules = loaded_after("""
         import importlib, pkgutil
         import oneapi.proxy.adaptors
