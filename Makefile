@@ -36,7 +36,8 @@ test: $(DEV)
 test-fast: $(DEV)
 	$(BIN)/python -m pytest -q -m 'not slow'
 
-## bench: load and streaming benchmarks (bench/)
+## bench: throughput, latency and issue 16's goals against a bare pass-through, then the slow-stream and soak
+##   benchmarks at full size (long); BENCH_QUICK=1 for a quick look (bench/__main__.py lists the knobs)
 bench: $(RUNTIME)
 	$(BIN)/python -m bench
 

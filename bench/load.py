@@ -1,4 +1,9 @@
-"""The load generator: wrk when installed, else a bundled asyncio client. Same requests for every target."""
+"""The load generator: wrk when installed, else a bundled asyncio client. Same requests for every target.
+
+Both count a response once it has ended: for a streamed chat (STREAM_BODY), wrk's HTTP parser reads the chunked
+answer to its last chunk, and the asyncio client reads it whole and counts it an error unless it ends with
+``data: [DONE]``.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ class Result:
 async def run_asyncio(url: str, key: str, connections: int, seconds: float, body: str = BODY,
                       max_requests: int = 1_000_000) -> Result:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    streamed = bool(json.loads(body).get("stream"))
     latencies: list[float] = []
     errors = 0
     count = 0
@@ -53,8 +59,8 @@ async def run_asyncio(url: str, key: str, connections: int, seconds: float, body
             start = time.perf_counter()
             try:
                 async with session.post(url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 200:
+                    answer = await resp.read()
+                    if resp.status != 200 or (streamed and not answer.rstrip().endswith(b"data: [DONE]")):
                         errors += 1
                         continue
             except aiohttp.ClientError:
@@ -73,6 +79,8 @@ async def run_asyncio(url: str, key: str, connections: int, seconds: float, body
 _WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_ERRORS = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+# A stream cut short ends its connection before the last chunk: wrk counts it a read error, not a response.
+_WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
 def wrk_available() -> bool:
@@ -91,6 +99,7 @@ def run_wrk(url: str, key: str, connections: int, seconds: float, body: str = BO
                               str(path), url], capture_output=True, text=True, check=True).stdout
     rps = float(_WRK_RPS.search(out).group(1))  # type: ignore[union-attr]
     errors = int(m.group(1)) if (m := _WRK_ERRORS.search(out)) else 0
+    errors += sum(int(n) for n in m.groups()) if (m := _WRK_SOCKET_ERRORS.search(out)) else 0
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     found = {p: float(v) * scale[u] for p, v, u in _WRK_LATENCY.findall(out)}
     # Represent p50/p99 as a two-point distribution so Result.percentile answers for them.

@@ -1,11 +1,11 @@
 """``python -m bench.soak``: one oneapi process under a long run of small requests, its memory watched.
 
-BENCH_SOAK_REQUESTS (default 1,000,000) non-stream chats through oneapi (SQLite, billing and consume logs on)
-from the benchmark's fake upstream, at BENCH_CONNECTIONS (32) connections, sent in slices of
+BENCH_SOAK_REQUESTS (default 1,000,000; 50,000 with BENCH_QUICK=1) non-stream chats through oneapi (SQLite, billing
+and consume logs on) from the benchmark's fake upstream, at BENCH_CONNECTIONS (32) connections, sent in slices of
 BENCH_SOAK_SAMPLE_S (5) seconds with wrk when installed, else the bundled asyncio client (BENCH_LOAD chooses).
 After each slice oneapi's RSS is read from /proc. Printed: the RSS series (MiB, one figure per slice), and the
-verdict: flat when every sample after the warm-up (the first BENCH_SOAK_WARMUP of the requests, default 0.1)
-stays within 10% of the first sample after it.
+verdict: flat when every sample after the warm-up (the first BENCH_SOAK_WARMUP of the requests, default 0.1) stays
+within 10% of the first sample after it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import textwrap
 import time
 
 from bench.__main__ import ACCESS, KEY, api, free_port, load, start, stop, wait_port
+from bench.knobs import knob
 from bench.load import wrk_available
 from bench.streams import rss_bytes
 
@@ -49,7 +50,7 @@ def compact(samples: list[int]) -> str:
 
 
 def main() -> None:
-    total = int(float(os.environ.get("BENCH_SOAK_REQUESTS", "1000000")))
+    total = int(float(knob("BENCH_SOAK_REQUESTS", "1000000", "50000")))
     connections = int(os.environ.get("BENCH_CONNECTIONS", "32"))
     slice_s = max(1.0, float(os.environ.get("BENCH_SOAK_SAMPLE_S", "5")))  # wrk runs whole seconds
     warmup = int(total * float(os.environ.get("BENCH_SOAK_WARMUP", "0.1")))

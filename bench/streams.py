@@ -1,9 +1,9 @@
 """``python -m bench.streams``: many slow streams at once, as a busy gateway holds them.
 
-BENCH_STREAMS (default 2000) concurrent streamed chats, each a realistic LLM answer: BENCH_STREAM_CHUNKS (50)
-content chunks BENCH_STREAM_GAP_MS (20) apart, from the benchmark's fake upstream in its slow mode
-(``bench.servers slow``), which holds every stream after its first chunk until all of them are open. They go
-to the upstream directly (the floor: the load client and the upstream themselves), through the bare aiohttp
+BENCH_STREAMS (default 2000; 200 with BENCH_QUICK=1) concurrent streamed chats, each a realistic LLM answer:
+BENCH_STREAM_CHUNKS (50) content chunks BENCH_STREAM_GAP_MS (20) apart, from the benchmark's fake upstream in its
+slow mode (``bench.servers slow``), which holds every stream after its first chunk until all of them are open. They
+go to the upstream directly (the floor: the load client and the upstream themselves), through the bare aiohttp
 pass-through and through oneapi (SQLite, billing and consume logs on). Printed for each:
 
 * completion: how many streams finished whole (status 200, every content chunk, ``[DONE]``);
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.__main__ import ACCESS, KEY, api, free_port, start, stop, wait_port
+from bench.knobs import knob
 from bench.load import STREAM_BODY, run_asyncio
 
 CONNECTS_AT_ONCE = 128  # connections being opened at one time, so no listen backlog overflows
@@ -178,7 +179,7 @@ def report(name: str, run: Run, idle_rss: int, gap_ms: float, chunks: int) -> No
 
 
 def main() -> None:
-    streams = int(os.environ.get("BENCH_STREAMS", "2000"))
+    streams = int(knob("BENCH_STREAMS", "2000", "200"))
     chunks = int(os.environ.get("BENCH_STREAM_CHUNKS", "50"))
     gap_ms = float(os.environ.get("BENCH_STREAM_GAP_MS", "20"))
     hold = os.environ.get("BENCH_STREAM_HOLD_S", "60")
