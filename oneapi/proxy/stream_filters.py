@@ -22,6 +22,7 @@ to the client as they are).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -119,6 +120,10 @@ class PassThrough(StreamFilter):
         self._drop_usage = call.stream_usage_requested  # oneapi asked for usage the client did not
         self._drop_empty = call.drop_empty_chunks
         self._filtering = self._drop_usage or self._drop_empty or budget is not None
+        # Without a budget or empty chunks to drop, a chunk matters for billing only through its usage, or through
+        # its text when no usage comes: such chunks are kept undecoded and read only if the text is needed.
+        self._lazy = budget is None and not self._drop_empty
+        self._unread: list[bytes] = []  # lazy: the JSON payloads of the answer's chunks, in order
         self._lines = LineSplitter()
         self._usage: Any = None
         self._seen_json = False  # at least one JSON event came: this is a stream, not an error page
@@ -131,6 +136,15 @@ class PassThrough(StreamFilter):
 
     def reported_usage(self, counted_prompt: int) -> tuple[int, int] | None:
         return usage_numbers(self._usage, counted_prompt)
+
+    def text(self) -> str:
+        if self._unread:
+            for payload in self._unread:
+                obj = parse_json(payload)
+                if isinstance(obj, dict):
+                    self.delivered.append(chunk_text(obj))
+            self._unread.clear()
+        return super().text()
 
     def feed(self, data: bytes) -> bytes:
         kept = self._process(self._lines.feed(data))
@@ -167,6 +181,10 @@ class PassThrough(StreamFilter):
                 self.saw_done = True
                 kept.append(line)
                 continue
+            if self._lazy and self._seen_json and not may_carry_usage(payload):
+                self._unread.append(payload)  # decoded by text(), if the bill is ever counted
+                kept.append(line)
+                continue
             obj = parse_json(payload)
             if isinstance(obj, dict):
                 self._seen_json = True
@@ -177,10 +195,29 @@ class PassThrough(StreamFilter):
                         (self._drop_usage and usage) or (self._drop_empty and not usage)):
                     self._drop_blank = True
                     continue
-                if not self.admit(obj):
+                if self._lazy:
+                    self._unread.append(payload)
+                elif not self.admit(obj):
                     break
             kept.append(line)
         return kept
+
+
+# A ``usage`` key whose value is not null: an unescaped ``"usage"`` followed by a colon (inside a string the word's
+# quotes are escaped; as a value it is followed by ``,`` ``}`` or ``]``). Possessive: no backtracking past spaces.
+_USAGE_KEY = re.compile(rb'"usage"\s*+:\s*+(?!null)')
+
+
+def may_carry_usage(payload: bytes) -> bool:
+    """Whether a chunk's JSON may hold a ``usage`` that is not null, read from its bytes without decoding it.
+    Upstreams asked for usage send ``"usage":null`` in every chunk but the last: those need no decoding. A nested
+    ``usage`` key counts too; the chunk is then decoded and only its top-level ``usage`` read, as always."""
+    start = payload.find(b'"usage"')  # most chunks have none: one scan in C, no regex
+    while start != -1:
+        if payload[start - 1:start] != b"\\" and _USAGE_KEY.match(payload, start):
+            return True
+        start = payload.find(b'"usage"', start + 7)
+    return False
 
 
 class Translating(StreamFilter):

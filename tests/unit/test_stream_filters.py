@@ -12,7 +12,7 @@ from oneapi.proxy.adaptors.anthropic import ADAPTOR
 from oneapi.proxy.adaptors.base import RelayRequest, UpstreamCall, Usage
 from oneapi.proxy.failures import UNREADABLE
 from oneapi.proxy.output_budget import OutputBudget
-from oneapi.proxy.stream_filters import Forwarding, PassThrough, StreamFilter, Translating
+from oneapi.proxy.stream_filters import Forwarding, PassThrough, StreamFilter, Translating, may_carry_usage
 
 
 def chunk(content: str | None = None, *, usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
@@ -199,3 +199,39 @@ def test_forwarding_ends_a_broken_stream_with_the_formats_error_event() -> None:
     flow = Forwarding(ADAPTOR.stream_translator(request()), broken)
     flow.feed(START + TEXT)
     assert flow.ending({"message": "upstream stream broke"}, None, "chat") == broken("upstream stream broke")
+
+
+@pytest.mark.parametrize(("payload", "carries"), [
+    (b'{"usage":null}', False),
+    (b'{"choices":[],"usage":  null }', False),
+    (b'{"usage":{"prompt_tokens":1}}', True),
+    (b'{"usage" :\n {}}', True),
+    (b'{"usage":0}', True),  # decoded, then read as no usage, as before
+    (b'{"choices":[{"delta":{"content":"\\"usage\\": 5"}}]}', False),  # the word inside a string
+    (b'{"choices":[{"delta":{"content":"usage"}}]}', False),  # the word as a value
+    (b'{"choices":[{"delta":{"content":"usage"}}],"usage":{"total_tokens":3}}', True),
+])
+def test_a_chunk_is_decoded_when_its_bytes_may_hold_a_usage(payload: bytes, carries: bool) -> None:
+    assert may_carry_usage(payload) is carries
+
+
+def test_pass_through_reads_the_text_only_when_no_usage_came() -> None:
+    """Chunks are kept undecoded while usage may still come; the text is exactly the chunks' when it does not."""
+    tricky = '"usage": {"prompt_tokens": 1}'  # content that spells a usage key, escaped in the JSON
+    stream = chunk("Hello") + chunk(tricky) + chunk(" world") + b"data: [DONE]\n\n"
+    flow = PassThrough(UpstreamCall("POST", "http://x"))
+    assert feed_all(flow, stream) == stream
+    assert flow.reported_usage(5) is None and flow.answered
+    assert flow.text() == "Hello" + tricky + " world"
+    assert flow.text() == "Hello" + tricky + " world"  # read once, kept
+
+
+def test_pass_through_with_null_usage_in_every_chunk_bills_from_the_last() -> None:
+    """OpenAI with include_usage: "usage": null in each chunk, the numbers in a last chunk without choices."""
+    def with_null(content: str) -> bytes:
+        return chunk(content).replace(b'"model": "m",', b'"model": "m", "usage": null,')
+
+    stream = with_null("a") + with_null("b") + chunk(choices=False, usage=USAGE) + b"data: [DONE]\n\n"
+    flow = PassThrough(UpstreamCall("POST", "http://x", stream_usage_requested=True))
+    assert feed_all(flow, stream, cut_every=7) == with_null("a") + with_null("b") + b"data: [DONE]\n\n"
+    assert flow.reported_usage(0) == (7, 3) and flow.text() == "ab"
