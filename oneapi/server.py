@@ -38,8 +38,9 @@ from oneapi.api.middleware import (
 )
 from oneapi.config import Config, ConfigError
 from oneapi.http.body import SERVER_OPTIONS
+from oneapi.http.doors import doors
 from oneapi.proxy.probe import RelayProber
-from oneapi.proxy.routes import add_relay, relay_middleware
+from oneapi.proxy.routes import add_relay, is_relay_path, relay_middleware
 from oneapi.proxy.state import Relay
 from oneapi.proxy.tokenizer import Tokenizer
 from oneapi.redaction import redactor
@@ -91,14 +92,16 @@ def make_app(services: Services, config: Config, secret: str | None = None,
              relay: Relay | None = None) -> web.Application:
     """The HTTP application: the relay (when given), /api and the web pages."""
     proxies = parse_networks(config.trusted_proxies)
+    client_ip_middleware = make_client_ip_middleware(proxies)
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[listener.phase_middleware, request_id_middleware, page_error_middleware,
-                     make_client_ip_middleware(proxies),
-                     relay_middleware, api_error_middleware,
-                     make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit,
-                                                services.windows),
-                     api_csrf_middleware, web_page.page_middleware],
+        middlewares=[listener.phase_middleware, doors(
+            is_relay_path,
+            relay=[request_id_middleware, client_ip_middleware, relay_middleware],
+            site=[request_id_middleware, page_error_middleware, client_ip_middleware, api_error_middleware,
+                  make_rate_limit_middleware(config.global_api_rate_limit, config.global_web_rate_limit,
+                                             services.windows),
+                  api_csrf_middleware, web_page.page_middleware])],
     )
     app[TRUSTED_PROXIES] = proxies
     add_api(app, services, secret or session_secret(config))

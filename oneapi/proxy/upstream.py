@@ -174,8 +174,8 @@ async def send(relay: Relay, call: UpstreamCall, *, stream: bool) -> Any:
 
 
 async def _request(relay: Relay, call: UpstreamCall) -> aiohttp.ClientResponse:
+    # The bounds are the session's own (make_session: call_timeout), set once rather than per request.
     response = await relay.upstream().request(call.method, call.url, data=call.body, headers=call.headers,
-                                              timeout=call_timeout(relay.config),
                                               proxy=relay.config.relay_proxy or None, allow_redirects=False)
     idle_from_now(response, relay.config.relay_idle_timeout)
     return response
