@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -79,6 +80,17 @@ class RelayEnv:
         await self.flush()
         return await self.services.store.read(log_q.list_page, log_q.LogFilter(log_type=log_q.TYPE_CONSUME), 0,
                                               10_000)
+
+    async def the_consume_log(self) -> dict[str, Any]:
+        """The one consume log of a request that ended while the client left: waits for it (up to 5 s), then
+        checks that no second one follows."""
+        for _ in range(100):
+            if await self.consume_logs():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # nothing more arrives: billed once
+        (log,) = await self.consume_logs()
+        return log
 
     async def set_option(self, key: str, value: str) -> None:
         await self.services.options.update(key, value)
