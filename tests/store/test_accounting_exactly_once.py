@@ -21,7 +21,7 @@ from oneapi.store.facade import Store
 from oneapi.store.journal import Journal
 from oneapi.store.migrations import migrate_database
 from oneapi.store.queries import logs as log_q
-from oneapi.store.queries.accounting import Batch, LogRow, apply_batch, read_marks
+from oneapi.store.queries.accounting import LOG_ROWS_PER_INSERT, Batch, LogRow, apply_batch, read_marks
 from tests.store.test_ledger_backends import consume_logs, rename
 from tests.unit.test_ledger import accounts, db_token, db_user, log_row, make_account, make_channel
 
@@ -78,6 +78,32 @@ async def test_a_refused_log_row_is_set_aside_and_the_rest_of_the_batch_is_writt
     assert sorted(r["request_id"] for r in rows) == sorted(r.request_id for r in good)
     assert (await db_user(store, uid))["quota"] == 10_000 - 66
     assert (await store.read(read_marks, "j1"))["logs"] == 17
+
+
+async def all_consume_logs(store: Store) -> list[dict[str, Any]]:
+    return await store.read(log_q.list_page, log_q.LogFilter(log_type=log_q.TYPE_CONSUME), 0, 10_000)
+
+
+async def test_a_batch_of_more_rows_than_one_insert_takes_is_written_whole_and_in_order(store: Store) -> None:
+    """Rows go many to a statement (LOG_ROWS_PER_INSERT): a batch of two statements and a remainder lands whole,
+    every value in its column, in order; one refused row still only sets itself aside."""
+    uid, _ = await make_account(store, quota=10_000)
+    count = 2 * LOG_ROWS_PER_INSERT + 7
+    rows = [log_row(uid, q, request_id=f"many-{q}") for q in range(1, count + 1)]
+    applied = await store.write(apply_batch, Batch(logs=rows, log_seq=5), "j5", lambda item, reason: None)
+    assert applied.set_aside == 0
+    written = sorted(await all_consume_logs(store), key=lambda r: r["id"])
+    assert [(r["request_id"], r["quota"], r["user_id"]) for r in written] == \
+        [(f"many-{q}", q, uid) for q in range(1, count + 1)]
+
+    set_aside: list[tuple[dict[str, Any], str]] = []
+    more = [log_row(uid, 1, request_id=f"more-{q}") for q in range(LOG_ROWS_PER_INSERT + 3)]
+    more[LOG_ROWS_PER_INSERT + 1] = log_row(uid, 2, request_id="more-4")  # refused: the index below
+    async with unique_request_ids(store):
+        applied = await store.write(apply_batch, Batch(logs=more, log_seq=6), "j5",
+                                    lambda item, reason: set_aside.append((item, reason)))
+    assert applied.set_aside == 1 and [item["log"]["quota"] for item, _ in set_aside] == [2]
+    assert len(await all_consume_logs(store)) == count + LOG_ROWS_PER_INSERT + 2
 
 
 async def test_a_log_value_no_database_stores_is_fitted_not_refused(store: Store) -> None:
