@@ -335,16 +335,21 @@ async def test_an_error_event_before_any_content_is_not_charged(relay_env: Relay
     assert (after["remain_quota"], after["used_quota"]) == (before["remain_quota"], before["used_quota"])
 
 
-async def test_an_error_event_after_content_ends_the_stream_and_bills_what_was_said(
-        relay_env: RelayEnv, claude_channel: FakeAnthropic) -> None:
-    claude_channel.reply_text("one two three four five six seven eight")
-    claude_channel.fail_stream_next("overloaded_error")
+async def stream_count(relay_env: RelayEnv) -> bytes:
+    """A streamed /v1/messages request to count, its whole 200 answer."""
     async with aiohttp.ClientSession() as session, session.post(
             relay_env.base_url + "/v1/messages", headers={"x-api-key": relay_env.root_key},
             json={"model": CLAUDE, "max_tokens": 100, "stream": True,
                   "messages": [{"role": "user", "content": "count"}]}) as response:
         assert response.status == 200
-        body = await response.read()
+        return await response.read()
+
+
+async def test_an_error_event_after_content_ends_the_stream_and_bills_what_was_said(
+        relay_env: RelayEnv, claude_channel: FakeAnthropic) -> None:
+    claude_channel.reply_text("one two three four five six seven eight")
+    claude_channel.fail_stream_next("overloaded_error")
+    body = await stream_count(relay_env)
     names = [line[7:] for line in body.split(b"\n") if line.startswith(b"event: ")]
     assert names[-2:] == [b"content_block_delta", b"error"]  # the provider's error as it came, and nothing after
     assert b"[DONE]" not in body and b"Overloaded" in body
@@ -356,12 +361,7 @@ async def test_a_native_stream_that_breaks_ends_with_an_anthropic_error_event(
         relay_env: RelayEnv, claude_channel: FakeAnthropic) -> None:
     claude_channel.reply_text("one two three four five six seven eight")
     claude_channel.break_stream_next()
-    async with aiohttp.ClientSession() as session, session.post(
-            relay_env.base_url + "/v1/messages", headers={"x-api-key": relay_env.root_key},
-            json={"model": CLAUDE, "max_tokens": 100, "stream": True,
-                  "messages": [{"role": "user", "content": "count"}]}) as response:
-        assert response.status == 200
-        body = await response.read()
+    body = await stream_count(relay_env)
     events = [line for line in body.split(b"\n") if line.startswith(b"event: ")]
     assert events[-2:] == [b"event: content_block_delta", b"event: error"]
     error = json.loads(body.rstrip().split(b"\n")[-1].removeprefix(b"data: "))
