@@ -50,3 +50,45 @@ def event(obj: Any) -> bytes:
 
 
 DONE_EVENT = b"data: [DONE]\n\n"
+
+
+class OpenAIEventReader:
+    """OpenAI's SSE bytes in (:meth:`feed`, cut anywhere, then :meth:`finish`), another format's event bytes out:
+    a subclass says what a chunk, an error object and the end of the stream become (:meth:`chunk`,
+    :meth:`error`, :meth:`done`, which ``[DONE]`` and :meth:`finish` call)."""
+
+    def __init__(self) -> None:
+        self._lines = LineSplitter()
+
+    def feed(self, data: bytes) -> bytes:
+        return self._events(self._lines.feed(data))
+
+    def finish(self) -> bytes:
+        """What is still owed once OpenAI's stream is over: its unterminated last line, and the end of the
+        answer if no ``[DONE]`` or error closed it."""
+        return self._events(self._lines.flush()) + self.done()
+
+    def _events(self, lines: list[bytes]) -> bytes:
+        out = b""
+        for line in lines:
+            payload = data_payload(line)
+            if payload is None:
+                continue
+            if payload.strip() == DONE:
+                out += self.done()
+                continue
+            obj = parse_json(payload)
+            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
+                out += self.error(obj["error"])
+            elif isinstance(obj, dict):
+                out += self.chunk(obj)
+        return out
+
+    def chunk(self, obj: dict[str, Any]) -> bytes:
+        raise NotImplementedError
+
+    def error(self, error: Any, status: int = 500) -> bytes:
+        raise NotImplementedError
+
+    def done(self) -> bytes:
+        raise NotImplementedError

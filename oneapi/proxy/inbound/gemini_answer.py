@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from oneapi.proxy.sse import DONE, LineSplitter, data_payload, parse_json
+from oneapi.proxy.sse import OpenAIEventReader
 
 FINISH_REASONS = {"stop": "STOP", "tool_calls": "STOP", "function_call": "STOP", "length": "MAX_TOKENS",
                   "content_filter": "SAFETY"}
@@ -78,42 +78,20 @@ def sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\r\n\r\n"
 
 
-class EventStream:
+class EventStream(OpenAIEventReader):
     """OpenAI's SSE bytes in (:meth:`feed`, cut anywhere, then :meth:`finish`), Gemini's SSE bytes out."""
 
     def __init__(self, model: str, prompt_tokens: int, count: Callable[[str], int]) -> None:
+        super().__init__()
         self._model = model
         self._prompt = prompt_tokens
         self._count = count
-        self._lines = LineSplitter()
         self._id = ""
         self._calls: dict[int, dict[int, dict[str, Any]]] = {}  # candidate → call index → {call, arguments}
         self._finished: dict[int, str] = {}  # candidate → Gemini finish reason, held for the usage
         self._usage: Any = None
         self._text: list[str] = []
         self._ended = False
-
-    def feed(self, data: bytes) -> bytes:
-        return self._events(self._lines.feed(data))
-
-    def finish(self) -> bytes:
-        return self._events(self._lines.flush()) + self.done()
-
-    def _events(self, lines: list[bytes]) -> bytes:
-        out = b""
-        for line in lines:
-            payload = data_payload(line)
-            if payload is None:
-                continue
-            if payload.strip() == DONE:
-                out += self.done()
-                continue
-            obj = parse_json(payload)
-            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
-                out += self.error(obj["error"])
-            elif isinstance(obj, dict):
-                out += self.chunk(obj)
-        return out
 
     def _event(self, candidates: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
         event: dict[str, Any] = {"candidates": candidates}

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from oneapi.proxy.sse import DONE, LineSplitter, data_payload, parse_json
+from oneapi.proxy.sse import OpenAIEventReader
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
                 "content_filter": "refusal"}
@@ -112,7 +112,7 @@ def sse(name: str, data: dict[str, Any]) -> bytes:
                                                            separators=(",", ":")).encode() + b"\n\n")
 
 
-class EventStream:
+class EventStream(OpenAIEventReader):
     """OpenAI's SSE bytes in (:meth:`feed`, cut anywhere, then :meth:`finish`), Anthropic's event bytes out;
     or OpenAI's payloads one by one (:meth:`chunk`, :meth:`error`, :meth:`done`).
 
@@ -121,6 +121,7 @@ class EventStream:
     """
 
     def __init__(self, model: str, input_tokens: int, count: Callable[[str], int]) -> None:
+        super().__init__()
         self._model = model
         self._input_tokens = input_tokens
         self._count = count
@@ -132,32 +133,7 @@ class EventStream:
         self._stop: str | None = None
         self._usage: Any = None
         self._text: list[str] = []     # what was said, for counting when no usage comes
-        self._lines = LineSplitter()
         self.dropped = 0
-
-    def feed(self, data: bytes) -> bytes:
-        return self._events(self._lines.feed(data))
-
-    def finish(self) -> bytes:
-        """What is still owed once OpenAI's stream is over: its unterminated last line, and the end of the
-        message if no ``[DONE]`` or error closed it."""
-        return self._events(self._lines.flush()) + self.done()
-
-    def _events(self, lines: list[bytes]) -> bytes:
-        out = b""
-        for line in lines:
-            payload = data_payload(line)
-            if payload is None:
-                continue
-            if payload.strip() == DONE:
-                out += self.done()
-                continue
-            obj = parse_json(payload)
-            if isinstance(obj, dict) and "error" in obj and not obj.get("choices"):
-                out += self.error(obj["error"])
-            elif isinstance(obj, dict):
-                out += self.chunk(obj)
-        return out
 
     @property
     def ended(self) -> bool:
