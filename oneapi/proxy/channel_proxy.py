@@ -23,8 +23,8 @@ from oneapi.http.request import CLIENT_IP, REQUEST_ID
 from oneapi.proxy.adaptors import proxy as adaptor
 from oneapi.proxy.auth import authenticate
 from oneapi.proxy.errors import TokenRefusedError
-from oneapi.proxy.failures import network_failure
-from oneapi.proxy.relay import NETWORK_ERRORS, RELAY, read_body
+from oneapi.proxy.failures import NETWORK_ERRORS, network_failure
+from oneapi.proxy.relay import RELAY, read_body
 from oneapi.proxy.upstream import call_timeout
 from oneapi.services.accounts import ROLE_ADMIN
 from oneapi.services.logs import TYPE_CONSUME

@@ -18,13 +18,12 @@ import aiohttp
 from oneapi.proxy.adaptors.base import Adaptor, CredentialExchange, RelayRequest, TranslatingAdaptor, UpstreamCall
 from oneapi.proxy.answer_headers import rate_limit_headers
 from oneapi.proxy.errors import RelayError, UpstreamError, upstream_error
-from oneapi.proxy.failures import network_failure
+from oneapi.proxy.failures import NETWORK_ERRORS, network_failure
 from oneapi.proxy.state import Relay
 from oneapi.proxy.upstream import read_limited, send
 from oneapi.wire.channel import RouteChannel
 
 T = TypeVar("T")
-NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 def translating(adaptor: Adaptor | TranslatingAdaptor) -> TranslatingAdaptor | None:

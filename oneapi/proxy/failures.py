@@ -96,6 +96,8 @@ def conceal_address(error: UpstreamError, channel: RouteChannel) -> None:
     error.message = hide(error.message)
 
 
+# What failing to reach or read an upstream raises (aiohttp's errors, a timeout, the socket's own).
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 # What reading a provider's answer raises when the answer is not what its protocol says (RecursionError: JSON
 # nested beyond what can be decoded): the provider's fault, answered like One API's unmarshal errors.
 UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError)

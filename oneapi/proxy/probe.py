@@ -21,8 +21,8 @@ from oneapi.errors import InvalidInputError, OneAPIError
 from oneapi.proxy.adaptors import unserved_reason
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.openai import base_url
-from oneapi.proxy.exchange import NETWORK_ERRORS, build_call, refusal, send_call, translating, with_credential
-from oneapi.proxy.failures import UNREADABLE, category, detail, network_failure, unreadable
+from oneapi.proxy.exchange import build_call, refusal, send_call, translating, with_credential
+from oneapi.proxy.failures import NETWORK_ERRORS, UNREADABLE, category, detail, network_failure, unreadable
 from oneapi.proxy.health import should_disable
 from oneapi.proxy.sse import parse_json
 from oneapi.proxy.state import Relay

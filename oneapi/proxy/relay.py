@@ -11,7 +11,6 @@ reservation exactly once (One API skipped refunds on some paths; SPEC 5.3's quir
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -35,7 +34,7 @@ from oneapi.proxy.answer_headers import passed_headers
 from oneapi.proxy.auth import authenticate, check_model
 from oneapi.proxy.errors import RelayError, TokenRefusedError, UpstreamError
 from oneapi.proxy.exchange import build_call, refusal, send_call, translating, with_credential
-from oneapi.proxy.failures import conceal_address, network_failure
+from oneapi.proxy.failures import NETWORK_ERRORS, conceal_address, network_failure
 from oneapi.proxy.health import is_retryable
 from oneapi.proxy.job import Attempt, Job
 from oneapi.proxy.output_budget import OutputBudget
@@ -56,7 +55,6 @@ RELAY = web.AppKey("relay", Relay)
 MAX_TOKENS_LIMIT = 1 << 30
 MODERATION_BODY_DEFAULT, MODERATION_ROUTING_DEFAULT = "text-moderation-latest", "text-moderation-stable"
 _DEFAULTED = "\0oneapi-default-model"  # marks a defaulted model; removed before anything is sent
-NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 def invalid(message: str) -> RelayError:

@@ -24,7 +24,15 @@ from aiohttp import web
 
 from oneapi.proxy.adaptors.base import Usage
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.proxy.failures import UNREADABLE, category, conceal_address, detail, network_failure, unreadable
+from oneapi.proxy.failures import (
+    NETWORK_ERRORS,
+    UNREADABLE,
+    category,
+    conceal_address,
+    detail,
+    network_failure,
+    unreadable,
+)
 from oneapi.proxy.job import Attempt, Job
 from oneapi.proxy.settlement import settle
 from oneapi.proxy.stream_filters import StreamFilter
@@ -32,7 +40,6 @@ from oneapi.redaction import redactor
 
 log = logging.getLogger("oneapi.relay")
 
-NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 CLIENT_GONE = (ConnectionError, RuntimeError)  # what writing to a client that left raises
 
 

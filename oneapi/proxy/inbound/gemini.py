@@ -31,7 +31,7 @@ from oneapi.proxy.adaptors.common import compact_json
 from oneapi.proxy.adaptors.openai import base_url
 from oneapi.proxy.auth import Caller
 from oneapi.proxy.errors import RelayError
-from oneapi.proxy.failures import conceal_address, network_failure
+from oneapi.proxy.failures import NETWORK_ERRORS, conceal_address, network_failure
 from oneapi.proxy.inbound import access, gemini_answer, gemini_request, native
 from oneapi.proxy.inbound.gemini_native import NativeGenerate
 from oneapi.proxy.inbound.stream import TranslatedStream
@@ -43,7 +43,6 @@ from oneapi.wire.channel import RouteChannel
 
 VERSIONS = ("v1beta", "v1")
 ACTIONS = {"generateContent": False, "streamGenerateContent": True, "countTokens": False}
-NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 def error_response(exc: OneAPIError, request_id: str) -> web.Response:

@@ -27,7 +27,7 @@ from oneapi.proxy.adaptors import anthropic
 from oneapi.proxy.adaptors.base import RelayRequest
 from oneapi.proxy.adaptors.common import compact_json
 from oneapi.proxy.errors import RelayError, UpstreamError
-from oneapi.proxy.failures import conceal_address, network_failure
+from oneapi.proxy.failures import NETWORK_ERRORS, conceal_address, network_failure
 from oneapi.proxy.inbound import access, messages_answer, messages_request, native
 from oneapi.proxy.inbound.messages_answer import EventStream
 from oneapi.proxy.inbound.messages_native import NativeMessages
@@ -39,7 +39,6 @@ from oneapi.redaction import redactor
 from oneapi.wire.channel import RouteChannel
 
 MESSAGES, COUNT_TOKENS = "/v1/messages", "/v1/messages/count_tokens"
-NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 def error_response(exc: OneAPIError, request_id: str) -> web.Response:

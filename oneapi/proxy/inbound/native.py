@@ -18,12 +18,11 @@ import aiohttp
 from aiohttp import web
 
 from oneapi.proxy.adaptors.base import TranslatingAdaptor
-from oneapi.proxy.errors import UpstreamError
-from oneapi.proxy.failures import UNREADABLE, network_failure, unreadable
 from oneapi.proxy.job import SSE_HEADERS, Attempt, Job
 from oneapi.proxy.settlement import choice_text, settle
 from oneapi.proxy.stream_filters import Forwarding
-from oneapi.proxy.streaming import NETWORK_ERRORS, deliver_stream
+from oneapi.proxy.streaming import deliver_stream
+from oneapi.proxy.translate import read_answer
 from oneapi.proxy.upstream import read_limited
 
 BrokenStream = Callable[[str], bytes]  # the format's in-stream error event for a message
@@ -46,16 +45,7 @@ async def forward(job: Job, state: Attempt, response: aiohttp.ClientResponse, re
 
 async def _forward_json(job: Job, state: Attempt, response: aiohttp.ClientResponse, reader: TranslatingAdaptor,
                         headers: dict[str, str]) -> web.Response:
-    try:
-        body = await response.read()
-    except NETWORK_ERRORS as exc:
-        raise network_failure(state.channel.id, "reading the upstream answer", exc) from None
-    try:
-        answer, usage = reader.parse_response(state.request, body)
-    except UpstreamError:
-        raise
-    except UNREADABLE as exc:
-        raise unreadable(state.channel.id, "answer", exc) from None
+    body, answer, usage = await read_answer(state, response, reader)
 
     def text() -> str:
         return choice_text(answer.get("choices"), "message")
